@@ -1,0 +1,437 @@
+"""Public functions (``tape.sin``, ``tape.matmul``, ...) and Tensor methods.
+
+Each is a primitive from ``ops.primitives`` or a composite of them; composites
+add no table rows and need no derivative of their own.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import numpy as np
+
+from tape._tensor import Tensor, _norm_dim, _plain, _wrap
+
+from . import primitives as P
+
+# ---- arithmetic ------------------------------------------------------------------
+
+
+def add(x, y, alpha=1) -> Tensor:
+    """``x + alpha * y`` with broadcasting."""
+    return P.binary(P.ADD, x, y if alpha == 1 else mul(y, alpha))
+
+
+def sub(x, y, alpha=1) -> Tensor:
+    """``x - alpha * y`` with broadcasting."""
+    return P.binary(P.SUB, x, y if alpha == 1 else mul(y, alpha))
+
+
+def mul(x, y) -> Tensor:
+    return P.binary(P.MUL, x, y)
+
+
+def div(x, y, rounding_mode=None) -> Tensor:
+    if rounding_mode is not None:
+        raise NotImplementedError("div with rounding_mode is not differentiable and not supported by tape")
+    return P.binary(P.DIV, x, y)
+
+
+true_divide = divide = div
+multiply = mul
+subtract = sub
+
+
+def pow(x, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
+    """``x ** exponent``: PowBackward0 for a number exponent, PowBackward1 for a tensor exponent."""
+    if isinstance(x, Tensor) and not isinstance(exponent, Tensor):
+        return P.pow_scalar(x, exponent)
+    return P.binary(P.POW, x, exponent)
+
+
+def neg(x) -> Tensor:
+    return P.unary(P.NEG, x)
+
+
+negative = neg
+
+
+def exp(x) -> Tensor:
+    return P.unary(P.EXP, x)
+
+
+def log(x) -> Tensor:
+    return P.unary(P.LOG, x)
+
+
+def sqrt(x) -> Tensor:
+    return P.unary(P.SQRT, x)
+
+
+def sin(x) -> Tensor:
+    return P.unary(P.SIN, x)
+
+
+def cos(x) -> Tensor:
+    return P.unary(P.COS, x)
+
+
+def tan(x) -> Tensor:
+    return P.unary(P.TAN, x)
+
+
+def tanh(x) -> Tensor:
+    return P.unary(P.TANH, x)
+
+
+def sigmoid(x) -> Tensor:
+    return P.unary(P.SIGMOID, x)
+
+
+def relu(x) -> Tensor:
+    return P.unary(P.RELU, x)
+
+
+def abs(x) -> Tensor:  # noqa: A001
+    return P.unary(P.ABS, x)
+
+
+absolute = abs
+
+
+def square(x) -> Tensor:
+    return mul(x, x)
+
+
+def rsqrt(x) -> Tensor:
+    return P.pow_scalar(_as(x), -0.5)
+
+
+def clamp(x, min=None, max=None) -> Tensor:  # noqa: A002
+    return P.clamp(_as(x), min, max)
+
+
+clip = clamp
+
+
+def maximum(x, y) -> Tensor:
+    return P.binary(P.MAXIMUM, x, y)
+
+
+def minimum(x, y) -> Tensor:
+    return P.binary(P.MINIMUM, x, y)
+
+
+def where(condition, x=None, y=None) -> Tensor:
+    if x is None and y is None:
+        return tuple(_wrap(i) for i in np.nonzero(_plain(condition)))
+    return P.where(condition, x, y)
+
+
+def _as(x) -> Tensor:
+    return x if isinstance(x, Tensor) else _wrap(np.asarray(x, dtype=np.float64))
+
+
+# ---- reductions --------------------------------------------------------------------
+def sum(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
+    """Sum of all elements (SumBackward0) or over ``dim`` (SumBackward1)."""
+    x = _as(x)
+    dims = P.reduce_dims(x, dim)
+    return P.reduction(P.SUM if dim is None else P.SUM_DIM, x, dims, keepdim if dim is not None else False, np.sum)
+
+
+def mean(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    """Mean of all elements (MeanBackward0) or over ``dim`` (MeanBackward1)."""
+    x = _as(x)
+    if not x.is_floating_point():
+        raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a floating point or "
+                           f"complex dtype. Got: {x.dtype}")
+    dims = P.reduce_dims(x, dim)
+    return P.reduction(P.MEAN if dim is None else P.MEAN_DIM, x, dims, keepdim if dim is not None else False,
+                       np.mean)
+
+
+def prod(x, dim: Optional[int] = None, keepdim: bool = False, dtype=None) -> Tensor:
+    x = _as(x)
+    if dim is None:
+        return P.reduction(P.PROD, x, tuple(range(x.ndim)), False, np.prod)
+    return P.reduction(P.PROD_DIM, x, P.reduce_dims(x, dim), keepdim, np.prod)
+
+
+def max(x, dim=None, keepdim: bool = False):  # noqa: A001
+    """Largest element; with ``dim``, (values, indices); with a tensor, elementwise maximum."""
+    x = _as(x)
+    if isinstance(dim, Tensor):
+        return maximum(x, dim)
+    if dim is None:
+        if x.numel() == 0:
+            raise RuntimeError("max(): Expected reduction dim to be specified for input.numel() == 0. "
+                               "Specify the reduction dim with the 'dim' argument.")
+        return P.reduction(P.MAX, x, tuple(range(x.ndim)), False, np.max)
+    return P.max_min_dim(x, dim, keepdim, True)
+
+
+def min(x, dim=None, keepdim: bool = False):  # noqa: A001
+    """Smallest element; with ``dim``, (values, indices); with a tensor, elementwise minimum."""
+    x = _as(x)
+    if isinstance(dim, Tensor):
+        return minimum(x, dim)
+    if dim is None:
+        if x.numel() == 0:
+            raise RuntimeError("min(): Expected reduction dim to be specified for input.numel() == 0. "
+                               "Specify the reduction dim with the 'dim' argument.")
+        return P.reduction(P.MIN, x, tuple(range(x.ndim)), False, np.min)
+    return P.max_min_dim(x, dim, keepdim, False)
+
+
+def amax(x, dim=(), keepdim: bool = False) -> Tensor:
+    x = _as(x)
+    return P.reduction(P.AMAX, x, P.reduce_dims(x, dim), keepdim, np.max)
+
+
+def amin(x, dim=(), keepdim: bool = False) -> Tensor:
+    x = _as(x)
+    return P.reduction(P.AMIN, x, P.reduce_dims(x, dim), keepdim, np.min)
+
+
+def argmax(x, dim=None, keepdim: bool = False) -> Tensor:
+    v = _plain(_as(x))
+    if dim is None:
+        return _wrap(np.asarray(np.argmax(v), dtype=np.int64))
+    return _wrap(np.asarray(np.argmax(v, axis=dim, keepdims=keepdim), dtype=np.int64))
+
+
+def argmin(x, dim=None, keepdim: bool = False) -> Tensor:
+    v = _plain(_as(x))
+    if dim is None:
+        return _wrap(np.asarray(np.argmin(v), dtype=np.int64))
+    return _wrap(np.asarray(np.argmin(v, axis=dim, keepdims=keepdim), dtype=np.int64))
+
+
+def norm(x, p=2, dim=None, keepdim: bool = False) -> Tensor:
+    """Vector p-norm over all elements or ``dim`` (composite of primitives)."""
+    x = _as(x)
+    if p == "fro":
+        p = 2
+    if p == 2:
+        return sqrt(sum(x * x, dim=dim, keepdim=keepdim))
+    if p == 1:
+        return sum(abs(x), dim=dim, keepdim=keepdim)
+    if p == math.inf or p == "inf":
+        return amax(abs(x), dim=() if dim is None else dim, keepdim=keepdim)
+    return P.pow_scalar(sum(P.pow_scalar(abs(x), float(p)), dim=dim, keepdim=keepdim), 1.0 / float(p))
+
+
+def softmax(x, dim: int) -> Tensor:
+    return P.softmax_family(P.SOFTMAX, x, dim)
+
+
+def log_softmax(x, dim: int) -> Tensor:
+    return P.softmax_family(P.LOG_SOFTMAX, x, dim)
+
+
+def logsumexp(x, dim, keepdim: bool = False) -> Tensor:
+    x = _as(x)
+    if isinstance(dim, (tuple, list)):
+        if len(dim) != 1:
+            out = x
+            for d in sorted((_norm_dim(int(v), x.ndim) for v in dim), reverse=True):
+                out = logsumexp(out, d, keepdim)
+            return out
+        dim = dim[0]
+    return P.softmax_family(P.LOGSUMEXP, x, dim, keepdim)
+
+
+# ---- linear algebra --------------------------------------------------------------------
+mm = P.mm
+bmm = P.bmm
+dot = P.dot
+mv = P.mv
+
+
+def matmul(a, b) -> Tensor:
+    """Matrix product with NumPy's rules for 1-D operands and broadcast batch dimensions."""
+    a, b = P._float_operand(a), P._float_operand(b)
+    na, nb = a.ndim, b.ndim
+    if na == 0 or nb == 0:
+        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {na}D and {nb}D")
+    if na == 1 and nb == 1:
+        return P.dot(a, b)
+    if na == 2 and nb == 2:
+        return P.mm(a, b)
+    if na == 2 and nb == 1:
+        return P.mv(a, b)
+    if na == 1 and nb == 2:
+        if a.shape[0] != b.shape[0]:
+            raise P._matmul_error(a.shape, b.shape)
+        return P.view_as(P.SQUEEZE_DIM, P.mm(unsqueeze(a, 0), b), (b.shape[1],))
+    # batched: fold broadcast batch dimensions into one
+    a2 = unsqueeze(a, 0) if na == 1 else a
+    b2 = unsqueeze(b, -1) if nb == 1 else b
+    if a2.shape[-1] != b2.shape[-2]:
+        raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                           f"[{a2.shape[0]}, {a2.shape[-1]}] but got: [{b2.shape[0]}, {b2.shape[-2]}] "
+                           f"(matmul of shapes {tuple(a.shape)} and {tuple(b.shape)})")
+    batch = P.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+    n, k, m = a2.shape[-2], a2.shape[-1], b2.shape[-1]
+    if a2.shape[:-2] != batch:
+        a2 = P.expand(a2, batch + (n, k))
+    if b2.shape[:-2] != batch:
+        b2 = P.expand(b2, batch + (k, m))
+    nbatch = P._numel(batch)
+    if len(batch) != 1:
+        a2 = P.view_as(P.VIEW, a2, (nbatch, n, k))
+        b2 = P.view_as(P.VIEW, b2, (nbatch, k, m))
+    out = P.bmm(a2, b2)
+    shape = batch + ((n,) if na > 1 else ()) + ((m,) if nb > 1 else ())
+    if out.shape != shape:
+        out = P.view_as(P.UNSAFE_VIEW, out, shape)
+    return out
+
+
+def outer(a, b) -> Tensor:
+    return mul(unsqueeze(_as(a), 1), unsqueeze(_as(b), 0))
+
+
+# ---- shapes -----------------------------------------------------------------------------
+def _shape_args(shape) -> tuple:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def reshape(x, *shape) -> Tensor:
+    x = _as(x)
+    shape = P.resolve_shape(_shape_args(shape), x.numel(), x.shape)
+    return P.view_as(P.VIEW, x, shape)
+
+
+def view(x, *shape) -> Tensor:
+    return reshape(x, *shape)
+
+
+def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    x = _as(x)
+    if x.ndim == 0:
+        return P.view_as(P.VIEW, x, (1,))
+    s = _norm_dim(start_dim, x.ndim)
+    e = _norm_dim(end_dim, x.ndim)
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    shape = x.shape[:s] + (P._numel(x.shape[s:e + 1]),) + x.shape[e + 1:]
+    return P.view_as(P.VIEW, x, shape)
+
+
+def squeeze(x, dim=None) -> Tensor:
+    x = _as(x)
+    if dim is None:
+        return P.view_as(P.SQUEEZE, x, tuple(s for s in x.shape if s != 1))
+    dims = {_norm_dim(d, x.ndim) for d in ((dim,) if isinstance(dim, int) else dim)}
+    shape = tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1))
+    return P.view_as(P.SQUEEZE_DIM, x, shape)
+
+
+def unsqueeze(x, dim: int) -> Tensor:
+    x = _as(x)
+    d = _norm_dim(dim, x.ndim + 1)
+    return P.view_as(P.UNSQUEEZE, x, x.shape[:d] + (1,) + x.shape[d:])
+
+
+def expand(x, *sizes) -> Tensor:
+    return P.expand(_as(x), _shape_args(sizes))
+
+
+def broadcast_to(x, shape) -> Tensor:
+    return P.expand(_as(x), tuple(shape))
+
+
+def permute(x, *dims) -> Tensor:
+    return P.permute_as(P.PERMUTE, _as(x), _shape_args(dims))
+
+
+def transpose(x, dim0: int, dim1: int) -> Tensor:
+    x = _as(x)
+    perm = list(range(x.ndim))
+    d0, d1 = _norm_dim(dim0, x.ndim), _norm_dim(dim1, x.ndim)
+    perm[d0], perm[d1] = perm[d1], perm[d0]
+    return P.permute_as(P.TRANSPOSE, x, perm)
+
+
+swapaxes = transpose
+
+
+def t(x) -> Tensor:
+    x = _as(x)
+    if x.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
+    if x.ndim < 2:
+        return x if not x.requires_grad else P.view_as(P.VIEW, x, x.shape)
+    return P.permute_as(P.T_OP, x, (1, 0))
+
+
+def clone(x) -> Tensor:
+    x = _as(x)
+    v = x._value
+    return P.view_as(P.CLONE, x, x.shape) if type(v) is float else _clone_array(x)
+
+
+def _clone_array(x: Tensor) -> Tensor:
+    out = P.view_as(P.CLONE, x, x.shape)
+    if isinstance(out._value, np.ndarray) and np.shares_memory(out._value, x._value):
+        out._value = out._value.copy()
+    return out
+
+
+cat = P.cat
+concat = concatenate = P.cat
+stack = P.stack
+
+
+def meshgrid(*tensors, indexing: str = "ij") -> tuple:
+    """Coordinate grids from 1-D tensors (composite of view and expand, as in PyTorch)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"torch.meshgrid: indexing must be one of \"xy\" or \"ij\", but received: {indexing}")
+    tensors = [_as(t) for t in tensors]
+    for t_ in tensors:
+        if t_.ndim > 1:
+            raise RuntimeError(f"torch.meshgrid: Expected 0D or 1D tensor in the tensor list but got: {t_.ndim}D")
+    sizes = [t_.numel() for t_ in tensors]
+    pos = list(range(len(tensors)))
+    if indexing == "xy" and len(tensors) >= 2:
+        pos[0], pos[1] = 1, 0
+    shape = [0] * len(tensors)
+    for i, p in enumerate(pos):
+        shape[p] = sizes[i]
+    shape = tuple(shape)
+    out = []
+    for i, t_ in enumerate(tensors):
+        v = [1] * len(tensors)
+        v[pos[i]] = sizes[i]
+        out.append(P.expand(P.view_as(P.VIEW, t_, tuple(v)), shape))
+    return tuple(out)
+
+
+def to_dtype(x: Tensor, dtype) -> Tensor:
+    from tape._dtype import to_numpy_dtype
+    nd = to_numpy_dtype(dtype)
+    if nd == x._dt:
+        return x
+    value = x._array().astype(nd)
+    if nd.kind != "f" or x._dt.kind != "f":
+        return _wrap(value)
+    return P.record(P.TO_COPY, value if value.ndim or nd != np.float64 else float(value), (x,))
+
+
+def flip(x, dims) -> Tensor:
+    x = _as(x)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    key = [slice(None)] * x.ndim
+    for d in dims:
+        key[_norm_dim(d, x.ndim)] = slice(None, None, -1)
+    return P.getitem(x, tuple(key))
+
+
+__all__ = [name for name in dir() if not name.startswith("_") and name not in (
+    "annotations", "math", "np", "Optional", "Sequence", "Tensor", "P")]

@@ -1,0 +1,598 @@
+"""The primitives: each op's table row, its forward (numpy, or Python floats for
+0-d values) and its recording. Composite functions (sub-by-constant, mean of
+several dims, norm, meshgrid, ...) are built from these in ``ops.composites``.
+
+Broadcasting: an elementwise primitive records operands that either match the
+output's size or hold one element. The engine-level helper ``_operand`` puts an
+``expand`` record in front of any other operand, so the gradient is summed back
+to the operand's shape by expand's VJP, never by each rule (DESIGN.md, invariant 4).
+"""
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+from typing import Optional, Sequence
+
+import numpy as np
+
+from tape._tape import state
+from tape._tensor import Tensor, _new, _norm_dim, _plain, _wrap, needs_record, node_on, record, target_tape
+
+from . import kernels as K
+from .table import register
+
+_F64 = np.dtype(np.float64)
+
+
+# ---- broadcasting helpers -------------------------------------------------------
+def broadcast_shapes(*shapes) -> tuple:
+    """The broadcast shape, or PyTorch's error naming both sizes."""
+    nd = max(len(s) for s in shapes)
+    out = []
+    for d in range(-nd, 0):
+        size = 1
+        for s in shapes:
+            if len(s) >= -d:
+                v = s[d]
+                if v != 1:
+                    if size != 1 and size != v:
+                        a, b = shapes[0], shapes[1] if len(shapes) > 1 else shapes[0]
+                        sa = a[d] if len(a) >= -d else 1
+                        sb = b[d] if len(b) >= -d else 1
+                        raise RuntimeError(
+                            f"The size of tensor a ({sa}) must match the size of tensor b ({sb}) at non-singleton "
+                            f"dimension {nd + d}: shapes {tuple(a)} and {tuple(b)} cannot be broadcast together")
+                    size = v
+        out.append(size)
+    return tuple(out)
+
+
+def _shape_of(x) -> tuple:
+    if isinstance(x, Tensor):
+        return x.shape
+    return np.shape(x)
+
+
+def _numel(shape: tuple) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _operand(x, out_shape: tuple):
+    """``x`` ready to be recorded as an operand of an elementwise op producing ``out_shape``."""
+    if not isinstance(x, Tensor):
+        if np.ndim(x) == 0:
+            return float(x)
+        x = _wrap(np.asarray(x, dtype=np.float64))
+    n = x.numel()
+    if n == 1 or n == _numel(out_shape):
+        return x
+    return expand(x, out_shape)
+
+
+# ---- elementwise binary ----------------------------------------------------------
+ADD = register("add", "AddBackward0", K.B_ADD, 2).id
+SUB = register("sub", "SubBackward0", K.B_SUB, 2).id
+MUL = register("mul", "MulBackward0", K.B_MUL, 2).id
+DIV = register("div", "DivBackward0", K.B_DIV, 2).id
+POW = register("pow", "PowBackward1", K.B_POW, 2).id
+MAXIMUM = register("maximum", "MaximumBackward0", K.B_MAXIMUM, 2).id
+MINIMUM = register("minimum", "MinimumBackward0", K.B_MINIMUM, 2).id
+WHERE = register("where", "WhereBackward0", K.B_WHERE, 2).id
+
+
+def _pow_scalar(a: float, b: float) -> float:
+    r = a ** b
+    if type(r) is complex:
+        return math.nan
+    return r
+
+
+_PY_BINARY = {
+    ADD: float.__add__,
+    SUB: float.__sub__,
+    MUL: float.__mul__,
+    DIV: float.__truediv__,
+    POW: _pow_scalar,
+    MAXIMUM: lambda a, b: a if a > b or a != a else b,
+    MINIMUM: lambda a, b: a if a < b or a != a else b,
+}
+_NP_BINARY = {ADD: np.add, SUB: np.subtract, MUL: np.multiply, DIV: np.true_divide, POW: np.power,
+              MAXIMUM: np.maximum, MINIMUM: np.minimum}
+
+
+def binary(op: int, x, y) -> Tensor:
+    """Record the elementwise primitive ``op`` on ``x`` and ``y`` (tensors or numbers), with broadcasting."""
+    xv = x._value if isinstance(x, Tensor) else x
+    yv = y._value if isinstance(y, Tensor) else y
+    tx = type(xv)
+    ty = type(yv)
+    if (tx is float or tx is int) and (ty is float or ty is int) and (tx is float or ty is float):
+        # 0-d float64 fast path: Python floats, one record
+        try:
+            v = _PY_BINARY[op](float(xv), float(yv))
+        except (ZeroDivisionError, OverflowError):
+            with np.errstate(all="ignore"):
+                v = float(_NP_BINARY[op](np.float64(xv), np.float64(yv)))
+        if state.grad_enabled and ((isinstance(x, Tensor) and x._rg) or (isinstance(y, Tensor) and y._rg)):
+            tape = target_tape((x, y))
+            node = tape.record_scalar(op, node_on(tape, x), node_on(tape, y), 0, v)
+            out = _new(Tensor)
+            out._value = v
+            out._dt = _F64
+            out._tape = tape
+            out._node = node
+            out._rg = True
+            out._meta = None
+            return out
+        return _wrap(v)
+    sx, sy = np.shape(xv), np.shape(yv)
+    out_shape = broadcast_shapes(sx, sy) if sx != sy else sx
+    with np.errstate(all="ignore"):
+        v = _NP_BINARY[op](xv, yv)
+    if not needs_record((x, y)):
+        return _wrap(v)
+    return record(op, v, (_operand(x, out_shape), _operand(y, out_shape)))
+
+
+def where(condition, x, y) -> Tensor:
+    """Elements of ``x`` where ``condition`` holds, else of ``y`` (broadcasting all three)."""
+    cond = np.asarray(_plain(condition), dtype=bool)
+    xv, yv = _plain(x), _plain(y)
+    v = np.where(cond, xv, yv)
+    if isinstance(x, Tensor) and isinstance(y, Tensor) and x._dt == y._dt:
+        v = v.astype(x._dt, copy=False)
+    elif v.dtype.kind != "f":
+        v = v.astype(np.float64)
+    if not needs_record((x, y)):
+        return _wrap(v)
+    shape = v.shape
+    mask = np.broadcast_to(cond, shape).astype(np.int64)
+    return record(WHERE, v, (_operand(x, shape), _operand(y, shape)), iconsts=mask)
+
+
+# ---- elementwise unary -----------------------------------------------------------
+def _sigmoid_np(x):
+    out = np.empty_like(x, dtype=np.result_type(x, np.float32))
+    pos = x >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
+    e = np.exp(x[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+def _sigmoid_py(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def _safe(fn):
+    def wrapped(x: float) -> float:
+        try:
+            return fn(x)
+        except (ValueError, ZeroDivisionError):
+            with np.errstate(all="ignore"):
+                return float(_NP_OF_PY[fn](np.float64(x)))
+        except OverflowError:
+            with np.errstate(all="ignore"):
+                return float(_NP_OF_PY[fn](np.float64(x)))
+    return wrapped
+
+
+_NP_OF_PY = {math.exp: np.exp, math.log: np.log, math.sqrt: np.sqrt, math.sin: np.sin, math.cos: np.cos,
+             math.tan: np.tan, math.tanh: np.tanh}
+
+UNARY = {}
+
+
+def _unary_op(key: str, name: str, body: int, np_fn, py_fn) -> int:
+    op = register(key, name, body, 1).id
+    UNARY[op] = (np_fn, py_fn)
+    return op
+
+
+NEG = _unary_op("neg", "NegBackward0", K.B_NEG, np.negative, float.__neg__)
+EXP = _unary_op("exp", "ExpBackward0", K.B_EXP, np.exp, _safe(math.exp))
+LOG = _unary_op("log", "LogBackward0", K.B_LOG, np.log, _safe(math.log))
+SQRT = _unary_op("sqrt", "SqrtBackward0", K.B_SQRT, np.sqrt, _safe(math.sqrt))
+SIN = _unary_op("sin", "SinBackward0", K.B_SIN, np.sin, _safe(math.sin))
+COS = _unary_op("cos", "CosBackward0", K.B_COS, np.cos, _safe(math.cos))
+TAN = _unary_op("tan", "TanBackward0", K.B_TAN, np.tan, _safe(math.tan))
+TANH = _unary_op("tanh", "TanhBackward0", K.B_TANH, np.tanh, _safe(math.tanh))
+SIGMOID = _unary_op("sigmoid", "SigmoidBackward0", K.B_SIGMOID, _sigmoid_np, _sigmoid_py)
+RELU = _unary_op("relu", "ReluBackward0", K.B_RELU, lambda x: np.maximum(x, 0).astype(x.dtype, copy=False),
+                 lambda x: x if x > 0.0 else 0.0)
+ABS = _unary_op("abs", "AbsBackward0", K.B_ABS, np.abs, abs)
+POWC = register("pow_scalar", "PowBackward0", K.B_POWC, 1).id
+CLAMP = register("clamp", "ClampBackward1", K.B_CLAMP, 1).id
+
+
+def unary(op: int, x) -> Tensor:
+    """Record the elementwise primitive ``op`` on ``x``."""
+    if not isinstance(x, Tensor):
+        x = _wrap(np.asarray(x, dtype=np.float64) if not isinstance(x, float) else x)
+    v = x._value
+    np_fn, py_fn = UNARY[op]
+    if type(v) is float:
+        out = py_fn(v)
+        if state.grad_enabled and x._rg:
+            tape = target_tape((x,))
+            node = tape.record_scalar(op, node_on(tape, x), -1, 0, out)
+            t = _new(Tensor)
+            t._value = out
+            t._dt = _F64
+            t._tape = tape
+            t._node = node
+            t._rg = True
+            t._meta = None
+            return t
+        return _wrap(out)
+    if v.dtype.kind != "f":
+        v = v.astype(np.float64)
+    with np.errstate(all="ignore"):
+        out = np_fn(v)
+    return record(op, out, (x,))
+
+
+def pow_scalar(x: Tensor, exponent: float) -> Tensor:
+    """``x ** exponent`` for a number ``exponent`` (PowBackward0)."""
+    c = float(exponent)
+    v = x._value
+    with np.errstate(all="ignore"):
+        if type(v) is float:
+            try:
+                out = _pow_scalar(v, c)
+            except (ZeroDivisionError, OverflowError):
+                out = float(np.power(np.float64(v), c))
+        else:
+            out = np.power(v if v.dtype.kind == "f" else v.astype(np.float64), c)
+            if v.dtype.kind in "iu" and float(exponent).is_integer() and exponent >= 0:
+                out = np.power(v, int(exponent))
+    return record(POWC, out, (x,), consts=(c,))
+
+
+def clamp(x: Tensor, min: Optional[float] = None, max: Optional[float] = None) -> Tensor:
+    """Clamp into [min, max] (either bound may be None; tensor bounds are composed of maximum/minimum)."""
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = x
+        if min is not None:
+            out = binary(MAXIMUM, out, min)
+        if max is not None:
+            out = binary(MINIMUM, out, max)
+        return out
+    lo = -math.inf if min is None else float(min)
+    hi = math.inf if max is None else float(max)
+    v = x._value
+    if type(v) is float:
+        out = v if v != v else (lo if v < lo else hi if v > hi else v)
+        if lo > hi:
+            out = hi
+    else:
+        out = np.minimum(np.maximum(v, lo), hi).astype(v.dtype if v.dtype.kind == "f" else np.float64, copy=False)
+    return record(CLAMP, out, (x,), consts=(lo, hi))
+
+
+# ---- structural ops ---------------------------------------------------------------
+VIEW = register("view", "ViewBackward0", K.B_VIEW, 1).id
+RESHAPE_ALIAS = register("reshape", "ReshapeAliasBackward0", K.B_VIEW, 1).id
+UNSAFE_VIEW = register("unsafe_view", "UnsafeViewBackward0", K.B_VIEW, 1).id
+SQUEEZE = register("squeeze", "SqueezeBackward0", K.B_VIEW, 1).id
+SQUEEZE_DIM = register("squeeze_dim", "SqueezeBackward1", K.B_VIEW, 1).id
+UNSQUEEZE = register("unsqueeze", "UnsqueezeBackward0", K.B_VIEW, 1).id
+CLONE = register("clone", "CloneBackward0", K.B_VIEW, 1).id
+TO_COPY = register("to_copy", "ToCopyBackward0", K.B_VIEW, 1).id
+EXPAND = register("expand", "ExpandBackward0", K.B_EXPAND, 1).id
+PERMUTE = register("permute", "PermuteBackward0", K.B_PERMUTE, 1).id
+TRANSPOSE = register("transpose", "TransposeBackward0", K.B_PERMUTE, 1).id
+T_OP = register("t", "TBackward0", K.B_PERMUTE, 1).id
+SELECT = register("select", "SelectBackward0", K.B_GATHER, 1).id
+SLICE = register("slice", "SliceBackward0", K.B_GATHER, 1).id
+INDEX = register("index", "IndexBackward0", K.B_GATHER, 1).id
+CAT = register("cat", "CatBackward0", K.B_CAT, -1).id
+STACK = register("stack", "StackBackward0", K.B_CAT, -1).id
+
+
+def view_as(op: int, x: Tensor, shape: tuple) -> Tensor:
+    """Record a same-size reshape of ``x`` to ``shape`` under the grad_fn name of ``op``."""
+    v = x._value
+    if type(v) is float:
+        out = np.array(v).reshape(shape) if shape else v
+    else:
+        out = v.reshape(shape)
+        if out.ndim == 0 and out.dtype == _F64:
+            out = float(out)
+    return record(op, out, (x,))
+
+
+def resolve_shape(shape: Sequence[int], numel: int, current: tuple) -> tuple:
+    shape = tuple(int(s) for s in shape)
+    if shape.count(-1) > 1:
+        raise RuntimeError("only one dimension can be inferred")
+    if -1 in shape:
+        known = _numel(tuple(s for s in shape if s != -1))
+        if known == 0 or numel % known:
+            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+        shape = tuple(numel // known if s == -1 else s for s in shape)
+    if _numel(shape) != numel:
+        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+    return shape
+
+
+def expand(x, shape: Sequence[int]) -> Tensor:
+    """Broadcast ``x`` to ``shape`` (-1 keeps a dimension), materialised (ExpandBackward0)."""
+    if not isinstance(x, Tensor):
+        x = _wrap(np.asarray(x, dtype=np.float64))
+    src = x.shape
+    shape = tuple(int(s) for s in shape)
+    if len(shape) < len(src):
+        raise RuntimeError(f"expand: the number of sizes provided ({len(shape)}) must be greater or equal to the "
+                           f"number of dimensions in the tensor ({len(src)})")
+    lead = len(shape) - len(src)
+    full = []
+    for d, s in enumerate(shape):
+        if s == -1:
+            if d < lead:
+                raise RuntimeError("expand: -1 is not allowed in a leading, non-existing dimension")
+            s = src[d - lead]
+        elif d >= lead and src[d - lead] != 1 and src[d - lead] != s:
+            raise RuntimeError(f"The expanded size of the tensor ({s}) must match the existing size "
+                               f"({src[d - lead]}) at non-singleton dimension {d}.  Target sizes: {list(shape)}.  "
+                               f"Tensor sizes: {list(src)}")
+        full.append(s)
+    full = tuple(full)
+    out = np.ascontiguousarray(np.broadcast_to(x._array(), full))
+    if out.ndim == 0 and out.dtype == _F64:
+        out = float(out)
+    return record(EXPAND, out, (x,))
+
+
+def permute_as(op: int, x: Tensor, perm: Sequence[int]) -> Tensor:
+    nd = x.ndim
+    perm = tuple(_norm_dim(int(p), nd) for p in perm)
+    if sorted(perm) != list(range(nd)):
+        raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not match the "
+                           f"length of the desired ordering of dimensions i.e. input.dim() = {nd} is not equal to "
+                           f"len(dims) = {len(perm)}" if len(perm) != nd else f"permute: repeated dim in {perm}")
+    v = x._array()
+    out = np.ascontiguousarray(np.transpose(v, perm))
+    if out.ndim == 0 and out.dtype == _F64:
+        out = float(out)
+    return record(op, out, (x,), iconsts=np.array(perm if perm else [0], np.int64))
+
+
+def _index_kind(key) -> int:
+    keys = key if isinstance(key, tuple) else (key,)
+    advanced = any(isinstance(k, (list, np.ndarray, Tensor)) for k in keys)
+    if advanced:
+        return INDEX
+    if all(isinstance(k, (int, np.integer)) for k in keys):
+        return SELECT
+    return SLICE
+
+
+def _plain_index(key):
+    def one(k):
+        if isinstance(k, Tensor):
+            return k._array()
+        return k
+    return tuple(one(k) for k in key) if isinstance(key, tuple) else one(key)
+
+
+def getitem(x: Tensor, key) -> Tensor:
+    """``x[key]`` with ints, slices, None, Ellipsis, integer and boolean arrays (NumPy semantics)."""
+    pk = _plain_index(key)
+    v = x._array()
+    try:
+        out = v[pk]
+    except IndexError as e:
+        raise IndexError(f"{e} (indexing a tensor of shape {tuple(x.shape)})") from None
+    if isinstance(out, np.ndarray):
+        out = np.ascontiguousarray(out)
+    else:
+        out = np.asarray(out)
+    if not needs_record((x,)):
+        return _wrap(out.copy() if out.ndim else out)
+    idx = np.arange(x.numel(), dtype=np.int64).reshape(x.shape)[pk]
+    idx = np.ascontiguousarray(idx, dtype=np.int64).reshape(-1)
+    if out.ndim == 0 and out.dtype == _F64:
+        out = float(out)
+    return record(_index_kind(key), out, (x,), iconsts=idx if idx.size else np.zeros(1, np.int64))
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Concatenate along an existing dimension (CatBackward0)."""
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+    arrays = [t._array() if isinstance(t, Tensor) else np.asarray(t) for t in tensors]
+    if any(a.ndim == 0 for a in arrays):
+        raise RuntimeError("zero-dimensional tensor cannot be concatenated")
+    d = _norm_dim(dim, arrays[0].ndim)
+    for i, a in enumerate(arrays):
+        if a.ndim != arrays[0].ndim or a.shape[:d] + a.shape[d + 1:] != arrays[0].shape[:d] + arrays[0].shape[d + 1:]:
+            raise RuntimeError(f"Sizes of tensors must match except in dimension {d}. Expected shape "
+                               f"{tuple(arrays[0].shape)} but got shape {tuple(a.shape)} for tensor number {i} in the list.")
+    out = np.concatenate(arrays, axis=d)
+    return record(CAT, out, tuple(t if isinstance(t, Tensor) else _wrap(a) for t, a in zip(tensors, arrays)),
+                  prefix=(d,))
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Stack along a new dimension (StackBackward0)."""
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    arrays = [t._array() if isinstance(t, Tensor) else np.asarray(t) for t in tensors]
+    for i, a in enumerate(arrays):
+        if a.shape != arrays[0].shape:
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(arrays[0].shape)} at "
+                               f"entry 0 and {list(a.shape)} at entry {i}")
+    d = _norm_dim(dim, arrays[0].ndim + 1)
+    out = np.stack(arrays, axis=d)
+    return record(STACK, out, tuple(t if isinstance(t, Tensor) else _wrap(a) for t, a in zip(tensors, arrays)),
+                  prefix=(d,))
+
+
+# ---- reductions ------------------------------------------------------------------
+SUM = register("sum", "SumBackward0", K.B_SUM, 1).id
+SUM_DIM = register("sum_dim", "SumBackward1", K.B_SUM, 1).id
+MEAN = register("mean", "MeanBackward0", K.B_MEAN, 1).id
+MEAN_DIM = register("mean_dim", "MeanBackward1", K.B_MEAN, 1).id
+PROD = register("prod", "ProdBackward0", K.B_PROD, 1).id
+PROD_DIM = register("prod_dim", "ProdBackward1", K.B_PROD, 1).id
+MAX = register("max", "MaxBackward1", K.B_AMAX, 1).id
+MAX_DIM = register("max_dim", "MaxBackward0", K.B_AMAX, 1).id
+AMAX = register("amax", "AmaxBackward0", K.B_AMAX, 1).id
+MIN = register("min", "MinBackward1", K.B_AMIN, 1).id
+MIN_DIM = register("min_dim", "MinBackward0", K.B_AMIN, 1).id
+AMIN = register("amin", "AminBackward0", K.B_AMIN, 1).id
+
+FIRST_INDEX = 1 << 8
+
+
+def reduce_dims(x: Tensor, dim) -> tuple:
+    nd = x.ndim
+    if dim is None:
+        return tuple(range(nd))
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    if not dims:
+        return tuple(range(nd))
+    out = tuple(sorted({_norm_dim(int(d), nd) for d in dims}))
+    if len(out) != len(dims):
+        raise RuntimeError(f"dim {dims} appears multiple times in the list of dims")
+    return out
+
+
+def reduction(op: int, x: Tensor, dims: tuple, keepdim: bool, np_fn, flags: int = 0) -> Tensor:
+    """Record the reduction ``op`` of ``x`` over ``dims`` (all dims when ``dims`` covers them)."""
+    v = x._array()
+    if v.dtype.kind != "f" and np_fn in (np.mean,):
+        v = v.astype(np.float64)
+    if x.ndim == 0:
+        out = np_fn(v)
+    else:
+        if np_fn in (np.max, np.min) and v.size == 0:
+            raise RuntimeError(f"{np_fn.__name__}(): Expected reduction dim to be specified for input.numel() == 0.")
+        out = np_fn(v, axis=dims, keepdims=keepdim)
+    out = np.asarray(out)
+    if v.dtype.kind == "f":
+        out = out.astype(v.dtype, copy=False)
+    mask = 0
+    for d in dims:
+        mask |= 1 << d
+    return record(op, out if out.ndim or out.dtype != _F64 else float(out), (x,), aux=mask | flags)
+
+
+MaxResult = namedtuple("max", ["values", "indices"])
+MinResult = namedtuple("min", ["values", "indices"])
+
+
+def max_min_dim(x: Tensor, dim: int, keepdim: bool, is_max: bool):
+    d = _norm_dim(dim, x.ndim)
+    v = x._array()
+    idx = (np.argmax if is_max else np.argmin)(v, axis=d) if v.ndim else np.array(0)
+    if keepdim and v.ndim:
+        idx = np.expand_dims(idx, d)
+    values = reduction(MAX_DIM if is_max else MIN_DIM, x, (d,) if x.ndim else (), keepdim,
+                       np.max if is_max else np.min, FIRST_INDEX)
+    return (MaxResult if is_max else MinResult)(values, _wrap(np.asarray(idx, dtype=np.int64)))
+
+
+# ---- linear algebra -----------------------------------------------------------------
+MM = register("mm", "MmBackward0", K.B_MATMUL, 2).id
+BMM = register("bmm", "BmmBackward0", K.B_MATMUL, 2).id
+DOT = register("dot", "DotBackward0", K.B_DOT, 2).id
+MV = register("mv", "MvBackward0", K.B_MV, 2).id
+
+
+def _float_operand(x) -> Tensor:
+    if not isinstance(x, Tensor):
+        x = _wrap(np.asarray(x, dtype=np.float64))
+    return x
+
+
+def _matmul_error(a: tuple, b: tuple) -> RuntimeError:
+    if len(a) == 1 and len(b) == 1:
+        return RuntimeError(f"inconsistent tensor size, expected tensor [{a[0]}] and src [{b[0]}] to have the same "
+                            f"number of elements, but got {a[0]} and {b[0]} elements respectively")
+    ra = "x".join(str(s) for s in (a if len(a) > 1 else (1,) + a))
+    rb = "x".join(str(s) for s in b)
+    return RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({ra} and {rb})")
+
+
+def mm(a, b) -> Tensor:
+    a, b = _float_operand(a), _float_operand(b)
+    if a.ndim != 2 or b.ndim != 2:
+        raise RuntimeError(f"mm: expected 2-D tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    if a.shape[1] != b.shape[0]:
+        raise _matmul_error(a.shape, b.shape)
+    return record(MM, a._array() @ b._array(), (a, b))
+
+
+def bmm(a, b) -> Tensor:
+    a, b = _float_operand(a), _float_operand(b)
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise RuntimeError(f"bmm: expected batched matrices (b, n, k) and (b, k, m), got shapes {tuple(a.shape)} "
+                           f"and {tuple(b.shape)}")
+    return record(BMM, np.matmul(a._array(), b._array()), (a, b))
+
+
+def dot(a, b) -> Tensor:
+    a, b = _float_operand(a), _float_operand(b)
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
+    if a.shape != b.shape:
+        raise _matmul_error(a.shape, b.shape)
+    return record(DOT, float(np.dot(a._array(), b._array())) if a._dt == _F64 else np.dot(a._array(), b._array()),
+                  (a, b))
+
+
+def mv(a, b) -> Tensor:
+    a, b = _float_operand(a), _float_operand(b)
+    if a.ndim != 2 or b.ndim != 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    if a.shape[1] != b.shape[0]:
+        raise RuntimeError(f"size mismatch, got input ({a.shape[0]}), mat ({a.shape[0]}x{a.shape[1]}), "
+                           f"vec ({b.shape[0]})")
+    return record(MV, a._array() @ b._array(), (a, b))
+
+
+# ---- softmax family ------------------------------------------------------------------
+SOFTMAX = register("softmax", "SoftmaxBackward0", K.B_SOFTMAX, 1).id
+LOG_SOFTMAX = register("log_softmax", "LogSoftmaxBackward0", K.B_LOG_SOFTMAX, 1).id
+LOGSUMEXP = register("logsumexp", "LogsumexpBackward0", K.B_LOGSUMEXP, 1).id
+
+
+def _lse(v: np.ndarray, d: int, keepdims: bool) -> np.ndarray:
+    m = np.max(v, axis=d, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    out = np.log(np.sum(np.exp(v - m), axis=d, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=d)
+
+
+def softmax_family(op: int, x: Tensor, dim: int, keepdim: bool = False) -> Tensor:
+    x = _float_operand(x)
+    v = x._array()
+    if v.dtype.kind != "f":
+        v = v.astype(np.float64)
+    nd = v.ndim
+    d = _norm_dim(dim, nd)
+    w = v.reshape(1) if nd == 0 else v
+    if op == SOFTMAX:
+        e = np.exp(w - np.max(w, axis=d, keepdims=True))
+        out = e / np.sum(e, axis=d, keepdims=True)
+    elif op == LOG_SOFTMAX:
+        out = w - _lse(w, d, True)
+    else:
+        out = _lse(w, d, keepdim)
+    out = out.reshape(v.shape) if nd == 0 else out
+    if op == LOGSUMEXP and nd == 0:
+        out = out.reshape(())
+    out = np.asarray(out, dtype=v.dtype)
+    return record(op, out if out.ndim or out.dtype != _F64 else float(out), (x,), aux=d)

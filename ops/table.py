@@ -1,0 +1,67 @@
+"""The op table: every primitive is one ``Op`` record here.
+
+A record holds the op's integer id (its opcode on the tape), the grad_fn name
+PyTorch gives it, the kernel body that computes its vector-Jacobian product in
+the numba sweep (``ops.kernels``), its arity, and its VJP rule written with
+tape's own functions. The rule is the definition of the derivative: the
+re-taping sweep (create_graph=True) runs it, and the fused numba body must equal
+it (``tests/test_rules.py`` checks every row).
+
+The first five ids are not primitives but the engine's own record kinds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from . import kernels as K
+
+# A VJP rule: rule(grad_output, output, inputs, record) -> one gradient (or None) per input.
+Rule = Callable[..., tuple]
+
+
+@dataclass(frozen=True)
+class Op:
+    id: int
+    name: str
+    body: int
+    arity: int  # number of tensor operands; -1 for variadic (operands listed in iconsts)
+    vjp: Optional[Rule] = None
+    doc: str = ""
+
+
+OPS: list[Op] = []
+BY_NAME: dict[str, Op] = {}
+
+
+def register(key: str, name: str, body: int, arity: int, vjp: Optional[Rule] = None, doc: str = "") -> Op:
+    """Add a row to the table; ``key`` is the short name the op definitions refer to."""
+    if key in BY_NAME:
+        raise ValueError(f"op {key!r} is registered twice")
+    op = Op(len(OPS), name, body, arity, vjp, doc)
+    OPS.append(op)
+    BY_NAME[key] = op
+    global _body_of
+    _body_of = None
+    return op
+
+
+_body_of: Optional[np.ndarray] = None
+
+
+def body_of() -> np.ndarray:
+    """The body id of every op id, as the sweep kernel reads it."""
+    global _body_of
+    if _body_of is None:
+        _body_of = np.array([op.body for op in OPS], dtype=np.int64)
+    return _body_of
+
+
+# the engine's record kinds (fixed ids 0..4)
+LEAF = register("leaf", "AccumulateGrad", K.B_NONE, 0).id
+CONST = register("const", "Constant", K.B_NONE, 0).id
+EXTERN = register("extern", "Extern", K.B_NONE, 0).id
+CUSTOM = register("custom", "CustomFunction", K.B_CUSTOM, -1).id
+CUSTOM_OUT = register("custom_out", "CustomFunctionOutput", K.B_KEEP, 1).id

@@ -1,0 +1,27 @@
+"""tape: PyTorch's autograd API on a flat Wengert tape swept by numba kernels.
+
+>>> import tape
+>>> x = tape.tensor(3.0, requires_grad=True)
+>>> y = x ** 2 + tape.sin(x)
+>>> y.backward()
+>>> round(x.grad.item(), 6)
+5.010008
+"""
+from __future__ import annotations
+
+from . import _dtype
+from ._dtype import bool_ as bool  # noqa: A001 - PyTorch's name
+from ._dtype import double, dtype, float32, float64, int32, int64, long
+from ._dtype import float as float  # noqa: A001,F401
+from ._tensor import GradFn, Tensor
+from ._grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from ._creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, is_tensor,
+                        linspace, logspace, manual_seed, numel, ones, ones_like, rand, rand_like, randint, randn,
+                        randn_like, randperm, tensor, zeros, zeros_like)
+from .ops import methods as _methods  # noqa: F401 - attaches operators to Tensor
+from .ops.functions import *  # noqa: F401,F403
+from .ops.functions import __all__ as _function_names
+from . import autograd
+
+__version__ = "0.1.0"
+get_default_dtype = lambda: float64  # noqa: E731

@@ -1,0 +1,557 @@
+"""Tensor: a thin handle on a value and, when it is part of a recorded
+computation, its tape and node id.
+
+A Tensor owns its value (a Python float for a 0-d float64 value, else a numpy
+array), so it stays valid whatever happens to its tape. A non-leaf tensor holds
+its tape strongly; a leaf only remembers, weakly, the node it was registered as
+on the last tape that used it, so parameters never keep old tapes alive.
+
+Arithmetic, math functions and shape methods are attached by the op
+definitions in ``tape.ops``; this module holds what every tensor has.
+"""
+from __future__ import annotations
+
+import weakref
+from typing import Any, Iterable, Optional
+
+import numpy as np
+
+from . import _dtype as D
+from ._tape import Tape, current_tape, state
+from .ops import table as T
+
+_F64 = np.dtype(np.float64)
+_new = object.__new__
+
+
+class GradFn:
+    """The backward node of a non-leaf tensor: ``name()`` and a PyTorch-style repr."""
+
+    __slots__ = ("_tape", "_node", "_name", "__weakref__")
+
+    def __init__(self, tape: Tape, node: int, name: str) -> None:
+        self._tape = tape
+        self._node = node
+        self._name = name
+
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def next_functions(self) -> tuple:
+        """((grad_fn or None, 0), ...) for the record's operands, as PyTorch lists them."""
+        from ._engine import operand_nodes
+        out = []
+        for m in operand_nodes(self._tape, self._node):
+            op = self._tape.op_of(m)
+            if op == T.CONST:
+                out.append((None, 0))
+            else:
+                out.append((GradFn(self._tape, m, T.OPS[op].name), 0))
+        return tuple(out)
+
+    def __repr__(self) -> str:
+        return f"<{self._name} object at {hex(id(self))}>"
+
+
+class _Meta:
+    """Rarely used per-tensor state, allocated on first use."""
+
+    __slots__ = ("grad", "retain", "grad_fn", "leaf_tape", "leaf_node", "name")
+
+    def __init__(self) -> None:
+        self.grad = None
+        self.retain = False
+        self.grad_fn = None
+        self.leaf_tape = None
+        self.leaf_node = -1
+        self.name = None
+
+
+class Tensor:
+    """A multi-dimensional array that records the operations applied to it.
+
+    >>> import tape
+    >>> x = tape.tensor([1.0, 2.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    tensor([2., 4.])
+    """
+
+    __slots__ = ("_value", "_dt", "_tape", "_node", "_rg", "_meta", "__weakref__")
+    __array_priority__ = 1000
+
+    def __init__(self, data: Any = None, *, dtype=None, requires_grad: bool = False) -> None:
+        from ._creation import _to_numpy
+        value = _to_numpy(data if data is not None else [], dtype)
+        _init(self, value, requires_grad)
+
+    # ---- basic attributes --------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        v = self._value
+        return () if type(v) is float else v.shape
+
+    def size(self, dim: Optional[int] = None):
+        s = self.shape
+        if dim is None:
+            return s
+        return s[_norm_dim(dim, len(s))]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def dim(self) -> int:
+        return len(self.shape)
+
+    def numel(self) -> int:
+        v = self._value
+        return 1 if type(v) is float else v.size
+
+    def nelement(self) -> int:
+        return self.numel()
+
+    @property
+    def dtype(self) -> D.dtype:
+        return D.from_numpy_dtype(self._dt)
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    def is_floating_point(self) -> bool:
+        return self._dt.kind == "f"
+
+    def __len__(self) -> int:
+        s = self.shape
+        if not s:
+            raise TypeError("len() of a 0-d tensor")
+        return s[0]
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    # ---- values out ----------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The value as a numpy array (shares memory; refused while it requires grad, as in PyTorch)."""
+        if self._rg and state.grad_enabled:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        return self._array()
+
+    def _array(self) -> np.ndarray:
+        v = self._value
+        if type(v) is float:
+            return np.array(v)
+        return v
+
+    def __array__(self, dtype=None, copy=None):
+        a = self._array()
+        return a.astype(dtype) if dtype is not None else a
+
+    def item(self):
+        if self.numel() != 1:
+            raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to Scalar")
+        v = self._value
+        out = v if type(v) is float else v.reshape(-1)[0].item()
+        _guard_hook("item", self, out)
+        return out
+
+    def tolist(self):
+        v = self._value
+        out = v if type(v) is float else v.tolist()
+        _guard_hook("tolist", self, out)
+        return out
+
+    def __float__(self) -> float:
+        if self.numel() != 1:
+            raise TypeError("only one element tensors can be converted to Python scalars")
+        v = self._value
+        out = v if type(v) is float else float(v.reshape(-1)[0])
+        _guard_hook("float", self, out)
+        return out
+
+    def __int__(self) -> int:
+        if self.numel() != 1:
+            raise TypeError("only one element tensors can be converted to Python scalars")
+        out = int(self._array().reshape(-1)[0])
+        _guard_hook("int", self, out)
+        return out
+
+    def __index__(self) -> int:
+        if self._dt.kind not in "iub" or self.numel() != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self._array().reshape(-1)[0])
+
+    def __bool__(self) -> bool:
+        if self.numel() != 1:
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+        out = bool(self._array().reshape(-1)[0])
+        _guard_hook("bool", self, out)
+        return out
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d tensor")
+        for i in range(self.shape[0]):
+            yield self[i]
+
+    def __repr__(self) -> str:
+        from ._repr import tensor_repr
+        return tensor_repr(self)
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        if self.numel() == 1 and spec:
+            return format(self.item(), spec)
+        return repr(self)
+
+    # ---- autograd attributes -----------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        if self._tape is not None:
+            if not flag:
+                raise RuntimeError(
+                    "you can only change requires_grad flags of leaf variables. If you want to use a computed "
+                    "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach().")
+            return
+        if flag and self._dt.kind != "f":
+            raise RuntimeError(f"only Tensors of floating point dtype can require gradients (got {self.dtype})")
+        self._rg = bool(flag)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._tape is None
+
+    @property
+    def grad_fn(self) -> Optional[GradFn]:
+        tape = self._tape
+        if tape is None:
+            return None
+        meta = self._meta
+        if meta is None:
+            meta = self._meta = _Meta()
+        if meta.grad_fn is None:
+            op = tape.op_of(self._node)
+            meta.grad_fn = GradFn(tape, self._node, _grad_fn_name(tape, self._node, op))
+        return meta.grad_fn
+
+    @property
+    def grad(self) -> Optional["Tensor"]:
+        meta = self._meta
+        return None if meta is None else meta.grad
+
+    @grad.setter
+    def grad(self, value: Optional["Tensor"]) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}")
+            if value.shape != self.shape:
+                raise RuntimeError(f"assigned grad has data of a different size: grad shape {tuple(value.shape)}, "
+                                   f"tensor shape {tuple(self.shape)}")
+        if self._meta is None:
+            if value is None:
+                return
+            self._meta = _Meta()
+        self._meta.grad = value
+
+    def retain_grad(self) -> None:
+        """Keep the gradient of this non-leaf tensor in ``.grad`` after backward."""
+        if not self._rg:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self._tape is None:
+            return
+        if self._meta is None:
+            self._meta = _Meta()
+        self._meta.retain = True
+        self._tape.retained[self._node] = weakref.ref(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._tape is not None and self._meta is not None and self._meta.retain
+
+    @property
+    def data(self) -> "Tensor":
+        return self.detach()
+
+    @data.setter
+    def data(self, value: "Tensor") -> None:
+        arr = value._value if isinstance(value, Tensor) else np.asarray(value)
+        if type(arr) is not float:
+            arr = np.array(arr, copy=True)
+            if arr.ndim == 0 and arr.dtype == _F64:
+                arr = float(arr)
+        self._value = arr
+        self._dt = _F64 if type(arr) is float else arr.dtype
+
+    def detach(self) -> "Tensor":
+        """A tensor sharing this value, with no history and requires_grad=False."""
+        return _wrap(self._value, self._dt)
+
+    def detach_(self) -> "Tensor":
+        self._tape = None
+        self._node = -1
+        self._rg = False
+        return self
+
+    def backward(self, gradient=None, retain_graph=None, create_graph: bool = False, inputs=None) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``; see ``tape.autograd.backward``."""
+        from .autograd import backward
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    def register_hook(self, hook):
+        raise NotImplementedError("Tensor.register_hook is not supported by tape yet")
+
+    # ---- in-place updates, allowed only where no history would be invalidated ------
+    def _check_inplace(self) -> None:
+        if state.grad_enabled and self._rg:
+            if self._tape is None:
+                raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+            raise RuntimeError("in-place operations on tensors that are part of a recorded graph are not supported "
+                               "by tape; use an out-of-place operation")
+
+    def _set_value(self, new) -> None:
+        """Write ``new`` into this tensor's storage (in place for arrays, so views see it)."""
+        v = self._value
+        if type(v) is float:
+            self._value = float(np.asarray(new, dtype=np.float64))
+        else:
+            np.copyto(v, np.asarray(new), casting="same_kind" if v.dtype.kind == "f" else "unsafe")
+
+    def zero_(self) -> "Tensor":
+        self._check_inplace()
+        self._set_value(np.zeros(self.shape, self._dt))
+        return self
+
+    def fill_(self, value) -> "Tensor":
+        self._check_inplace()
+        self._set_value(np.full(self.shape, _plain(value), self._dt))
+        return self
+
+    def copy_(self, src) -> "Tensor":
+        self._check_inplace()
+        self._set_value(np.broadcast_to(np.asarray(_plain(src), dtype=self._dt), self.shape))
+        return self
+
+    def __setitem__(self, key, value) -> None:
+        self._check_inplace()
+        if type(self._value) is float:
+            arr = np.array(self._value)
+            arr[_plain_key(key)] = _plain(value)
+            self._value = float(arr)
+            return
+        self._value[_plain_key(key)] = _plain(value)
+
+    def _inplace(self, fn, other) -> "Tensor":
+        self._check_inplace()
+        result = fn(self._array(), _plain(other))
+        self._set_value(result)
+        return self
+
+    def __iadd__(self, other):
+        return self._inplace(np.add, other)
+
+    def __isub__(self, other):
+        return self._inplace(np.subtract, other)
+
+    def __imul__(self, other):
+        return self._inplace(np.multiply, other)
+
+    def __itruediv__(self, other):
+        return self._inplace(np.true_divide, other)
+
+    def add_(self, other, alpha=1):
+        return self._inplace(np.add, _plain(other) * alpha)
+
+    def sub_(self, other, alpha=1):
+        return self._inplace(np.subtract, _plain(other) * alpha)
+
+    def mul_(self, other):
+        return self._inplace(np.multiply, other)
+
+    def div_(self, other):
+        return self._inplace(np.true_divide, other)
+
+    def clamp_(self, min=None, max=None):
+        return self._inplace(lambda v, _: np.clip(v, min, max), None)
+
+    def __deepcopy__(self, memo):
+        out = _wrap(np.array(self._array(), copy=True) if type(self._value) is not float else self._value, self._dt)
+        out._rg = self._rg and self._tape is None
+        return out
+
+    def __reduce__(self):
+        return (_rebuild, (self._array(), self._rg and self._tape is None))
+
+
+def _rebuild(value, requires_grad):
+    t = _wrap(value if value.ndim or value.dtype != _F64 else float(value), value.dtype)
+    t._rg = requires_grad
+    return t
+
+
+def _grad_fn_name(tape: Tape, node: int, op: int) -> str:
+    if op == T.CUSTOM_OUT:
+        ctx = tape.customs.get(tape.operands(node)[0])
+        return f"{ctx.fn_class.__name__}Backward" if ctx is not None else "CustomFunctionBackward"
+    return T.OPS[op].name
+
+
+# ---- construction helpers used by creation functions and op definitions ------------
+def _init(t: Tensor, value, requires_grad: bool) -> None:
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype == _F64:
+        value = float(value)
+    t._value = value
+    t._dt = _F64 if type(value) is float else value.dtype
+    t._tape = None
+    t._node = -1
+    t._meta = None
+    t._rg = False
+    if requires_grad:
+        t.requires_grad = True
+
+
+def _wrap(value, dt=None) -> Tensor:
+    """A tensor without history holding ``value`` (not copied)."""
+    t = _new(Tensor)
+    if type(value) is not float:
+        if isinstance(value, np.ndarray):
+            if value.ndim == 0 and value.dtype == _F64:
+                value = float(value)
+        elif isinstance(value, (np.floating, np.integer, np.bool_)):
+            value = float(value) if value.dtype == _F64 else np.asarray(value)
+    t._value = value
+    t._dt = _F64 if type(value) is float else value.dtype
+    t._tape = None
+    t._node = -1
+    t._rg = False
+    t._meta = None
+    return t
+
+
+def _plain(x):
+    """The numpy/Python value of a tensor, or ``x`` itself."""
+    return x._value if isinstance(x, Tensor) else x
+
+
+def _plain_key(key):
+    if isinstance(key, Tensor):
+        return key._array()
+    if isinstance(key, tuple):
+        return tuple(k._array() if isinstance(k, Tensor) else k for k in key)
+    return key
+
+
+def _norm_dim(dim: int, ndim: int) -> int:
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    return dim % n
+
+
+def _guard_hook(kind: str, tensor: Tensor, value) -> None:
+    """Called when a value leaves the tape as a Python value; replay guards (tape.compile) hook in here."""
+    hook = state.__dict__.get("guard_hook")
+    if hook is not None and tensor._rg:
+        hook(kind, tensor, value)
+
+
+# ---- recording ----------------------------------------------------------------
+def node_on(tape: Tape, t) -> int:
+    """The node id of operand ``t`` on ``tape``, registering leaves, constants and foreign nodes as needed."""
+    if not isinstance(t, Tensor):
+        v = float(t)
+        node = tape.scalar_consts.get(v)
+        if node is None:
+            node = tape.scalar_consts[v] = tape.record_scalar(T.CONST, -1, -1, 0, v)
+        return node
+    tp = t._tape
+    if tp is tape:
+        return t._node
+    if tp is None:
+        if t._rg:
+            meta = t._meta
+            if meta is None:
+                meta = t._meta = _Meta()
+            ref = meta.leaf_tape
+            if ref is not None and ref() is tape:
+                return meta.leaf_node
+            v = t._value
+            node = (tape.record_scalar(T.LEAF, -1, -1, 0, v) if type(v) is float
+                    else tape.record_array(T.LEAF, -1, -1, 0, v))
+            meta.leaf_tape = weakref.ref(tape)
+            meta.leaf_node = node
+            tape.leaves[node] = t
+            return node
+        v = t._value
+        if type(v) is float:
+            return node_on(tape, v)
+        return tape.record_array(T.CONST, -1, -1, 0, v)
+    v = t._value
+    node = tape.record_scalar(T.EXTERN, -1, -1, 0, v) if type(v) is float else tape.record_array(T.EXTERN, -1, -1, 0, v)
+    tape.externs[node] = (tp, t._node)
+    return node
+
+
+def target_tape(inputs) -> Tape:
+    """The tape an op on ``inputs`` records to: an operand's open tape, else the thread's current tape."""
+    best = None
+    for t in inputs:
+        if isinstance(t, Tensor):
+            tp = t._tape
+            if tp is not None and not tp.sealed and (best is None or tp is not best):
+                best = tp
+    return best if best is not None else current_tape()
+
+
+def needs_record(inputs) -> bool:
+    if not state.grad_enabled:
+        return False
+    for t in inputs:
+        if isinstance(t, Tensor) and t._rg:
+            return True
+    return False
+
+
+def record(op: int, value, inputs: tuple, aux: int = 0, consts: Optional[tuple] = None,
+           iconsts=None, prefix: tuple = ()) -> Tensor:
+    """Wrap ``value`` (the op's numpy/float result) in a tensor and, if any operand
+    requires grad, append the op's record to the tape.
+
+    ``consts`` (floats) or ``iconsts`` (ints) are stored in the tape's constant pools
+    and ``aux`` becomes their index. Ops with more than two operands (arity -1 in the
+    table) store ``prefix + (count, node, node, ...)`` in iconsts instead of a/b.
+    """
+    out = _wrap(value)
+    if not needs_record(inputs):
+        return out
+    tape = target_tape(inputs)
+    nodes = [node_on(tape, t) for t in inputs]
+    if consts is not None:
+        aux = tape.add_consts(*consts)
+    elif iconsts is not None:
+        aux = tape.add_iconsts(iconsts)
+    if T.OPS[op].arity == -1:
+        aux = tape.add_iconsts(list(prefix) + [len(nodes)] + nodes)
+        a = b = -1
+    else:
+        a = nodes[0] if nodes else -1
+        b = nodes[1] if len(nodes) > 1 else -1
+    v = out._value
+    if type(v) is float:
+        node = tape.record_scalar(op, a, b, aux, v)
+    else:
+        node = tape.record_array(op, a, b, aux, v)
+    out._tape = tape
+    out._node = node
+    out._rg = True
+    return out

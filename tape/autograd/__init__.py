@@ -1,0 +1,188 @@
+"""PyTorch's autograd API on a flat tape: backward, grad, Function, gradcheck.
+
+>>> import tape
+>>> x = tape.tensor(2.0, requires_grad=True)
+>>> (dx,) = tape.autograd.grad(x ** 3, x)
+>>> dx
+tensor(12.)
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+from .._engine import run_backward
+from .._grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .._tensor import Tensor, _wrap
+from .function import Function, FunctionCtx
+from .gradcheck import GradcheckError, gradcheck
+
+__all__ = ["backward", "grad", "Function", "FunctionCtx", "gradcheck", "GradcheckError", "no_grad",
+           "enable_grad", "set_grad_enabled", "is_grad_enabled"]
+
+_CREATE_GRAPH = ("create_graph=True (higher-order derivatives by re-taping the backward sweep) is not "
+                 "implemented yet; it belongs to the issue 'Higher-order derivatives by re-taping the backward sweep'")
+
+TensorOrTensors = Union[Tensor, Sequence[Tensor]]
+
+
+def _as_tuple(x) -> tuple:
+    if x is None:
+        return ()
+    if isinstance(x, Tensor):
+        return (x,)
+    return tuple(x)
+
+
+def _seeds(outputs: tuple, grad_outputs, batched: bool = False) -> list:
+    """float64 seed arrays for ``outputs``; implicit ones only for one-element outputs."""
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = (grad_outputs,) * len(outputs) if grad_outputs is None else (grad_outputs,)
+    grad_outputs = tuple(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise RuntimeError(f"grad requires one grad_output per output: got {len(grad_outputs)} grad_outputs "
+                           f"for {len(outputs)} outputs")
+    seeds = []
+    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
+        if g is None:
+            if out.numel() != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            seeds.append(np.ones(out.shape, np.float64))
+            continue
+        arr = np.asarray(g._array() if isinstance(g, Tensor) else g, dtype=np.float64)
+        expected = ((arr.shape[0],) if batched and arr.ndim else ()) + tuple(out.shape)
+        if arr.shape != expected:
+            if batched:
+                raise RuntimeError(f"If `is_grads_batched=True`, we interpret the first dimension of each "
+                                   f"grad_output as the batch dimension. The sizes of the remaining dimensions "
+                                   f"are expected to match the shape of corresponding output, but a mismatch "
+                                   f"was detected: grad_output[{i}] has a shape of {tuple(arr.shape)} and "
+                                   f"output[{i}] has a shape of {tuple(out.shape)}.")
+            raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {tuple(arr.shape)} and "
+                               f"output[{i}] has a shape of {tuple(out.shape)}.")
+        seeds.append(arr)
+    return seeds
+
+
+def _check_outputs(outputs: tuple) -> None:
+    for i, out in enumerate(outputs):
+        if not isinstance(out, Tensor):
+            raise TypeError(f"expected a Tensor as output {i}, got {type(out).__name__}")
+        if not out.requires_grad:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+
+
+def _as_tensor_grad(arr: np.ndarray, like: Tensor) -> Tensor:
+    value = arr.astype(like._dt, copy=False) if like._dt != arr.dtype else arr
+    return _wrap(value.reshape(like.shape) if value.shape != like.shape else value)
+
+
+def backward(tensors: TensorOrTensors, grad_tensors=None, retain_graph: Optional[bool] = None,
+             create_graph: bool = False, grad_variables=None, inputs=None) -> None:
+    """Accumulate the gradients of ``tensors`` into the ``.grad`` of the leaves (or of ``inputs``).
+
+    >>> import tape
+    >>> w = tape.tensor([1.0, 2.0], requires_grad=True)
+    >>> tape.autograd.backward((w * w).sum())
+    >>> w.grad
+    tensor([2., 4.])
+    """
+    if create_graph:
+        raise NotImplementedError(_CREATE_GRAPH)
+    outputs = _as_tuple(tensors)
+    _check_outputs(outputs)
+    seeds = _seeds(outputs, grad_tensors if grad_tensors is not None else grad_variables)
+    retain = create_graph if retain_graph is None else retain_graph
+    targets = None
+    if inputs is not None:
+        targets = list(_as_tuple(inputs))
+        if not targets:
+            raise RuntimeError("'inputs' argument to backward() cannot be empty.")
+    target_grads, leaf_grads = run_backward(list(outputs), seeds, targets, bool(retain))
+    pairs = list(leaf_grads.values()) if targets is None else [
+        (t, g) for t, g in zip(targets, target_grads)]
+    for t, g in pairs:
+        if g is None:
+            continue
+        _accumulate(t, g)
+
+
+def _accumulate(t: Tensor, g: np.ndarray) -> None:
+    old = t.grad
+    if old is None:
+        t.grad = _as_tensor_grad(np.array(g, copy=True), t)
+        return
+    if type(old._value) is float:
+        old._value = old._value + float(g)
+    else:
+        np.add(old._value, g.reshape(old.shape).astype(old._dt, copy=False), out=old._value)
+
+
+def grad(outputs: TensorOrTensors, inputs: TensorOrTensors, grad_outputs=None, retain_graph: Optional[bool] = None,
+         create_graph: bool = False, only_inputs: bool = True, allow_unused: Optional[bool] = None,
+         is_grads_batched: bool = False, materialize_grads: bool = False) -> tuple:
+    """The gradients of ``outputs`` with respect to ``inputs``, as a tuple (``.grad`` is not touched).
+
+    ``is_grads_batched=True`` reads a leading batch dimension on every grad_output and
+    returns gradients with that leading dimension: with identity rows as grad_outputs
+    this is a full Jacobian in one call.
+
+    >>> import tape
+    >>> x = tape.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> tape.autograd.grad((x ** 2).sum(), x)
+    (tensor([2., 4., 6.]),)
+    """
+    if create_graph:
+        raise NotImplementedError(_CREATE_GRAPH)
+    outs = _as_tuple(outputs)
+    ins = _as_tuple(inputs)
+    if not ins:
+        raise RuntimeError("grad requires non-empty inputs.")
+    _check_outputs(outs)
+    for t in ins:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"grad expects Tensors as inputs, got {type(t).__name__}")
+        if not t.requires_grad:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    if materialize_grads and not allow_unused:
+        raise ValueError("Expected allow_unused to be True or not passed when materialize_grads=True, "
+                         "but got: allow_unused=False.")
+    retain = create_graph if retain_graph is None else retain_graph
+    if is_grads_batched:
+        seeds = _seeds(outs, grad_outputs, batched=True)
+        batch = {s.shape[0] for s in seeds}
+        if len(batch) != 1:
+            raise RuntimeError(f"is_grads_batched=True needs the same batch size on every grad_output, got {sorted(batch)}")
+        (nb,) = batch
+        rows = []
+        for k in range(nb):
+            tg, _ = run_backward(list(outs), [s[k] for s in seeds], list(ins), True if k < nb - 1 else bool(retain))
+            rows.append(tg)
+        result = []
+        for i, t in enumerate(ins):
+            if all(r[i] is None for r in rows):
+                result.append(None)
+            else:
+                result.append(np.stack([r[i] if r[i] is not None else np.zeros(t.shape) for r in rows]))
+        grads = result
+    else:
+        seeds = _seeds(outs, grad_outputs)
+        grads, _ = run_backward(list(outs), seeds, list(ins), bool(retain))
+    out = []
+    for t, g in zip(ins, grads):
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError("One of the differentiated Tensors appears to not have been used in the graph. "
+                                   "Set allow_unused=True if this is the desired behavior.")
+            if materialize_grads:
+                shape = ((nb,) if is_grads_batched else ()) + tuple(t.shape)
+                out.append(_wrap(np.zeros(shape, t._dt)))
+            else:
+                out.append(None)
+            continue
+        value = g.astype(t._dt, copy=False)
+        out.append(_wrap(value))
+    return tuple(out)

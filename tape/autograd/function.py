@@ -1,0 +1,155 @@
+"""Custom differentiable functions, as ``torch.autograd.Function``.
+
+A call records one ``custom`` record (its operands: the tensor arguments) and one
+``custom_out`` record per output. The numba sweep stops at the ``custom``
+record; Python runs the user's ``backward`` and the sweep resumes.
+
+>>> import tape
+>>> class Cube(tape.autograd.Function):
+...     @staticmethod
+...     def forward(ctx, x):
+...         ctx.save_for_backward(x)
+...         return x ** 3
+...     @staticmethod
+...     def backward(ctx, g):
+...         (x,) = ctx.saved_tensors
+...         return 3 * x ** 2 * g
+>>> x = tape.tensor(2.0, requires_grad=True)
+>>> y = Cube.apply(x)
+>>> y.backward()
+>>> x.grad, y.grad_fn.name()
+(tensor(12.), 'CubeBackward')
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._grad_mode import no_grad
+from .._tensor import Tensor, _wrap, needs_record, node_on, target_tape
+from ..ops import table as T
+
+
+class FunctionCtx:
+    """The ``ctx`` passed to forward and backward."""
+
+    def __init__(self) -> None:
+        self._saved: tuple = ()
+        self.needs_input_grad: tuple = ()
+        self.materialize_grads = True
+        self.fn_class: Any = None
+        self.input_nodes: list = []
+        self.input_shapes: list = []
+        self.output_nodes: list = []
+        self.output_shapes: list = []
+        self.output_dtypes: list = []
+        self.non_differentiable: set = set()
+
+    def save_for_backward(self, *tensors) -> None:
+        for t in tensors:
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError(f"save_for_backward can only save variables, but argument {tensors.index(t)} "
+                                f"is of type {type(t).__name__}")
+        self._saved = tensors
+
+    @property
+    def saved_tensors(self) -> tuple:
+        return self._saved
+
+    def mark_non_differentiable(self, *tensors) -> None:
+        self.non_differentiable.update(id(t) for t in tensors)
+
+    def set_materialize_grads(self, value: bool) -> None:
+        self.materialize_grads = bool(value)
+
+    def mark_dirty(self, *tensors) -> None:
+        raise NotImplementedError("mark_dirty (in-place custom Functions) is not supported by tape")
+
+
+class Function:
+    """Subclass with static ``forward(ctx, *args)`` and ``backward(ctx, *grad_outputs)``; call ``apply``."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, *args, **kwargs):
+        raise NotImplementedError("You must implement the forward function for custom autograd.Function.")
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, *grad_outputs):
+        raise NotImplementedError("You must implement either the backward or vjp method for your custom "
+                                  "autograd.Function to use it with backward mode AD.")
+
+    vjp = backward
+
+    @classmethod
+    def apply(cls, *args):
+        ctx = FunctionCtx()
+        ctx.fn_class = cls
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        with no_grad():
+            result = cls.forward(ctx, *args)
+        is_tuple = isinstance(result, tuple)
+        outs = result if is_tuple else (result,)
+        tensor_args = [a for a in args if isinstance(a, Tensor)]
+        if not needs_record(tensor_args):
+            return result
+        tape = target_tape(tensor_args)
+        ctx.input_nodes = [node_on(tape, a) if isinstance(a, Tensor) and a._rg else -1 for a in args]
+        ctx.input_shapes = [a.shape if isinstance(a, Tensor) else None for a in args]
+        used = [m for m in ctx.input_nodes if m >= 0]
+        call = tape.record_scalar(T.CUSTOM, -1, -1, tape.add_iconsts([len(used)] + used), 0.0)
+        wrapped = []
+        for i, o in enumerate(outs):
+            if not isinstance(o, Tensor) or not o.is_floating_point() or id(o) in ctx.non_differentiable:
+                wrapped.append(o)
+                ctx.output_nodes.append(-1)
+                continue
+            new = _wrap(o._value, o._dt)
+            v = new._value
+            node = (tape.record_scalar(T.CUSTOM_OUT, call, -1, i, v) if type(v) is float
+                    else tape.record_array(T.CUSTOM_OUT, call, -1, i, v))
+            new._tape = tape
+            new._node = node
+            new._rg = True
+            wrapped.append(new)
+            ctx.output_nodes.append(node)
+            ctx.output_shapes.append(new.shape)
+        ctx.output_shapes = [o.shape if isinstance(o, Tensor) else None for o in outs]
+        ctx.output_dtypes = [o._dt if isinstance(o, Tensor) else None for o in outs]
+        tape.customs[call] = ctx
+        return tuple(wrapped) if is_tuple else wrapped[0]
+
+
+def run_custom_backward(ctx: FunctionCtx, grads: list) -> list:
+    """Run the user's backward on the outputs' adjoints; returns one float64 array (or None) per forward argument."""
+    grad_tensors = []
+    for node, g, shape in zip(ctx.output_nodes, grads, ctx.output_shapes):
+        if g is None and node >= 0 and ctx.materialize_grads:
+            g = np.zeros(shape, np.float64)
+        grad_tensors.append(None if g is None else _wrap(np.array(g, dtype=np.float64)))
+    with no_grad():
+        result = ctx.fn_class.backward(ctx, *grad_tensors)
+    if not isinstance(result, tuple):
+        result = (result,)
+    name = f"{ctx.fn_class.__name__}Backward"
+    if len(result) != len(ctx.input_nodes):
+        # PyTorch tolerates trailing Nones beyond the inputs
+        if len(result) > len(ctx.input_nodes) and all(r is None for r in result[len(ctx.input_nodes):]):
+            result = result[:len(ctx.input_nodes)]
+        else:
+            raise RuntimeError(f"function {name} returned an incorrect number of gradients "
+                               f"(expected {len(ctx.input_nodes)}, got {len(result)})")
+    out = []
+    for i, (r, node, shape) in enumerate(zip(result, ctx.input_nodes, ctx.input_shapes)):
+        if r is None or node < 0:
+            out.append(None)
+            continue
+        arr = np.asarray(r._array() if isinstance(r, Tensor) else r, dtype=np.float64)
+        if arr.shape != tuple(shape):
+            if arr.size == int(np.prod(shape)):
+                arr = arr.reshape(shape)
+            else:
+                raise RuntimeError(f"Function {name} returned an invalid gradient at index {i} - got "
+                                   f"{list(arr.shape)} but expected shape compatible with {list(shape)}")
+        out.append(arr)
+    return out
