@@ -32,7 +32,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULT_PREFIX = "@@BENCH-RESULT@@ "
 REFERENCE = "torch"  # the system every ratio is taken against
 
@@ -119,7 +118,9 @@ def require(module: str) -> Any:
 
 
 def import_tape() -> Any:
-    """Import tape (installed, or from the source tree through PYTHONPATH)."""
+    """Import tape: the installed one, or else this checkout's (see _srcpath)."""
+    import _srcpath
+    _srcpath.enable()
     return importlib.import_module("tape")
 
 
@@ -179,15 +180,8 @@ class Budget:
 
 
 def child_env() -> dict[str, str]:
-    """Environment for child processes.
-
-    If tape is not installed, the repository root is put on PYTHONPATH so the
-    child imports tape from the source tree. jax is kept on the CPU.
-    """
+    """Environment for child processes: this one, with jax kept on the CPU."""
     env = dict(os.environ)
-    if importlib.util.find_spec("tape") is None:
-        parts = [REPO_ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-        env["PYTHONPATH"] = os.pathsep.join(parts)
     env.setdefault("JAX_PLATFORMS", "cpu")
     return env
 
@@ -301,6 +295,23 @@ def print_table(title: str, outcomes: dict[str, dict[str, Any]],
     sys.stdout.flush()
 
 
+def merge_rounds(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Combine several runs of one system: each row's value becomes the median
+    over the runs that succeeded; checks and notes come from the first run."""
+    ok = [o for o in outcomes if o["status"] == "ok"]
+    if not ok:
+        return outcomes[0]
+    merged = dict(ok[0])
+    rows = []
+    for row in ok[0]["rows"]:
+        values = [r["value"] for o in ok for r in o["rows"] if r["work"] == row["work"]]
+        rows.append(dict(row, value=median(values)))
+    merged["rows"] = rows
+    if len(outcomes) > 1:
+        merged["notes"] = ok[0]["notes"] + [f"median of {len(ok)} of {len(outcomes)} rounds"]
+    return merged
+
+
 def main(script: str, title: str, systems: dict[str, Callable[[bool], Report]],
          budgets: dict[str, Budget], timeout: float = 900.0,
          argv: list[str] | None = None) -> int:
@@ -309,20 +320,32 @@ def main(script: str, title: str, systems: dict[str, Callable[[bool], Report]],
     With ``--system NAME`` run that one system here and print JSON (child).
     Otherwise run every system in its own child process and print the table
     (parent). ``--quick`` is passed through for a short smoke run;
-    ``--only a,b`` restricts the parent to some systems.
+    ``--only a,b`` restricts the parent to some systems; ``--rounds N`` runs
+    the systems N times, interleaved, and reports the median over rounds
+    (this machine's timings drift between runs).
     """
     parser = argparse.ArgumentParser(description=title)
     parser.add_argument("--system", choices=sorted(systems), help="run one system (child mode)")
     parser.add_argument("--only", help="comma-separated systems to run (parent mode)")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved runs per system")
     parser.add_argument("--quick", action="store_true", help="short smoke run")
     args = parser.parse_args(argv)
     if args.system:
         return _child(systems, args.system, args.quick)
     chosen = args.only.split(",") if args.only else list(systems)
-    outcomes: dict[str, dict[str, Any]] = {}
-    for system in chosen:
-        print(f"[{os.path.basename(script)}] running {system} ...", file=sys.stderr, flush=True)
-        outcomes[system] = run_child(script, system, args.quick,
-                                     timeout / 4 if args.quick else timeout)
+    unknown = [s for s in chosen if s not in systems]
+    if unknown:
+        parser.error(f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(systems)}")
+    runs: dict[str, list[dict[str, Any]]] = {system: [] for system in chosen}
+    for k in range(max(1, args.rounds)):
+        for system in chosen:
+            if k > 0 and runs[system][0]["status"] != "ok":
+                continue  # a skipped or failed system is not retried
+            print(f"[{os.path.basename(script)}] running {system}"
+                  + (f" (round {k + 1})" if args.rounds > 1 else "") + " ...",
+                  file=sys.stderr, flush=True)
+            runs[system].append(run_child(script, system, args.quick,
+                                          timeout / 4 if args.quick else timeout))
+    outcomes = {system: merge_rounds(results) for system, results in runs.items()}
     print_table(title + (" (quick)" if args.quick else ""), outcomes, budgets)
     return 0

@@ -16,7 +16,7 @@ Storage seen by the kernels (all columns are indexed by node id = record index):
                         value is ``sval[node]``; otherwise ``loc`` indexes the
                         array-node columns arr_shape/arr_block/arr_offset/arr_size
   blocks                typed List of float64 blocks; an array node's value is
-                        ``blocks[arr_block[l]][arr_offset[l]:arr_offset[l]+arr_size[l]]``
+                        ``blocks[arr[l, 1]][arr[l, 2]:arr[l, 2]+arr[l, 3]]``
   shapes                interned shapes, one row per id: (ndim, d0, d1, ...)
   consts, iconsts       float64 / int64 constant pools addressed by ``aux``
 Adjoints: scalar nodes in ``sadj[node]``; array nodes in ``aadj[loc]``
@@ -184,222 +184,222 @@ def new_adjoint_list(n):
 
 
 @jit
-def _value(node, loc, sval, arr_block, arr_offset, arr_size, blocks):
-    l = loc[node]
+def _value(node, rec, sval, arr, blocks):
+    l = rec[node, 4]
     if l < 0:
         return sval[node:node + 1]
-    o = arr_offset[l]
-    return blocks[arr_block[l]][o:o + arr_size[l]]
+    o = arr[l, 2]
+    return blocks[arr[l, 1]][o:o + arr[l, 3]]
 
 
 @jit
-def _shape_id(node, loc, arr_shape):
-    l = loc[node]
+def _shape_id(node, rec, arr):
+    l = rec[node, 4]
     if l < 0:
         return 0
-    return arr_shape[l]
+    return arr[l, 0]
 
 
 @jit
-def _adjoint(node, loc, arr_size, sadj, aadj, touched):
+def _adjoint(node, rec, arr, sadj, aadj, touched):
     """The adjoint buffer of ``node``, allocated (zeroed) on first touch."""
-    l = loc[node]
+    l = rec[node, 4]
     if l < 0:
         touched[node] = 1
         return sadj[node:node + 1]
     if touched[node] == 0:
-        aadj[l] = np.zeros(arr_size[l], np.float64)
+        aadj[l] = np.zeros(arr[l, 3], np.float64)
         touched[node] = 1
     return aadj[l]
 
 
 @jit
-def sweep(op, a, b, aux, loc, sval, arr_shape, arr_block, arr_offset, arr_size, blocks,
-          shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, touched, keep, freed, check_freed):
+def sweep(rec, sval, arr, blocks, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, touched, keep, freed,
+          check_freed):
     """Reverse sweep over records ``hi`` down to ``lo`` (inclusive). Returns a status code."""
     for n in range(hi, lo - 1, -1):
         if touched[n] == 0:
             continue
-        body = body_of[op[n]]
+        body = body_of[rec[n, 0]]
         if body == B_NONE:
             continue
         if body == B_KEEP:
-            touched[a[n]] = 1  # the custom Function call this output belongs to is reached
+            touched[rec[n, 1]] = 1  # the custom Function call this output belongs to is reached
             continue
         if body == B_CUSTOM:
             return n + 1
         if check_freed and freed[n]:
             return ERR_FREED
-        g = _adjoint(n, loc, arr_size, sadj, aadj, touched)
+        x = rec[n, 1]
+        y2 = rec[n, 2]
+        need_a = x >= 0 and (keep[x] != 0 or body_of[rec[x, 0]] != B_NONE)
+        need_b = y2 >= 0 and (keep[y2] != 0 or body_of[rec[y2, 0]] != B_NONE)
+        l = rec[n, 4]
+        if l < 0 and body < B_WHERE and rec[x, 4] < 0 and rec[y2, 4] < 0:
+            # all-scalar elementwise record: no array views at all
+            da, db = _binary_grads(body, sadj[n], sval[x], sval[y2], sval[n])
+            if need_a:
+                sadj[x] += da
+                touched[x] = 1
+            if need_b:
+                sadj[y2] += db
+                touched[y2] = 1
+            continue
+        if l < 0 and B_NEG <= body <= B_CLAMP and rec[x, 4] < 0:
+            if need_a:
+                c = rec[n, 3]
+                sadj[x] += _unary_grad(body, sadj[n], sval[x], sval[n], consts[c] if body >= B_POWC else 0.0,
+                                       consts[c + 1] if body == B_CLAMP else 0.0)
+                touched[x] = 1
+            continue
+        g = _adjoint(n, rec, arr, sadj, aadj, touched)
         ng = g.size
-        x = a[n]
-        y2 = b[n]
-        need_a = x >= 0 and (keep[x] != 0 or body_of[op[x]] != B_NONE)
-        need_b = y2 >= 0 and (keep[y2] != 0 or body_of[op[y2]] != B_NONE)
         if body <= B_WHERE:
-            _binary(body, n, x, y2, g, ng, need_a, need_b, aux, loc, sval, arr_block, arr_offset, arr_size,
-                    blocks, iconsts, sadj, aadj, touched)
+            _binary(body, n, x, y2, g, ng, need_a, need_b, rec, sval, arr, blocks, iconsts, sadj, aadj, touched)
         elif body <= B_CLAMP:
             if need_a:
-                _unary(body, n, x, g, ng, aux, loc, sval, arr_block, arr_offset, arr_size, blocks, consts,
-                       sadj, aadj, touched)
+                _unary(body, n, x, g, ng, rec, sval, arr, blocks, consts, sadj, aadj, touched)
         elif body <= B_CAT:
-            _structural(body, n, x, g, ng, op, aux, loc, arr_shape, arr_size, shapes, iconsts, body_of, keep,
-                        sadj, aadj, touched, need_a)
+            _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sadj, aadj, touched, need_a)
         elif body <= B_AMIN:
             if need_a:
-                _reduction(body, n, x, g, aux, loc, sval, arr_shape, arr_block, arr_offset, arr_size, blocks,
-                           shapes, sadj, aadj, touched)
+                _reduction(body, n, x, g, rec, sval, arr, blocks, shapes, sadj, aadj, touched)
         elif body <= B_MV:
-            _linalg(body, n, x, y2, g, need_a, need_b, loc, sval, arr_shape, arr_block, arr_offset, arr_size,
-                    blocks, shapes, sadj, aadj, touched)
+            _linalg(body, n, x, y2, g, need_a, need_b, rec, sval, arr, blocks, shapes, sadj, aadj, touched)
         elif body <= B_LOGSUMEXP:
             if need_a:
-                _softmax_family(body, n, x, g, aux, loc, sval, arr_shape, arr_block, arr_offset, arr_size,
-                                blocks, shapes, sadj, aadj, touched)
+                _softmax_family(body, n, x, g, rec, sval, arr, blocks, shapes, sadj, aadj, touched)
         # the output's adjoint is consumed: release it unless Python wants it
-        l = loc[n]
         if l >= 0 and keep[n] == 0:
             aadj[l] = np.empty(0, np.float64)
     return DONE
 
 
 @jit
-def _binary(body, n, x, y, g, ng, need_a, need_b, aux, loc, sval, arr_block, arr_offset, arr_size, blocks,
-            iconsts, sadj, aadj, touched):
-    va = _value(x, loc, sval, arr_block, arr_offset, arr_size, blocks)
-    vb = _value(y, loc, sval, arr_block, arr_offset, arr_size, blocks)
+def _binary_grads(body, gi, p, q, y):
+    """(d/dp, d/dq) of the elementwise binary body at one element, times the adjoint ``gi``."""
+    if body == B_ADD:
+        return gi, gi
+    if body == B_SUB:
+        return gi, -gi
+    if body == B_MUL:
+        return gi * q, gi * p
+    if body == B_DIV:
+        return gi / q, -gi * p / (q * q)
+    if body == B_POW:
+        da = 0.0 if q == 0.0 else gi * q * p ** (q - 1.0)
+        db = 0.0 if (p == 0.0 and q >= 0.0) else gi * y * math.log(p)
+        return da, db
+    # maximum / minimum: ties split the gradient evenly, as PyTorch does
+    if p == q:
+        return 0.5 * gi, 0.5 * gi
+    if (p > q) == (body == B_MAXIMUM):
+        return gi, 0.0
+    return 0.0, gi
+
+
+@jit
+def _binary(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, blocks, iconsts, sadj, aadj, touched):
+    va = _value(x, rec, sval, arr, blocks)
+    vb = _value(y, rec, sval, arr, blocks)
     na = va.size
     nb = vb.size
     if body == B_WHERE:
         # a = value if true, b = value if false; the condition (0/1) sits in iconsts[aux:aux+ng]
+        base = rec[n, 3]
         if need_a:
-            ga = _adjoint(x, loc, arr_size, sadj, aadj, touched)
+            ga = _adjoint(x, rec, arr, sadj, aadj, touched)
             for i in range(ng):
-                if iconsts[aux[n] + i] != 0:
+                if iconsts[base + i] != 0:
                     ga[i if na == ng else 0] += g[i]
         if need_b:
-            gb = _adjoint(y, loc, arr_size, sadj, aadj, touched)
+            gb = _adjoint(y, rec, arr, sadj, aadj, touched)
             for i in range(ng):
-                if iconsts[aux[n] + i] == 0:
+                if iconsts[base + i] == 0:
                     gb[i if nb == ng else 0] += g[i]
         return
-    vy = _value(n, loc, sval, arr_block, arr_offset, arr_size, blocks)
-    if need_a:
-        ga = _adjoint(x, loc, arr_size, sadj, aadj, touched)
-        for i in range(ng):
-            ia = i if na == ng else 0
-            ib = i if nb == ng else 0
-            gi = g[i]
-            if body == B_ADD or body == B_SUB:
-                ga[ia] += gi
-            elif body == B_MUL:
-                ga[ia] += gi * vb[ib]
-            elif body == B_DIV:
-                ga[ia] += gi / vb[ib]
-            elif body == B_POW:
-                e = vb[ib]
-                if e != 0.0:
-                    ga[ia] += gi * e * va[ia] ** (e - 1.0)
-            elif body == B_MAXIMUM or body == B_MINIMUM:
-                p = va[ia]
-                q = vb[ib]
-                if p == q:
-                    ga[ia] += 0.5 * gi
-                elif (p > q) == (body == B_MAXIMUM):
-                    ga[ia] += gi
-    if need_b:
-        gb = _adjoint(y, loc, arr_size, sadj, aadj, touched)
-        for i in range(ng):
-            ia = i if na == ng else 0
-            ib = i if nb == ng else 0
-            gi = g[i]
-            if body == B_ADD:
-                gb[ib] += gi
-            elif body == B_SUB:
-                gb[ib] -= gi
-            elif body == B_MUL:
-                gb[ib] += gi * va[ia]
-            elif body == B_DIV:
-                q = vb[ib]
-                gb[ib] -= gi * va[ia] / (q * q)
-            elif body == B_POW:
-                p = va[ia]
-                if not (p == 0.0 and vb[ib] >= 0.0):
-                    gb[ib] += gi * vy[i] * math.log(p)
-            elif body == B_MAXIMUM or body == B_MINIMUM:
-                p = va[ia]
-                q = vb[ib]
-                if p == q:
-                    gb[ib] += 0.5 * gi
-                elif (q > p) == (body == B_MAXIMUM):
-                    gb[ib] += gi
-
-
-@jit
-def _unary(body, n, x, g, ng, aux, loc, sval, arr_block, arr_offset, arr_size, blocks, consts, sadj, aadj,
-           touched):
-    vx = _value(x, loc, sval, arr_block, arr_offset, arr_size, blocks)
-    vy = _value(n, loc, sval, arr_block, arr_offset, arr_size, blocks)
-    ga = _adjoint(x, loc, arr_size, sadj, aadj, touched)
-    if body == B_NEG:
-        for i in range(ng):
-            ga[i] -= g[i]
-    elif body == B_EXP:
-        for i in range(ng):
-            ga[i] += g[i] * vy[i]
-    elif body == B_LOG:
-        for i in range(ng):
-            ga[i] += g[i] / vx[i]
-    elif body == B_SQRT:
-        for i in range(ng):
-            ga[i] += g[i] / (2.0 * vy[i])
-    elif body == B_SIN:
-        for i in range(ng):
-            ga[i] += g[i] * math.cos(vx[i])
-    elif body == B_COS:
-        for i in range(ng):
-            ga[i] -= g[i] * math.sin(vx[i])
-    elif body == B_TAN:
-        for i in range(ng):
-            ga[i] += g[i] * (1.0 + vy[i] * vy[i])
-    elif body == B_TANH:
-        for i in range(ng):
-            ga[i] += g[i] * (1.0 - vy[i] * vy[i])
-    elif body == B_SIGMOID:
-        for i in range(ng):
-            ga[i] += g[i] * vy[i] * (1.0 - vy[i])
-    elif body == B_RELU:
-        for i in range(ng):
-            if vy[i] > 0.0:
-                ga[i] += g[i]
-    elif body == B_ABS:
-        for i in range(ng):
-            if vx[i] > 0.0:
-                ga[i] += g[i]
-            elif vx[i] < 0.0:
-                ga[i] -= g[i]
-    elif body == B_POWC:
-        c = consts[aux[n]]
-        if c != 0.0:
+    vy = _value(n, rec, sval, arr, blocks)
+    if need_a and need_b:
+        ga = _adjoint(x, rec, arr, sadj, aadj, touched)
+        gb = _adjoint(y, rec, arr, sadj, aadj, touched)
+        if na == ng and nb == ng:
             for i in range(ng):
-                ga[i] += g[i] * c * vx[i] ** (c - 1.0)
-    elif body == B_CLAMP:
-        lo = consts[aux[n]]
-        hi = consts[aux[n] + 1]
+                da, db = _binary_grads(body, g[i], va[i], vb[i], vy[i])
+                ga[i] += da
+                gb[i] += db
+        else:
+            for i in range(ng):
+                ia = i if na == ng else 0
+                ib = i if nb == ng else 0
+                da, db = _binary_grads(body, g[i], va[ia], vb[ib], vy[i])
+                ga[ia] += da
+                gb[ib] += db
+    elif need_a:
+        ga = _adjoint(x, rec, arr, sadj, aadj, touched)
         for i in range(ng):
-            if vx[i] >= lo and vx[i] <= hi:
-                ga[i] += g[i]
+            ia = i if na == ng else 0
+            ga[ia] += _binary_grads(body, g[i], va[ia], vb[i if nb == ng else 0], vy[i])[0]
+    elif need_b:
+        gb = _adjoint(y, rec, arr, sadj, aadj, touched)
+        for i in range(ng):
+            ib = i if nb == ng else 0
+            gb[ib] += _binary_grads(body, g[i], va[i if na == ng else 0], vb[ib], vy[i])[1]
 
 
 @jit
-def _structural(body, n, x, g, ng, op, aux, loc, arr_shape, arr_size, shapes, iconsts, body_of, keep, sadj,
+def _unary_grad(body, gi, x, y, c0, c1):
+    """d/dx of the elementwise unary body at one element (value x, output y), times ``gi``."""
+    if body == B_NEG:
+        return -gi
+    if body == B_EXP:
+        return gi * y
+    if body == B_LOG:
+        return gi / x
+    if body == B_SQRT:
+        return gi / (2.0 * y)
+    if body == B_SIN:
+        return gi * math.cos(x)
+    if body == B_COS:
+        return -gi * math.sin(x)
+    if body == B_TAN:
+        return gi * (1.0 + y * y)
+    if body == B_TANH:
+        return gi * (1.0 - y * y)
+    if body == B_SIGMOID:
+        return gi * y * (1.0 - y)
+    if body == B_RELU:
+        return gi if y > 0.0 else 0.0
+    if body == B_ABS:
+        return gi if x > 0.0 else (-gi if x < 0.0 else 0.0)
+    if body == B_POWC:
+        return 0.0 if c0 == 0.0 else gi * c0 * x ** (c0 - 1.0)
+    # clamp: the gradient passes where lo <= x <= hi
+    return gi if (x >= c0 and x <= c1) else 0.0
+
+
+@jit
+def _unary(body, n, x, g, ng, rec, sval, arr, blocks, consts, sadj, aadj, touched):
+    vx = _value(x, rec, sval, arr, blocks)
+    vy = _value(n, rec, sval, arr, blocks)
+    ga = _adjoint(x, rec, arr, sadj, aadj, touched)
+    c0 = 0.0
+    c1 = 0.0
+    if body >= B_POWC:
+        c0 = consts[rec[n, 3]]
+    if body == B_CLAMP:
+        c1 = consts[rec[n, 3] + 1]
+    for i in range(ng):
+        ga[i] += _unary_grad(body, g[i], vx[i], vy[i], c0, c1)
+
+
+@jit
+def _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sadj,
                 aadj, touched, need_a):
     if body == B_CAT:
-        base = aux[n]
+        base = rec[n, 3]
         dim = iconsts[base]
         count = iconsts[base + 1]
-        sid_out = _shape_id(n, loc, arr_shape)
+        sid_out = _shape_id(n, rec, arr)
         outer = 1
         for d in range(dim):
             outer *= shapes[sid_out, 1 + d]
@@ -408,10 +408,10 @@ def _structural(body, n, x, g, ng, op, aux, loc, arr_shape, arr_size, shapes, ic
         for j in range(count):
             m = iconsts[base + 2 + j]
             inner = 1
-            if loc[m] >= 0 and outer > 0:
-                inner = arr_size[loc[m]] // outer
-            if keep[m] != 0 or body_of[op[m]] != B_NONE:
-                gm = _adjoint(m, loc, arr_size, sadj, aadj, touched)
+            if rec[m, 4] >= 0 and outer > 0:
+                inner = arr[rec[m, 4], 3] // outer
+            if keep[m] != 0 or body_of[rec[m, 0]] != B_NONE:
+                gm = _adjoint(m, rec, arr, sadj, aadj, touched)
                 for o in range(outer):
                     for t in range(inner):
                         gm[o * inner + t] += g[o * total + start + t]
@@ -419,13 +419,13 @@ def _structural(body, n, x, g, ng, op, aux, loc, arr_shape, arr_size, shapes, ic
         return
     if not need_a:
         return
-    ga = _adjoint(x, loc, arr_size, sadj, aadj, touched)
+    ga = _adjoint(x, rec, arr, sadj, aadj, touched)
     if body == B_VIEW:
         for i in range(ng):
             ga[i] += g[i]
     elif body == B_EXPAND:
-        sid_in = _shape_id(x, loc, arr_shape)
-        sid_out = _shape_id(n, loc, arr_shape)
+        sid_in = _shape_id(x, rec, arr)
+        sid_out = _shape_id(n, rec, arr)
         nd_out = shapes[sid_out, 0]
         nd_in = shapes[sid_in, 0]
         st_in = contiguous_strides(shapes, sid_in)
@@ -438,31 +438,31 @@ def _structural(body, n, x, g, ng, op, aux, loc, arr_shape, arr_size, shapes, ic
         for i in range(ng):
             ga[idx[i]] += g[i]
     elif body == B_PERMUTE:
-        sid_in = _shape_id(x, loc, arr_shape)
-        sid_out = _shape_id(n, loc, arr_shape)
+        sid_in = _shape_id(x, rec, arr)
+        sid_out = _shape_id(n, rec, arr)
         nd = shapes[sid_in, 0]
         st_in = contiguous_strides(shapes, sid_in)
         st = np.zeros(max(nd, 1), np.int64)
         for d in range(nd):
-            st[d] = st_in[iconsts[aux[n] + d]]
+            st[d] = st_in[iconsts[rec[n, 3] + d]]
         idx = strided_index(shapes, sid_out, st)
         for i in range(ng):
             ga[idx[i]] += g[i]
     elif body == B_GATHER:
-        base = aux[n]
+        base = rec[n, 3]
         for i in range(ng):
             ga[iconsts[base + i]] += g[i]
 
 
 @jit
-def _reduction(body, n, x, g, aux, loc, sval, arr_shape, arr_block, arr_offset, arr_size, blocks, shapes, sadj,
+def _reduction(body, n, x, g, rec, sval, arr, blocks, shapes, sadj,
                aadj, touched):
     """sum/mean/prod/amax/amin over the dims in bitmask ``aux & 0xff``; bit 8 selects 'first index' ties."""
-    sid_in = _shape_id(x, loc, arr_shape)
-    mask = aux[n] & 0xFF
-    vx = _value(x, loc, sval, arr_block, arr_offset, arr_size, blocks)
+    sid_in = _shape_id(x, rec, arr)
+    mask = rec[n, 3] & 0xFF
+    vx = _value(x, rec, sval, arr, blocks)
     nx = vx.size
-    ga = _adjoint(x, loc, arr_size, sadj, aadj, touched)
+    ga = _adjoint(x, rec, arr, sadj, aadj, touched)
     group, ngroups = reduce_map(shapes, sid_in, mask)
     if body == B_SUM:
         for i in range(nx):
@@ -486,8 +486,8 @@ def _reduction(body, n, x, g, aux, loc, sval, arr_shape, arr_block, arr_offset, 
             elif zeros[j] == 1 and vx[i] == 0.0:
                 ga[i] += g[j] * nonzero_prod[j]
     else:
-        vy = _value(n, loc, sval, arr_block, arr_offset, arr_size, blocks)
-        first_only = (aux[n] >> 8) & 1
+        vy = _value(n, rec, sval, arr, blocks)
+        first_only = (rec[n, 3] >> 8) & 1
         count = np.zeros(ngroups, np.int64)
         for i in range(nx):
             if vx[i] == vy[group[i]]:
@@ -505,45 +505,45 @@ def _reduction(body, n, x, g, aux, loc, sval, arr_shape, arr_block, arr_offset, 
 
 
 @jit
-def _linalg(body, n, x, y, g, need_a, need_b, loc, sval, arr_shape, arr_block, arr_offset, arr_size, blocks,
+def _linalg(body, n, x, y, g, need_a, need_b, rec, sval, arr, blocks,
             shapes, sadj, aadj, touched):
-    va = _value(x, loc, sval, arr_block, arr_offset, arr_size, blocks)
-    vb = _value(y, loc, sval, arr_block, arr_offset, arr_size, blocks)
+    va = _value(x, rec, sval, arr, blocks)
+    vb = _value(y, rec, sval, arr, blocks)
     if body == B_DOT:
         if need_a:
-            ga = _adjoint(x, loc, arr_size, sadj, aadj, touched)
+            ga = _adjoint(x, rec, arr, sadj, aadj, touched)
             for i in range(va.size):
                 ga[i] += g[0] * vb[i]
         if need_b:
-            gb = _adjoint(y, loc, arr_size, sadj, aadj, touched)
+            gb = _adjoint(y, rec, arr, sadj, aadj, touched)
             for i in range(vb.size):
                 gb[i] += g[0] * va[i]
         return
-    sa = _shape_id(x, loc, arr_shape)
+    sa = _shape_id(x, rec, arr)
     if body == B_MV:
         rows = shapes[sa, 1]
         cols = shapes[sa, 2]
         A = va.reshape((rows, cols))
         if need_a:
-            ga = _adjoint(x, loc, arr_size, sadj, aadj, touched).reshape((rows, cols))
+            ga = _adjoint(x, rec, arr, sadj, aadj, touched).reshape((rows, cols))
             for r in range(rows):
                 for c in range(cols):
                     ga[r, c] += g[r] * vb[c]
         if need_b:
-            gb = _adjoint(y, loc, arr_size, sadj, aadj, touched)
+            gb = _adjoint(y, rec, arr, sadj, aadj, touched)
             gb += np.dot(A.T, np.ascontiguousarray(g))
         return
     # batched matrix product: a (batch, r, k) @ b (batch, k, c), batch = 1 for 2-D operands
-    sb = _shape_id(y, loc, arr_shape)
+    sb = _shape_id(y, rec, arr)
     nda = shapes[sa, 0]
     r = shapes[sa, nda - 1]
     k = shapes[sa, nda]
     c = shapes[sb, shapes[sb, 0]]
     batch = va.size // (r * k) if r * k > 0 else 0
     if need_a:
-        ga = _adjoint(x, loc, arr_size, sadj, aadj, touched)
+        ga = _adjoint(x, rec, arr, sadj, aadj, touched)
     if need_b:
-        gb = _adjoint(y, loc, arr_size, sadj, aadj, touched)
+        gb = _adjoint(y, rec, arr, sadj, aadj, touched)
     for t in range(batch):
         gt = g[t * r * c:(t + 1) * r * c].reshape((r, c))
         if need_a:
@@ -555,17 +555,17 @@ def _linalg(body, n, x, y, g, need_a, need_b, loc, sval, arr_shape, arr_block, a
 
 
 @jit
-def _softmax_family(body, n, x, g, aux, loc, sval, arr_shape, arr_block, arr_offset, arr_size, blocks, shapes,
+def _softmax_family(body, n, x, g, rec, sval, arr, blocks, shapes,
                     sadj, aadj, touched):
     """softmax / log_softmax / logsumexp along dim ``aux``; the input is viewed as (outer, size, inner)."""
-    sid_in = _shape_id(x, loc, arr_shape)
-    vx = _value(x, loc, sval, arr_block, arr_offset, arr_size, blocks)
-    vy = _value(n, loc, sval, arr_block, arr_offset, arr_size, blocks)
-    ga = _adjoint(x, loc, arr_size, sadj, aadj, touched)
+    sid_in = _shape_id(x, rec, arr)
+    vx = _value(x, rec, sval, arr, blocks)
+    vy = _value(n, rec, sval, arr, blocks)
+    ga = _adjoint(x, rec, arr, sadj, aadj, touched)
     if shapes[sid_in, 0] == 0:
         outer, size, inner = 1, 1, 1
     else:
-        outer, size, inner = split_dim(shapes, sid_in, aux[n])
+        outer, size, inner = split_dim(shapes, sid_in, rec[n, 3])
     for o in range(outer):
         for t in range(inner):
             base = o * size * inner + t

@@ -7,8 +7,8 @@ newer tape's sweep, seeds the older tape's sweep (sweeps chain across tapes).
 """
 from __future__ import annotations
 
+import os
 import sys
-import time
 from typing import Optional, Sequence
 
 import numpy as np
@@ -27,32 +27,28 @@ _compiled = False
 
 
 def _announce_compile() -> None:
-    """Say once on stderr that the kernels are being compiled (not when they load from numba's cache)."""
+    """Say once on stderr that the kernels are being compiled (never when they load from numba's cache)."""
     global _compiled
     if _compiled:
         return
     _compiled = True
-    sigs = K.sweep.stats.cache_hits if hasattr(K.sweep, "stats") else None
-    del sigs
     if not _cache_is_warm():
-        print("tape: compiling the numba sweep kernels once for this machine (about 10-20 s; cached afterwards)...",
+        print("tape: compiling the numba sweep kernels once for this machine (about 15 s; cached afterwards)...",
               file=sys.stderr, flush=True)
 
 
 def _cache_is_warm() -> bool:
+    """True when numba's on-disk cache already holds the sweep kernel (it then loads in well under a second)."""
     try:
-        cache = K.sweep._cache
-        index = cache._cache_file._index_path
-        import os
-        return os.path.exists(index)
-    except Exception:
-        return False
+        index = K.sweep._cache._cache_file._index_path
+    except AttributeError:  # numba internals moved: stay quiet rather than guess
+        return True
+    return os.path.exists(index) and os.path.getmtime(index) >= os.path.getmtime(K.__file__)
 
 
 def operand_nodes(tape: Tape, node: int) -> list[int]:
     """Operand node ids of a record (variadic records list theirs in iconsts)."""
-    op = tape.op_of(node)
-    a, b, aux = tape.operands(node)
+    op, a, b, aux, _ = tape.row(node)
     if T.OPS[op].arity == -1:
         tape.flush()
         ic = tape.iconsts
@@ -74,14 +70,14 @@ class _Sweep:
         self.sadj = np.zeros(n, np.float64)
         self.touched = np.zeros(n, np.int8)
         self.keep = np.zeros(n, np.int8)
-        self.aadj = K.new_adjoint_list(len(self.cols[6]))
-        self.loc = self.cols[4]
+        self.aadj = K.new_adjoint_list(len(self.cols[2]))
+        self.loc = self.cols[0][:, 4]
 
     def shape(self, node: int) -> tuple:
         l = self.loc[node]
         if l < 0:
             return ()
-        row = shape_table()[self.cols[6][l]]
+        row = shape_table()[self.cols[2][l, 0]]
         return tuple(int(d) for d in row[1:1 + row[0]])
 
     def add(self, node: int, grad) -> None:
@@ -115,9 +111,8 @@ class _Sweep:
         freed = np.frombuffer(tape.freed, dtype=np.int8) if self.n else np.zeros(0, np.int8)
         _announce_compile()
         while hi >= 0:
-            status = K.sweep(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], shape_table(),
-                             c[11], c[12], T.body_of(), hi, 0, self.sadj, self.aadj, self.touched, self.keep,
-                             freed, check_freed)
+            status = K.sweep(c[0], c[1], c[2], c[3], shape_table(), c[4], c[5], T.body_of(), hi, 0, self.sadj,
+                             self.aadj, self.touched, self.keep, freed, check_freed)
             if status == K.DONE:
                 break
             if status == K.ERR_FREED:

@@ -1,11 +1,11 @@
 """The flat Wengert tape: record columns, value storage and shape interning.
 
-A record is a row of integers (op id, operand ids, aux) plus the location of
-the output's value; the node id of a record's output is the record's index, so
+A record is a row of five integers (op id, operand a, operand b, aux, loc)
+plus its 0-d value; the node id of a record's output is the record's index, so
 the tape is topologically sorted by construction. New records go to short
-Python lists (an append costs ~15 ns) and are moved in bulk into compact
-``array.array`` columns every ``FLUSH`` records, so a recorded scalar op costs
-56 bytes once flushed (seven 8-byte columns).
+Python lists and are moved in bulk into compact ``array.array`` columns every
+``FLUSH`` records, so a recorded scalar op costs 48 bytes once flushed (five
+int64 and one float64). The kernels see the rows as an (n, 5) int64 array.
 
 Values: a 0-d node keeps its value inline in the ``sval`` column. An array
 node's float64 value lives in a block of the tape's arena: small arrays are
@@ -29,6 +29,7 @@ FLUSH = 1024
 BLOCK = 1 << 15
 BIG = 1 << 11
 MAXDIM = 8
+ROW = 5  # ints per record: op, a, b, aux, loc
 
 # ---- shapes: interned once per process, one row (ndim, d0, ..., d7) per id ----
 _shape_ids: dict[tuple, int] = {(): 0}
@@ -66,31 +67,17 @@ _tape_counter = itertools.count()
 class Tape:
     """A flat record of operations; see the module docstring for the layout."""
 
-    __slots__ = ("n", "_op", "_a", "_b", "_aux", "_loc", "_sval",
-                 "op", "a", "b", "aux", "loc", "sval",
-                 "arr_shape", "arr_block", "arr_offset", "arr_size",
-                 "blocks", "_block", "_block_used", "consts", "iconsts",
-                 "leaves", "retained", "externs", "customs", "scalar_consts",
-                 "freed", "sealed", "seq", "__weakref__")
+    __slots__ = ("n", "_ints", "_sval", "ints", "sval", "arr", "blocks", "_block", "_block_used", "consts",
+                 "iconsts", "leaves", "retained", "externs", "customs", "scalar_consts", "freed", "sealed", "seq",
+                 "__weakref__")
 
     def __init__(self) -> None:
         self.n = 0
-        self._op: list = []
-        self._a: list = []
-        self._b: list = []
-        self._aux: list = []
-        self._loc: list = []
-        self._sval: list = []
-        self.op = array.array("q")
-        self.a = array.array("q")
-        self.b = array.array("q")
-        self.aux = array.array("q")
-        self.loc = array.array("q")
+        self._ints: list = []               # pending rows (op, a, b, aux, loc), flattened
+        self._sval: list = []               # pending 0-d values
+        self.ints = array.array("q")        # flushed rows, ROW ints each
         self.sval = array.array("d")
-        self.arr_shape = array.array("q")
-        self.arr_block = array.array("q")
-        self.arr_offset = array.array("q")
-        self.arr_size = array.array("q")
+        self.arr = array.array("q")         # array nodes: rows (shape id, block, offset, size)
         self.blocks = List.empty_list(_F64_ARRAY)
         self._block: np.ndarray | None = None
         self._block_used = 0
@@ -108,31 +95,20 @@ class Tape:
     # ---- appending -------------------------------------------------------
     def flush(self) -> None:
         """Move the pending Python-list tail into the compact columns."""
-        if self._op:
-            self.op.extend(self._op)
-            self.a.extend(self._a)
-            self.b.extend(self._b)
-            self.aux.extend(self._aux)
-            self.loc.extend(self._loc)
+        if self._sval:
+            self.ints.extend(self._ints)
             self.sval.extend(self._sval)
-            self._op.clear()
-            self._a.clear()
-            self._b.clear()
-            self._aux.clear()
-            self._loc.clear()
+            self._ints.clear()
             self._sval.clear()
 
     def record_scalar(self, op: int, a: int, b: int, aux: int, value: float) -> int:
         """Append a record whose output is a 0-d value; returns its node id."""
         node = self.n
         self.n = node + 1
-        self._op.append(op)
-        self._a.append(a)
-        self._b.append(b)
-        self._aux.append(aux)
-        self._loc.append(-1)
-        self._sval.append(value)
-        if len(self._op) >= FLUSH:
+        self._ints += (op, a, b, aux, -1)
+        pending = self._sval
+        pending.append(value)
+        if len(pending) >= FLUSH:
             self.flush()
         return node
 
@@ -142,19 +118,13 @@ class Tape:
             return self.record_scalar(op, a, b, aux, float(value))
         node = self.n
         self.n = node + 1
-        self._op.append(op)
-        self._a.append(a)
-        self._b.append(b)
-        self._aux.append(aux)
-        self._loc.append(len(self.arr_shape))
+        loc = len(self.arr) // 4
+        self._ints += (op, a, b, aux, loc)
         self._sval.append(0.0)
-        self.arr_shape.append(shape_id(value.shape))
         size = value.size
-        self.arr_size.append(size)
         if size >= BIG:
             flat = np.ascontiguousarray(value, dtype=np.float64).reshape(-1)
-            self.arr_block.append(len(self.blocks))
-            self.arr_offset.append(0)
+            self.arr.extend((shape_id(value.shape), len(self.blocks), 0, size))
             self.blocks.append(flat)
         else:
             block = self._block
@@ -164,10 +134,9 @@ class Tape:
                 used = 0
                 self.blocks.append(block)
             block[used:used + size] = value.reshape(-1)
-            self.arr_block.append(len(self.blocks) - 1)
-            self.arr_offset.append(used)
+            self.arr.extend((shape_id(value.shape), len(self.blocks) - 1, used, size))
             self._block_used = used + size
-        if len(self._op) >= FLUSH:
+        if len(self._sval) >= FLUSH:
             self.flush()
         return node
 
@@ -182,35 +151,39 @@ class Tape:
         return index
 
     # ---- reading ---------------------------------------------------------
+    def row(self, node: int) -> tuple:
+        """(op, a, b, aux, loc) of a record."""
+        head = len(self.sval)
+        if node < head:
+            k = ROW * node
+            return tuple(self.ints[k:k + ROW])
+        k = ROW * (node - head)
+        return tuple(self._ints[k:k + ROW])
+
     def op_of(self, node: int) -> int:
-        head = len(self.op)
-        return self.op[node] if node < head else self._op[node - head]
+        return self.row(node)[0]
 
     def operands(self, node: int) -> tuple[int, int, int]:
-        head = len(self.op)
-        if node < head:
-            return self.a[node], self.b[node], self.aux[node]
-        i = node - head
-        return self._a[i], self._b[i], self._aux[i]
+        return self.row(node)[1:4]
 
     def is_freed(self, node: int) -> bool:
         return node < len(self.freed) and self.freed[node] == 1
 
     def columns(self) -> tuple:
-        """numpy views of every column for a kernel call (flushes first). Drop them before appending again."""
+        """numpy views (rec, sval, arr, blocks, consts, iconsts) for a kernel call, after a flush.
+
+        The views pin the array.array buffers: drop them before appending again."""
         self.flush()
-        def view(arr, dtype):
-            return np.frombuffer(arr, dtype=dtype) if len(arr) else np.zeros(0, dtype)
-        return (view(self.op, np.int64), view(self.a, np.int64), view(self.b, np.int64),
-                view(self.aux, np.int64), view(self.loc, np.int64), view(self.sval, np.float64),
-                view(self.arr_shape, np.int64), view(self.arr_block, np.int64),
-                view(self.arr_offset, np.int64), view(self.arr_size, np.int64), self.blocks,
-                view(self.consts, np.float64), view(self.iconsts, np.int64))
+        rec = np.frombuffer(self.ints, dtype=np.int64).reshape(-1, ROW) if self.n else np.zeros((0, ROW), np.int64)
+        sval = np.frombuffer(self.sval, dtype=np.float64) if self.n else np.zeros(0)
+        arr = np.frombuffer(self.arr, dtype=np.int64).reshape(-1, 4) if len(self.arr) else np.zeros((0, 4), np.int64)
+        consts = np.frombuffer(self.consts, dtype=np.float64) if len(self.consts) else np.zeros(1)
+        iconsts = np.frombuffer(self.iconsts, dtype=np.int64) if len(self.iconsts) else np.zeros(1, np.int64)
+        return rec, sval, arr, self.blocks, consts, iconsts
 
     def nbytes(self) -> int:
         """Bytes held by the record columns and constant pools (values in blocks not included)."""
-        cols = (self.op, self.a, self.b, self.aux, self.loc, self.sval, self.arr_shape, self.arr_block,
-                self.arr_offset, self.arr_size, self.consts, self.iconsts)
+        cols = (self.ints, self.sval, self.arr, self.consts, self.iconsts)
         return sum(c.itemsize * c.buffer_info()[1] for c in cols)
 
 
