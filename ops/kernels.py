@@ -15,8 +15,9 @@ Storage seen by the kernels (all columns are indexed by node id = record index):
   op, a, b, aux, loc    int64 record columns; loc < 0 marks a scalar node whose
                         value is ``sval[node]``; otherwise ``loc`` indexes the
                         array-node columns arr_shape/arr_block/arr_offset/arr_size
-  blocks                typed List of float64 blocks; an array node's value is
-                        ``blocks[arr[l, 1]][arr[l, 2]:arr[l, 2]+arr[l, 3]]``
+  arr[loc]              (shape id, address, block, size) of an array node: its
+                        float64 value is ``size`` values at ``address`` in one of
+                        the tape's arena blocks (which the tape keeps alive)
   shapes                interned shapes, one row per id: (ndim, d0, d1, ...)
   consts, iconsts       float64 / int64 constant pools addressed by ``aux``
 Adjoints: scalar nodes in ``sadj[node]``; array nodes in ``aadj[loc]``
@@ -28,7 +29,8 @@ import math
 import os
 
 import numpy as np
-from numba import njit
+from numba import carray, njit, types
+from numba.extending import intrinsic
 from numba.typed import List
 
 MAXDIM = 8
@@ -183,13 +185,37 @@ def new_adjoint_list(n):
     return lst
 
 
+@intrinsic
+def _f64_pointer(typingctx, address):
+    """Reinterpret an int64 address as a float64 pointer (the tape keeps the memory alive)."""
+    sig = types.CPointer(types.float64)(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+    return sig, codegen
+
+
 @jit
-def _value(node, rec, sval, arr, blocks):
+def _value(node, rec, sval, arr):
+    """The float64 value of ``node``: a one-element view of sval, or its arena memory."""
     l = rec[node, 4]
     if l < 0:
         return sval[node:node + 1]
-    o = arr[l, 2]
-    return blocks[arr[l, 1]][o:o + arr[l, 3]]
+    return carray(_f64_pointer(arr[l, 1]), (arr[l, 3],))
+
+
+@jit
+def adjoint_get(aadj, l):
+    return aadj[l]
+
+
+@jit
+def adjoint_add(aadj, l, values, first):
+    """Set (first touch) or add ``values`` into array adjoint slot ``l``."""
+    if first:
+        aadj[l] = values.copy()
+    else:
+        aadj[l] += values
 
 
 @jit
@@ -214,7 +240,7 @@ def _adjoint(node, rec, arr, sadj, aadj, touched):
 
 
 @jit
-def sweep(rec, sval, arr, blocks, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, touched, keep, freed,
+def sweep(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, touched, keep, freed,
           check_freed):
     """Reverse sweep over records ``hi`` down to ``lo`` (inclusive). Returns a status code."""
     for n in range(hi, lo - 1, -1):
@@ -255,20 +281,20 @@ def sweep(rec, sval, arr, blocks, shapes, consts, iconsts, body_of, hi, lo, sadj
         g = _adjoint(n, rec, arr, sadj, aadj, touched)
         ng = g.size
         if body <= B_WHERE:
-            _binary(body, n, x, y2, g, ng, need_a, need_b, rec, sval, arr, blocks, iconsts, sadj, aadj, touched)
+            _binary(body, n, x, y2, g, ng, need_a, need_b, rec, sval, arr, iconsts, sadj, aadj, touched)
         elif body <= B_CLAMP:
             if need_a:
-                _unary(body, n, x, g, ng, rec, sval, arr, blocks, consts, sadj, aadj, touched)
+                _unary(body, n, x, g, ng, rec, sval, arr, consts, sadj, aadj, touched)
         elif body <= B_CAT:
             _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sadj, aadj, touched, need_a)
         elif body <= B_AMIN:
             if need_a:
-                _reduction(body, n, x, g, rec, sval, arr, blocks, shapes, sadj, aadj, touched)
+                _reduction(body, n, x, g, rec, sval, arr, shapes, sadj, aadj, touched)
         elif body <= B_MV:
-            _linalg(body, n, x, y2, g, need_a, need_b, rec, sval, arr, blocks, shapes, sadj, aadj, touched)
+            _linalg(body, n, x, y2, g, need_a, need_b, rec, sval, arr, shapes, sadj, aadj, touched)
         elif body <= B_LOGSUMEXP:
             if need_a:
-                _softmax_family(body, n, x, g, rec, sval, arr, blocks, shapes, sadj, aadj, touched)
+                _softmax_family(body, n, x, g, rec, sval, arr, shapes, sadj, aadj, touched)
         # the output's adjoint is consumed: release it unless Python wants it
         if l >= 0 and keep[n] == 0:
             aadj[l] = np.empty(0, np.float64)
@@ -299,9 +325,9 @@ def _binary_grads(body, gi, p, q, y):
 
 
 @jit
-def _binary(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, blocks, iconsts, sadj, aadj, touched):
-    va = _value(x, rec, sval, arr, blocks)
-    vb = _value(y, rec, sval, arr, blocks)
+def _binary(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, iconsts, sadj, aadj, touched):
+    va = _value(x, rec, sval, arr)
+    vb = _value(y, rec, sval, arr)
     na = va.size
     nb = vb.size
     if body == B_WHERE:
@@ -318,7 +344,7 @@ def _binary(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, blocks, iconst
                 if iconsts[base + i] == 0:
                     gb[i if nb == ng else 0] += g[i]
         return
-    vy = _value(n, rec, sval, arr, blocks)
+    vy = _value(n, rec, sval, arr)
     if need_a and need_b:
         ga = _adjoint(x, rec, arr, sadj, aadj, touched)
         gb = _adjoint(y, rec, arr, sadj, aadj, touched)
@@ -378,9 +404,9 @@ def _unary_grad(body, gi, x, y, c0, c1):
 
 
 @jit
-def _unary(body, n, x, g, ng, rec, sval, arr, blocks, consts, sadj, aadj, touched):
-    vx = _value(x, rec, sval, arr, blocks)
-    vy = _value(n, rec, sval, arr, blocks)
+def _unary(body, n, x, g, ng, rec, sval, arr, consts, sadj, aadj, touched):
+    vx = _value(x, rec, sval, arr)
+    vy = _value(n, rec, sval, arr)
     ga = _adjoint(x, rec, arr, sadj, aadj, touched)
     c0 = 0.0
     c1 = 0.0
@@ -455,12 +481,12 @@ def _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sad
 
 
 @jit
-def _reduction(body, n, x, g, rec, sval, arr, blocks, shapes, sadj,
+def _reduction(body, n, x, g, rec, sval, arr, shapes, sadj,
                aadj, touched):
     """sum/mean/prod/amax/amin over the dims in bitmask ``aux & 0xff``; bit 8 selects 'first index' ties."""
     sid_in = _shape_id(x, rec, arr)
     mask = rec[n, 3] & 0xFF
-    vx = _value(x, rec, sval, arr, blocks)
+    vx = _value(x, rec, sval, arr)
     nx = vx.size
     ga = _adjoint(x, rec, arr, sadj, aadj, touched)
     group, ngroups = reduce_map(shapes, sid_in, mask)
@@ -486,7 +512,7 @@ def _reduction(body, n, x, g, rec, sval, arr, blocks, shapes, sadj,
             elif zeros[j] == 1 and vx[i] == 0.0:
                 ga[i] += g[j] * nonzero_prod[j]
     else:
-        vy = _value(n, rec, sval, arr, blocks)
+        vy = _value(n, rec, sval, arr)
         first_only = (rec[n, 3] >> 8) & 1
         count = np.zeros(ngroups, np.int64)
         for i in range(nx):
@@ -505,10 +531,10 @@ def _reduction(body, n, x, g, rec, sval, arr, blocks, shapes, sadj,
 
 
 @jit
-def _linalg(body, n, x, y, g, need_a, need_b, rec, sval, arr, blocks,
+def _linalg(body, n, x, y, g, need_a, need_b, rec, sval, arr,
             shapes, sadj, aadj, touched):
-    va = _value(x, rec, sval, arr, blocks)
-    vb = _value(y, rec, sval, arr, blocks)
+    va = _value(x, rec, sval, arr)
+    vb = _value(y, rec, sval, arr)
     if body == B_DOT:
         if need_a:
             ga = _adjoint(x, rec, arr, sadj, aadj, touched)
@@ -555,12 +581,12 @@ def _linalg(body, n, x, y, g, need_a, need_b, rec, sval, arr, blocks,
 
 
 @jit
-def _softmax_family(body, n, x, g, rec, sval, arr, blocks, shapes,
+def _softmax_family(body, n, x, g, rec, sval, arr, shapes,
                     sadj, aadj, touched):
     """softmax / log_softmax / logsumexp along dim ``aux``; the input is viewed as (outer, size, inner)."""
     sid_in = _shape_id(x, rec, arr)
-    vx = _value(x, rec, sval, arr, blocks)
-    vy = _value(n, rec, sval, arr, blocks)
+    vx = _value(x, rec, sval, arr)
+    vy = _value(n, rec, sval, arr)
     ga = _adjoint(x, rec, arr, sadj, aadj, touched)
     if shapes[sid_in, 0] == 0:
         outer, size, inner = 1, 1, 1

@@ -15,14 +15,6 @@ def _compare(np_fn):
     return method
 
 
-def _rsub(self, other):
-    return P.binary(P.SUB, other, self)
-
-
-def _rdiv(self, other):
-    return P.binary(P.DIV, other, self)
-
-
 def _rpow(self, other):
     return P.binary(P.POW, other, self)
 
@@ -76,14 +68,14 @@ def _no_grad_cast(np_dtype):
 
 
 _METHODS = {
-    "__add__": lambda self, other: P.binary(P.ADD, self, other),
-    "__radd__": lambda self, other: P.binary(P.ADD, other, self),
-    "__sub__": lambda self, other: P.binary(P.SUB, self, other),
-    "__rsub__": _rsub,
-    "__mul__": lambda self, other: P.binary(P.MUL, self, other),
-    "__rmul__": lambda self, other: P.binary(P.MUL, other, self),
-    "__truediv__": lambda self, other: P.binary(P.DIV, self, other),
-    "__rtruediv__": _rdiv,
+    "__add__": P.scalar_fast_method(P.ADD),
+    "__radd__": P.scalar_fast_method(P.ADD, reflected=True),
+    "__sub__": P.scalar_fast_method(P.SUB),
+    "__rsub__": P.scalar_fast_method(P.SUB, reflected=True),
+    "__mul__": P.scalar_fast_method(P.MUL),
+    "__rmul__": P.scalar_fast_method(P.MUL, reflected=True),
+    "__truediv__": P.scalar_fast_method(P.DIV),
+    "__rtruediv__": P.scalar_fast_method(P.DIV, reflected=True),
     "__pow__": F.pow,
     "__rpow__": _rpow,
     "__matmul__": F.matmul,

@@ -10,12 +10,13 @@ to the operand's shape by expand's VJP, never by each rule (DESIGN.md, invariant
 from __future__ import annotations
 
 import math
+import operator
 from collections import namedtuple
 from typing import Optional, Sequence
 
 import numpy as np
 
-from tape._tape import state
+from tape._tape import FLUSH, state
 from tape._tensor import Tensor, _new, _norm_dim, _plain, _wrap, needs_record, node_on, record, target_tape
 
 from . import kernels as K
@@ -91,10 +92,10 @@ def _pow_scalar(a: float, b: float) -> float:
 
 
 _PY_BINARY = {
-    ADD: float.__add__,
-    SUB: float.__sub__,
-    MUL: float.__mul__,
-    DIV: float.__truediv__,
+    ADD: operator.add,
+    SUB: operator.sub,
+    MUL: operator.mul,
+    DIV: operator.truediv,
     POW: _pow_scalar,
     MAXIMUM: lambda a, b: a if a > b or a != a else b,
     MINIMUM: lambda a, b: a if a < b or a != a else b,
@@ -135,6 +136,63 @@ def binary(op: int, x, y) -> Tensor:
     if not needs_record((x, y)):
         return _wrap(v)
     return record(op, v, (_operand(x, out_shape), _operand(y, out_shape)))
+
+
+def scalar_fast_method(op: int, reflected: bool = False):
+    """A Tensor operator method for ``op`` with an inlined path for 0-d float64 operands.
+
+    The fast path is the same computation as ``binary`` (Python floats, one
+    record appended to the tape's pending rows); anything else goes to ``binary``.
+    """
+    py_fn = _PY_BINARY[op]
+    flush_at = FLUSH
+
+    def method(self, other):
+        sv = self._value
+        ot = type(other)
+        if type(sv) is float:
+            if ot is float or ot is int:
+                ov = other
+            elif ot is Tensor and type(other._value) is float:
+                ov = other._value
+            else:
+                return binary(op, other, self) if reflected else binary(op, self, other)
+            try:
+                v = py_fn(ov, sv) if reflected else py_fn(sv, ov)
+            except (ZeroDivisionError, OverflowError):
+                return binary(op, other, self) if reflected else binary(op, self, other)
+            if (self._rg or (ot is Tensor and other._rg)) and state.grad_enabled:
+                tape = self._tape
+                if tape is None or tape.sealed or (ot is Tensor and other._tape is not None
+                                                   and other._tape is not tape):
+                    tape = target_tape((self, other))
+                na = self._node if self._tape is tape else node_on(tape, self)
+                nb = other._node if (ot is Tensor and other._tape is tape) else node_on(tape, other)
+                node = tape.n
+                tape.n = node + 1
+                tape._ints += (op, nb, na, 0, -1) if reflected else (op, na, nb, 0, -1)
+                pending = tape._sval
+                pending.append(v)
+                if len(pending) >= flush_at:
+                    tape.flush()
+                out = _new(Tensor)
+                out._value = v
+                out._dt = _F64
+                out._tape = tape
+                out._node = node
+                out._rg = True
+                out._meta = None
+                return out
+            out = _new(Tensor)
+            out._value = v
+            out._dt = _F64
+            out._tape = None
+            out._node = -1
+            out._rg = False
+            out._meta = None
+            return out
+        return binary(op, other, self) if reflected else binary(op, self, other)
+    return method
 
 
 def where(condition, x, y) -> Tensor:

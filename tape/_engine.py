@@ -87,11 +87,7 @@ class _Sweep:
             self.sadj[node] += float(np.sum(grad)) if np.ndim(grad) else float(grad)
         else:
             flat = np.ascontiguousarray(grad, dtype=np.float64).reshape(-1)
-            if self.touched[node]:
-                cur = self.aadj[l]
-                cur += flat
-            else:
-                self.aadj[l] = flat.copy()
+            K.adjoint_add(self.aadj, l, flat, not self.touched[node])
         self.touched[node] = 1
 
     def get(self, node: int) -> Optional[np.ndarray]:
@@ -101,7 +97,7 @@ class _Sweep:
         l = self.loc[node]
         if l < 0:
             return np.array(self.sadj[node])
-        return self.aadj[l].reshape(self.shape(node))
+        return K.adjoint_get(self.aadj, l).reshape(self.shape(node))
 
     def run(self, hi: int, check_freed: bool) -> None:
         c = self.cols
@@ -111,7 +107,7 @@ class _Sweep:
         freed = np.frombuffer(tape.freed, dtype=np.int8) if self.n else np.zeros(0, np.int8)
         _announce_compile()
         while hi >= 0:
-            status = K.sweep(c[0], c[1], c[2], c[3], shape_table(), c[4], c[5], T.body_of(), hi, 0, self.sadj,
+            status = K.sweep(c[0], c[1], c[2], shape_table(), c[3], c[4], T.body_of(), hi, 0, self.sadj,
                              self.aadj, self.touched, self.keep, freed, check_freed)
             if status == K.DONE:
                 break

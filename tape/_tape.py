@@ -10,7 +10,9 @@ int64 and one float64). The kernels see the rows as an (n, 5) int64 array.
 Values: a 0-d node keeps its value inline in the ``sval`` column. An array
 node's float64 value lives in a block of the tape's arena: small arrays are
 copied into shared blocks of ``BLOCK`` floats, large ones become a block of
-their own without a copy. Tensors hold their own numpy value, so they stay
+their own without a copy. The kernels reach a value by its raw address (the
+tape's ``blocks`` list keeps the memory alive), so no typed containers cross
+between Python and numba. Tensors hold their own numpy value, so they stay
 valid whatever happens to the tape.
 """
 from __future__ import annotations
@@ -22,8 +24,6 @@ import weakref
 from typing import Any
 
 import numpy as np
-from numba import types
-from numba.typed import List
 
 FLUSH = 1024
 BLOCK = 1 << 15
@@ -60,15 +60,14 @@ def shape_table() -> np.ndarray:
     return _shape_table
 
 
-_F64_ARRAY = types.float64[::1]
 _tape_counter = itertools.count()
 
 
 class Tape:
     """A flat record of operations; see the module docstring for the layout."""
 
-    __slots__ = ("n", "_ints", "_sval", "ints", "sval", "arr", "blocks", "_block", "_block_used", "consts",
-                 "iconsts", "leaves", "retained", "externs", "customs", "scalar_consts", "freed", "sealed", "seq",
+    __slots__ = ("n", "_ints", "_sval", "ints", "sval", "arr", "blocks", "_block", "_block_address", "_block_used",
+                 "consts", "iconsts", "leaves", "retained", "externs", "customs", "scalar_consts", "freed", "sealed", "seq",
                  "__weakref__")
 
     def __init__(self) -> None:
@@ -78,8 +77,9 @@ class Tape:
         self.ints = array.array("q")        # flushed rows, ROW ints each
         self.sval = array.array("d")
         self.arr = array.array("q")         # array nodes: rows (shape id, block, offset, size)
-        self.blocks = List.empty_list(_F64_ARRAY)
+        self.blocks: list[np.ndarray] = []   # arena blocks, kept alive for the kernels' raw addresses
         self._block: np.ndarray | None = None
+        self._block_address = 0
         self._block_used = 0
         self.consts = array.array("d")
         self.iconsts = array.array("q")
@@ -124,17 +124,18 @@ class Tape:
         size = value.size
         if size >= BIG:
             flat = np.ascontiguousarray(value, dtype=np.float64).reshape(-1)
-            self.arr.extend((shape_id(value.shape), len(self.blocks), 0, size))
+            self.arr.extend((shape_id(value.shape), flat.ctypes.data, len(self.blocks), size))
             self.blocks.append(flat)
         else:
             block = self._block
             used = self._block_used
             if block is None or used + size > BLOCK:
                 block = self._block = np.empty(BLOCK, np.float64)
+                self._block_address = block.ctypes.data
                 used = 0
                 self.blocks.append(block)
             block[used:used + size] = value.reshape(-1)
-            self.arr.extend((shape_id(value.shape), len(self.blocks) - 1, used, size))
+            self.arr.extend((shape_id(value.shape), self._block_address + 8 * used, len(self.blocks) - 1, size))
             self._block_used = used + size
         if len(self._sval) >= FLUSH:
             self.flush()
@@ -170,7 +171,7 @@ class Tape:
         return node < len(self.freed) and self.freed[node] == 1
 
     def columns(self) -> tuple:
-        """numpy views (rec, sval, arr, blocks, consts, iconsts) for a kernel call, after a flush.
+        """numpy views (rec, sval, arr, consts, iconsts) for a kernel call, after a flush.
 
         The views pin the array.array buffers: drop them before appending again."""
         self.flush()
@@ -179,7 +180,7 @@ class Tape:
         arr = np.frombuffer(self.arr, dtype=np.int64).reshape(-1, 4) if len(self.arr) else np.zeros((0, 4), np.int64)
         consts = np.frombuffer(self.consts, dtype=np.float64) if len(self.consts) else np.zeros(1)
         iconsts = np.frombuffer(self.iconsts, dtype=np.int64) if len(self.iconsts) else np.zeros(1, np.int64)
-        return rec, sval, arr, self.blocks, consts, iconsts
+        return rec, sval, arr, consts, iconsts
 
     def nbytes(self) -> int:
         """Bytes held by the record columns and constant pools (values in blocks not included)."""
