@@ -365,7 +365,11 @@ def t(x) -> Tensor:
     if x.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
     if x.ndim < 2:
-        return x if not x.requires_grad else P.view_as(P.VIEW, x, x.shape)
+        if not x.requires_grad:
+            return x
+        if x.ndim == 1:  # the identity, recorded as TBackward0 as in PyTorch
+            return P.permute_as(P.T_OP, x, (0,))
+        return P.view_as(P.VIEW, x, x.shape)
     return P.permute_as(P.T_OP, x, (1, 0))
 
 

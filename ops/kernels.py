@@ -26,7 +26,6 @@ Adjoints: scalar nodes in ``sadj[node]``; array nodes in ``aadj[loc]``
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 from numba import carray, njit, types
@@ -81,25 +80,17 @@ B_KEEP = 91  # a node whose adjoint Python collects (custom Function outputs)
 DONE = 0
 ERR_FREED = -1
 
-_CACHE = True
-
-
-def _cache_usable() -> bool:
-    """numba raises 'no locator available' when it cannot write a cache anywhere."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        return True
-    if os.access(os.path.join(here, "__pycache__") if os.path.isdir(os.path.join(here, "__pycache__")) else here, os.W_OK):
-        return True
-    # numba falls back to a user-wide cache directory when the package is read-only
-    return os.access(os.path.expanduser("~"), os.W_OK)
-
-
-_CACHE = _cache_usable()
-
-
 def jit(fn):
-    return njit(cache=_CACHE, nogil=True)(fn)
+    """njit with numba's on-disk cache, or without it where no cache location is writable.
+
+    numba raises "no locator available" at decoration time when it can write a
+    cache neither beside this file nor in the user-wide cache directory (a
+    read-only install); the kernels then compile in memory on each run.
+    """
+    try:
+        return njit(cache=True, nogil=True)(fn)
+    except RuntimeError:
+        return njit(nogil=True)(fn)
 
 
 # ---- index helpers ---------------------------------------------------------
@@ -233,7 +224,7 @@ def _adjoint(node, rec, arr, sadj, aadj, touched):
     if l < 0:
         touched[node] = 1
         return sadj[node:node + 1]
-    if touched[node] == 0:
+    if touched[node] != 1:  # 0: never reached; 2: consumed by an earlier pass of this sweep
         aadj[l] = np.zeros(arr[l, 3], np.float64)
         touched[node] = 1
     return aadj[l]
@@ -244,7 +235,7 @@ def sweep(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, 
           check_freed):
     """Reverse sweep over records ``hi`` down to ``lo`` (inclusive). Returns a status code."""
     for n in range(hi, lo - 1, -1):
-        if touched[n] == 0:
+        if touched[n] != 1:
             continue
         body = body_of[rec[n, 0]]
         if body == B_NONE:
@@ -298,6 +289,7 @@ def sweep(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, 
         # the output's adjoint is consumed: release it unless Python wants it
         if l >= 0 and keep[n] == 0:
             aadj[l] = np.empty(0, np.float64)
+            touched[n] = 2
     return DONE
 
 

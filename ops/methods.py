@@ -28,7 +28,8 @@ def _getitem(self, key):
 
 
 def _T(self):
-    if self.ndim <= 2:
+    # PyTorch's Tensor.T is permute with the dims reversed (PermuteBackward0), unlike t() (TBackward0)
+    if self.ndim < 2:
         return F.t(self)
     return F.permute(self, tuple(range(self.ndim - 1, -1, -1)))
 

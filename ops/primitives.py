@@ -82,6 +82,10 @@ POW = register("pow", "PowBackward1", K.B_POW, 2).id
 MAXIMUM = register("maximum", "MaximumBackward0", K.B_MAXIMUM, 2).id
 MINIMUM = register("minimum", "MinimumBackward0", K.B_MINIMUM, 2).id
 WHERE = register("where", "WhereBackward0", K.B_WHERE, 2).id
+# a number on the left keeps PyTorch's names: 2 - x is RsubBackward1, 2 ** x is PowBackward2
+RSUB = register("rsub", "RsubBackward1", K.B_SUB, 2).id
+RPOW = register("rpow", "PowBackward2", K.B_POW, 2).id
+_NUMBER_LEFT = {}
 
 
 def _pow_scalar(a: float, b: float) -> float:
@@ -100,12 +104,17 @@ _PY_BINARY = {
     MAXIMUM: lambda a, b: a if a > b or a != a else b,
     MINIMUM: lambda a, b: a if a < b or a != a else b,
 }
+_NUMBER_LEFT.update({SUB: RSUB, POW: RPOW})
+_PY_BINARY[RSUB] = _PY_BINARY[SUB]
+_PY_BINARY[RPOW] = _PY_BINARY[POW]
 _NP_BINARY = {ADD: np.add, SUB: np.subtract, MUL: np.multiply, DIV: np.true_divide, POW: np.power,
-              MAXIMUM: np.maximum, MINIMUM: np.minimum}
+              MAXIMUM: np.maximum, MINIMUM: np.minimum, RSUB: np.subtract, RPOW: np.power}
 
 
 def binary(op: int, x, y) -> Tensor:
     """Record the elementwise primitive ``op`` on ``x`` and ``y`` (tensors or numbers), with broadcasting."""
+    if op in _NUMBER_LEFT and not isinstance(x, Tensor):
+        op = _NUMBER_LEFT[op]
     xv = x._value if isinstance(x, Tensor) else x
     yv = y._value if isinstance(y, Tensor) else y
     tx = type(xv)
@@ -146,6 +155,8 @@ def scalar_fast_method(op: int, reflected: bool = False):
     """
     py_fn = _PY_BINARY[op]
     flush_at = FLUSH
+    if reflected:  # the other operand is a number here: 2 - x records RsubBackward1
+        op = _NUMBER_LEFT.get(op, op)
 
     def method(self, other):
         sv = self._value

@@ -87,12 +87,12 @@ class _Sweep:
             self.sadj[node] += float(np.sum(grad)) if np.ndim(grad) else float(grad)
         else:
             flat = np.ascontiguousarray(grad, dtype=np.float64).reshape(-1)
-            K.adjoint_add(self.aadj, l, flat, not self.touched[node])
+            K.adjoint_add(self.aadj, l, flat, self.touched[node] != 1)
         self.touched[node] = 1
 
     def get(self, node: int) -> Optional[np.ndarray]:
         """The node's accumulated adjoint shaped like its value, or None if nothing reached it."""
-        if not self.touched[node]:
+        if self.touched[node] != 1:
             return None
         l = self.loc[node]
         if l < 0:
