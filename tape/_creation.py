@@ -77,16 +77,20 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     """Like ``tensor`` but shares memory with a numpy array (or returns a tensor as is) when no conversion is needed."""
     if isinstance(data, Tensor) and (dtype is None or D.to_numpy_dtype(dtype) == data._dt):
         return data
-    if isinstance(data, np.ndarray) and (dtype is None or D.to_numpy_dtype(dtype) == data.dtype) and data.dtype.kind in "fb":
+    if (isinstance(data, np.ndarray) and (dtype is None or D.to_numpy_dtype(dtype) == data.dtype)
+            and data.dtype in _SHAREABLE):
         return from_numpy(data)
     return tensor(data, dtype)
+
+
+_SHAREABLE = (np.dtype(np.float64), np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.bool_))
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
     """A tensor sharing memory with ``array``."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
-    if array.dtype not in (np.float64, np.float32, np.int64, np.int32, np.bool_):
+    if array.dtype not in _SHAREABLE:
         raise TypeError(f"can't convert np.ndarray of type numpy.{array.dtype}. The only supported types are: "
                         "float64, float32, int64, int32, and bool.")
     return _finish(array, False)

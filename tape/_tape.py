@@ -30,6 +30,8 @@ BLOCK = 1 << 15
 BIG = 1 << 11
 MAXDIM = 8
 ROW = 5  # ints per record: op, a, b, aux, loc
+ROLL_RECORDS = 1 << 16
+ROLL_BYTES = 64 << 20
 
 # ---- shapes: interned once per process, one row (ndim, d0, ..., d7) per id ----
 _shape_ids: dict[tuple, int] = {(): 0}
@@ -68,6 +70,7 @@ class Tape:
 
     __slots__ = ("n", "_ints", "_sval", "ints", "sval", "arr", "blocks", "_block", "_block_address", "_block_used",
                  "consts", "iconsts", "leaves", "retained", "externs", "customs", "scalar_consts", "freed", "sealed", "seq",
+                 "value_bytes",
                  "__weakref__")
 
     def __init__(self) -> None:
@@ -91,6 +94,7 @@ class Tape:
         self.freed = bytearray()              # 1 where a freeing backward consumed the record
         self.sealed = False
         self.seq = next(_tape_counter)
+        self.value_bytes = 0
 
     # ---- appending -------------------------------------------------------
     def flush(self) -> None:
@@ -122,6 +126,7 @@ class Tape:
         self._ints += (op, a, b, aux, loc)
         self._sval.append(0.0)
         size = value.size
+        self.value_bytes += 8 * size
         if size >= BIG:
             flat = np.ascontiguousarray(value, dtype=np.float64).reshape(-1)
             self.arr.extend((shape_id(value.shape), flat.ctypes.data, len(self.blocks), size))
@@ -199,10 +204,18 @@ state = _State()
 
 
 def current_tape() -> Tape:
-    """The tape new records go to: the thread's open tape, or a fresh one."""
+    """The tape a computation that starts from leaves and constants records to.
+
+    The thread's open tape, held weakly: it dies with the last tensor computed on
+    it. Once it has been swept without retain_graph (sealed), or holds ROLL_RECORDS
+    records or ROLL_BYTES of array values, a fresh tape starts, so a loop that
+    keeps evaluating with requires_grad parameters and no no_grad runs in bounded
+    memory: older tapes are freed when their tensors die, and a computation that
+    spans tapes is swept tape by tape through extern records.
+    """
     ref = state.tape_ref
     tape = ref() if ref is not None else None
-    if tape is None or tape.sealed:
+    if tape is None or tape.sealed or tape.n >= ROLL_RECORDS or tape.value_bytes >= ROLL_BYTES:
         tape = Tape()
         state.tape_ref = weakref.ref(tape)
     return tape

@@ -503,13 +503,13 @@ def node_on(tape: Tape, t) -> int:
 
 
 def target_tape(inputs) -> Tape:
-    """The tape an op on ``inputs`` records to: an operand's open tape, else the thread's current tape."""
+    """The tape an op on ``inputs`` records to: the newest open tape of an operand, else the current tape."""
     best = None
     for t in inputs:
         if isinstance(t, Tensor):
             tp = t._tape
-            if tp is not None and not tp.sealed and (best is None or tp is not best):
-                best = tp
+            if tp is not None and not tp.sealed and (best is None or tp.seq > best.seq):
+                best = tp  # the newest: extern records must always point to older tapes
     return best if best is not None else current_tape()
 
 
