@@ -13,8 +13,9 @@ The helpers here are:
 * memory: :func:`rss_bytes` (VmRSS from /proc/self/status);
 * child side: :class:`Report` (what a system function returns), :func:`require`
   (import an optional peer or skip it), :func:`import_tape`, :func:`as_float`;
-* parent side: :func:`run_child`, :func:`print_table` and :func:`main`, which
-  ties both sides together.
+* parent side: :func:`run_child`, :func:`merge_rounds`, :func:`print_table`,
+  :class:`OtherLoad` (CPU used by other processes meanwhile) and :func:`main`,
+  which ties both sides together.
 """
 from __future__ import annotations
 
@@ -206,6 +207,41 @@ def run_child(script: str, system: str, quick: bool, timeout: float) -> dict[str
     return {"status": "failed", "error": error}
 
 
+class OtherLoad:
+    """CPU time that processes other than this benchmark used since creation.
+
+    It is the machine's busy time (/proc/stat) less the CPU time of this
+    process and its children: a measure of how much the timings may be skewed.
+    """
+
+    def __init__(self) -> None:
+        self.start_wall = time.perf_counter()
+        self.start_busy = self._busy() - self._ours()
+
+    @staticmethod
+    def _busy() -> float:
+        """Busy CPU seconds of the whole machine since boot."""
+        with open("/proc/stat") as stat:
+            ticks = [int(v) for v in stat.readline().split()[1:9]]
+        idle = ticks[3] + ticks[4]  # idle, iowait
+        return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _ours() -> float:
+        """CPU seconds of this process and its finished children."""
+        import resource
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+    def summary(self) -> str:
+        """One line: other processes' CPU use during the benchmark."""
+        wall = time.perf_counter() - self.start_wall
+        other = max(0.0, self._busy() - self._ours() - self.start_busy)
+        return (f"other processes used {other:.1f} CPU-s in {wall:.1f} s "
+                f"({other / wall:.2f} cores on average; above ~0.1 the timings are skewed)")
+
+
 def format_value(value: float, unit: str) -> str:
     """Human-readable value: seconds as s/ms/us/ns, bytes as B/KiB/MiB/GiB."""
     if value is None or math.isnan(value):
@@ -336,6 +372,7 @@ def main(script: str, title: str, systems: dict[str, Callable[[bool], Report]],
     unknown = [s for s in chosen if s not in systems]
     if unknown:
         parser.error(f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(systems)}")
+    others = OtherLoad()
     runs: dict[str, list[dict[str, Any]]] = {system: [] for system in chosen}
     for k in range(max(1, args.rounds)):
         for system in chosen:
@@ -348,4 +385,5 @@ def main(script: str, title: str, systems: dict[str, Callable[[bool], Report]],
                                           timeout / 4 if args.quick else timeout))
     outcomes = {system: merge_rounds(results) for system, results in runs.items()}
     print_table(title + (" (quick)" if args.quick else ""), outcomes, budgets)
+    print(f"  machine: {os.cpu_count()} cores; {others.summary()}")
     return 0

@@ -105,7 +105,7 @@ def timed_runs(system: str, count: int, env_extra: dict[str, str] | None = None)
 
 
 def _count(quick: bool) -> int:
-    return 2 if quick else 7
+    return 1 if quick else 7
 
 
 def bench_tape(quick: bool) -> h.Report:
@@ -127,14 +127,16 @@ def bench_tape(quick: bool) -> h.Report:
 def bench_torch(quick: bool) -> h.Report:
     """torch: import + first gradient."""
     h.require("torch")
-    fresh_run("torch")  # untimed: warms the OS file cache
+    if not quick:
+        fresh_run("torch")  # untimed: warms the OS file cache
     return timed_runs("torch", _count(quick))
 
 
 def bench_jax(quick: bool) -> h.Report:
     """jax: import + first (eager) gradient."""
     h.require("jax")
-    fresh_run("jax")
+    if not quick:
+        fresh_run("jax")  # untimed: warms the OS file cache
     return timed_runs("jax", _count(quick))
 
 

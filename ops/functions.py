@@ -264,7 +264,7 @@ def matmul(a, b) -> Tensor:
     if na == 1 and nb == 2:
         if a.shape[0] != b.shape[0]:
             raise P._matmul_error(a.shape, b.shape)
-        return P.view_as(P.SQUEEZE_DIM, P.mm(unsqueeze(a, 0), b), (b.shape[1],))
+        return P.view_as(P.SQUEEZE_DIMS, P.mm(unsqueeze(a, 0), b), (b.shape[1],))
     # batched: fold broadcast batch dimensions into one
     a2 = unsqueeze(a, 0) if na == 1 else a
     b2 = unsqueeze(b, -1) if nb == 1 else b
@@ -284,9 +284,8 @@ def matmul(a, b) -> Tensor:
         b2 = P.view_as(P.VIEW, b2, (nbatch, k, m))
     out = P.bmm(a2, b2)
     shape = batch + ((n,) if na > 1 else ()) + ((m,) if nb > 1 else ())
-    if out.shape != shape:
-        out = P.view_as(P.UNSAFE_VIEW, out, shape)
-    return out
+    # PyTorch ends the batched path with _unsafe_view even when the shape is unchanged (3-D @ 3-D)
+    return P.view_as(P.UNSAFE_VIEW, out, shape)
 
 
 def outer(a, b) -> Tensor:

@@ -21,7 +21,10 @@ Storage seen by the kernels (all columns are indexed by node id = record index):
   shapes                interned shapes, one row per id: (ndim, d0, d1, ...)
   consts, iconsts       float64 / int64 constant pools addressed by ``aux``
 Adjoints: scalar nodes in ``sadj[node]``; array nodes in ``aadj[loc]``
-(allocated on first touch, released once consumed unless ``keep[node]``).
+(allocated on first touch, released once consumed). Python receives the
+adjoints it asked for in one flat ``out`` buffer and seeds the sweep through
+another, so the sweep is a single kernel call (two or more only where custom
+Functions make it pause).
 """
 from __future__ import annotations
 
@@ -87,10 +90,11 @@ def jit(fn):
     cache neither beside this file nor in the user-wide cache directory (a
     read-only install); the kernels then compile in memory on each run.
     """
+    options = dict(nogil=True, error_model="numpy")  # IEEE results (inf, nan) for x/0, as numpy and PyTorch give
     try:
-        return njit(cache=True, nogil=True)(fn)
+        return njit(cache=True, **options)(fn)
     except RuntimeError:
-        return njit(nogil=True)(fn)
+        return njit(**options)(fn)
 
 
 # ---- index helpers ---------------------------------------------------------
@@ -196,20 +200,6 @@ def _value(node, rec, sval, arr):
 
 
 @jit
-def adjoint_get(aadj, l):
-    return aadj[l]
-
-
-@jit
-def adjoint_add(aadj, l, values, first):
-    """Set (first touch) or add ``values`` into array adjoint slot ``l``."""
-    if first:
-        aadj[l] = values.copy()
-    else:
-        aadj[l] += values
-
-
-@jit
 def _shape_id(node, rec, arr):
     l = rec[node, 4]
     if l < 0:
@@ -231,27 +221,63 @@ def _adjoint(node, rec, arr, sadj, aadj, touched):
 
 
 @jit
-def sweep(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, touched, keep, freed,
-          check_freed):
-    """Reverse sweep over records ``hi`` down to ``lo`` (inclusive). Returns a status code."""
+def _deliver(n, rec, arr, sadj, aadj, keep, out):
+    """Copy the finished adjoint of ``n`` to ``out[keep[n]:]`` for Python."""
+    o = keep[n]
+    l = rec[n, 4]
+    if l < 0:
+        out[o] = sadj[n]
+    else:
+        g = aadj[l]
+        for i in range(g.size):
+            out[o + i] = g[i]
+
+
+@jit
+def sweep(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, touched, keep, out,
+          seed_nodes, seed_offsets, seeds, freed, free):
+    """Reverse sweep over records ``hi`` down to ``lo`` (inclusive). Returns a status code.
+
+    ``seeds[seed_offsets[i]:]`` is added to the adjoint of ``seed_nodes[i]`` first.
+    Where ``keep[node] >= 0`` the node's finished adjoint is copied to
+    ``out[keep[node]:]`` when the sweep reaches it. ``aadj`` holds array
+    adjoints (one slot per array node, grown here) and is left empty on DONE.
+    A record already marked in ``freed`` stops the sweep with ERR_FREED; with
+    ``free`` set, every record whose VJP runs is marked (retain_graph=False).
+    """
+    empty = np.empty(0, np.float64)
+    while len(aadj) < arr.shape[0]:
+        aadj.append(empty)
+    for i in range(seed_nodes.size):
+        m = seed_nodes[i]
+        o = seed_offsets[i]
+        gm = _adjoint(m, rec, arr, sadj, aadj, touched)
+        for k in range(gm.size):
+            gm[k] += seeds[o + k]
     for n in range(hi, lo - 1, -1):
         if touched[n] != 1:
             continue
+        l = rec[n, 4]
+        if keep[n] >= 0:
+            _deliver(n, rec, arr, sadj, aadj, keep, out)
         body = body_of[rec[n, 0]]
-        if body == B_NONE:
+        if body == B_NONE or body == B_KEEP:
+            if body == B_KEEP:
+                touched[rec[n, 1]] = 1  # the custom Function call this output belongs to is reached
+            if l >= 0:
+                aadj[l] = empty
+                touched[n] = 2
             continue
-        if body == B_KEEP:
-            touched[rec[n, 1]] = 1  # the custom Function call this output belongs to is reached
-            continue
+        if freed[n]:
+            return ERR_FREED
+        if free:
+            freed[n] = 1
         if body == B_CUSTOM:
             return n + 1
-        if check_freed and freed[n]:
-            return ERR_FREED
         x = rec[n, 1]
         y2 = rec[n, 2]
-        need_a = x >= 0 and (keep[x] != 0 or body_of[rec[x, 0]] != B_NONE)
-        need_b = y2 >= 0 and (keep[y2] != 0 or body_of[rec[y2, 0]] != B_NONE)
-        l = rec[n, 4]
+        need_a = x >= 0 and (keep[x] >= 0 or body_of[rec[x, 0]] != B_NONE)
+        need_b = y2 >= 0 and (keep[y2] >= 0 or body_of[rec[y2, 0]] != B_NONE)
         if l < 0 and body < B_WHERE and rec[x, 4] < 0 and rec[y2, 4] < 0:
             # all-scalar elementwise record: no array views at all
             da, db = _binary_grads(body, sadj[n], sval[x], sval[y2], sval[n])
@@ -286,9 +312,9 @@ def sweep(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, 
         elif body <= B_LOGSUMEXP:
             if need_a:
                 _softmax_family(body, n, x, g, rec, sval, arr, shapes, sadj, aadj, touched)
-        # the output's adjoint is consumed: release it unless Python wants it
-        if l >= 0 and keep[n] == 0:
-            aadj[l] = np.empty(0, np.float64)
+        # the output's adjoint is consumed (and delivered, if Python wanted it): release it
+        if l >= 0:
+            aadj[l] = empty
             touched[n] = 2
     return DONE
 
@@ -428,7 +454,7 @@ def _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sad
             inner = 1
             if rec[m, 4] >= 0 and outer > 0:
                 inner = arr[rec[m, 4], 3] // outer
-            if keep[m] != 0 or body_of[rec[m, 0]] != B_NONE:
+            if keep[m] >= 0 or body_of[rec[m, 0]] != B_NONE:
                 gm = _adjoint(m, rec, arr, sadj, aadj, touched)
                 for o in range(outer):
                     for t in range(inner):

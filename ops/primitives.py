@@ -1,6 +1,6 @@
 """The primitives: each op's table row, its forward (numpy, or Python floats for
 0-d values) and its recording. Composite functions (sub-by-constant, mean of
-several dims, norm, meshgrid, ...) are built from these in ``ops.composites``.
+several dims, norm, meshgrid, ...) are built from these in ``ops.functions``.
 
 Broadcasting: an elementwise primitive records operands that either match the
 output's size or hold one element. The engine-level helper ``_operand`` puts an
@@ -349,10 +349,11 @@ def clamp(x: Tensor, min: Optional[float] = None, max: Optional[float] = None) -
 
 # ---- structural ops ---------------------------------------------------------------
 VIEW = register("view", "ViewBackward0", K.B_VIEW, 1).id
-RESHAPE_ALIAS = register("reshape", "ReshapeAliasBackward0", K.B_VIEW, 1).id
+ALIAS = register("alias", "AliasBackward0", K.B_VIEW, 1).id
 UNSAFE_VIEW = register("unsafe_view", "UnsafeViewBackward0", K.B_VIEW, 1).id
 SQUEEZE = register("squeeze", "SqueezeBackward0", K.B_VIEW, 1).id
 SQUEEZE_DIM = register("squeeze_dim", "SqueezeBackward1", K.B_VIEW, 1).id
+SQUEEZE_DIMS = register("squeeze_dims", "SqueezeBackward4", K.B_VIEW, 1).id
 UNSQUEEZE = register("unsqueeze", "UnsqueezeBackward0", K.B_VIEW, 1).id
 CLONE = register("clone", "CloneBackward0", K.B_VIEW, 1).id
 TO_COPY = register("to_copy", "ToCopyBackward0", K.B_VIEW, 1).id
@@ -415,7 +416,7 @@ def expand(x, shape: Sequence[int]) -> Tensor:
                                f"Tensor sizes: {list(src)}")
         full.append(s)
     full = tuple(full)
-    out = np.ascontiguousarray(np.broadcast_to(x._array(), full))
+    out = np.array(np.broadcast_to(x._array(), full), order="C")
     if out.ndim == 0 and out.dtype == _F64:
         out = float(out)
     return record(EXPAND, out, (x,))
@@ -429,20 +430,27 @@ def permute_as(op: int, x: Tensor, perm: Sequence[int]) -> Tensor:
                            f"length of the desired ordering of dimensions i.e. input.dim() = {nd} is not equal to "
                            f"len(dims) = {len(perm)}" if len(perm) != nd else f"permute: repeated dim in {perm}")
     v = x._array()
-    out = np.ascontiguousarray(np.transpose(v, perm))
+    out = np.array(np.transpose(v, perm), order="C")
     if out.ndim == 0 and out.dtype == _F64:
         out = float(out)
     return record(op, out, (x,), iconsts=np.array(perm if perm else [0], np.int64))
 
 
 def _index_kind(key) -> int:
+    """The op PyTorch records last for ``x[key]``: it applies the key's parts left to right,
+    skipping Ellipsis and full slices, and finishes advanced indexing with index."""
     keys = key if isinstance(key, tuple) else (key,)
-    advanced = any(isinstance(k, (list, np.ndarray, Tensor)) for k in keys)
-    if advanced:
+    if any(isinstance(k, (list, np.ndarray, Tensor)) for k in keys):
         return INDEX
-    if all(isinstance(k, (int, np.integer)) for k in keys):
-        return SELECT
-    return SLICE
+    kind = ALIAS
+    for k in keys:
+        if isinstance(k, (int, np.integer)):
+            kind = SELECT
+        elif k is None:
+            kind = UNSQUEEZE
+        elif isinstance(k, slice) and k != slice(None):
+            kind = SLICE
+    return kind
 
 
 def _plain_index(key):
@@ -461,17 +469,17 @@ def getitem(x: Tensor, key) -> Tensor:
         out = v[pk]
     except IndexError as e:
         raise IndexError(f"{e} (indexing a tensor of shape {tuple(x.shape)})") from None
-    if isinstance(out, np.ndarray):
-        out = np.ascontiguousarray(out)
-    else:
-        out = np.asarray(out)
+    out = np.array(out, order="C")  # a copy: results never alias the input's memory
     if not needs_record((x,)):
-        return _wrap(out.copy() if out.ndim else out)
-    idx = np.arange(x.numel(), dtype=np.int64).reshape(x.shape)[pk]
-    idx = np.ascontiguousarray(idx, dtype=np.int64).reshape(-1)
+        return _wrap(out)
+    kind = _index_kind(key)
     if out.ndim == 0 and out.dtype == _F64:
         out = float(out)
-    return record(_index_kind(key), out, (x,), iconsts=idx if idx.size else np.zeros(1, np.int64))
+    if kind in (ALIAS, UNSQUEEZE):  # same elements in the same order: a view record
+        return record(kind, out, (x,))
+    idx = np.arange(x.numel(), dtype=np.int64).reshape(x.shape)[pk]
+    idx = np.ascontiguousarray(idx, dtype=np.int64).reshape(-1)
+    return record(kind, out, (x,), iconsts=idx if idx.size else np.zeros(1, np.int64))
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:

@@ -3,9 +3,9 @@
 A record holds the op's integer id (its opcode on the tape), the grad_fn name
 PyTorch gives it, the kernel body that computes its vector-Jacobian product in
 the numba sweep (``ops.kernels``), its arity, and its VJP rule written with
-tape's own functions. The rule is the definition of the derivative: the
-re-taping sweep (create_graph=True) runs it, and the fused numba body must equal
-it (``tests/test_rules.py`` checks every row).
+tape's own functions. The numba body is, for now, the only implementation of
+the derivative; the rule slot is where the re-taping sweep (create_graph=True,
+not implemented yet) will read each derivative from.
 
 The first five ids are not primitives but the engine's own record kinds.
 """

@@ -60,18 +60,31 @@ def operand_nodes(tape: Tape, node: int) -> list[int]:
 
 
 class _Sweep:
-    """The state of one tape's reverse sweep (adjoints live here between pauses)."""
+    """One tape's reverse sweep: adjoints live in the kernel's arrays between pauses."""
 
-    def __init__(self, tape: Tape) -> None:
+    def __init__(self, tape: Tape, wanted: list) -> None:
         self.tape = tape
         self.cols = tape.columns()
         n = tape.n
         self.n = n
-        self.sadj = np.zeros(n, np.float64)
         self.touched = np.zeros(n, np.int8)
-        self.keep = np.zeros(n, np.int8)
-        self.aadj = K.new_adjoint_list(len(self.cols[2]))
+        self.sadj = np.zeros(n, np.float64)
         self.loc = self.cols[0][:, 4]
+        # where each wanted node's adjoint lands in ``out``
+        self.keep = np.full(n, -1, np.int64)
+        sizes = self.cols[2][:, 3]
+        total = 0
+        for node in wanted:
+            if self.keep[node] < 0:
+                self.keep[node] = total
+                l = self.loc[node]
+                total += 1 if l < 0 else int(sizes[l])
+        self.out = np.empty(total, np.float64)
+        self.aadj = _adjoint_lists.pop() if _adjoint_lists else K.new_adjoint_list(0)
+        if len(tape.freed) < n:
+            grown = np.zeros(max(n, 2 * len(tape.freed)), np.int8)
+            grown[:len(tape.freed)] = tape.freed
+            tape.freed = grown
 
     def shape(self, node: int) -> tuple:
         l = self.loc[node]
@@ -80,59 +93,61 @@ class _Sweep:
         row = shape_table()[self.cols[2][l, 0]]
         return tuple(int(d) for d in row[1:1 + row[0]])
 
-    def add(self, node: int, grad) -> None:
-        """Add ``grad`` (array of the node's size, or float) to the node's adjoint."""
-        l = self.loc[node]
-        if l < 0:
-            self.sadj[node] += float(np.sum(grad)) if np.ndim(grad) else float(grad)
-        else:
-            flat = np.ascontiguousarray(grad, dtype=np.float64).reshape(-1)
-            K.adjoint_add(self.aadj, l, flat, self.touched[node] != 1)
-        self.touched[node] = 1
-
     def get(self, node: int) -> Optional[np.ndarray]:
-        """The node's accumulated adjoint shaped like its value, or None if nothing reached it."""
-        if self.touched[node] != 1:
+        """A wanted node's adjoint shaped like its value, or None if nothing reached it."""
+        if self.touched[node] == 0:
             return None
+        o = self.keep[node]
         l = self.loc[node]
         if l < 0:
-            return np.array(self.sadj[node])
-        return K.adjoint_get(self.aadj, l).reshape(self.shape(node))
+            return np.array(self.out[o])
+        return self.out[o:o + self.cols[2][l, 3]].reshape(self.shape(node))
 
-    def run(self, hi: int, check_freed: bool) -> None:
+    def run(self, hi: int, seeds: list, free: bool) -> None:
+        """Sweep from record ``hi`` down to 0 after adding ``seeds`` [(node, array)]; ``free`` consumes records."""
         c = self.cols
-        tape = self.tape
-        if len(tape.freed) < self.n:
-            tape.freed.extend(bytes(self.n - len(tape.freed)))
-        freed = np.frombuffer(tape.freed, dtype=np.int8) if self.n else np.zeros(0, np.int8)
         _announce_compile()
-        while hi >= 0:
+        while True:
+            nodes = np.array([m for m, _ in seeds], np.int64)
+            flat = [np.ascontiguousarray(g, dtype=np.float64).reshape(-1) for _, g in seeds]
+            offsets = np.zeros(len(flat), np.int64)
+            if flat:
+                np.cumsum([f.size for f in flat[:-1]], out=offsets[1:])
+                buf = np.concatenate(flat)
+            else:
+                buf = np.zeros(0)
+            for m, f in zip(nodes, flat):
+                if f.size != (1 if self.loc[m] < 0 else self.cols[2][self.loc[m], 3]):
+                    raise RuntimeError(f"gradient of {f.size} elements for a value of shape {self.shape(m)}")
             status = K.sweep(c[0], c[1], c[2], shape_table(), c[3], c[4], T.body_of(), hi, 0, self.sadj,
-                             self.aadj, self.touched, self.keep, freed, check_freed)
+                             self.aadj, self.touched, self.keep, self.out, nodes, offsets, buf, self.tape.freed,
+                             free)
             if status == K.DONE:
-                break
+                return
             if status == K.ERR_FREED:
                 raise RuntimeError(SECOND_BACKWARD)
             node = status - 1
-            self.run_custom(node)
+            seeds = self.run_custom(node)
             hi = node - 1
-        del freed
 
-    def run_custom(self, node: int) -> None:
+    def run_custom(self, node: int) -> list:
+        """Run a custom Function's backward; returns the seeds for its inputs."""
         from .autograd.function import run_custom_backward
         ctx = self.tape.customs[node]
-        grads = [self.get(m) for m in ctx.output_nodes]
+        grads = [self.get(m) if m >= 0 else None for m in ctx.output_nodes]
         input_grads = run_custom_backward(ctx, grads)
-        for m, g in zip(ctx.input_nodes, input_grads):
-            if m >= 0 and g is not None:
-                self.add(m, g)
+        return [(m, g) for m, g in zip(ctx.input_nodes, input_grads) if m >= 0 and g is not None]
 
-    def free(self) -> None:
-        """Mark what this sweep consumed as freed (retain_graph=False) and seal the tape."""
-        consumed = self.touched.astype(bool)
-        freed = np.frombuffer(self.tape.freed, dtype=np.int8)
-        freed[: self.n][consumed] = 1
-        self.tape.sealed = True
+    def close(self, free: bool, completed: bool) -> None:
+        """Give the adjoint storage back (it is empty after a completed sweep); a freeing sweep seals the tape."""
+        if completed:
+            _adjoint_lists.append(self.aadj)
+        self.aadj = None
+        if free:
+            self.tape.sealed = True
+
+
+_adjoint_lists: list = []  # reusable typed lists of adjoint slots (making one costs a numba call)
 
 
 def run_backward(roots: Sequence, seeds: Sequence[np.ndarray], targets: Optional[Sequence], retain_graph: bool,
@@ -143,7 +158,7 @@ def run_backward(roots: Sequence, seeds: Sequence[np.ndarray], targets: Optional
     whose gradients are wanted. Returns (gradient per target, {leaf tensor: grad}
     for backward()) with numpy float64 arrays, None where nothing reached.
     """
-    from ._tensor import Tensor
+    from ._tensor import Tensor, check_shared
 
     target_ids = None if targets is None else {id(t): i for i, t in enumerate(targets)}
     target_grads: list = [None] * (0 if targets is None else len(targets))
@@ -174,36 +189,37 @@ def run_backward(roots: Sequence, seeds: Sequence[np.ndarray], targets: Optional
     while work:
         tape = max(work, key=lambda tp: tp.seq)
         seeds_here = work.pop(tape)
-        sweep = _Sweep(tape)
-        hi = -1
-        for node, seed in seeds_here:
-            sweep.add(node, seed)
-            hi = max(hi, node)
+        hi = max(node for node, _ in seeds_here)
         wanted: list[tuple[int, object]] = []
         for node, leaf in tape.leaves.items():
             if target_ids is None or id(leaf) in target_ids:
                 wanted.append((node, leaf))
-        for node, ref in tape.retained.items():
-            t = ref()
-            if t is not None and target_ids is None:
-                wanted.append((node, t))
-        if target_ids is not None:
+        if target_ids is None:
+            for node, ref in tape.retained.items():
+                t = ref()
+                if t is not None:
+                    wanted.append((node, t))
+        else:
             for t in targets:
                 if isinstance(t, Tensor) and t._tape is tape:
                     wanted.append((t._node, t))
-        for node, _ in wanted:
-            sweep.keep[node] = 1
-        for node in tape.externs:
-            sweep.keep[node] = 1
-        sweep.run(hi, check_freed=True)
-        for node, t in wanted:
-            put(t, sweep.get(node))
-        for node, (older, older_node) in tape.externs.items():
-            g = sweep.get(node)
-            if g is not None:
-                if older.is_freed(older_node):
-                    raise RuntimeError(SECOND_BACKWARD)
-                work.setdefault(older, []).append((older_node, g))
-        if not retain_graph:
-            sweep.free()
+        extra = list(tape.externs)
+        for ctx in tape.customs.values():
+            extra.extend(m for m in ctx.output_nodes if m >= 0)
+        check_shared(tape)
+        sweep = _Sweep(tape, [node for node, _ in wanted] + extra)
+        completed = False
+        try:
+            sweep.run(hi, seeds_here, free=not retain_graph)
+            completed = True
+            for node, t in wanted:
+                put(t, sweep.get(node))
+            for node, (older, older_node) in tape.externs.items():
+                g = sweep.get(node)
+                if g is not None:
+                    if older.is_freed(older_node):
+                        raise RuntimeError(SECOND_BACKWARD)
+                    work.setdefault(older, []).append((older_node, g))
+        finally:
+            sweep.close(free=not retain_graph, completed=completed)
     return target_grads, leaf_grads

@@ -30,8 +30,8 @@ BLOCK = 1 << 15
 BIG = 1 << 11
 MAXDIM = 8
 ROW = 5  # ints per record: op, a, b, aux, loc
-ROLL_RECORDS = 1 << 16
-ROLL_BYTES = 64 << 20
+ROLL_RECORDS = 1 << 12
+ROLL_BYTES = 4 << 20
 
 # ---- shapes: interned once per process, one row (ndim, d0, ..., d7) per id ----
 _shape_ids: dict[tuple, int] = {(): 0}
@@ -70,7 +70,7 @@ class Tape:
 
     __slots__ = ("n", "_ints", "_sval", "ints", "sval", "arr", "blocks", "_block", "_block_address", "_block_used",
                  "consts", "iconsts", "leaves", "retained", "externs", "customs", "scalar_consts", "freed", "sealed", "seq",
-                 "value_bytes",
+                 "value_bytes", "shared",
                  "__weakref__")
 
     def __init__(self) -> None:
@@ -91,10 +91,11 @@ class Tape:
         self.externs: dict[int, tuple] = {}   # node -> (older tape, node there)
         self.customs: dict[int, Any] = {}     # node -> custom Function call context
         self.scalar_consts: dict[float, int] = {}
-        self.freed = bytearray()              # 1 where a freeing backward consumed the record
+        self.freed = np.zeros(0, np.int8)     # 1 where a freeing backward consumed the record
         self.sealed = False
         self.seq = next(_tape_counter)
         self.value_bytes = 0
+        self.shared: list = []                # (tensor, version) of inputs referenced without a copy
 
     # ---- appending -------------------------------------------------------
     def flush(self) -> None:

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Optional
 import numpy as np
 
 from . import _dtype as D
-from ._tape import Tape, current_tape, state
+from ._tape import BIG, Tape, current_tape, state
 from .ops import table as T
 
 _F64 = np.dtype(np.float64)
@@ -57,7 +57,7 @@ class GradFn:
 class _Meta:
     """Rarely used per-tensor state, allocated on first use."""
 
-    __slots__ = ("grad", "retain", "grad_fn", "leaf_tape", "leaf_node", "name")
+    __slots__ = ("grad", "retain", "grad_fn", "leaf_tape", "leaf_node", "leaf_version", "version")
 
     def __init__(self) -> None:
         self.grad = None
@@ -65,7 +65,8 @@ class _Meta:
         self.grad_fn = None
         self.leaf_tape = None
         self.leaf_node = -1
-        self.name = None
+        self.leaf_version = 0
+        self.version = [0]  # shared with detached aliases of the same memory, as PyTorch's version counter
 
 
 class Tensor:
@@ -165,7 +166,7 @@ class Tensor:
 
     def __float__(self) -> float:
         if self.numel() != 1:
-            raise TypeError("only one element tensors can be converted to Python scalars")
+            raise ValueError("only one element tensors can be converted to Python scalars")
         v = self._value
         out = v if type(v) is float else float(v.reshape(-1)[0])
         _guard_hook("float", self, out)
@@ -173,7 +174,7 @@ class Tensor:
 
     def __int__(self) -> int:
         if self.numel() != 1:
-            raise TypeError("only one element tensors can be converted to Python scalars")
+            raise ValueError("only one element tensors can be converted to Python scalars")
         out = int(self._array().reshape(-1)[0])
         _guard_hook("int", self, out)
         return out
@@ -292,10 +293,16 @@ class Tensor:
                 arr = float(arr)
         self._value = arr
         self._dt = _F64 if type(arr) is float else arr.dtype
+        self._bump_version()
 
     def detach(self) -> "Tensor":
-        """A tensor sharing this value, with no history and requires_grad=False."""
-        return _wrap(self._value, self._dt)
+        """A tensor sharing this value (and its version counter), with no history and requires_grad=False."""
+        out = _wrap(self._value, self._dt)
+        if self._meta is None:
+            self._meta = _Meta()
+        out._meta = _Meta()
+        out._meta.version = self._meta.version
+        return out
 
     def detach_(self) -> "Tensor":
         self._tape = None
@@ -311,6 +318,16 @@ class Tensor:
     def register_hook(self, hook):
         raise NotImplementedError("Tensor.register_hook is not supported by tape yet")
 
+    @property
+    def _version(self) -> int:
+        """How many times this tensor's memory was modified in place (PyTorch's version counter)."""
+        return 0 if self._meta is None else self._meta.version[0]
+
+    def _bump_version(self) -> None:
+        if self._meta is None:
+            self._meta = _Meta()
+        self._meta.version[0] += 1
+
     # ---- in-place updates, allowed only where no history would be invalidated ------
     def _check_inplace(self) -> None:
         if state.grad_enabled and self._rg:
@@ -321,6 +338,7 @@ class Tensor:
 
     def _set_value(self, new) -> None:
         """Write ``new`` into this tensor's storage (in place for arrays, so views see it)."""
+        self._bump_version()
         v = self._value
         if type(v) is float:
             self._value = float(np.asarray(new, dtype=np.float64))
@@ -344,6 +362,7 @@ class Tensor:
 
     def __setitem__(self, key, value) -> None:
         self._check_inplace()
+        self._bump_version()
         if type(self._value) is float:
             arr = np.array(self._value)
             arr[_plain_key(key)] = _plain(value)
@@ -483,23 +502,45 @@ def node_on(tape: Tape, t) -> int:
             if meta is None:
                 meta = t._meta = _Meta()
             ref = meta.leaf_tape
-            if ref is not None and ref() is tape:
+            version = meta.version[0]
+            if ref is not None and ref() is tape and meta.leaf_version == version:
                 return meta.leaf_node
             v = t._value
             node = (tape.record_scalar(T.LEAF, -1, -1, 0, v) if type(v) is float
                     else tape.record_array(T.LEAF, -1, -1, 0, v))
             meta.leaf_tape = weakref.ref(tape)
             meta.leaf_node = node
+            meta.leaf_version = version
             tape.leaves[node] = t
+            _watch_shared(tape, t, v, version)
             return node
         v = t._value
         if type(v) is float:
             return node_on(tape, v)
-        return tape.record_array(T.CONST, -1, -1, 0, v)
+        node = tape.record_array(T.CONST, -1, -1, 0, v)
+        _watch_shared(tape, t, v, t._version)
+        return node
     v = t._value
     node = tape.record_scalar(T.EXTERN, -1, -1, 0, v) if type(v) is float else tape.record_array(T.EXTERN, -1, -1, 0, v)
     tape.externs[node] = (tp, t._node)
     return node
+
+
+def _watch_shared(tape: Tape, t: Tensor, value, version: int) -> None:
+    """Large float64 values are referenced by the tape, not copied: remember the version to check at backward."""
+    if type(value) is not float and value.size >= BIG and value.dtype == _F64:
+        if t._meta is None:
+            t._meta = _Meta()
+        tape.shared.append((t, version))
+
+
+def check_shared(tape: Tape) -> None:
+    """Refuse to sweep a tape whose referenced (uncopied) inputs were modified in place since recording."""
+    for t, version in tape.shared:
+        if t._version != version:
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an inplace operation: "
+                f"[{t.dtype} {list(t.shape)}] is at version {t._version}; expected version {version} instead.")
 
 
 def target_tape(inputs) -> Tape:

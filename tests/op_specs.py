@@ -1,0 +1,480 @@
+"""The op-spec table: one row per differentiable public op (or primitive) of tape.
+
+Every gradient test is driven by ``SPECS``:
+
+* ``tests/test_ops_gradcheck.py`` checks each row's VJP against float64 central
+  finite differences (fixed shapes, and hypothesis-drawn broadcast shapes where
+  ``broadcast`` is set);
+* ``tests/test_torch_crosscheck.py`` compares values, gradients and grad_fn names
+  with PyTorch where ``torch_fn`` is given;
+* ``tests/test_table_coverage.py`` checks that the rows together produce every
+  primitive of ``tape.ops.table.OPS``.
+
+A row's ``fn`` takes tape tensors and returns a tensor or a tuple of tensors;
+``torch_fn`` is the same computation on torch tensors. ``domain`` says where the
+inputs are drawn (one name for all inputs, or one per input):
+
+``real``        standard normal
+``positive``    uniform in [0.5, 2] (log, sqrt, fractional powers, pow's base)
+``nonzero``     |x| in [0.25, 1.5] with random sign (kinks at 0: abs, relu, p=1 norm)
+``bounded``     uniform in [-1.2, 1.2] (tan, away from its poles)
+``distinct``    drawn jointly over every ``distinct`` input from a grid with step
+                0.25 offset by 0.1137: no ties (max/min/maximum/minimum), no
+                |x| ties, no zeros, and at least 0.03 away from the clamp bounds
+                used below (-0.5, -0.1, 0.2, 0.5)
+``with_zero``   standard normal with one exact zero (prod's zero case)
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence, Union
+
+import numpy as np
+
+import tape
+from tape.ops import primitives as P
+
+DOMAINS = ("real", "positive", "nonzero", "bounded", "distinct", "with_zero")
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    fn: Callable                           # on tape tensors
+    nargs: int                             # number of tensor inputs
+    shapes: tuple                          # base shape of each input
+    domain: Union[str, tuple] = "real"     # one domain, or one per input
+    broadcast: bool = False                # hypothesis may draw (mutually broadcastable) shapes
+    torch_fn: Optional[Callable] = None    # on torch tensors
+    torch_name: Optional[str] = None       # expected grad_fn name (PyTorch's), of every output
+    dtype: str = "float64"                 # dtype of the inputs
+    gradcheck: bool = True                 # False: a point where f is not differentiable (tie, kink,
+                                           # singularity); only PyTorch's convention is checked there
+    inputs: Optional[Callable] = None      # fixed inputs: () -> list of arrays (edge rows); else sampled
+    notes: str = ""
+
+    def __post_init__(self):
+        if len(self.shapes) != self.nargs:
+            raise ValueError(f"{self.name}: {self.nargs} inputs but {len(self.shapes)} shapes")
+        for d in self.domains():
+            if d not in DOMAINS:
+                raise ValueError(f"{self.name}: unknown domain {d!r}")
+
+    def domains(self) -> tuple:
+        if isinstance(self.domain, str):
+            return (self.domain,) * self.nargs
+        if len(self.domain) != self.nargs:
+            raise ValueError(f"{self.name}: {self.nargs} inputs but {len(self.domain)} domains")
+        return tuple(self.domain)
+
+    def __repr__(self) -> str:  # short ids in pytest output
+        return f"Spec({self.name})"
+
+
+# ---- input sampling ---------------------------------------------------------------
+def rng_for(name: str, salt: int = 0) -> np.random.Generator:
+    """A generator seeded from the row name, so every run draws the same inputs."""
+    return np.random.default_rng(zlib.crc32(name.encode()) + 7919 * salt)
+
+
+def sample_inputs(spec: Spec, rng: np.random.Generator, shapes: Optional[Sequence[tuple]] = None) -> list:
+    """One numpy array per input of ``spec`` (at ``shapes``, default the base shapes), in its domain."""
+    if spec.inputs is not None and shapes is None:
+        return [np.array(a, dtype=spec.dtype) for a in spec.inputs()]
+    shapes = [tuple(s) for s in (spec.shapes if shapes is None else shapes)]
+    doms = spec.domains()
+    out: list = [None] * spec.nargs
+    # distinct inputs are drawn jointly so no two elements of any of them tie
+    distinct = [i for i, d in enumerate(doms) if d == "distinct"]
+    if distinct:
+        sizes = [int(np.prod(shapes[i], dtype=np.int64)) for i in distinct]
+        total = sum(sizes)
+        grid = 0.1137 + 0.25 * (np.arange(total) - total // 2)
+        grid = rng.permutation(grid)
+        start = 0
+        for i, n in zip(distinct, sizes):
+            out[i] = grid[start:start + n].reshape(shapes[i])
+            start += n
+    for i, (d, s) in enumerate(zip(doms, shapes)):
+        if d == "distinct":
+            continue
+        if d == "real":
+            a = rng.standard_normal(s)
+        elif d == "positive":
+            a = rng.uniform(0.5, 2.0, s)
+        elif d == "nonzero":
+            a = rng.uniform(0.25, 1.5, s) * rng.choice([-1.0, 1.0], s)
+        elif d == "bounded":
+            a = rng.uniform(-1.2, 1.2, s)
+        elif d == "with_zero":
+            a = rng.standard_normal(s)
+            a.reshape(-1)[rng.integers(a.size)] = 0.0
+        out[i] = np.asarray(a, dtype=np.float64)
+    return [np.asarray(a, dtype=spec.dtype) for a in out]
+
+
+def fixed_mask(shape: tuple) -> np.ndarray:
+    """A deterministic boolean pattern of ``shape`` holding both values when it has 2+ elements."""
+    n = int(np.prod(shape, dtype=np.int64))
+    return ((np.arange(n) * 7 + 3) % 3 != 0).reshape(shape)
+
+
+def _bshape(*xs) -> tuple:
+    return np.broadcast_shapes(*(tuple(x.shape) for x in xs))
+
+
+def _lazy_torch():
+    import torch
+    return torch
+
+
+def _t(name: str):
+    """torch.<name>, looked up when called (torch is optional)."""
+    def call(*args, **kwargs):
+        return getattr(_lazy_torch(), name)(*args, **kwargs)
+    return call
+
+
+def _tt(x):
+    """A torch tensor of the tape-shaped numpy constant ``x``."""
+    return _lazy_torch().from_numpy(np.asarray(x))
+
+
+# ---- the table ----------------------------------------------------------------------
+M34 = (3, 4)
+T234 = (2, 3, 4)
+IDX = np.array([0, 2, 0, 1])          # repeated index: the gather VJP must accumulate
+IDX_T = np.array([[2, 0], [2, 2]])    # 2-D integer index
+MASK34 = fixed_mask(M34)
+
+SPECS: list[Spec] = []
+
+
+def spec(*args, **kwargs) -> Spec:
+    s = Spec(*args, **kwargs)
+    if any(r.name == s.name for r in SPECS):
+        raise ValueError(f"duplicate spec row {s.name!r}")
+    SPECS.append(s)
+    return s
+
+
+# elementwise binary ------------------------------------------------------------------
+spec("add", lambda x, y: x + y, 2, (M34, M34), broadcast=True,
+     torch_fn=lambda x, y: x + y, torch_name="AddBackward0")
+spec("add_fn_alpha", lambda x, y: tape.add(x, y, alpha=2.5), 2, (M34, M34), broadcast=True,
+     torch_fn=lambda x, y: _t("add")(x, y, alpha=2.5))
+spec("add_scalar", lambda x: x + 2.5, 1, (M34,), broadcast=True,
+     torch_fn=lambda x: x + 2.5, torch_name="AddBackward0")
+spec("radd_scalar", lambda x: 2.5 + x, 1, (M34,), broadcast=True, torch_fn=lambda x: 2.5 + x)
+spec("sub", lambda x, y: x - y, 2, (M34, M34), broadcast=True,
+     torch_fn=lambda x, y: x - y, torch_name="SubBackward0")
+spec("sub_fn_alpha", lambda x, y: tape.sub(x, y, alpha=0.5), 2, (M34, M34), broadcast=True,
+     torch_fn=lambda x, y: _t("sub")(x, y, alpha=0.5))
+spec("rsub_scalar", lambda x: 2.0 - x, 1, (M34,), broadcast=True,
+     torch_fn=lambda x: 2.0 - x, torch_name="RsubBackward1")
+spec("mul", lambda x, y: x * y, 2, (M34, M34), broadcast=True,
+     torch_fn=lambda x, y: x * y, torch_name="MulBackward0")
+spec("mul_scalar", lambda x: x * -1.5, 1, (M34,), broadcast=True,
+     torch_fn=lambda x: x * -1.5, torch_name="MulBackward0")
+spec("square", lambda x: tape.square(x), 1, (M34,), broadcast=True, torch_fn=_t("square"))
+spec("div", lambda x, y: x / y, 2, (M34, M34), domain=("real", "nonzero"), broadcast=True,
+     torch_fn=lambda x, y: x / y, torch_name="DivBackward0")
+spec("div_scalar", lambda x: x / 4.0, 1, (M34,), broadcast=True,
+     torch_fn=lambda x: x / 4.0, torch_name="DivBackward0")
+spec("rdiv_scalar", lambda x: 1.5 / x, 1, (M34,), domain="nonzero", broadcast=True,
+     torch_fn=lambda x: 1.5 / x)
+spec("neg", lambda x: -x, 1, (M34,), broadcast=True, torch_fn=lambda x: -x, torch_name="NegBackward0")
+spec("pow_tensor", lambda x, y: x ** y, 2, (M34, M34), domain=("positive", "real"), broadcast=True,
+     torch_fn=lambda x, y: x ** y, torch_name="PowBackward1")
+spec("pow_fn_tensor", lambda x, y: tape.pow(x, y), 2, (M34, M34), domain=("positive", "real"), broadcast=True,
+     torch_fn=_t("pow"), torch_name="PowBackward1")
+spec("pow_int", lambda x: x ** 3, 1, (M34,), broadcast=True, torch_fn=lambda x: x ** 3,
+     torch_name="PowBackward0")
+spec("pow_frac", lambda x: x ** 2.5, 1, (M34,), domain="positive", broadcast=True,
+     torch_fn=lambda x: x ** 2.5, torch_name="PowBackward0")
+spec("pow_negative", lambda x: x ** -1.5, 1, (M34,), domain="positive", broadcast=True,
+     torch_fn=lambda x: x ** -1.5, torch_name="PowBackward0")
+spec("rsqrt", lambda x: tape.rsqrt(x), 1, (M34,), domain="positive", broadcast=True, torch_fn=_t("rsqrt"))
+spec("rpow_number", lambda x: 2.0 ** x, 1, (M34,), broadcast=True, torch_fn=lambda x: 2.0 ** x,
+     torch_name="PowBackward2")
+spec("maximum", lambda x, y: tape.maximum(x, y), 2, (M34, M34), domain="distinct", broadcast=True,
+     torch_fn=_t("maximum"), torch_name="MaximumBackward0")
+spec("minimum", lambda x, y: tape.minimum(x, y), 2, (M34, M34), domain="distinct", broadcast=True,
+     torch_fn=_t("minimum"), torch_name="MinimumBackward0")
+spec("where", lambda x, y: tape.where(tape.tensor(fixed_mask(_bshape(x, y))), x, y), 2, (M34, M34),
+     broadcast=True, torch_fn=lambda x, y: _t("where")(_tt(fixed_mask(_bshape(x, y))), x, y),
+     torch_name="WhereBackward0")
+
+# elementwise unary ---------------------------------------------------------------------
+spec("exp", lambda x: tape.exp(x), 1, (M34,), broadcast=True, torch_fn=_t("exp"), torch_name="ExpBackward0")
+spec("exp_method", lambda x: x.exp(), 1, (M34,), torch_fn=lambda x: x.exp(), torch_name="ExpBackward0")
+spec("log", lambda x: tape.log(x), 1, (M34,), domain="positive", broadcast=True, torch_fn=_t("log"),
+     torch_name="LogBackward0")
+spec("sqrt", lambda x: tape.sqrt(x), 1, (M34,), domain="positive", broadcast=True, torch_fn=_t("sqrt"),
+     torch_name="SqrtBackward0")
+spec("sin", lambda x: tape.sin(x), 1, (M34,), broadcast=True, torch_fn=_t("sin"), torch_name="SinBackward0")
+spec("cos", lambda x: tape.cos(x), 1, (M34,), broadcast=True, torch_fn=_t("cos"), torch_name="CosBackward0")
+spec("tan", lambda x: tape.tan(x), 1, (M34,), domain="bounded", broadcast=True, torch_fn=_t("tan"),
+     torch_name="TanBackward0")
+spec("tanh", lambda x: tape.tanh(x), 1, (M34,), broadcast=True, torch_fn=_t("tanh"), torch_name="TanhBackward0")
+spec("sigmoid", lambda x: tape.sigmoid(x * 4.0), 1, (M34,), broadcast=True,
+     torch_fn=lambda x: _t("sigmoid")(x * 4.0), notes="scaled so both branches (x >= 0, x < 0) are hit")
+spec("sigmoid_plain", lambda x: tape.sigmoid(x), 1, (M34,), torch_fn=_t("sigmoid"), torch_name="SigmoidBackward0")
+spec("relu", lambda x: tape.relu(x), 1, (M34,), domain="nonzero", broadcast=True, torch_fn=_t("relu"),
+     torch_name="ReluBackward0")
+spec("abs", lambda x: tape.abs(x), 1, (M34,), domain="nonzero", broadcast=True, torch_fn=_t("abs"),
+     torch_name="AbsBackward0")
+spec("abs_operator", lambda x: abs(x), 1, (M34,), domain="nonzero", torch_fn=lambda x: abs(x),
+     torch_name="AbsBackward0")
+spec("clamp", lambda x: tape.clamp(x, -0.5, 0.5), 1, (M34,), domain="distinct", broadcast=True,
+     torch_fn=lambda x: _t("clamp")(x, -0.5, 0.5), torch_name="ClampBackward1")
+spec("clamp_min", lambda x: tape.clamp(x, min=0.2), 1, (M34,), domain="distinct", broadcast=True,
+     torch_fn=lambda x: _t("clamp")(x, min=0.2), torch_name="ClampBackward1")
+spec("clamp_max", lambda x: x.clamp(max=-0.1), 1, (M34,), domain="distinct", broadcast=True,
+     torch_fn=lambda x: x.clamp(max=-0.1), torch_name="ClampBackward1")
+
+# reductions ------------------------------------------------------------------------------
+spec("sum", lambda x: tape.sum(x), 1, (T234,), torch_fn=_t("sum"), torch_name="SumBackward0")
+spec("sum_dim", lambda x: tape.sum(x, dim=1), 1, (T234,), torch_fn=lambda x: x.sum(dim=1),
+     torch_name="SumBackward1")
+spec("sum_dim_keepdim", lambda x: tape.sum(x, dim=1, keepdim=True), 1, (M34,),
+     torch_fn=lambda x: x.sum(dim=1, keepdim=True), torch_name="SumBackward1")
+spec("sum_dims", lambda x: x.sum(dim=(0, 2)), 1, (T234,), torch_fn=lambda x: x.sum(dim=(0, 2)),
+     torch_name="SumBackward1")
+spec("sum_dims_keepdim_neg", lambda x: x.sum(dim=(-1, 0), keepdim=True), 1, (T234,),
+     torch_fn=lambda x: x.sum(dim=(-1, 0), keepdim=True), torch_name="SumBackward1")
+spec("mean", lambda x: tape.mean(x), 1, (T234,), torch_fn=_t("mean"), torch_name="MeanBackward0")
+spec("mean_dim", lambda x: tape.mean(x, dim=-1), 1, (T234,), torch_fn=lambda x: x.mean(dim=-1),
+     torch_name="MeanBackward1")
+spec("mean_dim_keepdim", lambda x: x.mean(dim=0, keepdim=True), 1, (M34,),
+     torch_fn=lambda x: x.mean(dim=0, keepdim=True), torch_name="MeanBackward1")
+spec("mean_dims", lambda x: x.mean(dim=(0, 2)), 1, (T234,), torch_fn=lambda x: x.mean(dim=(0, 2)),
+     torch_name="MeanBackward1")
+spec("prod", lambda x: tape.prod(x), 1, (M34,), torch_fn=_t("prod"), torch_name="ProdBackward0")
+spec("prod_with_zero", lambda x: tape.prod(x), 1, (M34,), domain="with_zero", torch_fn=_t("prod"),
+     torch_name="ProdBackward0")
+spec("prod_dim", lambda x: tape.prod(x, dim=1), 1, (T234,), torch_fn=lambda x: x.prod(dim=1),
+     torch_name="ProdBackward1")
+spec("prod_dim_keepdim", lambda x: x.prod(dim=-1, keepdim=True), 1, (M34,),
+     torch_fn=lambda x: x.prod(dim=-1, keepdim=True), torch_name="ProdBackward1")
+spec("prod_dim_with_zero", lambda x: x.prod(dim=0), 1, (M34,), domain="with_zero",
+     torch_fn=lambda x: x.prod(dim=0), torch_name="ProdBackward1")
+spec("max", lambda x: tape.max(x), 1, (T234,), domain="distinct", torch_fn=_t("max"), torch_name="MaxBackward1")
+spec("min", lambda x: x.min(), 1, (T234,), domain="distinct", torch_fn=lambda x: x.min(),
+     torch_name="MinBackward1")
+spec("max_dim_values", lambda x: tape.max(x, dim=1).values, 1, (T234,), domain="distinct",
+     torch_fn=lambda x: _t("max")(x, dim=1).values, torch_name="MaxBackward0")
+spec("max_dim_keepdim", lambda x: x.max(dim=-1, keepdim=True)[0], 1, (M34,), domain="distinct",
+     torch_fn=lambda x: x.max(dim=-1, keepdim=True)[0], torch_name="MaxBackward0")
+spec("min_dim_values", lambda x: tape.min(x, dim=0).values, 1, (M34,), domain="distinct",
+     torch_fn=lambda x: _t("min")(x, dim=0).values, torch_name="MinBackward0")
+spec("amax", lambda x: tape.amax(x), 1, (T234,), domain="distinct", torch_fn=_t("amax"),
+     torch_name="AmaxBackward0")
+spec("amax_dims", lambda x: tape.amax(x, dim=(0, 2)), 1, (T234,), domain="distinct",
+     torch_fn=lambda x: _t("amax")(x, dim=(0, 2)), torch_name="AmaxBackward0")
+spec("amax_dim_keepdim", lambda x: x.amax(dim=1, keepdim=True), 1, (M34,), domain="distinct",
+     torch_fn=lambda x: x.amax(dim=1, keepdim=True), torch_name="AmaxBackward0")
+spec("amin", lambda x: tape.amin(x), 1, (M34,), domain="distinct", torch_fn=_t("amin"),
+     torch_name="AminBackward0")
+spec("amin_dims_keepdim", lambda x: tape.amin(x, dim=(1, 2), keepdim=True), 1, (T234,), domain="distinct",
+     torch_fn=lambda x: _t("amin")(x, dim=(1, 2), keepdim=True), torch_name="AminBackward0")
+
+# linear algebra --------------------------------------------------------------------------
+spec("matmul_1d_1d", lambda a, b: a @ b, 2, ((4,), (4,)), torch_fn=lambda a, b: a @ b, torch_name="DotBackward0")
+spec("matmul_2d_1d", lambda a, b: a @ b, 2, ((3, 4), (4,)), torch_fn=lambda a, b: a @ b,
+     torch_name="MvBackward0")
+spec("matmul_1d_2d", lambda a, b: a @ b, 2, ((3,), (3, 4)), torch_fn=lambda a, b: a @ b,
+     torch_name="SqueezeBackward4")
+spec("matmul_2d_2d", lambda a, b: a @ b, 2, ((3, 4), (4, 2)), torch_fn=lambda a, b: a @ b,
+     torch_name="MmBackward0")
+spec("matmul_3d_3d", lambda a, b: tape.matmul(a, b), 2, ((2, 3, 4), (2, 4, 5)), torch_fn=_t("matmul"),
+     torch_name="UnsafeViewBackward0")
+spec("matmul_4d_3d", lambda a, b: a @ b, 2, ((2, 3, 4, 5), (3, 5, 2)), torch_fn=lambda a, b: a @ b,
+     torch_name="UnsafeViewBackward0")
+spec("matmul_3d_1d", lambda a, b: a @ b, 2, ((2, 3, 4), (4,)), torch_fn=lambda a, b: a @ b,
+     torch_name="UnsafeViewBackward0")
+spec("matmul_1d_3d", lambda a, b: a @ b, 2, ((3,), (2, 3, 4)), torch_fn=lambda a, b: a @ b)
+spec("matmul_broadcast_2d_3d", lambda a, b: a @ b, 2, ((3, 4), (2, 4, 5)), torch_fn=lambda a, b: a @ b)
+spec("rmatmul_const", lambda b: np.arange(6.0).reshape(2, 3) @ b, 1, ((3, 4),),
+     torch_fn=lambda b: _tt(np.arange(6.0).reshape(2, 3)) @ b, notes="numpy @ tensor goes through __rmatmul__")
+spec("dot", lambda a, b: tape.dot(a, b), 2, ((5,), (5,)), torch_fn=_t("dot"), torch_name="DotBackward0")
+spec("mv", lambda a, b: tape.mv(a, b), 2, ((3, 4), (4,)), torch_fn=_t("mv"), torch_name="MvBackward0")
+spec("mm", lambda a, b: tape.mm(a, b), 2, ((3, 4), (4, 2)), torch_fn=_t("mm"), torch_name="MmBackward0")
+spec("bmm", lambda a, b: tape.bmm(a, b), 2, ((2, 3, 4), (2, 4, 5)), torch_fn=_t("bmm"), torch_name="BmmBackward0")
+spec("outer", lambda a, b: tape.outer(a, b), 2, ((3,), (4,)), torch_fn=_t("outer"))
+
+# indexing (forward gather, VJP scatter-add) --------------------------------------------------
+spec("index_int", lambda x: x[1], 1, (T234,), torch_fn=lambda x: x[1], torch_name="SelectBackward0")
+spec("index_int_int", lambda x: x[1, 2], 1, (M34,), torch_fn=lambda x: x[1, 2], torch_name="SelectBackward0")
+spec("index_negative_int", lambda x: x[-1], 1, (M34,), torch_fn=lambda x: x[-1], torch_name="SelectBackward0")
+spec("index_slice", lambda x: x[1:], 1, (M34,), torch_fn=lambda x: x[1:], torch_name="SliceBackward0")
+spec("index_slice_step", lambda x: x[:, ::2], 1, ((3, 5),), torch_fn=lambda x: x[:, ::2])
+spec("index_slice_step_start", lambda x: x[1::2, 1:4:2], 1, ((5, 5),), torch_fn=lambda x: x[1::2, 1:4:2])
+spec("index_int_slice", lambda x: x[0, 1:3], 1, (M34,), torch_fn=lambda x: x[0, 1:3])
+spec("index_none", lambda x: x[None, :, 1], 1, (M34,), torch_fn=lambda x: x[None, :, 1])
+spec("index_ellipsis", lambda x: x[..., 1], 1, (T234,), torch_fn=lambda x: x[..., 1],
+     torch_name="SelectBackward0")
+spec("index_ellipsis_slice", lambda x: x[..., 1:3], 1, (T234,), torch_fn=lambda x: x[..., 1:3],
+     torch_name="SliceBackward0")
+spec("index_int_array", lambda x: x[IDX], 1, (M34,), torch_fn=lambda x: x[_tt(IDX)], torch_name="IndexBackward0")
+spec("index_list", lambda x: x[[1, 1, 0]], 1, (T234,), torch_fn=lambda x: x[[1, 1, 0]],
+     torch_name="IndexBackward0")
+spec("index_2d_array", lambda x: x[IDX_T], 1, (M34,), torch_fn=lambda x: x[_tt(IDX_T)],
+     torch_name="IndexBackward0")
+spec("index_int_tensor", lambda x: x[:, tape.tensor(IDX)], 1, (M34,), torch_fn=lambda x: x[:, _tt(IDX)],
+     torch_name="IndexBackward0")
+spec("index_two_arrays", lambda x: x[IDX[:3], np.array([3, 0, 3])], 1, (M34,),
+     torch_fn=lambda x: x[_tt(IDX[:3]), _tt(np.array([3, 0, 3]))], torch_name="IndexBackward0")
+spec("index_bool_mask", lambda x: x[MASK34], 1, (M34,), torch_fn=lambda x: x[_tt(MASK34)],
+     torch_name="IndexBackward0")
+spec("index_bool_tensor_mask", lambda x: x[tape.tensor(MASK34)], 1, (M34,), torch_fn=lambda x: x[_tt(MASK34)],
+     torch_name="IndexBackward0")
+spec("index_bool_rows", lambda x: x[np.array([True, False, True])], 1, (M34,),
+     torch_fn=lambda x: x[_tt(np.array([True, False, True]))], torch_name="IndexBackward0")
+spec("flip", lambda x: tape.flip(x, 1), 1, (M34,), torch_fn=lambda x: x.flip(1))
+
+# shapes -------------------------------------------------------------------------------------------
+spec("reshape", lambda x: x.reshape(4, 3), 1, (M34,), torch_fn=lambda x: x.reshape(4, 3), torch_name="ViewBackward0")
+spec("reshape_infer", lambda x: tape.reshape(x, (-1, 2)), 1, (T234,), torch_fn=lambda x: x.reshape(-1, 2),
+     torch_name="ViewBackward0")
+spec("view", lambda x: x.view(2, 6), 1, (M34,), torch_fn=lambda x: x.view(2, 6), torch_name="ViewBackward0")
+spec("view_as", lambda x: x.view_as(tape.zeros(6, 2)), 1, (M34,),
+     torch_fn=lambda x: x.view_as(_lazy_torch().zeros(6, 2)), torch_name="ViewBackward0")
+spec("index_alias", lambda x: x[...], 1, (M34,), torch_fn=lambda x: x[...], torch_name="AliasBackward0")
+spec("index_none_only", lambda x: x[None], 1, (M34,), torch_fn=lambda x: x[None], torch_name="UnsqueezeBackward0")
+spec("index_slice_then_int", lambda x: x[0:2, 1], 1, (M34,), torch_fn=lambda x: x[0:2, 1],
+     torch_name="SelectBackward0")
+spec("flatten", lambda x: x.flatten(), 1, (T234,), torch_fn=lambda x: x.flatten(), torch_name="ViewBackward0")
+spec("flatten_range", lambda x: tape.flatten(x, 1, 2), 1, (T234,), torch_fn=lambda x: x.flatten(1, 2),
+     torch_name="ViewBackward0")
+spec("squeeze", lambda x: x.squeeze(), 1, ((3, 1, 4, 1),), torch_fn=lambda x: x.squeeze(),
+     torch_name="SqueezeBackward0")
+spec("squeeze_dim", lambda x: tape.squeeze(x, 1), 1, ((3, 1, 4),), torch_fn=lambda x: x.squeeze(1),
+     torch_name="SqueezeBackward1")
+spec("unsqueeze", lambda x: x.unsqueeze(1), 1, (M34,), torch_fn=lambda x: x.unsqueeze(1),
+     torch_name="UnsqueezeBackward0")
+spec("unsqueeze_neg", lambda x: tape.unsqueeze(x, -1), 1, (M34,), torch_fn=lambda x: x.unsqueeze(-1),
+     torch_name="UnsqueezeBackward0")
+spec("expand", lambda x: x.expand(2, 3, 4), 1, ((3, 1),), torch_fn=lambda x: x.expand(2, 3, 4),
+     torch_name="ExpandBackward0")
+spec("expand_keep", lambda x: tape.expand(x, -1, 5), 1, ((4, 1),), torch_fn=lambda x: x.expand(-1, 5),
+     torch_name="ExpandBackward0")
+spec("broadcast_to", lambda x: tape.broadcast_to(x, (2, 3, 4)), 1, ((4,),),
+     torch_fn=lambda x: _t("broadcast_to")(x, (2, 3, 4)), torch_name="ExpandBackward0")
+spec("transpose", lambda x: x.transpose(0, 2), 1, (T234,), torch_fn=lambda x: x.transpose(0, 2),
+     torch_name="TransposeBackward0")
+spec("permute", lambda x: x.permute(2, 0, 1), 1, (T234,), torch_fn=lambda x: x.permute(2, 0, 1),
+     torch_name="PermuteBackward0")
+spec("T_2d", lambda x: x.T, 1, (M34,), torch_fn=lambda x: x.T, torch_name="PermuteBackward0")
+spec("T_3d", lambda x: x.T, 1, (T234,), torch_fn=lambda x: x.permute(2, 1, 0), torch_name="PermuteBackward0")
+spec("mT", lambda x: x.mT, 1, (T234,), torch_fn=lambda x: x.mT, torch_name="TransposeBackward0")
+spec("t", lambda x: x.t(), 1, (M34,), torch_fn=lambda x: x.t(), torch_name="TBackward0")
+spec("clone", lambda x: x.clone(), 1, (M34,), torch_fn=lambda x: x.clone(), torch_name="CloneBackward0")
+spec("stack", lambda x, y, z: tape.stack([x, y, z]), 3, (M34, M34, M34),
+     torch_fn=lambda x, y, z: _t("stack")([x, y, z]), torch_name="StackBackward0")
+spec("stack_last", lambda x, y: tape.stack((x, y), dim=-1), 2, (M34, M34),
+     torch_fn=lambda x, y: _t("stack")((x, y), dim=-1), torch_name="StackBackward0")
+spec("cat", lambda x, y, z: tape.cat([x, y, z]), 3, ((2, 4), (1, 4), (3, 4)),
+     torch_fn=lambda x, y, z: _t("cat")([x, y, z]), torch_name="CatBackward0")
+spec("cat_dim1", lambda x, y, z: tape.cat([x, y, z], dim=1), 3, ((2, 1, 3), (2, 2, 3), (2, 4, 3)),
+     torch_fn=lambda x, y, z: _t("cat")([x, y, z], dim=1), torch_name="CatBackward0")
+spec("cat_last_two", lambda x, y: tape.cat((x, y), dim=-1), 2, ((3, 2), (3, 3)),
+     torch_fn=lambda x, y: _t("cat")((x, y), dim=-1), torch_name="CatBackward0")
+spec("meshgrid_ij", lambda x, y: tape.meshgrid(x, y, indexing="ij"), 2, ((3,), (4,)),
+     torch_fn=lambda x, y: _t("meshgrid")(x, y, indexing="ij"), torch_name="ExpandBackward0")
+spec("meshgrid_xy", lambda x, y, z: tape.meshgrid(x, y, z, indexing="xy"), 3, ((3,), (4,), (2,)),
+     torch_fn=lambda x, y, z: _t("meshgrid")(x, y, z, indexing="xy"), torch_name="ExpandBackward0")
+
+# softmax family and norms ---------------------------------------------------------------
+spec("softmax", lambda x: tape.softmax(x, dim=1), 1, (T234,), torch_fn=lambda x: _t("softmax")(x, dim=1),
+     torch_name="SoftmaxBackward0")
+spec("softmax_last", lambda x: x.softmax(-1), 1, (M34,), torch_fn=lambda x: x.softmax(-1),
+     torch_name="SoftmaxBackward0")
+spec("log_softmax", lambda x: tape.log_softmax(x, dim=0), 1, (M34,),
+     torch_fn=lambda x: _t("log_softmax")(x, dim=0), torch_name="LogSoftmaxBackward0")
+spec("logsumexp", lambda x: tape.logsumexp(x, dim=1), 1, (T234,), torch_fn=lambda x: _t("logsumexp")(x, dim=1),
+     torch_name="LogsumexpBackward0")
+spec("logsumexp_keepdim", lambda x: tape.logsumexp(x, dim=-1, keepdim=True), 1, (M34,),
+     torch_fn=lambda x: _t("logsumexp")(x, dim=-1, keepdim=True), torch_name="LogsumexpBackward0")
+spec("logsumexp_dims", lambda x: tape.logsumexp(x, dim=(0, 2)), 1, (T234,),
+     torch_fn=lambda x: _t("logsumexp")(x, dim=(0, 2)))
+spec("norm", lambda x: tape.norm(x), 1, (M34,), torch_fn=lambda x: _t("norm")(x))
+spec("norm_dim", lambda x: x.norm(dim=1, keepdim=True), 1, (T234,), torch_fn=lambda x: x.norm(dim=1, keepdim=True))
+spec("norm_p1", lambda x: tape.norm(x, p=1), 1, (M34,), domain="nonzero", torch_fn=lambda x: _t("norm")(x, p=1))
+spec("norm_p3", lambda x: tape.norm(x, p=3, dim=0), 1, (M34,), domain="nonzero",
+     torch_fn=lambda x: _t("norm")(x, p=3, dim=0))
+spec("norm_inf", lambda x: tape.norm(x, p=math.inf), 1, (M34,), domain="distinct",
+     torch_fn=lambda x: _t("norm")(x, p=math.inf))
+
+# dtype conversion ----------------------------------------------------------------------------------
+spec("double_from_float32", lambda x: x.double(), 1, (M34,), dtype="float32",
+     torch_fn=lambda x: x.double(), torch_name="ToCopyBackward0")
+spec("to_float64_from_float32", lambda x: x.to(tape.float64) * 2.0, 1, (M34,), dtype="float32",
+     torch_fn=lambda x: x.to(_lazy_torch().float64) * 2.0)
+
+# larger arrays (values stored in their own arena block, >= 2048 elements) ---------------------
+BIG = (60, 50)
+spec("mul_big_broadcast", lambda x, y: x * y, 2, (BIG, (50,)), torch_fn=lambda x, y: x * y,
+     torch_name="MulBackward0")
+spec("matmul_big", lambda a, b: a @ b, 2, (BIG, (50, 45)), torch_fn=lambda a, b: a @ b, torch_name="MmBackward0")
+spec("softmax_big", lambda x: tape.softmax(x, dim=0), 1, (BIG,), torch_fn=lambda x: _t("softmax")(x, dim=0),
+     torch_name="SoftmaxBackward0")
+spec("sum_dims_big", lambda x: x.sum(dim=(0, 2)), 1, ((10, 20, 15),), torch_fn=lambda x: x.sum(dim=(0, 2)),
+     torch_name="SumBackward1")
+spec("index_big", lambda x: x[[1, 1, 5]], 1, (BIG,), torch_fn=lambda x: x[[1, 1, 5]], torch_name="IndexBackward0")
+
+# float32 inputs (gradients come back in float32) ----------------------------------------------
+spec("sin_float32", lambda x: tape.sin(x), 1, (M34,), dtype="float32", torch_fn=_t("sin"),
+     torch_name="SinBackward0")
+spec("matmul_float32", lambda a, b: a @ b, 2, ((3, 4), (4, 2)), dtype="float32", torch_fn=lambda a, b: a @ b,
+     torch_name="MmBackward0")
+spec("sum_dim_float32", lambda x: x.sum(dim=1), 1, (T234,), dtype="float32", torch_fn=lambda x: x.sum(dim=1),
+     torch_name="SumBackward1")
+
+# edge rows: fixed inputs at ties, kinks and singularities, checked against PyTorch only ------------
+EDGE = np.array([-1.0, 0.0, 0.5, 2.0, 2.0])
+TIES = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]])
+
+
+def _edge(name, fn, inputs, torch_fn, torch_name=None, notes=""):
+    arrays = [np.asarray(a, dtype=np.float64) for a in inputs]
+    return spec(name, fn, len(arrays), tuple(a.shape for a in arrays), torch_fn=torch_fn, torch_name=torch_name,
+                gradcheck=False, inputs=lambda: [a.copy() for a in arrays], notes=notes)
+
+
+_edge("relu_at_zero", lambda x: tape.relu(x), [EDGE], _t("relu"), "ReluBackward0")
+_edge("abs_at_zero", lambda x: tape.abs(x), [EDGE], _t("abs"), "AbsBackward0")
+_edge("clamp_at_bounds", lambda x: tape.clamp(x, 0.0, 2.0), [EDGE], lambda x: _t("clamp")(x, 0.0, 2.0),
+      "ClampBackward1", notes="x == min and x == max pass the gradient")
+_edge("max_ties", lambda x: tape.max(x), [EDGE], _t("max"), "MaxBackward1", notes="split evenly between ties")
+_edge("min_ties", lambda x: tape.min(x), [TIES], _t("min"), "MinBackward1")
+_edge("amax_ties", lambda x: tape.amax(x, dim=1), [TIES], lambda x: _t("amax")(x, dim=1), "AmaxBackward0")
+_edge("amin_ties_all", lambda x: tape.amin(x), [TIES], _t("amin"), "AminBackward0")
+_edge("max_dim_ties", lambda x: tape.max(x, dim=1).values, [TIES], lambda x: _t("max")(x, dim=1).values,
+      "MaxBackward0", notes="all of the gradient to the first index")
+_edge("min_dim_ties", lambda x: tape.min(x, dim=0).values, [TIES], lambda x: _t("min")(x, dim=0).values,
+      "MinBackward0")
+_edge("maximum_ties", lambda x, y: tape.maximum(x, y), [EDGE, EDGE[::-1]], _t("maximum"), "MaximumBackward0",
+      notes="half to each side at a tie")
+_edge("minimum_ties", lambda x, y: tape.minimum(x, y), [EDGE, EDGE[::-1]], _t("minimum"), "MinimumBackward0")
+_edge("prod_two_zeros", lambda x: tape.prod(x), [[0.0, 2.0, 0.0, 3.0]], _t("prod"), "ProdBackward0")
+_edge("prod_dim_zeros", lambda x: tape.prod(x, dim=1), [[[0.0, 2.0, 0.0], [0.0, 1.0, 2.0], [1.0, 2.0, 3.0]]],
+      lambda x: _t("prod")(x, dim=1), "ProdBackward1")
+_edge("sqrt_at_zero", lambda x: tape.sqrt(x), [[0.0, 1.0]], _t("sqrt"), "SqrtBackward0",
+      notes="PyTorch: gradient inf at 0")
+_edge("log_at_zero", lambda x: tape.log(x), [[0.0, 1.0]], _t("log"), "LogBackward0",
+      notes="PyTorch: gradient inf at 0")
+_edge("div_by_zero", lambda x, y: x / y, [[1.0, 0.0, -1.0], [0.0, 0.0, 2.0]], lambda x, y: x / y, "DivBackward0",
+      notes="PyTorch: inf/nan gradients, no error")
+_edge("pow_zero_base", lambda x, y: x ** y, [[0.0, 0.0, 1.0], [2.0, 0.0, 3.0]], lambda x, y: x ** y,
+      "PowBackward1")
+_edge("pow_scalar_at_zero", lambda x: x ** 0.5, [[0.0, 1.0]], lambda x: x ** 0.5, "PowBackward0")
+_edge("softmax_neg_inf", lambda x: tape.softmax(x, dim=0), [[-np.inf, 0.0, 1.0]],
+      lambda x: _t("softmax")(x, dim=0), "SoftmaxBackward0")
+_edge("logsumexp_large", lambda x: tape.logsumexp(x, dim=0), [[1000.0, 1000.0, -1000.0]],
+      lambda x: _t("logsumexp")(x, dim=0), "LogsumexpBackward0")
+_edge("sigmoid_saturated", lambda x: tape.sigmoid(x), [[-800.0, 0.0, 800.0]], _t("sigmoid"), "SigmoidBackward0")
+
+BY_NAME = {s.name: s for s in SPECS}
