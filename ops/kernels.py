@@ -208,29 +208,24 @@ def _shape_id(node, rec, arr):
 
 
 @jit
-def _adjoint(node, rec, arr, sadj, aadj, touched):
-    """The adjoint buffer of ``node``, allocated (zeroed) on first touch."""
+def _adjoint(node, rec, arr, sadj, aadj, touched, keep, out):
+    """The adjoint buffer of ``node``, zeroed on first touch: Python's ``out`` slice for a wanted
+    array node, else an array allocated in slot ``aadj[loc]`` (scalars live in ``sadj``)."""
     l = rec[node, 4]
     if l < 0:
         touched[node] = 1
         return sadj[node:node + 1]
+    o = keep[node]
+    if o >= 0:
+        buf = out[o:o + arr[l, 3]]
+        if touched[node] == 0:
+            buf[:] = 0.0
+            touched[node] = 1
+        return buf
     if touched[node] != 1:  # 0: never reached; 2: consumed by an earlier pass of this sweep
         aadj[l] = np.zeros(arr[l, 3], np.float64)
         touched[node] = 1
     return aadj[l]
-
-
-@jit
-def _deliver(n, rec, arr, sadj, aadj, keep, out):
-    """Copy the finished adjoint of ``n`` to ``out[keep[n]:]`` for Python."""
-    o = keep[n]
-    l = rec[n, 4]
-    if l < 0:
-        out[o] = sadj[n]
-    else:
-        g = aadj[l]
-        for i in range(g.size):
-            out[o + i] = g[i]
 
 
 @jit
@@ -239,9 +234,10 @@ def sweep(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, 
     """Reverse sweep over records ``hi`` down to ``lo`` (inclusive). Returns a status code.
 
     ``seeds[seed_offsets[i]:]`` is added to the adjoint of ``seed_nodes[i]`` first.
-    Where ``keep[node] >= 0`` the node's finished adjoint is copied to
-    ``out[keep[node]:]`` when the sweep reaches it. ``aadj`` holds array
-    adjoints (one slot per array node, grown here) and is left empty on DONE.
+    Where ``keep[node] >= 0`` Python wants the node's adjoint: it accumulates in
+    ``out[keep[node]:]`` (a scalar's is copied there when the sweep reaches it).
+    ``aadj`` holds the other array adjoints (one slot per array node, grown here)
+    and is left empty on DONE.
     A record already marked in ``freed`` stops the sweep with ERR_FREED; with
     ``free`` set, every record whose VJP runs is marked (retain_graph=False).
     """
@@ -251,22 +247,19 @@ def sweep(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, 
     for i in range(seed_nodes.size):
         m = seed_nodes[i]
         o = seed_offsets[i]
-        gm = _adjoint(m, rec, arr, sadj, aadj, touched)
+        gm = _adjoint(m, rec, arr, sadj, aadj, touched, keep, out)
         for k in range(gm.size):
             gm[k] += seeds[o + k]
     for n in range(hi, lo - 1, -1):
         if touched[n] != 1:
             continue
         l = rec[n, 4]
-        if keep[n] >= 0:
-            _deliver(n, rec, arr, sadj, aadj, keep, out)
+        if l < 0 and keep[n] >= 0:
+            out[keep[n]] = sadj[n]
         body = body_of[rec[n, 0]]
         if body == B_NONE or body == B_KEEP:
             if body == B_KEEP:
                 touched[rec[n, 1]] = 1  # the custom Function call this output belongs to is reached
-            if l >= 0:
-                aadj[l] = empty
-                touched[n] = 2
             continue
         if freed[n]:
             return ERR_FREED
@@ -295,25 +288,26 @@ def sweep(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, 
                                        consts[c + 1] if body == B_CLAMP else 0.0)
                 touched[x] = 1
             continue
-        g = _adjoint(n, rec, arr, sadj, aadj, touched)
+        g = _adjoint(n, rec, arr, sadj, aadj, touched, keep, out)
         ng = g.size
         if body <= B_WHERE:
-            _binary(body, n, x, y2, g, ng, need_a, need_b, rec, sval, arr, iconsts, sadj, aadj, touched)
+            _binary(body, n, x, y2, g, ng, need_a, need_b, rec, sval, arr, iconsts, sadj, aadj, touched, keep,
+                    out)
         elif body <= B_CLAMP:
             if need_a:
-                _unary(body, n, x, g, ng, rec, sval, arr, consts, sadj, aadj, touched)
+                _unary(body, n, x, g, ng, rec, sval, arr, consts, sadj, aadj, touched, keep, out)
         elif body <= B_CAT:
-            _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sadj, aadj, touched, need_a)
+            _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sadj, aadj, touched, need_a, out)
         elif body <= B_AMIN:
             if need_a:
-                _reduction(body, n, x, g, rec, sval, arr, shapes, sadj, aadj, touched)
+                _reduction(body, n, x, g, rec, sval, arr, shapes, sadj, aadj, touched, keep, out)
         elif body <= B_MV:
-            _linalg(body, n, x, y2, g, need_a, need_b, rec, sval, arr, shapes, sadj, aadj, touched)
+            _linalg(body, n, x, y2, g, need_a, need_b, rec, sval, arr, shapes, sadj, aadj, touched, keep, out)
         elif body <= B_LOGSUMEXP:
             if need_a:
-                _softmax_family(body, n, x, g, rec, sval, arr, shapes, sadj, aadj, touched)
-        # the output's adjoint is consumed (and delivered, if Python wanted it): release it
-        if l >= 0:
+                _softmax_family(body, n, x, g, rec, sval, arr, shapes, sadj, aadj, touched, keep, out)
+        # the output's adjoint is consumed: release it (a wanted one stays in ``out``)
+        if l >= 0 and keep[n] < 0:
             aadj[l] = empty
             touched[n] = 2
     return DONE
@@ -343,7 +337,7 @@ def _binary_grads(body, gi, p, q, y):
 
 
 @jit
-def _binary(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, iconsts, sadj, aadj, touched):
+def _binary(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, iconsts, sadj, aadj, touched, keep, out):
     va = _value(x, rec, sval, arr)
     vb = _value(y, rec, sval, arr)
     na = va.size
@@ -352,42 +346,65 @@ def _binary(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, iconsts, sadj,
         # a = value if true, b = value if false; the condition (0/1) sits in iconsts[aux:aux+ng]
         base = rec[n, 3]
         if need_a:
-            ga = _adjoint(x, rec, arr, sadj, aadj, touched)
+            ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
             for i in range(ng):
                 if iconsts[base + i] != 0:
                     ga[i if na == ng else 0] += g[i]
         if need_b:
-            gb = _adjoint(y, rec, arr, sadj, aadj, touched)
+            gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out)
             for i in range(ng):
                 if iconsts[base + i] == 0:
                     gb[i if nb == ng else 0] += g[i]
         return
     vy = _value(n, rec, sval, arr)
-    if need_a and need_b:
-        ga = _adjoint(x, rec, arr, sadj, aadj, touched)
-        gb = _adjoint(y, rec, arr, sadj, aadj, touched)
-        if na == ng and nb == ng:
-            for i in range(ng):
-                da, db = _binary_grads(body, g[i], va[i], vb[i], vy[i])
-                ga[i] += da
-                gb[i] += db
-        else:
-            for i in range(ng):
-                ia = i if na == ng else 0
-                ib = i if nb == ng else 0
-                da, db = _binary_grads(body, g[i], va[ia], vb[ib], vy[i])
-                ga[ia] += da
-                gb[ib] += db
-    elif need_a:
-        ga = _adjoint(x, rec, arr, sadj, aadj, touched)
+    if na == ng and nb == ng and x == y:
+        ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
+        _binary_dispatch(body, 0, ga, g, va, vb, vy, False)
+        _binary_dispatch(body, 1, ga, g, va, vb, vy, False)
+        return
+    if na == ng and nb == ng:
+        # same-size operands: loops specialised per body; a first-touched operand takes over the
+        # output's adjoint buffer (consumed after this record) instead of allocating its own
+        steal = rec[n, 4] >= 0 and keep[n] < 0
+        if need_b:
+            gb = g if (steal and not need_a and touched[y] != 1 and keep[y] < 0) else _adjoint(
+                y, rec, arr, sadj, aadj, touched, keep, out)
+            if need_a or gb is not g:
+                _binary_dispatch(body, 1, gb, g, va, vb, vy, False)
+            else:
+                _binary_dispatch(body, 1, g, g, va, vb, vy, True)
+                aadj[rec[y, 4]] = g
+                touched[y] = 1
+        if need_a:
+            if steal and touched[x] != 1 and keep[x] < 0:
+                _binary_dispatch(body, 0, g, g, va, vb, vy, True)
+                aadj[rec[x, 4]] = g
+                touched[x] = 1
+            else:
+                ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
+                _binary_dispatch(body, 0, ga, g, va, vb, vy, False)
+        return
+    if need_a:
+        ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
         for i in range(ng):
             ia = i if na == ng else 0
             ga[ia] += _binary_grads(body, g[i], va[ia], vb[i if nb == ng else 0], vy[i])[0]
-    elif need_b:
-        gb = _adjoint(y, rec, arr, sadj, aadj, touched)
+    if need_b:
+        gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out)
         for i in range(ng):
             ib = i if nb == ng else 0
             gb[ib] += _binary_grads(body, g[i], va[i if na == ng else 0], vb[ib], vy[i])[1]
+
+
+@jit
+def _binary_dispatch(body, side, dst, g, va, vb, vy, replace):
+    """dst (+)= the ``side`` (0: left, 1: right) partial of ``body`` times g, elementwise."""
+    if replace:
+        for i in range(g.size):
+            dst[i] = _binary_grads(body, g[i], va[i], vb[i], vy[i])[side]
+    else:
+        for i in range(g.size):
+            dst[i] += _binary_grads(body, g[i], va[i], vb[i], vy[i])[side]
 
 
 @jit
@@ -422,23 +439,38 @@ def _unary_grad(body, gi, x, y, c0, c1):
 
 
 @jit
-def _unary(body, n, x, g, ng, rec, sval, arr, consts, sadj, aadj, touched):
+def _unary(body, n, x, g, ng, rec, sval, arr, consts, sadj, aadj, touched, keep, out):
     vx = _value(x, rec, sval, arr)
     vy = _value(n, rec, sval, arr)
-    ga = _adjoint(x, rec, arr, sadj, aadj, touched)
     c0 = 0.0
     c1 = 0.0
     if body >= B_POWC:
         c0 = consts[rec[n, 3]]
     if body == B_CLAMP:
         c1 = consts[rec[n, 3] + 1]
-    for i in range(ng):
-        ga[i] += _unary_grad(body, g[i], vx[i], vy[i], c0, c1)
+    if rec[n, 4] >= 0 and keep[n] < 0 and touched[x] != 1 and keep[x] < 0:
+        # the input has no adjoint yet: turn the output's (consumed) buffer into it in place
+        _unary_dispatch(body, g, g, vx, vy, c0, c1, True)
+        aadj[rec[x, 4]] = g
+        touched[x] = 1
+    else:
+        _unary_dispatch(body, _adjoint(x, rec, arr, sadj, aadj, touched, keep, out), g, vx, vy, c0, c1, False)
+
+
+@jit
+def _unary_dispatch(body, dst, g, vx, vy, c0, c1, replace):
+    """dst (+)= d/dx of ``body`` times g, elementwise."""
+    if replace:
+        for i in range(g.size):
+            dst[i] = _unary_grad(body, g[i], vx[i], vy[i], c0, c1)
+    else:
+        for i in range(g.size):
+            dst[i] += _unary_grad(body, g[i], vx[i], vy[i], c0, c1)
 
 
 @jit
 def _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sadj,
-                aadj, touched, need_a):
+                aadj, touched, need_a, out):
     if body == B_CAT:
         base = rec[n, 3]
         dim = iconsts[base]
@@ -455,7 +487,7 @@ def _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sad
             if rec[m, 4] >= 0 and outer > 0:
                 inner = arr[rec[m, 4], 3] // outer
             if keep[m] >= 0 or body_of[rec[m, 0]] != B_NONE:
-                gm = _adjoint(m, rec, arr, sadj, aadj, touched)
+                gm = _adjoint(m, rec, arr, sadj, aadj, touched, keep, out)
                 for o in range(outer):
                     for t in range(inner):
                         gm[o * inner + t] += g[o * total + start + t]
@@ -463,7 +495,7 @@ def _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sad
         return
     if not need_a:
         return
-    ga = _adjoint(x, rec, arr, sadj, aadj, touched)
+    ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
     if body == B_VIEW:
         for i in range(ng):
             ga[i] += g[i]
@@ -500,13 +532,20 @@ def _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sad
 
 @jit
 def _reduction(body, n, x, g, rec, sval, arr, shapes, sadj,
-               aadj, touched):
+               aadj, touched, keep, out):
     """sum/mean/prod/amax/amin over the dims in bitmask ``aux & 0xff``; bit 8 selects 'first index' ties."""
     sid_in = _shape_id(x, rec, arr)
     mask = rec[n, 3] & 0xFF
     vx = _value(x, rec, sval, arr)
     nx = vx.size
-    ga = _adjoint(x, rec, arr, sadj, aadj, touched)
+    ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
+    nd = shapes[sid_in, 0]
+    if (body == B_SUM or body == B_MEAN) and mask == (1 << nd) - 1:
+        # a reduction over every dimension: one group, no index map
+        v = g[0] / nx if body == B_MEAN and nx > 0 else g[0]
+        for i in range(nx):
+            ga[i] += v
+        return
     group, ngroups = reduce_map(shapes, sid_in, mask)
     if body == B_SUM:
         for i in range(nx):
@@ -550,16 +589,16 @@ def _reduction(body, n, x, g, rec, sval, arr, shapes, sadj,
 
 @jit
 def _linalg(body, n, x, y, g, need_a, need_b, rec, sval, arr,
-            shapes, sadj, aadj, touched):
+            shapes, sadj, aadj, touched, keep, out):
     va = _value(x, rec, sval, arr)
     vb = _value(y, rec, sval, arr)
     if body == B_DOT:
         if need_a:
-            ga = _adjoint(x, rec, arr, sadj, aadj, touched)
+            ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
             for i in range(va.size):
                 ga[i] += g[0] * vb[i]
         if need_b:
-            gb = _adjoint(y, rec, arr, sadj, aadj, touched)
+            gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out)
             for i in range(vb.size):
                 gb[i] += g[0] * va[i]
         return
@@ -569,12 +608,12 @@ def _linalg(body, n, x, y, g, need_a, need_b, rec, sval, arr,
         cols = shapes[sa, 2]
         A = va.reshape((rows, cols))
         if need_a:
-            ga = _adjoint(x, rec, arr, sadj, aadj, touched).reshape((rows, cols))
+            ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out).reshape((rows, cols))
             for r in range(rows):
                 for c in range(cols):
                     ga[r, c] += g[r] * vb[c]
         if need_b:
-            gb = _adjoint(y, rec, arr, sadj, aadj, touched)
+            gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out)
             gb += np.dot(A.T, np.ascontiguousarray(g))
         return
     # batched matrix product: a (batch, r, k) @ b (batch, k, c), batch = 1 for 2-D operands
@@ -585,9 +624,9 @@ def _linalg(body, n, x, y, g, need_a, need_b, rec, sval, arr,
     c = shapes[sb, shapes[sb, 0]]
     batch = va.size // (r * k) if r * k > 0 else 0
     if need_a:
-        ga = _adjoint(x, rec, arr, sadj, aadj, touched)
+        ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
     if need_b:
-        gb = _adjoint(y, rec, arr, sadj, aadj, touched)
+        gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out)
     for t in range(batch):
         gt = g[t * r * c:(t + 1) * r * c].reshape((r, c))
         if need_a:
@@ -600,12 +639,12 @@ def _linalg(body, n, x, y, g, need_a, need_b, rec, sval, arr,
 
 @jit
 def _softmax_family(body, n, x, g, rec, sval, arr, shapes,
-                    sadj, aadj, touched):
+                    sadj, aadj, touched, keep, out):
     """softmax / log_softmax / logsumexp along dim ``aux``; the input is viewed as (outer, size, inner)."""
     sid_in = _shape_id(x, rec, arr)
     vx = _value(x, rec, sval, arr)
     vy = _value(n, rec, sval, arr)
-    ga = _adjoint(x, rec, arr, sadj, aadj, touched)
+    ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
     if shapes[sid_in, 0] == 0:
         outer, size, inner = 1, 1, 1
     else:

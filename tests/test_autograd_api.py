@@ -98,6 +98,31 @@ def test_grad_tensor_is_updated_in_place_on_accumulation():
     np.testing.assert_array_equal(val(g), [5.0, 5.0])
 
 
+def test_grads_of_a_leaf_and_its_retained_views_do_not_share_memory():
+    x = tape.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    y = x.view(4)
+    y.retain_grad()
+    z = y.reshape(2, 2)
+    z.retain_grad()
+    (z * 3).sum().backward()
+    x.grad.zero_()
+    np.testing.assert_array_equal(val(y.grad), [3.0, 3.0, 3.0, 3.0])
+    np.testing.assert_array_equal(val(z.grad), [[3.0, 3.0], [3.0, 3.0]])
+
+
+def test_gradient_argument_is_not_aliased_by_grad():
+    a = tape.tensor([1.0, 2.0], requires_grad=True)
+    seed = tape.tensor([5.0, 5.0])
+    (a * 1).backward(seed)
+    (a * 1).backward(tape.tensor([1.0, 1.0]))  # accumulates into a.grad in place
+    assert seed.tolist() == [5.0, 5.0]
+    assert a.grad.tolist() == [6.0, 6.0]
+    b = tape.tensor([1.0, 2.0], requires_grad=True)
+    b.backward(seed)  # a leaf as its own root
+    b.grad.zero_()
+    assert seed.tolist() == [5.0, 5.0]
+
+
 def test_non_leaf_grad_is_none_without_retain_grad():
     x = tape.tensor([1.0, 2.0], requires_grad=True)
     y = x * 2

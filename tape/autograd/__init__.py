@@ -111,7 +111,7 @@ def backward(tensors: TensorOrTensors, grad_tensors=None, retain_graph: Optional
 def _accumulate(t: Tensor, g: np.ndarray) -> None:
     old = t.grad
     if old is None:
-        t.grad = _as_tensor_grad(np.array(g, copy=True), t)
+        t.grad = _as_tensor_grad(g, t)  # g is the sweep's own fresh buffer: no copy needed
         return
     if type(old._value) is float:
         old._value = old._value + float(g)
