@@ -366,9 +366,7 @@ def t(x) -> Tensor:
     if x.ndim < 2:
         if not x.requires_grad:
             return x
-        if x.ndim == 1:  # the identity, recorded as TBackward0 as in PyTorch
-            return P.permute_as(P.T_OP, x, (0,))
-        return P.view_as(P.VIEW, x, x.shape)
+        return P.permute_as(P.T_OP, x, tuple(range(x.ndim)))  # the identity, recorded as TBackward0 as in PyTorch
     return P.permute_as(P.T_OP, x, (1, 0))
 
 

@@ -425,10 +425,12 @@ def expand(x, shape: Sequence[int]) -> Tensor:
 def permute_as(op: int, x: Tensor, perm: Sequence[int]) -> Tensor:
     nd = x.ndim
     perm = tuple(_norm_dim(int(p), nd) for p in perm)
-    if sorted(perm) != list(range(nd)):
+    if len(perm) != nd:
         raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not match the "
                            f"length of the desired ordering of dimensions i.e. input.dim() = {nd} is not equal to "
-                           f"len(dims) = {len(perm)}" if len(perm) != nd else f"permute: repeated dim in {perm}")
+                           f"len(dims) = {len(perm)}")
+    if sorted(perm) != list(range(nd)):
+        raise RuntimeError("permute(): duplicate dims are not allowed.")
     v = x._array()
     out = np.array(np.transpose(v, perm), order="C")
     if out.ndim == 0 and out.dtype == _F64:

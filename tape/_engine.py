@@ -108,17 +108,7 @@ class _Sweep:
         c = self.cols
         _announce_compile()
         while True:
-            nodes = np.array([m for m, _ in seeds], np.int64)
-            flat = [np.ascontiguousarray(g, dtype=np.float64).reshape(-1) for _, g in seeds]
-            offsets = np.zeros(len(flat), np.int64)
-            if flat:
-                np.cumsum([f.size for f in flat[:-1]], out=offsets[1:])
-                buf = np.concatenate(flat)
-            else:
-                buf = np.zeros(0)
-            for m, f in zip(nodes, flat):
-                if f.size != (1 if self.loc[m] < 0 else self.cols[2][self.loc[m], 3]):
-                    raise RuntimeError(f"gradient of {f.size} elements for a value of shape {self.shape(m)}")
+            nodes, offsets, buf = self._pack(seeds)
             status = K.sweep(c[0], c[1], c[2], shape_table(), c[3], c[4], T.body_of(), hi, 0, self.sadj,
                              self.aadj, self.touched, self.keep, self.out, nodes, offsets, buf, self.tape.freed,
                              free)
@@ -129,6 +119,23 @@ class _Sweep:
             node = status - 1
             seeds = self.run_custom(node)
             hi = node - 1
+
+    def _pack(self, seeds: list) -> tuple:
+        """(nodes, offsets, flat values) of [(node, gradient)] seeds, each checked against its node's size."""
+        flat = []
+        for m, g in seeds:
+            f = np.ascontiguousarray(g, dtype=np.float64).reshape(-1)
+            l = self.loc[m]
+            if f.size != (1 if l < 0 else self.cols[2][l, 3]):
+                raise RuntimeError(f"gradient of {f.size} elements for a value of shape {self.shape(m)}")
+            flat.append(f)
+        if len(flat) == 1:
+            return np.array([seeds[0][0]], np.int64), np.zeros(1, np.int64), flat[0]
+        offsets = np.zeros(len(flat), np.int64)
+        if flat:
+            np.cumsum([f.size for f in flat[:-1]], out=offsets[1:])
+        buf = np.concatenate(flat) if flat else np.zeros(0)
+        return np.array([m for m, _ in seeds], np.int64), offsets, buf
 
     def run_custom(self, node: int) -> list:
         """Run a custom Function's backward; returns the seeds for its inputs."""

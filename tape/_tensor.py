@@ -136,7 +136,7 @@ class Tensor:
     # ---- values out ----------------------------------------------------------
     def numpy(self) -> np.ndarray:
         """The value as a numpy array (shares memory; refused while it requires grad, as in PyTorch)."""
-        if self._rg and state.grad_enabled:
+        if self._rg:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         return self._array()
 
