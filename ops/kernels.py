@@ -65,6 +65,7 @@ B_EXPAND = 31
 B_PERMUTE = 32
 B_GATHER = 33
 B_CAT = 34
+B_SCATTER = 35
 B_SUM = 40
 B_MEAN = 41
 B_PROD = 42
@@ -296,7 +297,7 @@ def sweep(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, 
         elif body <= B_CLAMP:
             if need_a:
                 _unary(body, n, x, g, ng, rec, sval, arr, consts, sadj, aadj, touched, keep, out)
-        elif body <= B_CAT:
+        elif body <= B_SCATTER:
             _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sadj, aadj, touched, need_a, out)
         elif body <= B_AMIN:
             if need_a:
@@ -528,6 +529,10 @@ def _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sad
         base = rec[n, 3]
         for i in range(ng):
             ga[iconsts[base + i]] += g[i]
+    elif body == B_SCATTER:
+        base = rec[n, 3]
+        for i in range(ga.size):
+            ga[i] += g[iconsts[base + i]]
 
 
 @jit

@@ -73,18 +73,220 @@ def _operand(x, out_shape: tuple):
     return expand(x, out_shape)
 
 
+# ---- derivative rules ------------------------------------------------------------
+# A rule maps (g, y, xs, r) -> one gradient (or None) per operand: g is the output's
+# adjoint, y the output, xs the operands (tensors on the tape), r the record (aux,
+# constants). Rules are written with tape's own functions, so the gradients they
+# return are themselves recorded (create_graph=True) and can be differentiated again.
+# A gradient may have its operand's element count in any shape, or be summed by the
+# engine to a one-element operand; broadcasting itself is the expand record's job.
+
+def _const(values) -> Tensor:
+    return _wrap(np.asarray(values, dtype=np.float64))
+
+
+def _keep_shape(shape: tuple, mask: int) -> tuple:
+    return tuple(1 if (mask >> d) & 1 else s for d, s in enumerate(shape))
+
+
+def _add_vjp(g, y, xs, r):
+    return g, g
+
+
+def _sub_vjp(g, y, xs, r):
+    return g, -g
+
+
+def _mul_vjp(g, y, xs, r):
+    a, b = xs
+    return g * b, g * a
+
+
+def _div_vjp(g, y, xs, r):
+    a, b = xs
+    return g / b, -(g * a) / (b * b)
+
+
+def _pow_vjp(g, y, xs, r):
+    a, b = xs
+    va, vb = a._array(), b._array()
+    da = where(vb == 0, 0.0, g * b * binary(POW, a, b - 1.0))
+    with np.errstate(all="ignore"):
+        db = where((va == 0) & (vb >= 0), 0.0, g * y * unary(LOG, a))
+    return da, db
+
+
+def _extremum_vjp(larger: bool):
+    def rule(g, y, xs, r):
+        va, vb = xs[0]._array(), xs[1]._array()
+        wins = (va > vb) if larger else (va < vb)
+        share = _const(wins + 0.5 * (va == vb))
+        return g * share, g * (1.0 - share)
+    return rule
+
+
+def _where_vjp(g, y, xs, r):
+    cond = r.ints(y.numel()).reshape(y.shape) != 0
+    return where(cond, g, 0.0), where(cond, 0.0, g)
+
+
+def _view_vjp(g, y, xs, r):
+    return view_as(VIEW, g, xs[0].shape),
+
+
+def _expand_vjp(g, y, xs, r):
+    return sum_to(g, xs[0].shape),
+
+
+def _permute_vjp(g, y, xs, r):
+    nd = xs[0].ndim
+    perm = r.ints(max(nd, 1))[:nd]
+    return permute_as(PERMUTE, g, tuple(int(p) for p in np.argsort(perm))),
+
+
+def _gather_vjp(g, y, xs, r):
+    return scatter(g, r.ints(max(y.numel(), 1))[:y.numel()], xs[0].shape),
+
+
+def _scatter_vjp(g, y, xs, r):
+    return gather(g, r.ints(max(xs[0].numel(), 1))[:xs[0].numel()], xs[0].shape),
+
+
+def _cat_vjp(g, y, xs, r):
+    dim = r.prefix()
+    grads = []
+    start = 0
+    for x in xs:
+        key = (slice(None),) * dim
+        if r.op == STACK:
+            grads.append(getitem(g, key + (start,)))
+            start += 1
+        else:
+            grads.append(getitem(g, key + (slice(start, start + x.shape[dim]),)))
+            start += x.shape[dim]
+    return tuple(grads)
+
+
+def _sum_vjp(g, y, xs, r):
+    x = xs[0]
+    return expand(view_as(VIEW, g, _keep_shape(x.shape, r.aux & 0xFF)), x.shape),
+
+
+def _mean_vjp(g, y, xs, r):
+    x = xs[0]
+    (grad,) = _sum_vjp(g, y, xs, r)
+    return grad * (y.numel() / x.numel() if x.numel() else 0.0),
+
+
+def _prod_vjp(g, y, xs, r):
+    """g * (product of the other elements), exact to every order where a group holds at most one zero."""
+    x = xs[0]
+    keep = _keep_shape(x.shape, r.aux & 0xFF)
+    dims = tuple(d for d in range(x.ndim) if (r.aux >> d) & 1)
+    vx = x._array()
+    zero = vx == 0
+    gk = expand(view_as(VIEW, g, keep), x.shape)
+    if not zero.any():
+        return gk * expand(view_as(VIEW, y, keep), x.shape) / x,
+    zeros = np.sum(zero, axis=dims, keepdims=True) if dims else zero.astype(np.int64)
+    ones = where(zero, 1.0, x)
+
+    def per_group(t: Tensor, op: int, fn) -> Tensor:
+        return expand(reduction(op, t, dims, True, fn), x.shape) if dims else t
+
+    nonzero_product = per_group(ones, PROD_DIM, np.prod)
+    the_zero = per_group(where(zero, x, 0.0), SUM_DIM, np.sum)  # value 0, but differentiable
+    no_zero = np.broadcast_to(zeros == 0, x.shape)
+    one_zero = np.broadcast_to(zeros == 1, x.shape)
+    at_zero = gk * nonzero_product
+    elsewhere = gk * nonzero_product * the_zero / ones
+    # groups with two or more zeros: the gradient is 0 (its own derivatives are not tracked)
+    return where(no_zero, gk * nonzero_product / ones, where(one_zero, where(zero, at_zero, elsewhere), 0.0)),
+
+
+def _extreme_reduction_vjp(g, y, xs, r):
+    x = xs[0]
+    mask = r.aux & 0xFF
+    keep = _keep_shape(x.shape, mask)
+    dims = tuple(d for d in range(x.ndim) if (mask >> d) & 1)
+    vx = x._array()
+    hit = vx == np.reshape(y._array(), keep)
+    if (r.aux >> 8) & 1:  # max(dim)/min(dim): the gradient goes to the first extreme element
+        first = np.cumsum(hit, axis=dims[0]) if dims else hit
+        weights = hit & (first == 1)
+    else:  # ties share the gradient evenly
+        weights = hit / np.sum(hit, axis=dims, keepdims=True) if dims else hit
+    return expand(view_as(VIEW, g, keep), x.shape) * _const(weights),
+
+
+def _mm_vjp(g, y, xs, r):
+    a, b = xs
+    return mm(g, permute_as(T_OP, b, (1, 0))), mm(permute_as(T_OP, a, (1, 0)), g)
+
+
+def _bmm_vjp(g, y, xs, r):
+    a, b = xs
+    return bmm(g, permute_as(TRANSPOSE, b, (0, 2, 1))), bmm(permute_as(TRANSPOSE, a, (0, 2, 1)), g)
+
+
+def _dot_vjp(g, y, xs, r):
+    a, b = xs
+    return g * b, g * a
+
+
+def _mv_vjp(g, y, xs, r):
+    a, v = xs
+    outer = view_as(UNSQUEEZE, g, (g.numel(), 1)) * view_as(UNSQUEEZE, v, (1, v.numel()))
+    return outer, mv(permute_as(T_OP, a, (1, 0)), g)
+
+
+def _dim_keep(x, dim: int) -> tuple:
+    return tuple(1 if d == dim else s for d, s in enumerate(x.shape))
+
+
+def _softmax_vjp(g, y, xs, r):
+    x = xs[0]
+    if x.ndim == 0:
+        return g * 0.0,
+    gy = g * y
+    return gy - y * reduction(SUM_DIM, gy, (r.aux,), True, np.sum),
+
+
+def _log_softmax_vjp(g, y, xs, r):
+    x = xs[0]
+    if x.ndim == 0:
+        return g * 0.0,
+    return g - unary(EXP, y) * reduction(SUM_DIM, g, (r.aux,), True, np.sum),
+
+
+def _logsumexp_vjp(g, y, xs, r):
+    x = xs[0]
+    if x.ndim == 0:
+        return g,
+    keep = _dim_keep(x, r.aux)
+    return view_as(VIEW, g, keep) * unary(EXP, x - view_as(VIEW, y, keep)),
+
+
+def sum_to(g: Tensor, shape: tuple) -> Tensor:
+    """Sum ``g`` over the dimensions that broadcasting added or stretched, down to ``shape``."""
+    lead = g.ndim - len(shape)
+    dims = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1)
+    out = reduction(SUM_DIM, g, dims, True, np.sum) if dims else g
+    return view_as(VIEW, out, tuple(shape)) if out.shape != tuple(shape) else out
+
+
 # ---- elementwise binary ----------------------------------------------------------
-ADD = register("add", "AddBackward0", K.B_ADD, 2).id
-SUB = register("sub", "SubBackward0", K.B_SUB, 2).id
-MUL = register("mul", "MulBackward0", K.B_MUL, 2).id
-DIV = register("div", "DivBackward0", K.B_DIV, 2).id
-POW = register("pow", "PowBackward1", K.B_POW, 2).id
-MAXIMUM = register("maximum", "MaximumBackward0", K.B_MAXIMUM, 2).id
-MINIMUM = register("minimum", "MinimumBackward0", K.B_MINIMUM, 2).id
-WHERE = register("where", "WhereBackward0", K.B_WHERE, 2).id
+ADD = register("add", "AddBackward0", K.B_ADD, 2, _add_vjp).id
+SUB = register("sub", "SubBackward0", K.B_SUB, 2, _sub_vjp).id
+MUL = register("mul", "MulBackward0", K.B_MUL, 2, _mul_vjp).id
+DIV = register("div", "DivBackward0", K.B_DIV, 2, _div_vjp).id
+POW = register("pow", "PowBackward1", K.B_POW, 2, _pow_vjp).id
+MAXIMUM = register("maximum", "MaximumBackward0", K.B_MAXIMUM, 2, _extremum_vjp(True)).id
+MINIMUM = register("minimum", "MinimumBackward0", K.B_MINIMUM, 2, _extremum_vjp(False)).id
+WHERE = register("where", "WhereBackward0", K.B_WHERE, 2, _where_vjp).id
 # a number on the left keeps PyTorch's names: 2 - x is RsubBackward1, 2 ** x is PowBackward2
-RSUB = register("rsub", "RsubBackward1", K.B_SUB, 2).id
-RPOW = register("rpow", "PowBackward2", K.B_POW, 2).id
+RSUB = register("rsub", "RsubBackward1", K.B_SUB, 2, _sub_vjp).id
+RPOW = register("rpow", "PowBackward2", K.B_POW, 2, _pow_vjp).id
 _NUMBER_LEFT = {}
 
 
@@ -258,26 +460,39 @@ _NP_OF_PY = {math.exp: np.exp, math.log: np.log, math.sqrt: np.sqrt, math.sin: n
 UNARY = {}
 
 
-def _unary_op(key: str, name: str, body: int, np_fn, py_fn) -> int:
-    op = register(key, name, body, 1).id
+def _unary_op(key: str, name: str, body: int, np_fn, py_fn, vjp) -> int:
+    op = register(key, name, body, 1, lambda g, y, xs, r: (vjp(g, y, xs[0]),)).id
     UNARY[op] = (np_fn, py_fn)
     return op
 
 
-NEG = _unary_op("neg", "NegBackward0", K.B_NEG, np.negative, float.__neg__)
-EXP = _unary_op("exp", "ExpBackward0", K.B_EXP, np.exp, _safe(math.exp))
-LOG = _unary_op("log", "LogBackward0", K.B_LOG, np.log, _safe(math.log))
-SQRT = _unary_op("sqrt", "SqrtBackward0", K.B_SQRT, np.sqrt, _safe(math.sqrt))
-SIN = _unary_op("sin", "SinBackward0", K.B_SIN, np.sin, _safe(math.sin))
-COS = _unary_op("cos", "CosBackward0", K.B_COS, np.cos, _safe(math.cos))
-TAN = _unary_op("tan", "TanBackward0", K.B_TAN, np.tan, _safe(math.tan))
-TANH = _unary_op("tanh", "TanhBackward0", K.B_TANH, np.tanh, _safe(math.tanh))
-SIGMOID = _unary_op("sigmoid", "SigmoidBackward0", K.B_SIGMOID, _sigmoid_np, _sigmoid_py)
+NEG = _unary_op("neg", "NegBackward0", K.B_NEG, np.negative, float.__neg__, lambda g, y, x: -g)
+EXP = _unary_op("exp", "ExpBackward0", K.B_EXP, np.exp, _safe(math.exp), lambda g, y, x: g * y)
+LOG = _unary_op("log", "LogBackward0", K.B_LOG, np.log, _safe(math.log), lambda g, y, x: g / x)
+SQRT = _unary_op("sqrt", "SqrtBackward0", K.B_SQRT, np.sqrt, _safe(math.sqrt), lambda g, y, x: g / (y * 2.0))
+SIN = _unary_op("sin", "SinBackward0", K.B_SIN, np.sin, _safe(math.sin), lambda g, y, x: g * unary(COS, x))
+COS = _unary_op("cos", "CosBackward0", K.B_COS, np.cos, _safe(math.cos), lambda g, y, x: -(g * unary(SIN, x)))
+TAN = _unary_op("tan", "TanBackward0", K.B_TAN, np.tan, _safe(math.tan), lambda g, y, x: g * (1.0 + y * y))
+TANH = _unary_op("tanh", "TanhBackward0", K.B_TANH, np.tanh, _safe(math.tanh), lambda g, y, x: g * (1.0 - y * y))
+SIGMOID = _unary_op("sigmoid", "SigmoidBackward0", K.B_SIGMOID, _sigmoid_np, _sigmoid_py,
+                    lambda g, y, x: g * (y * (1.0 - y)))
 RELU = _unary_op("relu", "ReluBackward0", K.B_RELU, lambda x: np.maximum(x, 0).astype(x.dtype, copy=False),
-                 lambda x: x if x > 0.0 else 0.0)
-ABS = _unary_op("abs", "AbsBackward0", K.B_ABS, np.abs, abs)
-POWC = register("pow_scalar", "PowBackward0", K.B_POWC, 1).id
-CLAMP = register("clamp", "ClampBackward1", K.B_CLAMP, 1).id
+                 lambda x: x if x > 0.0 else 0.0, lambda g, y, x: g * _const(y._array() > 0))
+ABS = _unary_op("abs", "AbsBackward0", K.B_ABS, np.abs, abs, lambda g, y, x: g * _const(np.sign(x._array())))
+
+
+def _powc_vjp(g, y, xs, r):
+    c = r.const(0)
+    return (None if c == 0.0 else g * c * pow_scalar(xs[0], c - 1.0)),
+
+
+def _clamp_vjp(g, y, xs, r):
+    vx = xs[0]._array()
+    return g * _const((vx >= r.const(0)) & (vx <= r.const(1))),
+
+
+POWC = register("pow_scalar", "PowBackward0", K.B_POWC, 1, _powc_vjp).id
+CLAMP = register("clamp", "ClampBackward1", K.B_CLAMP, 1, _clamp_vjp).id
 
 
 def unary(op: int, x) -> Tensor:
@@ -348,24 +563,25 @@ def clamp(x: Tensor, min: Optional[float] = None, max: Optional[float] = None) -
 
 
 # ---- structural ops ---------------------------------------------------------------
-VIEW = register("view", "ViewBackward0", K.B_VIEW, 1).id
-ALIAS = register("alias", "AliasBackward0", K.B_VIEW, 1).id
-UNSAFE_VIEW = register("unsafe_view", "UnsafeViewBackward0", K.B_VIEW, 1).id
-SQUEEZE = register("squeeze", "SqueezeBackward0", K.B_VIEW, 1).id
-SQUEEZE_DIM = register("squeeze_dim", "SqueezeBackward1", K.B_VIEW, 1).id
-SQUEEZE_DIMS = register("squeeze_dims", "SqueezeBackward4", K.B_VIEW, 1).id
-UNSQUEEZE = register("unsqueeze", "UnsqueezeBackward0", K.B_VIEW, 1).id
-CLONE = register("clone", "CloneBackward0", K.B_VIEW, 1).id
-TO_COPY = register("to_copy", "ToCopyBackward0", K.B_VIEW, 1).id
-EXPAND = register("expand", "ExpandBackward0", K.B_EXPAND, 1).id
-PERMUTE = register("permute", "PermuteBackward0", K.B_PERMUTE, 1).id
-TRANSPOSE = register("transpose", "TransposeBackward0", K.B_PERMUTE, 1).id
-T_OP = register("t", "TBackward0", K.B_PERMUTE, 1).id
-SELECT = register("select", "SelectBackward0", K.B_GATHER, 1).id
-SLICE = register("slice", "SliceBackward0", K.B_GATHER, 1).id
-INDEX = register("index", "IndexBackward0", K.B_GATHER, 1).id
-CAT = register("cat", "CatBackward0", K.B_CAT, -1).id
-STACK = register("stack", "StackBackward0", K.B_CAT, -1).id
+VIEW = register("view", "ViewBackward0", K.B_VIEW, 1, _view_vjp).id
+ALIAS = register("alias", "AliasBackward0", K.B_VIEW, 1, _view_vjp).id
+UNSAFE_VIEW = register("unsafe_view", "UnsafeViewBackward0", K.B_VIEW, 1, _view_vjp).id
+SQUEEZE = register("squeeze", "SqueezeBackward0", K.B_VIEW, 1, _view_vjp).id
+SQUEEZE_DIM = register("squeeze_dim", "SqueezeBackward1", K.B_VIEW, 1, _view_vjp).id
+SQUEEZE_DIMS = register("squeeze_dims", "SqueezeBackward4", K.B_VIEW, 1, _view_vjp).id
+UNSQUEEZE = register("unsqueeze", "UnsqueezeBackward0", K.B_VIEW, 1, _view_vjp).id
+CLONE = register("clone", "CloneBackward0", K.B_VIEW, 1, _view_vjp).id
+TO_COPY = register("to_copy", "ToCopyBackward0", K.B_VIEW, 1, _view_vjp).id
+EXPAND = register("expand", "ExpandBackward0", K.B_EXPAND, 1, _expand_vjp).id
+PERMUTE = register("permute", "PermuteBackward0", K.B_PERMUTE, 1, _permute_vjp).id
+TRANSPOSE = register("transpose", "TransposeBackward0", K.B_PERMUTE, 1, _permute_vjp).id
+T_OP = register("t", "TBackward0", K.B_PERMUTE, 1, _permute_vjp).id
+SELECT = register("select", "SelectBackward0", K.B_GATHER, 1, _gather_vjp).id
+SLICE = register("slice", "SliceBackward0", K.B_GATHER, 1, _gather_vjp).id
+INDEX = register("index", "IndexBackward0", K.B_GATHER, 1, _gather_vjp).id
+SCATTER = register("scatter_add", "IndexPutBackward0", K.B_SCATTER, 1, _scatter_vjp).id
+CAT = register("cat", "CatBackward0", K.B_CAT, -1, _cat_vjp).id
+STACK = register("stack", "StackBackward0", K.B_CAT, -1, _cat_vjp).id
 
 
 def view_as(op: int, x: Tensor, shape: tuple) -> Tensor:
@@ -484,6 +700,24 @@ def getitem(x: Tensor, key) -> Tensor:
     return record(kind, out, (x,), iconsts=idx if idx.size else np.zeros(1, np.int64))
 
 
+def gather(x: Tensor, flat_index: np.ndarray, shape: tuple) -> Tensor:
+    """``x.ravel()[flat_index]`` shaped ``shape`` (IndexBackward0): the VJP of scatter."""
+    idx = np.ascontiguousarray(flat_index, dtype=np.int64).reshape(-1)
+    out = np.array(x._array().reshape(-1)[idx].reshape(shape), order="C")
+    if out.ndim == 0 and out.dtype == _F64:
+        out = float(out)
+    return record(INDEX, out, (x,), iconsts=idx if idx.size else np.zeros(1, np.int64))
+
+
+def scatter(g: Tensor, flat_index: np.ndarray, shape: tuple) -> Tensor:
+    """Zeros of ``shape`` with ``g``'s elements added at ``flat_index``: the VJP of indexing."""
+    idx = np.ascontiguousarray(flat_index, dtype=np.int64).reshape(-1)
+    out = np.zeros(_numel(tuple(shape)), np.float64)
+    np.add.at(out, idx, g._array().reshape(-1))
+    out = out.reshape(shape)
+    return record(SCATTER, out if out.ndim else float(out), (g,), iconsts=idx if idx.size else np.zeros(1, np.int64))
+
+
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Concatenate along an existing dimension (CatBackward0)."""
     tensors = list(tensors)
@@ -519,18 +753,18 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 
 
 # ---- reductions ------------------------------------------------------------------
-SUM = register("sum", "SumBackward0", K.B_SUM, 1).id
-SUM_DIM = register("sum_dim", "SumBackward1", K.B_SUM, 1).id
-MEAN = register("mean", "MeanBackward0", K.B_MEAN, 1).id
-MEAN_DIM = register("mean_dim", "MeanBackward1", K.B_MEAN, 1).id
-PROD = register("prod", "ProdBackward0", K.B_PROD, 1).id
-PROD_DIM = register("prod_dim", "ProdBackward1", K.B_PROD, 1).id
-MAX = register("max", "MaxBackward1", K.B_AMAX, 1).id
-MAX_DIM = register("max_dim", "MaxBackward0", K.B_AMAX, 1).id
-AMAX = register("amax", "AmaxBackward0", K.B_AMAX, 1).id
-MIN = register("min", "MinBackward1", K.B_AMIN, 1).id
-MIN_DIM = register("min_dim", "MinBackward0", K.B_AMIN, 1).id
-AMIN = register("amin", "AminBackward0", K.B_AMIN, 1).id
+SUM = register("sum", "SumBackward0", K.B_SUM, 1, _sum_vjp).id
+SUM_DIM = register("sum_dim", "SumBackward1", K.B_SUM, 1, _sum_vjp).id
+MEAN = register("mean", "MeanBackward0", K.B_MEAN, 1, _mean_vjp).id
+MEAN_DIM = register("mean_dim", "MeanBackward1", K.B_MEAN, 1, _mean_vjp).id
+PROD = register("prod", "ProdBackward0", K.B_PROD, 1, _prod_vjp).id
+PROD_DIM = register("prod_dim", "ProdBackward1", K.B_PROD, 1, _prod_vjp).id
+MAX = register("max", "MaxBackward1", K.B_AMAX, 1, _extreme_reduction_vjp).id
+MAX_DIM = register("max_dim", "MaxBackward0", K.B_AMAX, 1, _extreme_reduction_vjp).id
+AMAX = register("amax", "AmaxBackward0", K.B_AMAX, 1, _extreme_reduction_vjp).id
+MIN = register("min", "MinBackward1", K.B_AMIN, 1, _extreme_reduction_vjp).id
+MIN_DIM = register("min_dim", "MinBackward0", K.B_AMIN, 1, _extreme_reduction_vjp).id
+AMIN = register("amin", "AminBackward0", K.B_AMIN, 1, _extreme_reduction_vjp).id
 
 FIRST_INDEX = 1 << 8
 
@@ -584,10 +818,10 @@ def max_min_dim(x: Tensor, dim: int, keepdim: bool, is_max: bool):
 
 
 # ---- linear algebra -----------------------------------------------------------------
-MM = register("mm", "MmBackward0", K.B_MATMUL, 2).id
-BMM = register("bmm", "BmmBackward0", K.B_MATMUL, 2).id
-DOT = register("dot", "DotBackward0", K.B_DOT, 2).id
-MV = register("mv", "MvBackward0", K.B_MV, 2).id
+MM = register("mm", "MmBackward0", K.B_MATMUL, 2, _mm_vjp).id
+BMM = register("bmm", "BmmBackward0", K.B_MATMUL, 2, _bmm_vjp).id
+DOT = register("dot", "DotBackward0", K.B_DOT, 2, _dot_vjp).id
+MV = register("mv", "MvBackward0", K.B_MV, 2, _mv_vjp).id
 
 
 def _float_operand(x) -> Tensor:
@@ -643,9 +877,9 @@ def mv(a, b) -> Tensor:
 
 
 # ---- softmax family ------------------------------------------------------------------
-SOFTMAX = register("softmax", "SoftmaxBackward0", K.B_SOFTMAX, 1).id
-LOG_SOFTMAX = register("log_softmax", "LogSoftmaxBackward0", K.B_LOG_SOFTMAX, 1).id
-LOGSUMEXP = register("logsumexp", "LogsumexpBackward0", K.B_LOGSUMEXP, 1).id
+SOFTMAX = register("softmax", "SoftmaxBackward0", K.B_SOFTMAX, 1, _softmax_vjp).id
+LOG_SOFTMAX = register("log_softmax", "LogSoftmaxBackward0", K.B_LOG_SOFTMAX, 1, _log_softmax_vjp).id
+LOGSUMEXP = register("logsumexp", "LogsumexpBackward0", K.B_LOGSUMEXP, 1, _logsumexp_vjp).id
 
 
 def _lse(v: np.ndarray, d: int, keepdims: bool) -> np.ndarray:

@@ -81,10 +81,7 @@ class _Sweep:
                 total += 1 if l < 0 else int(sizes[l])
         self.out = np.empty(total, np.float64)
         self.aadj = _adjoint_lists.pop() if _adjoint_lists else K.new_adjoint_list(0)
-        if len(tape.freed) < n:
-            grown = np.zeros(max(n, 2 * len(tape.freed)), np.int8)
-            grown[:len(tape.freed)] = tape.freed
-            tape.freed = grown
+        tape.ensure_freed()
 
     def shape(self, node: int) -> tuple:
         l = self.loc[node]
@@ -157,8 +154,8 @@ class _Sweep:
 _adjoint_lists: list = []  # reusable typed lists of adjoint slots (making one costs a numba call)
 
 
-def run_backward(roots: Sequence, seeds: Sequence[np.ndarray], targets: Optional[Sequence], retain_graph: bool,
-                 ) -> tuple[list, dict]:
+def run_backward(roots: Sequence, seeds: Sequence, targets: Optional[Sequence], retain_graph: bool,
+                 create_graph: bool = False) -> tuple[list, dict]:
     """Sweep from ``roots`` seeded with ``seeds``.
 
     ``targets`` None means every leaf reached (backward()); otherwise the tensors
@@ -189,7 +186,7 @@ def run_backward(roots: Sequence, seeds: Sequence[np.ndarray], targets: Optional
     for root, seed in zip(roots, seeds):
         tape = root._tape
         if tape is None:  # a leaf differentiated with respect to itself
-            put(root, np.array(seed, dtype=np.float64))
+            put(root, seed if create_graph else np.array(seed, dtype=np.float64))
             continue
         work.setdefault(tape, []).append((root._node, seed))
 
@@ -210,10 +207,23 @@ def run_backward(roots: Sequence, seeds: Sequence[np.ndarray], targets: Optional
             for t in targets:
                 if isinstance(t, Tensor) and t._tape is tape:
                     wanted.append((t._node, t))
+        check_shared(tape)
+        if create_graph:
+            from ._retape import retape_sweep
+            results = retape_sweep(tape, seeds_here, {node for node, _ in wanted} | set(tape.externs),
+                                   free=not retain_graph)
+            for node, t in wanted:
+                put(t, results.get(node))
+            for node, (older, older_node) in tape.externs.items():
+                g = results.get(node)
+                if g is not None:
+                    work.setdefault(older, []).append((older_node, g))
+            if not retain_graph:
+                tape.sealed = True
+            continue
         extra = list(tape.externs)
         for ctx in tape.customs.values():
             extra.extend(m for m in ctx.output_nodes if m >= 0)
-        check_shared(tape)
         sweep = _Sweep(tape, [node for node, _ in wanted] + extra)
         completed = False
         try:

@@ -173,6 +173,13 @@ class Tape:
     def operands(self, node: int) -> tuple[int, int, int]:
         return self.row(node)[1:4]
 
+    def ensure_freed(self) -> None:
+        """Grow the ``freed`` flags to cover every record."""
+        if len(self.freed) < self.n:
+            grown = np.zeros(max(self.n, 2 * len(self.freed)), np.int8)
+            grown[:len(self.freed)] = self.freed
+            self.freed = grown
+
     def is_freed(self, node: int) -> bool:
         return node < len(self.freed) and self.freed[node] == 1
 

@@ -343,6 +343,10 @@ spec("view", lambda x: x.view(2, 6), 1, (M34,), torch_fn=lambda x: x.view(2, 6),
 spec("view_as", lambda x: x.view_as(tape.zeros(6, 2)), 1, (M34,),
      torch_fn=lambda x: x.view_as(_lazy_torch().zeros(6, 2)), torch_name="ViewBackward0")
 spec("index_alias", lambda x: x[...], 1, (M34,), torch_fn=lambda x: x[...], torch_name="AliasBackward0")
+spec("scatter_add_primitive", lambda x: P.scatter(x, np.array([0, 2, 2, 5, 1, 2]), (2, 3)), 1, ((6,),),
+     torch_fn=lambda x: _lazy_torch().zeros(6, dtype=x.dtype).index_add(0, _lazy_torch().tensor([0, 2, 2, 5, 1, 2]),
+                                                                       x).reshape(2, 3),
+     notes="the VJP of indexing, recorded by create_graph=True; called here as a primitive")
 spec("index_none_only", lambda x: x[None], 1, (M34,), torch_fn=lambda x: x[None], torch_name="UnsqueezeBackward0")
 spec("index_slice_then_int", lambda x: x[0:2, 1], 1, (M34,), torch_fn=lambda x: x[0:2, 1],
      torch_name="SelectBackward0")

@@ -521,16 +521,31 @@ def test_leaf_used_on_several_tapes_gets_all_contributions():
 
 
 # ---- create_graph -----------------------------------------------------------------------------------
-def test_create_graph_not_implemented_in_backward():
+def test_create_graph_in_backward_gives_a_differentiable_grad():
+    # d/dx x**3 = 3x**2 = 12 at 2; d2/dx2 = 6x = 12
     x = tape.tensor(2.0, requires_grad=True)
-    with pytest.raises(NotImplementedError, match="Higher-order derivatives by re-taping the backward sweep"):
-        (x ** 3).backward(create_graph=True)
+    (x ** 3).backward(create_graph=True)
+    assert x.grad.requires_grad and x.grad.grad_fn is not None
+    assert x.grad.item() == pytest.approx(12.0)
+    (second,) = tape.autograd.grad(x.grad, x)
+    assert second.item() == pytest.approx(12.0)
 
 
-def test_create_graph_not_implemented_in_grad():
+def test_create_graph_in_grad_reaches_fourth_order():
+    # the fourth derivative of x**5 is 120 x, 240 at 2
     x = tape.tensor(2.0, requires_grad=True)
-    with pytest.raises(NotImplementedError, match="Higher-order derivatives by re-taping the backward sweep"):
-        tape.autograd.grad(x ** 3, x, create_graph=True)
+    g = x ** 5
+    for _ in range(4):
+        (g,) = tape.autograd.grad(g, x, create_graph=True)
+    assert g.item() == pytest.approx(240.0)
+
+
+def test_create_graph_through_custom_function_backward():
+    # Cube's backward is written with tape ops, so it is differentiable again: d2/dx2 x**3 = 6x
+    x = tape.tensor(1.5, requires_grad=True)
+    (g,) = tape.autograd.grad(Cube.apply(x), x, create_graph=True)
+    (h,) = tape.autograd.grad(g, x)
+    assert h.item() == pytest.approx(9.0)
 
 
 # ---- custom Function --------------------------------------------------------------------------

@@ -21,8 +21,6 @@ from .gradcheck import GradcheckError, gradcheck
 __all__ = ["backward", "grad", "Function", "FunctionCtx", "gradcheck", "GradcheckError", "no_grad",
            "enable_grad", "set_grad_enabled", "is_grad_enabled"]
 
-_CREATE_GRAPH = ("create_graph=True (higher-order derivatives by re-taping the backward sweep) is not "
-                 "implemented yet; it belongs to the issue 'Higher-order derivatives by re-taping the backward sweep'")
 
 TensorOrTensors = Union[Tensor, Sequence[Tensor]]
 
@@ -88,18 +86,19 @@ def backward(tensors: TensorOrTensors, grad_tensors=None, retain_graph: Optional
     >>> w.grad
     tensor([2., 4.])
     """
-    if create_graph:
-        raise NotImplementedError(_CREATE_GRAPH)
     outputs = _as_tuple(tensors)
     _check_outputs(outputs)
-    seeds = _seeds(outputs, grad_tensors if grad_tensors is not None else grad_variables)
+    given = grad_tensors if grad_tensors is not None else grad_variables
+    seeds = _seeds(outputs, given)
+    if create_graph:
+        seeds = _seed_tensors(seeds, given)
     retain = create_graph if retain_graph is None else retain_graph
     targets = None
     if inputs is not None:
         targets = list(_as_tuple(inputs))
         if not targets:
             raise RuntimeError("'inputs' argument to backward() cannot be empty.")
-    target_grads, leaf_grads = run_backward(list(outputs), seeds, targets, bool(retain))
+    target_grads, leaf_grads = run_backward(list(outputs), seeds, targets, bool(retain), create_graph)
     pairs = list(leaf_grads.values()) if targets is None else [
         (t, g) for t, g in zip(targets, target_grads)]
     for t, g in pairs:
@@ -108,7 +107,19 @@ def backward(tensors: TensorOrTensors, grad_tensors=None, retain_graph: Optional
         _accumulate(t, g)
 
 
-def _accumulate(t: Tensor, g: np.ndarray) -> None:
+def _seed_tensors(seeds: list, given) -> list:
+    """create_graph=True: seeds as tensors, keeping grad_outputs that are tensors (they may require grad)."""
+    if given is None or isinstance(given, Tensor):
+        given = (given,) * len(seeds)
+    return [g if isinstance(g, Tensor) else _wrap(s) for s, g in zip(seeds, tuple(given))]
+
+
+def _accumulate(t: Tensor, g) -> None:
+    if isinstance(g, Tensor):  # a re-taped gradient: accumulate out of place so it stays differentiable
+        from .._retape import leaf_grad
+        g = leaf_grad(g, t)
+        t.grad = g if t.grad is None else t.grad + g
+        return
     old = t.grad
     if old is None:
         t.grad = _as_tensor_grad(g, t)  # g is the sweep's own fresh buffer: no copy needed
@@ -133,8 +144,6 @@ def grad(outputs: TensorOrTensors, inputs: TensorOrTensors, grad_outputs=None, r
     >>> tape.autograd.grad((x ** 2).sum(), x)
     (tensor([2., 4., 6.]),)
     """
-    if create_graph:
-        raise NotImplementedError(_CREATE_GRAPH)
     outs = _as_tuple(outputs)
     ins = _as_tuple(inputs)
     if not ins:
@@ -158,6 +167,8 @@ def grad(outputs: TensorOrTensors, inputs: TensorOrTensors, grad_outputs=None, r
             raise RuntimeError(f"is_grads_batched=True needs the same batch size on every grad_output, got {sorted(batch)}")
         (nb,) = batch
         rows = []
+        if create_graph:
+            raise NotImplementedError("is_grads_batched=True together with create_graph=True is not supported yet")
         for k in range(nb):
             tg, _ = run_backward(list(outs), [s[k] for s in seeds], list(ins), True if k < nb - 1 else bool(retain))
             rows.append(tg)
@@ -170,7 +181,9 @@ def grad(outputs: TensorOrTensors, inputs: TensorOrTensors, grad_outputs=None, r
         grads = result
     else:
         seeds = _seeds(outs, grad_outputs)
-        grads, _ = run_backward(list(outs), seeds, list(ins), bool(retain))
+        if create_graph:
+            seeds = _seed_tensors(seeds, grad_outputs)
+        grads, _ = run_backward(list(outs), seeds, list(ins), bool(retain), create_graph)
     out = []
     for t, g in zip(ins, grads):
         if g is None:
@@ -182,6 +195,10 @@ def grad(outputs: TensorOrTensors, inputs: TensorOrTensors, grad_outputs=None, r
                 out.append(_wrap(np.zeros(shape, t._dt)))
             else:
                 out.append(None)
+            continue
+        if isinstance(g, Tensor):
+            from .._retape import leaf_grad
+            out.append(leaf_grad(g, t))
             continue
         value = g.astype(t._dt, copy=False)
         out.append(_wrap(value))

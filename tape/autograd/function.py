@@ -153,3 +153,25 @@ def run_custom_backward(ctx: FunctionCtx, grads: list) -> list:
                                    f"{list(arr.shape)} but expected shape compatible with {list(shape)}")
         out.append(arr)
     return out
+
+
+def run_custom_backward_taped(ctx: FunctionCtx, grads_by_index: dict) -> list:
+    """create_graph=True: run the user's backward with recording on; returns one tensor (or None) per argument."""
+    from .._grad_mode import enable_grad
+    grad_tensors = []
+    for i, (node, shape) in enumerate(zip(ctx.output_nodes, ctx.output_shapes)):
+        g = grads_by_index.get(i)
+        if g is None and node >= 0 and ctx.materialize_grads:
+            g = _wrap(np.zeros(shape, np.float64))
+        grad_tensors.append(g)
+    with enable_grad():
+        result = ctx.fn_class.backward(ctx, *grad_tensors)
+    if not isinstance(result, tuple):
+        result = (result,)
+    n = len(ctx.input_nodes)
+    if len(result) > n and all(r is None for r in result[n:]):
+        result = result[:n]
+    if len(result) != n:
+        raise RuntimeError(f"function {ctx.fn_class.__name__}Backward returned an incorrect number of gradients "
+                           f"(expected {n}, got {len(result)})")
+    return [r if node >= 0 else None for r, node in zip(result, ctx.input_nodes)]
