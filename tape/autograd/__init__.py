@@ -16,9 +16,10 @@ from .._engine import run_backward
 from .._grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .._tensor import Tensor, _wrap
 from .function import Function, FunctionCtx
-from .gradcheck import GradcheckError, gradcheck
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 
-__all__ = ["backward", "grad", "Function", "FunctionCtx", "gradcheck", "GradcheckError", "no_grad",
+__all__ = ["backward", "grad", "Function", "FunctionCtx", "gradcheck", "gradgradcheck", "GradcheckError",
+           "functional", "no_grad",
            "enable_grad", "set_grad_enabled", "is_grad_enabled"]
 
 
@@ -203,3 +204,6 @@ def grad(outputs: TensorOrTensors, inputs: TensorOrTensors, grad_outputs=None, r
         value = g.astype(t._dt, copy=False)
         out.append(_wrap(value))
     return tuple(out)
+
+
+from . import functional  # noqa: E402 - uses grad, defined above

@@ -37,16 +37,20 @@ def numerical_jacobian(fn: Callable, inputs: tuple, eps: float) -> list:
             flat = t._array().reshape(-1) if type(t._value) is not float else None
             for k in range(t.numel()):
                 def shifted(delta):
+                    # each write bumps the version, so a tape never reuses the unperturbed value
                     if flat is None:
                         orig = t._value
                         t._value = orig + delta
+                        t._bump_version()
                         outs = _outputs(fn, inputs)
                         t._value = orig
                     else:
                         orig = flat[k]
                         flat[k] = orig + delta
+                        t._bump_version()
                         outs = _outputs(fn, inputs)
                         flat[k] = orig
+                    t._bump_version()
                     return [np.asarray(o._array(), dtype=np.float64).reshape(-1) for o in outs]
                 plus = shifted(eps)
                 minus = shifted(-eps)
@@ -98,3 +102,34 @@ def gradcheck(fn: Callable, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rt
                                          f"numerical:{n}\nanalytical:{a}\n")
                 return False
     return True
+
+
+def gradgradcheck(fn: Callable, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: float = 1e-5,
+                  rtol: float = 1e-3, raise_exception: bool = True, **unused) -> bool:
+    """Check second derivatives: gradcheck of the re-taped vector-Jacobian product of ``fn``.
+
+    >>> import tape
+    >>> x = tape.rand(3, requires_grad=True)
+    >>> tape.autograd.gradgradcheck(lambda x: (x.sin() * x).sum(), (x,))
+    True
+    """
+    from . import grad
+    inputs = tuple(inputs) if isinstance(inputs, Sequence) else (inputs,)
+    outs = _outputs(fn, inputs)
+    if grad_outputs is None:
+        rng = np.random.default_rng(0)
+        grad_outputs = tuple(_wrap(rng.standard_normal(o.shape)).requires_grad_(True) for o in outs)
+    grad_outputs = tuple(grad_outputs) if isinstance(grad_outputs, Sequence) else (grad_outputs,)
+    n = len(inputs)
+
+    def first_derivatives(*args):
+        from .._grad_mode import enable_grad
+        xs, vs = args[:n], args[n:]
+        with enable_grad():  # the finite differences run under no_grad; the inner gradient needs recording
+            out = _outputs(fn, xs)
+            ds = [t for t in xs if isinstance(t, Tensor) and t.requires_grad]
+            grads = grad(out, ds, vs, create_graph=True, allow_unused=True)
+        return tuple(g if g is not None else _wrap(np.zeros(t.shape)) for g, t in zip(grads, ds))
+
+    return gradcheck(first_derivatives, inputs + grad_outputs, eps=eps, atol=atol, rtol=rtol,
+                     raise_exception=raise_exception)
