@@ -63,14 +63,14 @@ def _numel(shape: tuple) -> int:
 
 def _operand(x, out_shape: tuple):
     """``x`` ready to be recorded as an operand of an elementwise op producing ``out_shape``."""
-    if not isinstance(x, Tensor):
-        if np.ndim(x) == 0:
-            return float(x)
-        x = _wrap(np.asarray(x, dtype=np.float64))
-    n = x.numel()
-    if n == 1 or n == _numel(out_shape):
-        return x
-    return expand(x, out_shape)
+    if type(x) is Tensor:
+        v = x._value
+        if type(v) is float or v.shape == out_shape or v.size == 1 or v.size == _numel(out_shape):
+            return x
+        return expand(x, out_shape)
+    if np.ndim(x) == 0:
+        return float(x)
+    return _operand(_wrap(np.asarray(x, dtype=np.float64)), out_shape)
 
 
 # ---- derivative rules ------------------------------------------------------------
@@ -340,13 +340,24 @@ def binary(op: int, x, y) -> Tensor:
             out._meta = None
             return out
         return _wrap(v)
-    sx, sy = np.shape(xv), np.shape(yv)
-    out_shape = broadcast_shapes(sx, sy) if sx != sy else sx
-    with np.errstate(all="ignore"):
-        v = _NP_BINARY[op](xv, yv)
-    if not needs_record((x, y)):
+    ufunc = _NP_BINARY[op]
+    try:
+        if op in _QUIET:
+            v = ufunc(xv, yv)
+        else:
+            with np.errstate(all="ignore"):
+                v = ufunc(xv, yv)
+    except ValueError:
+        broadcast_shapes(np.shape(xv), np.shape(yv))  # raises PyTorch's message naming both shapes
+        raise
+    if not (state.grad_enabled and ((isinstance(x, Tensor) and x._rg) or (isinstance(y, Tensor) and y._rg))):
         return _wrap(v)
-    return record(op, v, (_operand(x, out_shape), _operand(y, out_shape)))
+    out_shape = np.shape(v)
+    return record(op, v, (_operand(x, out_shape), _operand(y, out_shape)), checked=True)
+
+
+# ops that raise no floating-point warnings worth silencing (numpy's errstate costs ~1 us a call)
+_QUIET = frozenset((ADD, SUB, RSUB, MUL, MAXIMUM, MINIMUM))
 
 
 def scalar_fast_method(op: int, reflected: bool = False):
@@ -491,6 +502,8 @@ def _clamp_vjp(g, y, xs, r):
     return g * _const((vx >= r.const(0)) & (vx <= r.const(1))),
 
 
+_QUIET_UNARY = frozenset((NEG, SIN, COS, TANH, SIGMOID, RELU, ABS))
+
 POWC = register("pow_scalar", "PowBackward0", K.B_POWC, 1, _powc_vjp).id
 CLAMP = register("clamp", "ClampBackward1", K.B_CLAMP, 1, _clamp_vjp).id
 
@@ -517,8 +530,11 @@ def unary(op: int, x) -> Tensor:
         return _wrap(out)
     if v.dtype.kind != "f":
         v = v.astype(np.float64)
-    with np.errstate(all="ignore"):
+    if op in _QUIET_UNARY:
         out = np_fn(v)
+    else:
+        with np.errstate(all="ignore"):
+            out = np_fn(v)
     return record(op, out, (x,))
 
 

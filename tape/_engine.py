@@ -62,11 +62,12 @@ def operand_nodes(tape: Tape, node: int) -> list[int]:
 class _Sweep:
     """One tape's reverse sweep: adjoints live in the kernel's arrays between pauses."""
 
-    def __init__(self, tape: Tape, wanted: list) -> None:
+    def __init__(self, tape: Tape, wanted: list, hi: int) -> None:
         self.tape = tape
         self.cols = tape.columns()
-        n = tape.n
+        n = hi + 1  # records above the newest seed cannot receive an adjoint
         self.n = n
+        wanted = [node for node in wanted if node < n]
         self.touched = np.zeros(n, np.int8)
         self.sadj = np.zeros(n, np.float64)
         self.loc = self.cols[0][:, 4]
@@ -92,7 +93,7 @@ class _Sweep:
 
     def get(self, node: int) -> Optional[np.ndarray]:
         """A wanted node's adjoint shaped like its value, or None if nothing reached it."""
-        if self.touched[node] == 0:
+        if node >= self.n or self.touched[node] == 0:
             return None
         o = self.keep[node]
         l = self.loc[node]
@@ -224,7 +225,7 @@ def run_backward(roots: Sequence, seeds: Sequence, targets: Optional[Sequence], 
         extra = list(tape.externs)
         for ctx in tape.customs.values():
             extra.extend(m for m in ctx.output_nodes if m >= 0)
-        sweep = _Sweep(tape, [node for node, _ in wanted] + extra)
+        sweep = _Sweep(tape, [node for node, _ in wanted] + extra, hi)
         completed = False
         try:
             sweep.run(hi, seeds_here, free=not retain_graph)

@@ -564,7 +564,7 @@ def needs_record(inputs) -> bool:
 
 
 def record(op: int, value, inputs: tuple, aux: int = 0, consts: Optional[tuple] = None,
-           iconsts=None, prefix: tuple = ()) -> Tensor:
+           iconsts=None, prefix: tuple = (), checked: bool = False) -> Tensor:
     """Wrap ``value`` (the op's numpy/float result) in a tensor and, if any operand
     requires grad, append the op's record to the tape.
 
@@ -573,7 +573,7 @@ def record(op: int, value, inputs: tuple, aux: int = 0, consts: Optional[tuple] 
     table) store ``prefix + (count, node, node, ...)`` in iconsts instead of a/b.
     """
     out = _wrap(value)
-    if not needs_record(inputs):
+    if not checked and not needs_record(inputs):
         return out
     tape = target_tape(inputs)
     nodes = [node_on(tape, t) for t in inputs]
