@@ -17,7 +17,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from tape._tape import FLUSH, state
-from tape._tensor import Tensor, _new, _norm_dim, _plain, _wrap, needs_record, node_on, record, target_tape
+from tape._tensor import (Tensor, _new, _norm_dim, _plain, _wrap, needs_record, node_on, record, target_tape,
+                          taped_scalar)
 
 from . import kernels as K
 from .table import register
@@ -330,15 +331,7 @@ def binary(op: int, x, y) -> Tensor:
                 v = float(_NP_BINARY[op](np.float64(xv), np.float64(yv)))
         if state.grad_enabled and ((isinstance(x, Tensor) and x._rg) or (isinstance(y, Tensor) and y._rg)):
             tape = target_tape((x, y))
-            node = tape.record_scalar(op, node_on(tape, x), node_on(tape, y), 0, v)
-            out = _new(Tensor)
-            out._value = v
-            out._dt = _F64
-            out._tape = tape
-            out._node = node
-            out._rg = True
-            out._meta = None
-            return out
+            return taped_scalar(v, tape, tape.record_scalar(op, node_on(tape, x), node_on(tape, y), 0, v))
         return _wrap(v)
     ufunc = _NP_BINARY[op]
     try:
@@ -399,6 +392,7 @@ def scalar_fast_method(op: int, reflected: bool = False):
                 pending.append(v)
                 if len(pending) >= flush_at:
                     tape.flush()
+                # taped_scalar inlined: this is the hot path of scalar loops
                 out = _new(Tensor)
                 out._value = v
                 out._dt = _F64
@@ -518,15 +512,7 @@ def unary(op: int, x) -> Tensor:
         out = py_fn(v)
         if state.grad_enabled and x._rg:
             tape = target_tape((x,))
-            node = tape.record_scalar(op, node_on(tape, x), -1, 0, out)
-            t = _new(Tensor)
-            t._value = out
-            t._dt = _F64
-            t._tape = tape
-            t._node = node
-            t._rg = True
-            t._meta = None
-            return t
+            return taped_scalar(out, tape, tape.record_scalar(op, node_on(tape, x), -1, 0, out))
         return _wrap(out)
     if v.dtype.kind != "f":
         v = v.astype(np.float64)

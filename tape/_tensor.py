@@ -457,6 +457,18 @@ def _wrap(value, dt=None) -> Tensor:
     return t
 
 
+def taped_scalar(value: float, tape: Tape, node: int) -> Tensor:
+    """The tensor for a freshly recorded 0-d float64 node."""
+    t = _new(Tensor)
+    t._value = value
+    t._dt = _F64
+    t._tape = tape
+    t._node = node
+    t._rg = True
+    t._meta = None
+    return t
+
+
 def _plain(x):
     """The numpy/Python value of a tensor, or ``x`` itself."""
     return x._value if isinstance(x, Tensor) else x
