@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from .ops import table as T
+
 FLUSH = 1024
 BLOCK = 1 << 15
 BIG = 1 << 11
@@ -127,7 +129,8 @@ class Tape:
         self._ints += (op, a, b, aux, loc)
         self._sval.append(0.0)
         size = value.size
-        self.value_bytes += 8 * size
+        if op != T.LEAF and op != T.CONST:  # memory their tensors own anyway
+            self.value_bytes += 8 * size
         if size >= BIG:
             flat = np.ascontiguousarray(value, dtype=np.float64).reshape(-1)
             self.arr.extend((shape_id(value.shape), flat.ctypes.data, len(self.blocks), size))

@@ -11,6 +11,11 @@ evaluated on their exact float64 values), with tape recording off.
 ``order=2`` checks the directional derivative of s(x) = <J(x)^T v, w> along u
 the same way; it needs ``create_graph=True``. Until tape implements that (it
 raises NotImplementedError), the check xfails with the issue's name.
+
+``order=3`` goes one step further: with s as above and t(x) = <grad s(x), z>
+(the second derivative, re-taped), it compares the tape's gradient of t along u
+with central differences of t, each side of which is itself a re-taped second
+derivative.
 """
 from __future__ import annotations
 
@@ -91,8 +96,10 @@ def check_grad(fn: Callable, arrays: Sequence[np.ndarray], rng: np.random.Genera
         _check_first(fn, arrays, rng, eps, n_directions, rtol, atol)
     elif order == 2:
         _check_second(fn, arrays, rng, eps, n_directions, rtol, atol)
+    elif order == 3:
+        _check_third(fn, arrays, rng, eps, n_directions, rtol, atol)
     else:
-        raise ValueError(f"order must be 1 or 2, got {order}")
+        raise ValueError(f"order must be 1, 2 or 3, got {order}")
 
 
 def _directions(arrays, rng) -> list:
@@ -154,3 +161,53 @@ def _check_second(fn, arrays, rng, eps, n_directions, rtol, atol) -> None:
         numeric = (s_at([x + eps * u for x, u in zip(x64, us)]) - s_at([x - eps * u for x, u in zip(x64, us)])) / (2 * eps)
         assert _close(analytic, numeric, rtol, atol), (
             f"direction {k}: second-order {analytic!r} from the tape vs {numeric!r} from central differences")
+
+
+def _inner(grads, ws):
+    """sum <g, w> over the gradients that exist (None: a gradient that does not depend on the inputs)."""
+    s = None
+    for g, w in zip(grads, ws):
+        if g is None:
+            continue
+        term = (g * tape.tensor(w)).sum()
+        s = term if s is None else s + term
+    return s
+
+
+def _second_gradient(fn, leaves, vs, ws, create_graph):
+    """grad_x <J(x)^T v, w> as a list (None where it is zero), re-taped when ``create_graph``."""
+    outs = as_tuple(fn(*leaves))
+    grads = tape.autograd.grad(outs, leaves, grad_outputs=[tape.tensor(v) for v in vs], create_graph=True)
+    s = _inner(grads, ws)
+    if s is None or not s.requires_grad:
+        return [None] * len(leaves)
+    return list(tape.autograd.grad(s, leaves, create_graph=create_graph, allow_unused=True))
+
+
+def _check_third(fn, arrays, rng, eps, n_directions, rtol, atol) -> None:
+    x64 = [np.asarray(x, dtype=np.float64) for x in arrays]
+    probe = evaluate(fn, arrays)
+    for k in range(n_directions):
+        vs = [rng.standard_normal(o.shape) for o in probe]
+        ws = _directions(arrays, rng)
+        zs = _directions(arrays, rng)
+        us = _directions(arrays, rng)
+        # t(x) = <grad_x <J(x)^T v, w>, z>, differentiated once more by the tape
+        leaves = leaves_of(arrays)
+        t = _inner(_second_gradient(fn, leaves, vs, ws, create_graph=True), zs)
+        if t is None or not t.requires_grad:
+            third = [np.zeros(x.shape) for x in arrays]
+        else:
+            hs = tape.autograd.grad(t, leaves, allow_unused=True)
+            third = [np.zeros(x.shape) if h is None else np.asarray(h._array(), dtype=np.float64)
+                     for h, x in zip(hs, arrays)]
+        analytic = float(sum(np.vdot(h, u) for h, u in zip(third, us)))
+
+        def t_at(xs):
+            gs = _second_gradient(fn, leaves_of(xs), vs, ws, create_graph=False)
+            return float(sum(np.vdot(np.asarray(g._array(), dtype=np.float64), z)
+                             for g, z in zip(gs, zs) if g is not None))
+        numeric = (t_at([x + eps * u for x, u in zip(x64, us)]) - t_at([x - eps * u for x, u in zip(x64, us)])) / (2 * eps)
+        assert _close(analytic, numeric, rtol, atol), (
+            f"direction {k}: third-order {analytic!r} from the tape vs {numeric!r} from central differences "
+            f"of the re-taped second derivative")
