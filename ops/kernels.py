@@ -315,6 +315,26 @@ def sweep(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, 
 
 
 @jit
+def sweep_rows(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, aadj, touched, keep, out_rows,
+               seed_nodes, seed_offsets, seed_rows, freed):
+    """One retaining sweep per row of ``seed_rows``, each writing its wanted adjoints to ``out_rows[row]``.
+
+    A batch of vector-Jacobian products (a Jacobian, a Hessian from a re-taped
+    gradient) in one kernel call. ``touched`` is left as the last row left it.
+    Returns DONE, ERR_FREED, or a pause status (the caller then sweeps row by row).
+    """
+    n = touched.size
+    for r in range(seed_rows.shape[0]):
+        sadj = np.zeros(n, np.float64)
+        touched[:] = 0
+        status = sweep(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, touched, keep,
+                       out_rows[r], seed_nodes, seed_offsets, seed_rows[r], freed, False)
+        if status != DONE:
+            return status
+    return DONE
+
+
+@jit
 def _binary_grads(body, gi, p, q, y):
     """(d/dp, d/dq) of the elementwise binary body at one element, times the adjoint ``gi``."""
     if body == B_ADD:

@@ -155,6 +155,62 @@ class _Sweep:
 _adjoint_lists: list = []  # reusable typed lists of adjoint slots (making one costs a numba call)
 
 
+def run_backward_rows(roots: Sequence, seed_rows: Sequence[np.ndarray], targets: Sequence,
+                      retain_graph: bool) -> list:
+    """Gradients of ``targets`` for every row of the seeds (leading dimension B): one array (B, *shape) or None each.
+
+    When the graph lives on one tape with no custom Function, every row is swept
+    inside one kernel call; otherwise the rows are swept one after another.
+    """
+    nb = seed_rows[0].shape[0]
+    tapes = {root._tape for root in roots}
+    tape = next(iter(tapes))
+    if len(tapes) != 1 or tape is None or tape.externs or tape.customs:
+        rows = [run_backward(list(roots), [s[k] for s in seed_rows], list(targets),
+                             True if k < nb - 1 else retain_graph)[0] for k in range(nb)]
+        out = []
+        for i, t in enumerate(targets):
+            if all(r[i] is None for r in rows):
+                out.append(None)
+            else:
+                out.append(np.stack([r[i] if r[i] is not None else np.zeros(t.shape) for r in rows]))
+        return out
+    from ._tensor import check_shared
+    check_shared(tape)
+    hi = max(root._node for root in roots)
+    wanted = [t._node if t._tape is tape else _leaf_node(tape, t) for t in targets]
+    sweep = _Sweep(tape, [m for m in wanted if m >= 0], hi)
+    seeds = [(root._node, s[0]) for root, s in zip(roots, seed_rows)]
+    nodes, offsets, _ = sweep._pack(seeds)
+    flat_rows = np.ascontiguousarray(np.concatenate([s.reshape(nb, -1) for s in seed_rows], axis=1),
+                                     dtype=np.float64)
+    out_rows = np.empty((nb, sweep.out.size), np.float64)
+    c = sweep.cols
+    _announce_compile()
+    status = K.sweep_rows(c[0], c[1], c[2], shape_table(), c[3], c[4], T.body_of(), hi, 0, sweep.aadj,
+                          sweep.touched, sweep.keep, out_rows, nodes, offsets, flat_rows, tape.freed)
+    if status == K.ERR_FREED:
+        raise RuntimeError(SECOND_BACKWARD)
+    if not retain_graph:  # consume what the rows reached, as a freeing sweep would have
+        tape.freed[:sweep.n][sweep.touched != 0] = 1
+    sweep.close(free=not retain_graph, completed=status == K.DONE)
+    result = []
+    for m, t in zip(wanted, targets):
+        if m < 0 or m > hi or sweep.touched[m] == 0:
+            result.append(None)
+            continue
+        o = sweep.keep[m]
+        result.append(out_rows[:, o:o + max(t.numel(), 1)].reshape((nb,) + tuple(t.shape)))
+    return result
+
+
+def _leaf_node(tape: Tape, t) -> int:
+    for node, leaf in tape.leaves.items():
+        if leaf is t:
+            return node
+    return -1
+
+
 def run_backward(roots: Sequence, seeds: Sequence, targets: Optional[Sequence], retain_graph: bool,
                  create_graph: bool = False) -> tuple[list, dict]:
     """Sweep from ``roots`` seeded with ``seeds``.

@@ -12,7 +12,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from .._engine import run_backward
+from .._engine import run_backward, run_backward_rows
 from .._grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .._tensor import Tensor, _wrap
 from .function import Function, FunctionCtx
@@ -167,19 +167,9 @@ def grad(outputs: TensorOrTensors, inputs: TensorOrTensors, grad_outputs=None, r
         if len(batch) != 1:
             raise RuntimeError(f"is_grads_batched=True needs the same batch size on every grad_output, got {sorted(batch)}")
         (nb,) = batch
-        rows = []
         if create_graph:
             raise NotImplementedError("is_grads_batched=True together with create_graph=True is not supported yet")
-        for k in range(nb):
-            tg, _ = run_backward(list(outs), [s[k] for s in seeds], list(ins), True if k < nb - 1 else bool(retain))
-            rows.append(tg)
-        result = []
-        for i, t in enumerate(ins):
-            if all(r[i] is None for r in rows):
-                result.append(None)
-            else:
-                result.append(np.stack([r[i] if r[i] is not None else np.zeros(t.shape) for r in rows]))
-        grads = result
+        grads = run_backward_rows(list(outs), seeds, list(ins), bool(retain))
     else:
         seeds = _seeds(outs, grad_outputs)
         if create_graph:

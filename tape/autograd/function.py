@@ -104,7 +104,11 @@ class Function:
                 wrapped.append(o)
                 ctx.output_nodes.append(-1)
                 continue
-            new = _wrap(o._value, o._dt)
+            # the forward's own result object becomes the recorded output, so a tensor the forward
+            # saved with save_for_backward is the output itself (differentiable again under
+            # create_graph); an argument returned as is gets a fresh tensor instead
+            fresh = o._tape is not None or o._rg or any(o is a for a in args)
+            new = _wrap(o._value, o._dt) if fresh else o
             v = new._value
             node = (tape.record_scalar(T.CUSTOM_OUT, call, -1, i, v) if type(v) is float
                     else tape.record_array(T.CUSTOM_OUT, call, -1, i, v))
@@ -113,7 +117,6 @@ class Function:
             new._rg = True
             wrapped.append(new)
             ctx.output_nodes.append(node)
-            ctx.output_shapes.append(new.shape)
         ctx.output_shapes = [o.shape if isinstance(o, Tensor) else None for o in outs]
         ctx.output_dtypes = [o._dt if isinstance(o, Tensor) else None for o in outs]
         tape.customs[call] = ctx
