@@ -108,8 +108,23 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
     out_tuple, outs = _as_tuple(out, "outputs of the user-provided function")
     rows = []
     for o in outs:
-        per_input = [[] for _ in ins]
         n = o.numel()
+        if not create_graph and o.requires_grad:
+            # every row of the Jacobian in one batched sweep (one kernel call on a single tape)
+            seeds = _wrap(np.eye(n).reshape((n,) + tuple(o.shape)))
+            grads = _grad(o, ins, seeds, retain_graph=True, allow_unused=True, is_grads_batched=True)
+            blocks = []
+            for i, (g, t) in enumerate(zip(grads, ins)):
+                if g is None:
+                    if strict:
+                        raise RuntimeError(f"The output of the user-provided function is independent of input {i}. "
+                                           f"This is not allowed in strict mode (jacobian).")
+                    blocks.append(_wrap(np.zeros(o.shape + t.shape)))
+                else:
+                    blocks.append(_wrap(g._array().reshape(o.shape + t.shape)))
+            rows.append(tuple(blocks))
+            continue
+        per_input = [[] for _ in ins]
         for k in range(n):
             seed = np.zeros(n)
             seed[k] = 1.0
