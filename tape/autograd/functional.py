@@ -54,6 +54,16 @@ def _fill(grads: tuple, like: tuple, strict: bool, what: str) -> tuple:
     return tuple(out)
 
 
+def _check_output(i: int, out: Tensor, strict: bool) -> bool:
+    """Whether output ``i`` can be differentiated; in strict mode one that cannot is an error."""
+    if out.requires_grad:
+        return True
+    if strict:
+        raise RuntimeError(f"Output {i} of the user-provided function does not require gradients. The outputs must "
+                           f"be computed in a differentiable manner from the input when running in strict mode.")
+    return False
+
+
 def _detach_all(values: tuple, create_graph: bool) -> tuple:
     return values if create_graph else tuple(v.detach() for v in values)
 
@@ -64,7 +74,16 @@ def vjp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool
     ins = _prepare(ins, create_graph)
     out = func(*ins)
     out_tuple, outs = _as_tuple(out, "outputs of the user-provided function")
-    grads = _grad(outs, ins, v, create_graph=create_graph, retain_graph=True, allow_unused=True)
+    if v is not None:
+        _, vs = _as_tuple(v, "v")
+    else:
+        vs = (None,) * len(outs)
+    live = [(o, g) for i, (o, g) in enumerate(zip(outs, vs)) if _check_output(i, o, strict)]
+    if live:
+        grads = _grad([o for o, _ in live], ins, [g for _, g in live], create_graph=create_graph, retain_graph=True,
+                      allow_unused=True)
+    else:
+        grads = (None,) * len(ins)
     grads = _fill(grads, ins, strict, "vjp")
     return _out(out_tuple, _detach_all(outs, create_graph)), _out(is_tuple, _detach_all(grads, create_graph))
 
@@ -83,6 +102,8 @@ def jvp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool
     out_tuple, outs = _as_tuple(out, "outputs of the user-provided function")
     dummies = tuple(_wrap(np.zeros(o.shape)).requires_grad_(True) for o in outs)
     grads = _grad(outs, ins, dummies, create_graph=True, allow_unused=True)
+    if strict:
+        _fill(grads, ins, True, "jvp")
     used = [(g, t) for g, t in zip(grads, vs) if g is not None]
     if not used:
         result = tuple(_wrap(np.zeros(o.shape)) for o in outs)
@@ -107,9 +128,12 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
     out = func(*ins)
     out_tuple, outs = _as_tuple(out, "outputs of the user-provided function")
     rows = []
-    for o in outs:
+    for j, o in enumerate(outs):
         n = o.numel()
-        if not create_graph and o.requires_grad:
+        if not _check_output(j, o, strict):
+            rows.append(tuple(_wrap(np.zeros(o.shape + t.shape)) for t in ins))
+            continue
+        if not create_graph:
             # every row of the Jacobian in one batched sweep (one kernel call on a single tape)
             seeds = _wrap(np.eye(n).reshape((n,) + tuple(o.shape)))
             grads = _grad(o, ins, seeds, retain_graph=True, allow_unused=True, is_grads_batched=True)
