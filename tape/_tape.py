@@ -29,6 +29,7 @@ from .ops import table as T
 
 FLUSH = 1024
 BLOCK = 1 << 15
+FIRST_BLOCK = 1 << 11
 BIG = 1 << 11
 MAXDIM = 8
 ROW = 5  # ints per record: op, a, b, aux, loc
@@ -138,8 +139,10 @@ class Tape:
         else:
             block = self._block
             used = self._block_used
-            if block is None or used + size > BLOCK:
-                block = self._block = np.empty(BLOCK, np.float64)
+            if block is None or used + size > block.size:
+                # blocks start small (below malloc's mmap threshold: a short tape stays cheap) and double
+                grown = min(BLOCK, max(FIRST_BLOCK, 2 * (block.size if block is not None else 0), size))
+                block = self._block = np.empty(grown, np.float64)
                 self._block_address = block.ctypes.data
                 used = 0
                 self.blocks.append(block)
