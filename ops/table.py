@@ -3,9 +3,11 @@
 A record holds the op's integer id (its opcode on the tape), the grad_fn name
 PyTorch gives it, the kernel body that computes its vector-Jacobian product in
 the numba sweep (``ops.kernels``), its arity, and its VJP rule written with
-tape's own functions. The numba body is, for now, the only implementation of
-the derivative; the rule slot is where the re-taping sweep (create_graph=True,
-not implemented yet) will read each derivative from.
+tape's own functions. The numba body is the fused first-order derivative the
+sweep runs; the rule is what the re-taping sweep (create_graph=True) runs, so
+its work is recorded and can be differentiated again. Both are checked against
+finite differences and PyTorch for every row (tests/test_ops_gradcheck.py at
+first and second order, tests/test_higher_order.py at third order).
 
 The first five ids are not primitives but the engine's own record kinds.
 """
@@ -18,7 +20,8 @@ import numpy as np
 
 from . import kernels as K
 
-# A VJP rule: rule(grad_output, output, inputs, record) -> one gradient (or None) per input.
+# A VJP rule: rule(grad_output, output, inputs, record) -> one gradient (or None) per input
+# (see the derivative rules section of ops/primitives.py).
 Rule = Callable[..., tuple]
 
 
