@@ -12,9 +12,8 @@ does not notice edits to njit helpers that live in other files (DESIGN.md,
 invariant 7), so everything the loop inlines is defined here.
 
 Storage seen by the kernels (all columns are indexed by node id = record index):
-  op, a, b, aux, loc    int64 record columns; loc < 0 marks a scalar node whose
-                        value is ``sval[node]``; otherwise ``loc`` indexes the
-                        array-node columns arr_shape/arr_block/arr_offset/arr_size
+  rec[node]             int64 row (op, a, b, aux, loc); loc < 0 marks a 0-d node whose
+                        value is ``sval[node]``; otherwise ``loc`` is its row of ``arr``
   arr[loc]              (shape id, address, block, size) of an array node: its
                         float64 value is ``size`` values at ``address`` in one of
                         the tape's arena blocks (which the tape keeps alive)
@@ -386,9 +385,9 @@ def _binary(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, iconsts, sadj,
     if na == ng and nb == ng:
         # same-size operands: loops specialised per body; a first-touched operand takes over the
         # output's adjoint buffer (consumed after this record) instead of allocating its own
-        steal = rec[n, 4] >= 0 and keep[n] < 0
+        steal = rec[n, 4] >= 0 and keep[n] < 0  # only an array operand can take over an array buffer
         if need_b:
-            gb = g if (steal and not need_a and touched[y] != 1 and keep[y] < 0) else _adjoint(
+            gb = g if (steal and not need_a and touched[y] != 1 and keep[y] < 0 and rec[y, 4] >= 0) else _adjoint(
                 y, rec, arr, sadj, aadj, touched, keep, out)
             if need_a or gb is not g:
                 _binary_dispatch(body, 1, gb, g, va, vb, vy, False)
@@ -397,7 +396,7 @@ def _binary(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, iconsts, sadj,
                 aadj[rec[y, 4]] = g
                 touched[y] = 1
         if need_a:
-            if steal and touched[x] != 1 and keep[x] < 0:
+            if steal and touched[x] != 1 and keep[x] < 0 and rec[x, 4] >= 0:
                 _binary_dispatch(body, 0, g, g, va, vb, vy, True)
                 aadj[rec[x, 4]] = g
                 touched[x] = 1
@@ -469,7 +468,7 @@ def _unary(body, n, x, g, ng, rec, sval, arr, consts, sadj, aadj, touched, keep,
         c0 = consts[rec[n, 3]]
     if body == B_CLAMP:
         c1 = consts[rec[n, 3] + 1]
-    if rec[n, 4] >= 0 and keep[n] < 0 and touched[x] != 1 and keep[x] < 0:
+    if rec[n, 4] >= 0 and rec[x, 4] >= 0 and keep[n] < 0 and touched[x] != 1 and keep[x] < 0:
         # the input has no adjoint yet: turn the output's (consumed) buffer into it in place
         _unary_dispatch(body, g, g, vx, vy, c0, c1, True)
         aadj[rec[x, 4]] = g

@@ -5,9 +5,10 @@ PyTorch gives it, the kernel body that computes its vector-Jacobian product in
 the numba sweep (``ops.kernels``), its arity, and its VJP rule written with
 tape's own functions. The numba body is the fused first-order derivative the
 sweep runs; the rule is what the re-taping sweep (create_graph=True) runs, so
-its work is recorded and can be differentiated again. Both are checked against
-finite differences and PyTorch for every row (tests/test_ops_gradcheck.py at
-first and second order, tests/test_higher_order.py at third order).
+its work is recorded and can be differentiated again. Every row's body is
+checked against finite differences at first order, and its rule at second order
+(tests/test_ops_gradcheck.py; edge rows such as ties and zeros against PyTorch
+only), elementwise rules at third order too (tests/test_higher_order.py).
 
 The first five ids are not primitives but the engine's own record kinds.
 """

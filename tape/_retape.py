@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._tape import Tape, shape_table
+from ._tape import ROW, Tape, shape_table
 from ._tensor import Tensor, _new, _wrap
 from .ops import kernels as K
 from .ops import table as T
@@ -46,8 +46,9 @@ class RecordView:
 class _Handles:
     """Tensors standing for existing nodes of a tape, so that rules record onto those nodes."""
 
-    def __init__(self, tape: Tape) -> None:
+    def __init__(self, tape: Tape, rows: list) -> None:
         self.tape = tape
+        self.rows = rows
         self.cache: dict[int, Tensor] = {}
         self.bases: dict[int, int] = {}
 
@@ -56,9 +57,9 @@ class _Handles:
         if t is not None:
             return t
         tape = self.tape
-        op, _, _, _, loc = tape.row(node)
+        op, loc = self.rows[ROW * node], self.rows[ROW * node + 4]
         if loc < 0:
-            value = tape.sval[node] if node < len(tape.sval) else tape._sval[node - len(tape.sval)]
+            value = tape.sval[node]
         else:
             sid, address, block, size = tape.arr[4 * loc:4 * loc + 4]
             base = self.bases.get(block)
@@ -79,9 +80,11 @@ class _Handles:
         return t
 
 
+from .ops import primitives as P  # noqa: E402 - the op modules import the engine first
+
+
 def _fit(grad, operand: Tensor) -> Tensor:
     """Shape a rule's gradient like its operand: same elements reshaped, or summed to one element."""
-    from .ops import primitives as P
     if not isinstance(grad, Tensor):
         grad = _wrap(np.asarray(grad, dtype=np.float64))
     if grad.shape == operand.shape:
@@ -99,7 +102,9 @@ def retape_sweep(tape: Tape, seeds: list, wanted: set, free: bool) -> dict:
     """Sweep ``tape`` from ``seeds`` [(node, Tensor)], recording the backward pass; returns {wanted node: grad}."""
     from ._engine import SECOND_BACKWARD, operand_nodes
     tape.flush()
-    handle = _Handles(tape)
+    hi = max(node for node, _ in seeds)
+    rows = tape.ints[:ROW * (hi + 1)].tolist()  # the swept records; the rules append after them
+    handle = _Handles(tape, rows)
     adjoints: dict[int, Tensor] = {}
 
     def accumulate(node: int, grad: Tensor) -> None:
@@ -112,12 +117,12 @@ def retape_sweep(tape: Tape, seeds: list, wanted: set, free: bool) -> dict:
     results: dict[int, Tensor] = {}
     tape.ensure_freed()
     freed = tape.freed
-    hi = max(node for node, _ in seeds)
     for n in range(hi, -1, -1):
         g = adjoints.pop(n, None)
         if g is None and n not in custom_grads:
             continue
-        op_id, a, b, aux, _ = tape.row(n)
+        k = ROW * n
+        op_id, a, b, aux = rows[k], rows[k + 1], rows[k + 2], rows[k + 3]
         op = T.OPS[op_id]
         if g is not None and n in wanted:
             results[n] = g
@@ -144,7 +149,7 @@ def retape_sweep(tape: Tape, seeds: list, wanted: set, free: bool) -> dict:
         for m, x, gm in zip(operands, xs, grads):
             if gm is None:
                 continue
-            body = T.OPS[tape.row(m)[0]].body
+            body = T.OPS[rows[ROW * m]].body
             if body == K.B_NONE and m not in wanted and m not in tape.externs:
                 continue
             accumulate(m, _fit(gm, x))

@@ -34,7 +34,7 @@ BIG = 1 << 11
 MAXDIM = 8
 ROW = 5  # ints per record: op, a, b, aux, loc
 ROLL_RECORDS = 1 << 12
-ROLL_BYTES = 4 << 20
+ROLL_BYTES = 256 << 20
 
 # ---- shapes: interned once per process, one row (ndim, d0, ..., d7) per id ----
 _shape_ids: dict[tuple, int] = {(): 0}
@@ -71,7 +71,7 @@ _tape_counter = itertools.count()
 class Tape:
     """A flat record of operations; see the module docstring for the layout."""
 
-    __slots__ = ("n", "_ints", "_sval", "ints", "sval", "arr", "blocks", "_block", "_block_address", "_block_used",
+    __slots__ = ("n", "_ints", "_sval", "ints", "sval", "arr", "blocks", "_block", "_block_address", "_block_index", "_block_used",
                  "consts", "iconsts", "leaves", "retained", "externs", "customs", "scalar_consts", "freed", "sealed", "seq",
                  "value_bytes", "shared",
                  "__weakref__")
@@ -82,10 +82,11 @@ class Tape:
         self._sval: list = []               # pending 0-d values
         self.ints = array.array("q")        # flushed rows, ROW ints each
         self.sval = array.array("d")
-        self.arr = array.array("q")         # array nodes: rows (shape id, block, offset, size)
+        self.arr = array.array("q")         # array nodes: rows (shape id, address, block, size)
         self.blocks: list[np.ndarray] = []   # arena blocks, kept alive for the kernels' raw addresses
         self._block: np.ndarray | None = None
         self._block_address = 0
+        self._block_index = -1
         self._block_used = 0
         self.consts = array.array("d")
         self.iconsts = array.array("q")
@@ -144,10 +145,11 @@ class Tape:
                 grown = min(BLOCK, max(FIRST_BLOCK, 2 * (block.size if block is not None else 0), size))
                 block = self._block = np.empty(grown, np.float64)
                 self._block_address = block.ctypes.data
+                self._block_index = len(self.blocks)
                 used = 0
                 self.blocks.append(block)
             block[used:used + size] = value.reshape(-1)
-            self.arr.extend((shape_id(value.shape), self._block_address + 8 * used, len(self.blocks) - 1, size))
+            self.arr.extend((shape_id(value.shape), self._block_address + 8 * used, self._block_index, size))
             self._block_used = used + size
         if len(self._sval) >= FLUSH:
             self.flush()

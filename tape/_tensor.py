@@ -604,6 +604,7 @@ def record(op: int, value, inputs: tuple, aux: int = 0, consts: Optional[tuple] 
         node = tape.record_scalar(op, a, b, aux, v)
     else:
         node = tape.record_array(op, a, b, aux, v)
+        _watch_shared(tape, out, v, 0)
     out._tape = tape
     out._node = node
     out._rg = True

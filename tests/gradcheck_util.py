@@ -9,8 +9,7 @@ The finite differences are always taken in float64 (float32 inputs are
 evaluated on their exact float64 values), with tape recording off.
 
 ``order=2`` checks the directional derivative of s(x) = <J(x)^T v, w> along u
-the same way; it needs ``create_graph=True``. Until tape implements that (it
-raises NotImplementedError), the check xfails with the issue's name.
+the same way, through ``create_graph=True`` (the re-taped derivative rules).
 
 ``order=3`` goes one step further: with s as above and t(x) = <grad s(x), z>
 (the second derivative, re-taped), it compares the tape's gradient of t along u
@@ -26,7 +25,6 @@ import pytest
 
 import tape
 
-HIGHER_ORDER_ISSUE = "Higher-order derivatives by re-taping the backward sweep"
 
 EPS = 1e-6
 RTOL = 1e-5
@@ -134,10 +132,7 @@ def _check_second(fn, arrays, rng, eps, n_directions, rtol, atol) -> None:
     leaves = leaves_of(arrays)
     outs = as_tuple(fn(*leaves))
     vs = [rng.standard_normal(o.shape) for o in outs]
-    try:
-        grads = tape.autograd.grad(outs, leaves, grad_outputs=[tape.tensor(v) for v in vs], create_graph=True)
-    except NotImplementedError as e:
-        pytest.xfail(f"create_graph=True is not implemented yet ({HIGHER_ORDER_ISSUE}): {e}")
+    grads = tape.autograd.grad(outs, leaves, grad_outputs=[tape.tensor(v) for v in vs], create_graph=True)
     # s(x) = <J(x)^T v, w>; compare its tape gradient along u with central differences of s
     for k in range(n_directions):
         ws = _directions(arrays, rng)

@@ -816,3 +816,11 @@ def test_gradcheck_error_is_a_runtime_error():
 def test_gradcheck_returns_false_without_raising_when_asked():
     x = tape.tensor([0.3, 0.7], requires_grad=True)
     assert gradcheck(WrongSquare.apply, (x,), raise_exception=False) is False
+
+
+def test_zero_dim_operand_of_a_one_element_array_product_gets_its_gradient():
+    # d/da sum(exp(a) * w) = exp(a) * w[0]; the 0-d operand must not share the output's array buffer
+    a = tape.tensor(2.0, requires_grad=True)
+    w = tape.tensor([1.5])
+    (a.exp() * w).sum().backward()
+    assert a.grad.item() == pytest.approx(1.5 * np.exp(2.0))

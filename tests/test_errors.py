@@ -306,3 +306,14 @@ def test_errors_match_torch_wording():
         t_theirs, m_theirs = message(theirs)
         assert issubclass(t_ours, t_theirs) or issubclass(t_theirs, t_ours), (m_ours, m_theirs)
         assert m_ours.startswith(m_theirs.rstrip(".")), (m_ours, m_theirs)
+
+
+def test_large_non_leaf_modified_in_place_under_no_grad_is_refused_at_backward():
+    # PyTorch: "one of the variables needed for gradient computation has been modified by an inplace operation"
+    x = tape.ones(3000, requires_grad=True)
+    y = x * 2
+    z = (y * y).sum()
+    with tape.no_grad():
+        y.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        z.backward()

@@ -906,3 +906,18 @@ def test_create_graph_loop_memory_is_steady():
     rss = max(peak, _rss_kb()) - rss0
     assert blocks < BLOCKS_BOUND, f"{blocks} more live Python heap blocks after {ITERS} create_graph iterations"
     assert rss < RSS_BOUND_KB, f"RSS grew by {rss} KiB over {ITERS} create_graph iterations"
+
+
+def test_create_graph_reads_values_from_the_right_arena_block():
+    # a large array (>= 2048 values) gets its own block between two small ones sharing a block:
+    # the re-taping sweep must still read each small value from its own block.
+    # y = s * big * sum(b**2), s = 3, big = 2 * 2048, so dy/db = s * big * 2 b = 24576 b
+    c = tape.ones(3, requires_grad=True)
+    b = tape.ones(3, requires_grad=True)
+    s = (c * c).sum()
+    big = (tape.ones(2048, requires_grad=True) * 2).sum()
+    y = s * big * (b * b).sum()
+    (g,) = tape.autograd.grad(y, b, create_graph=True)
+    np.testing.assert_allclose(g.detach().numpy(), 24576.0 * np.ones(3))
+    (h,) = tape.autograd.grad(g.sum(), b)
+    np.testing.assert_allclose(h.numpy(), 24576.0 * np.ones(3))
