@@ -176,8 +176,8 @@ def run_backward_rows(roots: Sequence, seed_rows: Sequence[np.ndarray], targets:
                 out.append(np.stack([r[i] if r[i] is not None else np.zeros(t.shape) for r in rows]))
         return out
     from ._tensor import check_shared
-    check_shared(tape)
     hi = max(root._node for root in roots)
+    check_shared(tape, hi)
     wanted = [t._node if t._tape is tape else _leaf_node(tape, t) for t in targets]
     sweep = _Sweep(tape, [m for m in wanted if m >= 0], hi)
     seeds = [(root._node, s[0]) for root, s in zip(roots, seed_rows)]
@@ -264,7 +264,7 @@ def run_backward(roots: Sequence, seeds: Sequence, targets: Optional[Sequence], 
             for t in targets:
                 if isinstance(t, Tensor) and t._tape is tape:
                     wanted.append((t._node, t))
-        check_shared(tape)
+        check_shared(tape, hi)
         if create_graph:
             from ._retape import retape_sweep
             results = retape_sweep(tape, seeds_here, {node for node, _ in wanted} | set(tape.externs),

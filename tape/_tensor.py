@@ -524,13 +524,13 @@ def node_on(tape: Tape, t) -> int:
             meta.leaf_node = node
             meta.leaf_version = version
             tape.leaves[node] = t
-            _watch_shared(tape, t, v, version)
+            _watch_shared(tape, node, t, v, version)
             return node
         v = t._value
         if type(v) is float:
             return node_on(tape, v)
         node = tape.record_array(T.CONST, -1, -1, 0, v)
-        _watch_shared(tape, t, v, t._version)
+        _watch_shared(tape, node, t, v, t._version)
         return node
     v = t._value
     node = tape.record_scalar(T.EXTERN, -1, -1, 0, v) if type(v) is float else tape.record_array(T.EXTERN, -1, -1, 0, v)
@@ -538,18 +538,18 @@ def node_on(tape: Tape, t) -> int:
     return node
 
 
-def _watch_shared(tape: Tape, t: Tensor, value, version: int) -> None:
+def _watch_shared(tape: Tape, node: int, t: Tensor, value, version: int) -> None:
     """Large float64 values are referenced by the tape, not copied: remember the version to check at backward."""
     if type(value) is not float and value.size >= BIG and value.dtype == _F64:
         if t._meta is None:
             t._meta = _Meta()
-        tape.shared.append((t, version))
+        tape.shared.append((node, t, version))
 
 
-def check_shared(tape: Tape) -> None:
-    """Refuse to sweep a tape whose referenced (uncopied) inputs were modified in place since recording."""
-    for t, version in tape.shared:
-        if t._version != version:
+def check_shared(tape: Tape, hi: int) -> None:
+    """Refuse to sweep records up to ``hi`` when a value they reference without a copy was modified in place."""
+    for node, t, version in tape.shared:
+        if node <= hi and t._version != version:
             raise RuntimeError(
                 f"one of the variables needed for gradient computation has been modified by an inplace operation: "
                 f"[{t.dtype} {list(t.shape)}] is at version {t._version}; expected version {version} instead.")
@@ -604,7 +604,7 @@ def record(op: int, value, inputs: tuple, aux: int = 0, consts: Optional[tuple] 
         node = tape.record_scalar(op, a, b, aux, v)
     else:
         node = tape.record_array(op, a, b, aux, v)
-        _watch_shared(tape, out, v, 0)
+        _watch_shared(tape, node, out, v, 0)
     out._tape = tape
     out._node = node
     out._rg = True
