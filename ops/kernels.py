@@ -229,8 +229,30 @@ def _adjoint(node, rec, arr, sadj, aadj, touched, keep, out):
 
 
 @jit
-def sweep(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, touched, keep, out,
-          seed_nodes, seed_offsets, seeds, freed, free):
+def sweep(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, touched, keep, out_rows,
+          seed_nodes, seed_offsets, seed_rows, freed, free):
+    """One reverse sweep per row of ``seed_rows`` (writing to ``out_rows[row]``); see ``_sweep_pass``.
+
+    One row is an ordinary backward. Several rows are a batch of vector-Jacobian
+    products (a Jacobian, a Hessian from a re-taped gradient) in one call: each
+    pass starts from zero adjoints and retains the graph. Returns DONE, ERR_FREED
+    or the pause status of the first pass that stopped.
+    """
+    rows = seed_rows.shape[0]
+    for r in range(rows):
+        if r > 0:
+            sadj[:] = 0.0
+            touched[:] = 0
+        status = _sweep_pass(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, touched, keep,
+                             out_rows[r], seed_nodes, seed_offsets, seed_rows[r], freed, free and rows == 1)
+        if status != DONE:
+            return status
+    return DONE
+
+
+@jit
+def _sweep_pass(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, touched, keep, out,
+                seed_nodes, seed_offsets, seeds, freed, free):
     """Reverse sweep over records ``hi`` down to ``lo`` (inclusive). Returns a status code.
 
     ``seeds[seed_offsets[i]:]`` is added to the adjoint of ``seed_nodes[i]`` first.
@@ -310,26 +332,6 @@ def sweep(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, 
         if l >= 0 and keep[n] < 0:
             aadj[l] = empty
             touched[n] = 2
-    return DONE
-
-
-@jit
-def sweep_rows(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, aadj, touched, keep, out_rows,
-               seed_nodes, seed_offsets, seed_rows, freed):
-    """One retaining sweep per row of ``seed_rows``, each writing its wanted adjoints to ``out_rows[row]``.
-
-    A batch of vector-Jacobian products (a Jacobian, a Hessian from a re-taped
-    gradient) in one kernel call. ``touched`` is left as the last row left it.
-    Returns DONE, ERR_FREED, or a pause status (the caller then sweeps row by row).
-    """
-    n = touched.size
-    for r in range(seed_rows.shape[0]):
-        sadj = np.zeros(n, np.float64)
-        touched[:] = 0
-        status = sweep(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, touched, keep,
-                       out_rows[r], seed_nodes, seed_offsets, seed_rows[r], freed, False)
-        if status != DONE:
-            return status
     return DONE
 
 

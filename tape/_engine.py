@@ -33,7 +33,7 @@ def _announce_compile() -> None:
         return
     _compiled = True
     if not _cache_is_warm():
-        print("tape: compiling the numba sweep kernels once for this machine (about 15 s; cached afterwards)...",
+        print("tape: compiling the numba sweep kernels once for this machine (about 20 s; cached afterwards)...",
               file=sys.stderr, flush=True)
 
 
@@ -108,8 +108,8 @@ class _Sweep:
         while True:
             nodes, offsets, buf = self._pack(seeds)
             status = K.sweep(c[0], c[1], c[2], shape_table(), c[3], c[4], T.body_of(), hi, 0, self.sadj,
-                             self.aadj, self.touched, self.keep, self.out, nodes, offsets, buf, self.tape.freed,
-                             free)
+                             self.aadj, self.touched, self.keep, self.out.reshape(1, -1), nodes, offsets,
+                             buf.reshape(1, -1), self.tape.freed, free)
             if status == K.DONE:
                 return
             if status == K.ERR_FREED:
@@ -187,8 +187,8 @@ def run_backward_rows(roots: Sequence, seed_rows: Sequence[np.ndarray], targets:
     out_rows = np.empty((nb, sweep.out.size), np.float64)
     c = sweep.cols
     _announce_compile()
-    status = K.sweep_rows(c[0], c[1], c[2], shape_table(), c[3], c[4], T.body_of(), hi, 0, sweep.aadj,
-                          sweep.touched, sweep.keep, out_rows, nodes, offsets, flat_rows, tape.freed)
+    status = K.sweep(c[0], c[1], c[2], shape_table(), c[3], c[4], T.body_of(), hi, 0, sweep.sadj, sweep.aadj,
+                     sweep.touched, sweep.keep, out_rows, nodes, offsets, flat_rows, tape.freed, False)
     if status == K.ERR_FREED:
         raise RuntimeError(SECOND_BACKWARD)
     if not retain_graph:  # consume what the rows reached, as a freeing sweep would have
