@@ -15,7 +15,8 @@ import sys
 import time
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-SCRIPTS = ["scalar_loop", "poly100", "big_elementwise", "mlp_train", "memory_per_op", "startup"]
+SCRIPTS = ["scalar_loop", "poly100", "big_elementwise", "mlp_train", "memory_per_op", "startup",
+           "pinn", "hessian_rosenbrock", "scalar_hessian"]
 
 
 def main(argv: list[str] | None = None) -> int:
