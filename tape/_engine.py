@@ -39,8 +39,11 @@ def _announce_compile() -> None:
 
 def _cache_is_warm() -> bool:
     """True when numba's on-disk cache already holds the sweep kernel (it then loads in well under a second)."""
+    cache = getattr(K.sweep, "_cache", None)
+    if type(cache).__name__ == "NullCache":  # no writable cache location: compiled on every run
+        return False
     try:
-        index = K.sweep._cache._cache_file._index_path
+        index = cache._cache_file._index_path
     except AttributeError:  # numba internals moved: stay quiet rather than guess
         return True
     return os.path.exists(index) and os.path.getmtime(index) >= os.path.getmtime(K.__file__)
