@@ -99,7 +99,7 @@ class Tape:
         self.sealed = False
         self.seq = next(_tape_counter)
         self.value_bytes = 0
-        self.shared: list = []                # (tensor, version) of inputs referenced without a copy
+        self.shared: list = []                # (node, version cell, version, shape) of values not copied
 
     # ---- appending -------------------------------------------------------
     def flush(self) -> None:

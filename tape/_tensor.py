@@ -539,20 +539,23 @@ def node_on(tape: Tape, t) -> int:
 
 
 def _watch_shared(tape: Tape, node: int, t: Tensor, value, version: int) -> None:
-    """Large float64 values are referenced by the tape, not copied: remember the version to check at backward."""
+    """Large float64 values are referenced by the tape, not copied: remember the version to check at backward.
+
+    The tape keeps the tensor's version cell, not the tensor: a non-leaf tensor
+    holds its tape, and the tape must not hold it back (no reference cycle)."""
     if type(value) is not float and value.size >= BIG and value.dtype == _F64:
         if t._meta is None:
             t._meta = _Meta()
-        tape.shared.append((node, t, version))
+        tape.shared.append((node, t._meta.version, version, value.shape))
 
 
 def check_shared(tape: Tape, hi: int) -> None:
     """Refuse to sweep records up to ``hi`` when a value they reference without a copy was modified in place."""
-    for node, t, version in tape.shared:
-        if node <= hi and t._version != version:
+    for node, cell, version, shape in tape.shared:
+        if node <= hi and cell[0] != version:
             raise RuntimeError(
                 f"one of the variables needed for gradient computation has been modified by an inplace operation: "
-                f"[{t.dtype} {list(t.shape)}] is at version {t._version}; expected version {version} instead.")
+                f"[tape.float64 {list(shape)}] is at version {cell[0]}; expected version {version} instead.")
 
 
 def target_tape(inputs) -> Tape:

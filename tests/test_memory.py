@@ -163,3 +163,21 @@ def test_scalar_loop_with_backward_each_iteration_is_steady():
     assert grads == pytest.approx([da, db])
     assert a.grad is None and b.grad is None
     _check(m)
+
+
+def test_tape_with_large_values_is_freed_by_reference_counting_alone():
+    # large values are shared with the tape and version-checked; that must not create a reference cycle
+    # (tensor -> tape -> tensor) that only the cycle collector could break, or big arrays would pile up
+    import weakref
+    gc.collect()
+    gc.disable()
+    try:
+        x = tape.ones(5000, requires_grad=True)
+        y = (x * x).sin().sum()
+        tape_ref = weakref.ref(y._tape)
+        y.backward()
+        del y
+        assert tape_ref() is None
+        assert x.grad is not None and x.grad.shape == (5000,)
+    finally:
+        gc.enable()
