@@ -82,6 +82,7 @@ B_KEEP = 91  # a node whose adjoint Python collects (custom Function outputs)
 # status codes returned by sweep (>0 means: paused at record status-1)
 DONE = 0
 ERR_FREED = -1
+NEED_SPACE = -2
 
 def jit(fn):
     """njit with numba's on-disk cache, or without it where no cache location is writable.
@@ -406,27 +407,25 @@ def _binary(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, iconsts, sadj,
                 ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
                 _binary_dispatch(body, 0, ga, g, va, vb, vy, False)
         return
-    if need_a:
-        ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
-        for i in range(ng):
-            ia = i if na == ng else 0
-            ga[ia] += _binary_grads(body, g[i], va[ia], vb[i if nb == ng else 0], vy[i])[0]
-    if need_b:
-        gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out)
-        for i in range(ng):
-            ib = i if nb == ng else 0
-            gb[ib] += _binary_grads(body, g[i], va[i if na == ng else 0], vb[ib], vy[i])[1]
+    # a one-element operand broadcast against the output: one loop for both partials
+    ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out) if need_a else g
+    gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out) if need_b else g
+    for i in range(ng):
+        ia = i if na == ng else 0
+        ib = i if nb == ng else 0
+        da, db = _binary_grads(body, g[i], va[ia], vb[ib], vy[i])
+        if need_a:
+            ga[ia] += da
+        if need_b:
+            gb[ib] += db
 
 
 @jit
 def _binary_dispatch(body, side, dst, g, va, vb, vy, replace):
     """dst (+)= the ``side`` (0: left, 1: right) partial of ``body`` times g, elementwise."""
-    if replace:
-        for i in range(g.size):
-            dst[i] = _binary_grads(body, g[i], va[i], vb[i], vy[i])[side]
-    else:
-        for i in range(g.size):
-            dst[i] += _binary_grads(body, g[i], va[i], vb[i], vy[i])[side]
+    for i in range(g.size):
+        v = _binary_grads(body, g[i], va[i], vb[i], vy[i])[side]
+        dst[i] = v if replace else dst[i] + v
 
 
 @jit
@@ -482,12 +481,9 @@ def _unary(body, n, x, g, ng, rec, sval, arr, consts, sadj, aadj, touched, keep,
 @jit
 def _unary_dispatch(body, dst, g, vx, vy, c0, c1, replace):
     """dst (+)= d/dx of ``body`` times g, elementwise."""
-    if replace:
-        for i in range(g.size):
-            dst[i] = _unary_grad(body, g[i], vx[i], vy[i], c0, c1)
-    else:
-        for i in range(g.size):
-            dst[i] += _unary_grad(body, g[i], vx[i], vy[i], c0, c1)
+    for i in range(g.size):
+        v = _unary_grad(body, g[i], vx[i], vy[i], c0, c1)
+        dst[i] = v if replace else dst[i] + v
 
 
 @jit
@@ -640,7 +636,9 @@ def _linalg(body, n, x, y, g, need_a, need_b, rec, sval, arr,
                     ga[r, c] += g[r] * vb[c]
         if need_b:
             gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out)
-            gb += np.dot(A.T, np.ascontiguousarray(g))
+            for r in range(rows):
+                for c in range(cols):
+                    gb[c] += A[r, c] * g[r]
         return
     # batched matrix product: a (batch, r, k) @ b (batch, k, c), batch = 1 for 2-D operands
     sb = _shape_id(y, rec, arr)
@@ -698,3 +696,185 @@ def _softmax_family(body, n, x, g, rec, sval, arr, shapes,
                 for s in range(size):
                     p = base + s * inner
                     ga[p] += g[p] - math.exp(vy[p]) * acc
+
+
+@jit
+def reach(rec, iconsts, body_of, hi, seed_nodes):
+    """1 for every record at or below ``hi`` that a sweep from ``seed_nodes`` reaches or reads."""
+    marked = np.zeros(hi + 1, np.int8)
+    for i in range(seed_nodes.size):
+        marked[seed_nodes[i]] = 1
+    for n in range(hi, -1, -1):
+        if marked[n] == 0:
+            continue
+        body = body_of[rec[n, 0]]
+        if body == B_CAT or body == B_CUSTOM:
+            base = rec[n, 3] + (1 if body == B_CAT else 0)
+            for j in range(iconsts[base]):
+                marked[iconsts[base + 1 + j]] = 1
+        elif body != B_NONE:
+            if rec[n, 1] >= 0:
+                marked[rec[n, 1]] = 1
+            if rec[n, 2] >= 0:
+                marked[rec[n, 2]] = 1
+    return marked
+
+
+# ---- the re-taping sweep for 0-d records --------------------------------------
+# Positions in the ``emit`` array: the op ids the re-taping kernel appends.
+E_CONST = 0
+E_ADD = 1
+E_RSUB = 2
+E_MUL = 3
+E_DIV = 4
+E_NEG = 5
+E_SIN = 6
+E_COS = 7
+E_POWC = 8
+
+
+@jit
+def _emitted_value(node, base, sval, out_sval):
+    return sval[node] if node < base else out_sval[node - base]
+
+
+@jit
+def _emit(op, a, b, aux, value, base, out_rec, out_sval, count):
+    """Append one 0-d record to the output rows; returns its node id."""
+    k = count[0]
+    out_rec[k, 0] = op
+    out_rec[k, 1] = a
+    out_rec[k, 2] = b
+    out_rec[k, 3] = aux
+    out_rec[k, 4] = -1
+    out_sval[k] = value
+    count[0] = k + 1
+    return base + k
+
+
+@jit
+def retape_scalars(rec, sval, consts, body_of, emit, hi, adj, keep, freed, free, base, const_base, out_rec,
+                   out_sval, out_consts, counts):
+    """create_graph=True for 0-d elementwise records: the sweep appends its own work as records.
+
+    ``adj[node]`` is the node id holding that node's adjoint (-1: none yet). Each
+    record reached emits the records of its derivative rule (the same arithmetic
+    as the rule in ops/primitives.py, which tests compare) and accumulates the
+    operands' adjoints with add records. New rows go to ``out_rec``/``out_sval``
+    (node ids from ``base``), new float constants to ``out_consts`` (indices from
+    ``const_base``); ``counts`` holds how many of each were written. Returns DONE,
+    ERR_FREED, NEED_SPACE, or ``n + 1`` where record ``n`` needs the general
+    (Python) re-taping sweep: an array value, or a body without a fused rule here.
+    """
+    for n in range(hi, -1, -1):
+        g = adj[n]
+        if g < 0:
+            continue
+        body = body_of[rec[n, 0]]
+        if body == B_NONE:
+            continue
+        if out_rec.shape[0] - counts[0] < 8 or out_consts.size - counts[1] < 2:
+            return NEED_SPACE
+        x = rec[n, 1]
+        y = rec[n, 2]
+        scalar = rec[n, 4] < 0 and x >= 0 and rec[x, 4] < 0 and (y < 0 or rec[y, 4] < 0)
+        fused = (B_ADD <= body <= B_DIV) or body == B_MAXIMUM or body == B_MINIMUM or (B_NEG <= body <= B_CLAMP)
+        if not (scalar and fused):
+            return n + 1
+        if freed[n]:
+            return ERR_FREED
+        if free:
+            freed[n] = 1
+        vg = _emitted_value(g, base, sval, out_sval)
+        vx = sval[x]
+        vy = sval[n]
+        ga = -1
+        gb = -1
+        if body == B_ADD:
+            ga = g
+            gb = g
+        elif body == B_SUB:
+            ga = g
+            gb = _emit(emit[E_NEG], g, -1, 0, -vg, base, out_rec, out_sval, counts)
+        elif body == B_MUL:
+            vb = sval[y]
+            ga = _emit(emit[E_MUL], g, y, 0, vg * vb, base, out_rec, out_sval, counts)
+            gb = _emit(emit[E_MUL], g, x, 0, vg * vx, base, out_rec, out_sval, counts)
+        elif body == B_DIV:
+            vb = sval[y]
+            ga = _emit(emit[E_DIV], g, y, 0, vg / vb, base, out_rec, out_sval, counts)
+            t = _emit(emit[E_MUL], g, x, 0, vg * vx, base, out_rec, out_sval, counts)
+            t = _emit(emit[E_NEG], t, -1, 0, -(vg * vx), base, out_rec, out_sval, counts)
+            bb = _emit(emit[E_MUL], y, y, 0, vb * vb, base, out_rec, out_sval, counts)
+            gb = _emit(emit[E_DIV], t, bb, 0, -(vg * vx) / (vb * vb), base, out_rec, out_sval, counts)
+        elif body == B_MAXIMUM or body == B_MINIMUM:
+            vb = sval[y]
+            wins = (vx > vb) if body == B_MAXIMUM else (vx < vb)
+            share = (1.0 if wins else 0.0) + (0.5 if vx == vb else 0.0)
+            c = _emit(emit[E_CONST], -1, -1, 0, share, base, out_rec, out_sval, counts)
+            ga = _emit(emit[E_MUL], g, c, 0, vg * share, base, out_rec, out_sval, counts)
+            c = _emit(emit[E_CONST], -1, -1, 0, 1.0 - share, base, out_rec, out_sval, counts)
+            gb = _emit(emit[E_MUL], g, c, 0, vg * (1.0 - share), base, out_rec, out_sval, counts)
+        elif body == B_NEG:
+            ga = _emit(emit[E_NEG], g, -1, 0, -vg, base, out_rec, out_sval, counts)
+        elif body == B_EXP:
+            ga = _emit(emit[E_MUL], g, n, 0, vg * vy, base, out_rec, out_sval, counts)
+        elif body == B_LOG:
+            ga = _emit(emit[E_DIV], g, x, 0, vg / vx, base, out_rec, out_sval, counts)
+        elif body == B_SQRT:
+            two = _emit(emit[E_CONST], -1, -1, 0, 2.0, base, out_rec, out_sval, counts)
+            t = _emit(emit[E_MUL], n, two, 0, vy * 2.0, base, out_rec, out_sval, counts)
+            ga = _emit(emit[E_DIV], g, t, 0, vg / (vy * 2.0), base, out_rec, out_sval, counts)
+        elif body == B_SIN:
+            t = _emit(emit[E_COS], x, -1, 0, math.cos(vx), base, out_rec, out_sval, counts)
+            ga = _emit(emit[E_MUL], g, t, 0, vg * math.cos(vx), base, out_rec, out_sval, counts)
+        elif body == B_COS:
+            t = _emit(emit[E_SIN], x, -1, 0, math.sin(vx), base, out_rec, out_sval, counts)
+            t = _emit(emit[E_MUL], g, t, 0, vg * math.sin(vx), base, out_rec, out_sval, counts)
+            ga = _emit(emit[E_NEG], t, -1, 0, -(vg * math.sin(vx)), base, out_rec, out_sval, counts)
+        elif body == B_TAN or body == B_TANH or body == B_SIGMOID:
+            one = _emit(emit[E_CONST], -1, -1, 0, 1.0, base, out_rec, out_sval, counts)
+            if body == B_SIGMOID:
+                t = _emit(emit[E_RSUB], one, n, 0, 1.0 - vy, base, out_rec, out_sval, counts)
+                t = _emit(emit[E_MUL], n, t, 0, vy * (1.0 - vy), base, out_rec, out_sval, counts)
+                factor = vy * (1.0 - vy)
+            else:
+                yy = _emit(emit[E_MUL], n, n, 0, vy * vy, base, out_rec, out_sval, counts)
+                if body == B_TAN:
+                    t = _emit(emit[E_ADD], one, yy, 0, 1.0 + vy * vy, base, out_rec, out_sval, counts)
+                    factor = 1.0 + vy * vy
+                else:
+                    t = _emit(emit[E_RSUB], one, yy, 0, 1.0 - vy * vy, base, out_rec, out_sval, counts)
+                    factor = 1.0 - vy * vy
+            ga = _emit(emit[E_MUL], g, t, 0, vg * factor, base, out_rec, out_sval, counts)
+        elif body == B_RELU or body == B_ABS or body == B_CLAMP:
+            if body == B_RELU:
+                w = 1.0 if vy > 0.0 else 0.0
+            elif body == B_ABS:
+                w = 1.0 if vx > 0.0 else (-1.0 if vx < 0.0 else 0.0)
+            else:
+                w = 1.0 if (vx >= consts[rec[n, 3]] and vx <= consts[rec[n, 3] + 1]) else 0.0
+            c = _emit(emit[E_CONST], -1, -1, 0, w, base, out_rec, out_sval, counts)
+            ga = _emit(emit[E_MUL], g, c, 0, vg * w, base, out_rec, out_sval, counts)
+        elif body == B_POWC:
+            c = consts[rec[n, 3]]
+            if c != 0.0:
+                k = counts[1]
+                out_consts[k] = c - 1.0
+                counts[1] = k + 1
+                cn = _emit(emit[E_CONST], -1, -1, 0, c, base, out_rec, out_sval, counts)
+                t = _emit(emit[E_MUL], g, cn, 0, vg * c, base, out_rec, out_sval, counts)
+                p = _emit(emit[E_POWC], x, -1, const_base + k, vx ** (c - 1.0), base, out_rec, out_sval, counts)
+                ga = _emit(emit[E_MUL], t, p, 0, vg * c * vx ** (c - 1.0), base, out_rec, out_sval, counts)
+        for side in range(2):
+            m = x if side == 0 else y
+            gm = ga if side == 0 else gb
+            if m < 0 or gm < 0 or not (keep[m] != 0 or body_of[rec[m, 0]] != B_NONE):
+                continue
+            if adj[m] < 0:
+                adj[m] = gm
+            else:
+                old = adj[m]
+                adj[m] = _emit(emit[E_ADD], old, gm, 0, _emitted_value(old, base, sval, out_sval)
+                               + _emitted_value(gm, base, sval, out_sval), base, out_rec, out_sval, counts)
+    return DONE

@@ -23,23 +23,23 @@ SECOND_BACKWARD = (
     "autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second time or "
     "if you need to access saved tensors after calling backward.")
 
-_compiled = False
+_announced: set = set()
 
 
-def _announce_compile() -> None:
-    """Say once on stderr that the kernels are being compiled (never when they load from numba's cache)."""
-    global _compiled
-    if _compiled:
+def _announce_compile(kernel=None, what: str = "the numba sweep kernels", seconds: int = 20) -> None:
+    """Say once on stderr that a kernel is being compiled (never when it loads from numba's cache)."""
+    kernel = K.sweep if kernel is None else kernel
+    if kernel in _announced:
         return
-    _compiled = True
-    if not _cache_is_warm():
-        print("tape: compiling the numba sweep kernels once for this machine (about 20 s; cached afterwards)...",
+    _announced.add(kernel)
+    if not _cache_is_warm(kernel):
+        print(f"tape: compiling {what} once for this machine (about {seconds} s; cached afterwards)...",
               file=sys.stderr, flush=True)
 
 
-def _cache_is_warm() -> bool:
-    """True when numba's on-disk cache already holds the sweep kernel (it then loads in well under a second)."""
-    cache = getattr(K.sweep, "_cache", None)
+def _cache_is_warm(kernel) -> bool:
+    """True when numba's on-disk cache already holds ``kernel`` (it then loads in well under a second)."""
+    cache = getattr(kernel, "_cache", None)
     if type(cache).__name__ == "NullCache":  # no writable cache location: compiled on every run
         return False
     try:
@@ -180,7 +180,7 @@ def run_backward_rows(roots: Sequence, seed_rows: Sequence[np.ndarray], targets:
         return out
     from ._tensor import check_shared
     hi = max(root._node for root in roots)
-    check_shared(tape, hi)
+    check_shared(tape, hi, [root._node for root in roots])
     wanted = [t._node if t._tape is tape else _leaf_node(tape, t) for t in targets]
     sweep = _Sweep(tape, [m for m in wanted if m >= 0], hi)
     seeds = [(root._node, s[0]) for root, s in zip(roots, seed_rows)]
@@ -267,7 +267,7 @@ def run_backward(roots: Sequence, seeds: Sequence, targets: Optional[Sequence], 
             for t in targets:
                 if isinstance(t, Tensor) and t._tape is tape:
                     wanted.append((t._node, t))
-        check_shared(tape, hi)
+        check_shared(tape, hi, [node for node, _ in seeds_here])
         if create_graph:
             from ._retape import retape_sweep
             results = retape_sweep(tape, seeds_here, {node for node, _ in wanted} | set(tape.externs),

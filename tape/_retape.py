@@ -11,10 +11,12 @@ sweep stays the path for create_graph=False).
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from ._tape import ROW, Tape, shape_table
-from ._tensor import Tensor, _new, _wrap
+from ._tensor import Tensor, _new, _wrap, node_on, taped_scalar
 from .ops import kernels as K
 from .ops import table as T
 
@@ -98,9 +100,89 @@ def _fit(grad, operand: Tensor) -> Tensor:
                        f"shape {tuple(operand.shape)}")
 
 
+def _emit_ops() -> np.ndarray:
+    """The op ids the fused kernel appends, at the positions ops.kernels.E_* name."""
+    names = {K.E_CONST: "const", K.E_ADD: "add", K.E_RSUB: "rsub", K.E_MUL: "mul", K.E_DIV: "div",
+             K.E_NEG: "neg", K.E_SIN: "sin", K.E_COS: "cos", K.E_POWC: "pow_scalar"}
+    out = np.zeros(len(names), np.int64)
+    for position, key in names.items():
+        out[position] = T.BY_NAME[key].id
+    return out
+
+
+_EMIT: Optional[np.ndarray] = None
+
+
+def _fused_scalar_pass(tape: Tape, seeds: list, wanted: set, free: bool) -> tuple[list, dict]:
+    """Re-tape the 0-d elementwise records from the newest seed down in one numba call.
+
+    Returns (seeds left for the general sweep, {wanted node: grad} found so far).
+    The kernel stops at the first record it has no fused rule for (an array value,
+    a reduction, a custom Function...); the adjoints it built so far become the
+    seeds of the Python sweep, which takes over from that record.
+    """
+    from ._engine import SECOND_BACKWARD
+    global _EMIT
+    if _EMIT is None:
+        _EMIT = _emit_ops()
+    hi = max(node for node, _ in seeds)
+    summed: dict[int, Tensor] = {}
+    for node, g in seeds:
+        summed[node] = g if node not in summed else summed[node] + g
+    if any(tape.row(node)[4] >= 0 or g.numel() != 1 for node, g in summed.items()):
+        return seeds, {}
+    n = hi + 1
+    adj = np.full(n, -1, np.int64)
+    for node, g in summed.items():
+        g = g if type(g._value) is float else _wrap(float(g._array().reshape(-1)[0]))
+        adj[node] = node_on(tape, g)
+    keep = np.zeros(n, np.int8)
+    keep[[m for m in wanted if m < n]] = 1
+    tape.ensure_freed()
+    rec, sval, _, consts, _ = tape.columns()
+    base, const_base = tape.n, len(tape.consts)
+    out_rec = np.empty((10 * n + 64, ROW), np.int64)
+    out_sval = np.empty(10 * n + 64, np.float64)
+    out_consts = np.empty(2 * n + 8, np.float64)
+    counts = np.zeros(2, np.int64)
+    from ._engine import _announce_compile
+    _announce_compile(K.retape_scalars, "the numba re-taping kernel", 10)
+    status = K.retape_scalars(rec, sval, consts, T.body_of(), _EMIT, hi, adj, keep, tape.freed, free, base,
+                              const_base, out_rec, out_sval, out_consts, counts)
+    del rec, sval, consts  # release the views before the columns grow
+    if status == K.ERR_FREED:
+        raise RuntimeError(SECOND_BACKWARD)
+    if status == K.NEED_SPACE:
+        raise RuntimeError("internal error: the fused re-taping sweep ran out of room for its records")
+    k, kc = int(counts[0]), int(counts[1])
+    tape.ints.frombytes(out_rec[:k].tobytes())
+    tape.sval.frombytes(out_sval[:k].tobytes())
+    tape.consts.frombytes(out_consts[:kc].tobytes())
+    tape.n += k
+
+    def tensor_for(node: int) -> Tensor:
+        value = tape.sval[node]
+        if tape.row(node)[0] == T.CONST:
+            return _wrap(value)
+        return taped_scalar(value, tape, node)
+
+    stop = -1 if status == K.DONE else status - 1
+    results = {m: tensor_for(int(adj[m])) for m in wanted if stop < m < n and adj[m] >= 0}
+    rest = [(m, tensor_for(int(adj[m]))) for m in range(stop + 1) if adj[m] >= 0]
+    return rest, results
+
+
 def retape_sweep(tape: Tape, seeds: list, wanted: set, free: bool) -> dict:
-    """Sweep ``tape`` from ``seeds`` [(node, Tensor)], recording the backward pass; returns {wanted node: grad}."""
+    """Sweep ``tape`` from ``seeds`` [(node, Tensor)], recording the backward pass; returns {wanted node: grad}.
+
+    0-d elementwise records go through the fused numba kernel first; the rest
+    (and everything below the first record it cannot take) runs the rules here.
+    """
     from ._engine import SECOND_BACKWARD, operand_nodes
+    tape.flush()
+    seeds, fused_results = _fused_scalar_pass(tape, seeds, wanted, free)
+    if not seeds:
+        return fused_results
     tape.flush()
     hi = max(node for node, _ in seeds)
     rows = tape.ints[:ROW * (hi + 1)].tolist()  # the swept records; the rules append after them
@@ -153,6 +235,7 @@ def retape_sweep(tape: Tape, seeds: list, wanted: set, free: bool) -> dict:
             if body == K.B_NONE and m not in wanted and m not in tape.externs:
                 continue
             accumulate(m, _fit(gm, x))
+    results.update(fused_results)
     return results
 
 

@@ -549,10 +549,19 @@ def _watch_shared(tape: Tape, node: int, t: Tensor, value, version: int) -> None
         tape.shared.append((node, t._meta.version, version, value.shape))
 
 
-def check_shared(tape: Tape, hi: int) -> None:
-    """Refuse to sweep records up to ``hi`` when a value they reference without a copy was modified in place."""
-    for node, cell, version, shape in tape.shared:
-        if node <= hi and cell[0] != version:
+def check_shared(tape: Tape, hi: int, seed_nodes) -> None:
+    """Refuse a sweep from ``seed_nodes`` that would read a value the tape references without a copy
+    and that was modified in place since it was recorded (PyTorch's version-counter check)."""
+    stale = [(node, cell, version, shape) for node, cell, version, shape in tape.shared
+             if node <= hi and cell[0] != version]
+    if not stale:
+        return
+    from .ops import kernels as K
+    rec, _, _, _, iconsts = tape.columns()
+    marked = K.reach(rec, iconsts, T.body_of(), hi, np.asarray(list(seed_nodes), dtype=np.int64))
+    del rec, iconsts
+    for node, cell, version, shape in stale:
+        if marked[node]:
             raise RuntimeError(
                 f"one of the variables needed for gradient computation has been modified by an inplace operation: "
                 f"[tape.float64 {list(shape)}] is at version {cell[0]}; expected version {version} instead.")
