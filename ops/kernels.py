@@ -76,7 +76,7 @@ B_MV = 52
 B_SOFTMAX = 60
 B_LOG_SOFTMAX = 61
 B_LOGSUMEXP = 62
-B_CUSTOM = 90  # custom autograd.Function call: the sweep pauses here
+B_CUSTOM = 90  # custom autograd.Function call: the sweep pauses here (and at wanted matrix products)
 B_KEEP = 91  # a node whose adjoint Python collects (custom Function outputs)
 
 # status codes returned by sweep (>0 means: paused at record status-1)
@@ -288,7 +288,8 @@ def _sweep_pass(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, 
             return ERR_FREED
         if free:
             freed[n] = 1
-        if body == B_CUSTOM:
+        if body == B_CUSTOM or (body == B_MATMUL and keep[n] >= 0):
+            # a custom Function, or a large matrix product that Python hands to numpy's BLAS
             return n + 1
         x = rec[n, 1]
         y2 = rec[n, 2]
@@ -651,14 +652,17 @@ def _linalg(body, n, x, y, g, need_a, need_b, rec, sval, arr,
         ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
     if need_b:
         gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out)
+    # small products only: large ones pause the sweep and run in numpy's BLAS (see the sweep)
     for t in range(batch):
-        gt = g[t * r * c:(t + 1) * r * c].reshape((r, c))
-        if need_a:
-            B = vb[t * k * c:(t + 1) * k * c].reshape((k, c))
-            ga[t * r * k:(t + 1) * r * k] += np.dot(gt, B.T).ravel()
-        if need_b:
-            A = va[t * r * k:(t + 1) * r * k].reshape((r, k))
-            gb[t * k * c:(t + 1) * k * c] += np.dot(A.T, gt).ravel()
+        for i in range(r):
+            for j in range(c):
+                gij = g[t * r * c + i * c + j]
+                if need_a:
+                    for q in range(k):
+                        ga[t * r * k + i * k + q] += gij * vb[t * k * c + q * c + j]
+                if need_b:
+                    for q in range(k):
+                        gb[t * k * c + q * c + j] += va[t * r * k + i * k + q] * gij
 
 
 @jit

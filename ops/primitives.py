@@ -847,7 +847,7 @@ def mm(a, b) -> Tensor:
         raise RuntimeError(f"mm: expected 2-D tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
     if a.shape[1] != b.shape[0]:
         raise _matmul_error(a.shape, b.shape)
-    return record(MM, a._array() @ b._array(), (a, b))
+    return _host_if_large(record(MM, a._array() @ b._array(), (a, b)), a.shape[0] * a.shape[1] * b.shape[1])
 
 
 def bmm(a, b) -> Tensor:
@@ -855,7 +855,19 @@ def bmm(a, b) -> Tensor:
     if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
         raise RuntimeError(f"bmm: expected batched matrices (b, n, k) and (b, k, m), got shapes {tuple(a.shape)} "
                            f"and {tuple(b.shape)}")
-    return record(BMM, np.matmul(a._array(), b._array()), (a, b))
+    out = record(BMM, np.matmul(a._array(), b._array()), (a, b))
+    return _host_if_large(out, a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2])
+
+
+# products with at least this many multiply-adds get their VJP from numpy's BLAS: the sweep pauses
+# there (the kernels carry no BLAS of their own, which keeps one BLAS thread pool and a short compile)
+HOST_MATMUL = 1 << 15
+
+
+def _host_if_large(out: Tensor, multiply_adds: int) -> Tensor:
+    if out._tape is not None and multiply_adds >= HOST_MATMUL:
+        out._tape.host_nodes.append(out._node)
+    return out
 
 
 def dot(a, b) -> Tensor:

@@ -118,7 +118,10 @@ class _Sweep:
             if status == K.ERR_FREED:
                 raise RuntimeError(SECOND_BACKWARD)
             node = status - 1
-            seeds = self.run_custom(node)
+            if self.tape.op_of(node) == T.CUSTOM:
+                seeds = self.run_custom(node)
+            else:
+                seeds = self.run_host_matmul(node)
             hi = node - 1
 
     def _pack(self, seeds: list) -> tuple:
@@ -137,6 +140,31 @@ class _Sweep:
             np.cumsum([f.size for f in flat[:-1]], out=offsets[1:])
         buf = np.concatenate(flat) if flat else np.zeros(0)
         return np.array([m for m, _ in seeds], np.int64), offsets, buf
+
+    def value(self, node: int) -> np.ndarray:
+        """A node's recorded float64 value (a view of the tape's arena)."""
+        l = self.loc[node]
+        if l < 0:
+            return np.array(self.cols[1][node])
+        _, address, block, size = self.cols[2][l]
+        base = self.tape.blocks[block]
+        offset = (int(address) - base.ctypes.data) // 8
+        return base[offset:offset + size].reshape(self.shape(node))
+
+    def needs(self, node: int) -> bool:
+        """Whether the sweep accumulates an adjoint for ``node`` (as the kernel decides it)."""
+        return self.keep[node] >= 0 or T.body_of()[self.tape.op_of(node)] != K.B_NONE
+
+    def run_host_matmul(self, node: int) -> list:
+        """The VJP of a large (batched) matrix product, in numpy's BLAS; returns the seeds for its operands."""
+        a, b, _ = self.tape.operands(node)
+        g = self.get(node)
+        seeds = []
+        if self.needs(a):
+            seeds.append((a, np.matmul(g, np.swapaxes(self.value(b), -1, -2))))
+        if self.needs(b):
+            seeds.append((b, np.matmul(np.swapaxes(self.value(a), -1, -2), g)))
+        return seeds
 
     def run_custom(self, node: int) -> list:
         """Run a custom Function's backward; returns the seeds for its inputs."""
@@ -168,7 +196,7 @@ def run_backward_rows(roots: Sequence, seed_rows: Sequence[np.ndarray], targets:
     nb = seed_rows[0].shape[0]
     tapes = {root._tape for root in roots}
     tape = next(iter(tapes))
-    if len(tapes) != 1 or tape is None or tape.externs or tape.customs:
+    if len(tapes) != 1 or tape is None or tape.externs or tape.customs or tape.host_nodes:
         rows = [run_backward(list(roots), [s[k] for s in seed_rows], list(targets),
                              True if k < nb - 1 else retain_graph)[0] for k in range(nb)]
         out = []
@@ -281,7 +309,7 @@ def run_backward(roots: Sequence, seeds: Sequence, targets: Optional[Sequence], 
             if not retain_graph:
                 tape.sealed = True
             continue
-        extra = list(tape.externs)
+        extra = list(tape.externs) + tape.host_nodes
         for ctx in tape.customs.values():
             extra.extend(m for m in ctx.output_nodes if m >= 0)
         sweep = _Sweep(tape, [node for node, _ in wanted] + extra, hi)

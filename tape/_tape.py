@@ -73,7 +73,7 @@ class Tape:
 
     __slots__ = ("n", "_ints", "_sval", "ints", "sval", "arr", "blocks", "_block", "_block_address", "_block_index", "_block_used",
                  "consts", "iconsts", "leaves", "retained", "externs", "customs", "scalar_consts", "freed", "sealed", "seq",
-                 "value_bytes", "shared",
+                 "value_bytes", "shared", "host_nodes",
                  "__weakref__")
 
     def __init__(self) -> None:
@@ -100,6 +100,7 @@ class Tape:
         self.seq = next(_tape_counter)
         self.value_bytes = 0
         self.shared: list = []                # (node, version cell, version, shape) of values not copied
+        self.host_nodes: list = []            # large matrix products whose VJP runs in numpy's BLAS
 
     # ---- appending -------------------------------------------------------
     def flush(self) -> None:

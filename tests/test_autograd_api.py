@@ -824,3 +824,40 @@ def test_zero_dim_operand_of_a_one_element_array_product_gets_its_gradient():
     w = tape.tensor([1.5])
     (a.exp() * w).sum().backward()
     assert a.grad.item() == pytest.approx(1.5 * np.exp(2.0))
+
+
+# ---- large matrix products: their VJP runs in numpy's BLAS while the sweep pauses -----------------
+def test_large_matmul_gradients_match_the_formula():
+    rng = np.random.default_rng(3)
+    A, B, G = rng.standard_normal((40, 50)), rng.standard_normal((50, 30)), rng.standard_normal((40, 30))
+    a = tape.tensor(A, requires_grad=True)
+    b = tape.tensor(B, requires_grad=True)
+    out = a @ b
+    out.retain_grad()
+    (tape.tanh(out) * tape.tensor(G)).sum().backward()
+    upstream = G * (1 - np.tanh(A @ B) ** 2)
+    np.testing.assert_allclose(out.grad.numpy(), upstream, rtol=1e-12)
+    np.testing.assert_allclose(a.grad.numpy(), upstream @ B.T, rtol=1e-12)
+    np.testing.assert_allclose(b.grad.numpy(), A.T @ upstream, rtol=1e-12)
+
+
+def test_large_batched_matmul_with_only_one_operand_requiring_grad():
+    rng = np.random.default_rng(4)
+    A, B = rng.standard_normal((3, 32, 40)), rng.standard_normal((3, 40, 32))
+    b = tape.tensor(B, requires_grad=True)
+    (tape.tensor(A) @ b).sum().backward()
+    np.testing.assert_allclose(b.grad.numpy(), np.swapaxes(A, 1, 2) @ np.ones((3, 32, 32)), rtol=1e-12)
+
+
+def test_large_matmul_jacobian_rows_and_second_derivative():
+    rng = np.random.default_rng(5)
+    W = rng.standard_normal((64, 64)) / 8
+    x = tape.tensor(rng.standard_normal((64, 64)), requires_grad=True)
+    y = (x @ tape.tensor(W)).sum(0)
+    eye = np.eye(64)[:3]
+    (rows,) = tape.autograd.grad(y, x, tape.tensor(eye), is_grads_batched=True)
+    for k in range(3):  # d y_k / d x[i, j] = W[j, k]
+        np.testing.assert_allclose(rows.numpy()[k], np.broadcast_to(W[:, k], (64, 64)), rtol=1e-12)
+    (g,) = tape.autograd.grad(((x @ tape.tensor(W)) ** 2).sum(), x, create_graph=True)
+    (h,) = tape.autograd.grad(g.sum(), x)  # d/dx sum(2 (x W) W^T) = 2 * ones @ W W^T
+    np.testing.assert_allclose(h.numpy(), 2 * np.ones((64, 64)) @ W @ W.T, rtol=1e-10)
