@@ -820,8 +820,13 @@ def max_min_dim(x: Tensor, dim: int, keepdim: bool, is_max: bool):
 
 
 # ---- linear algebra -----------------------------------------------------------------
-MM = register("mm", "MmBackward0", K.B_MATMUL, 2, _mm_vjp).id
-BMM = register("bmm", "BmmBackward0", K.B_MATMUL, 2, _bmm_vjp).id
+def _matmul_host_vjp(g: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
+    """numpy's BLAS for the VJP of a large (batched) product: (g @ b^T, a^T @ g)."""
+    return np.matmul(g, np.swapaxes(b, -1, -2)), np.matmul(np.swapaxes(a, -1, -2), g)
+
+
+MM = register("mm", "MmBackward0", K.B_MATMUL, 2, _mm_vjp, host=_matmul_host_vjp).id
+BMM = register("bmm", "BmmBackward0", K.B_MATMUL, 2, _bmm_vjp, host=_matmul_host_vjp).id
 DOT = register("dot", "DotBackward0", K.B_DOT, 2, _dot_vjp).id
 MV = register("mv", "MvBackward0", K.B_MV, 2, _mv_vjp).id
 

@@ -34,17 +34,20 @@ class Op:
     arity: int  # number of tensor operands; -1 for variadic (operands listed in iconsts)
     vjp: Optional[Rule] = None
     doc: str = ""
+    # numpy VJP (g, operand values...) -> gradient per operand, for records the sweep hands to Python
+    host: Optional[Callable[..., tuple]] = None
 
 
 OPS: list[Op] = []
 BY_NAME: dict[str, Op] = {}
 
 
-def register(key: str, name: str, body: int, arity: int, vjp: Optional[Rule] = None, doc: str = "") -> Op:
+def register(key: str, name: str, body: int, arity: int, vjp: Optional[Rule] = None, doc: str = "",
+             host: Optional[Callable[..., tuple]] = None) -> Op:
     """Add a row to the table; ``key`` is the short name the op definitions refer to."""
     if key in BY_NAME:
         raise ValueError(f"op {key!r} is registered twice")
-    op = Op(len(OPS), name, body, arity, vjp, doc)
+    op = Op(len(OPS), name, body, arity, vjp, doc, host)
     OPS.append(op)
     BY_NAME[key] = op
     global _body_of

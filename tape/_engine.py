@@ -121,7 +121,7 @@ class _Sweep:
             if self.tape.op_of(node) == T.CUSTOM:
                 seeds = self.run_custom(node)
             else:
-                seeds = self.run_host_matmul(node)
+                seeds = self.run_host(node)
             hi = node - 1
 
     def _pack(self, seeds: list) -> tuple:
@@ -155,16 +155,11 @@ class _Sweep:
         """Whether the sweep accumulates an adjoint for ``node`` (as the kernel decides it)."""
         return self.keep[node] >= 0 or T.body_of()[self.tape.op_of(node)] != K.B_NONE
 
-    def run_host_matmul(self, node: int) -> list:
-        """The VJP of a large (batched) matrix product, in numpy's BLAS; returns the seeds for its operands."""
-        a, b, _ = self.tape.operands(node)
-        g = self.get(node)
-        seeds = []
-        if self.needs(a):
-            seeds.append((a, np.matmul(g, np.swapaxes(self.value(b), -1, -2))))
-        if self.needs(b):
-            seeds.append((b, np.matmul(np.swapaxes(self.value(a), -1, -2), g)))
-        return seeds
+    def run_host(self, node: int) -> list:
+        """A record whose VJP the op table gives in numpy (``Op.host``); returns the seeds for its operands."""
+        operands = operand_nodes(self.tape, node)
+        grads = T.OPS[self.tape.op_of(node)].host(self.get(node), *(self.value(m) for m in operands))
+        return [(m, g) for m, g in zip(operands, grads) if g is not None and self.needs(m)]
 
     def run_custom(self, node: int) -> list:
         """Run a custom Function's backward; returns the seeds for its inputs."""
