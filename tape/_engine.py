@@ -26,7 +26,7 @@ SECOND_BACKWARD = (
 _announced: set = set()
 
 
-def _announce_compile(kernel=None, what: str = "the numba sweep kernels", seconds: int = 20) -> None:
+def _announce_compile(kernel=None, what: str = "the numba sweep kernels", seconds: int = 15) -> None:
     """Say once on stderr that a kernel is being compiled (never when it loads from numba's cache)."""
     kernel = K.sweep if kernel is None else kernel
     if kernel in _announced:

@@ -146,7 +146,7 @@ def _fused_scalar_pass(tape: Tape, seeds: list, wanted: set, free: bool) -> tupl
     out_consts = np.empty(2 * n + 8, np.float64)
     counts = np.zeros(2, np.int64)
     from ._engine import _announce_compile
-    _announce_compile(K.retape_scalars, "the numba re-taping kernel", 10)
+    _announce_compile(K.retape_scalars, "the numba re-taping kernel", 3)
     status = K.retape_scalars(rec, sval, consts, T.body_of(), _EMIT, hi, adj, keep, tape.freed, free, base,
                               const_base, out_rec, out_sval, out_consts, counts)
     del rec, sval, consts  # release the views before the columns grow
