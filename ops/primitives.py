@@ -820,9 +820,10 @@ def max_min_dim(x: Tensor, dim: int, keepdim: bool, is_max: bool):
 
 
 # ---- linear algebra -----------------------------------------------------------------
-def _matmul_host_vjp(g: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
-    """numpy's BLAS for the VJP of a large (batched) product: (g @ b^T, a^T @ g)."""
-    return np.matmul(g, np.swapaxes(b, -1, -2)), np.matmul(np.swapaxes(a, -1, -2), g)
+def _matmul_host_vjp(needs: tuple, g: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
+    """numpy's BLAS for the VJP of a large (batched) product: (g @ b^T, a^T @ g), each only if needed."""
+    return (np.matmul(g, np.swapaxes(b, -1, -2)) if needs[0] else None,
+            np.matmul(np.swapaxes(a, -1, -2), g) if needs[1] else None)
 
 
 MM = register("mm", "MmBackward0", K.B_MATMUL, 2, _mm_vjp, host=_matmul_host_vjp).id

@@ -34,7 +34,8 @@ class Op:
     arity: int  # number of tensor operands; -1 for variadic (operands listed in iconsts)
     vjp: Optional[Rule] = None
     doc: str = ""
-    # numpy VJP (g, operand values...) -> gradient per operand, for records the sweep hands to Python
+    # numpy VJP (needs, g, operand values...) -> gradient (or None) per operand, for records the sweep
+    # hands to Python; needs[i] says whether operand i wants one
     host: Optional[Callable[..., tuple]] = None
 
 

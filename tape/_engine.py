@@ -158,8 +158,9 @@ class _Sweep:
     def run_host(self, node: int) -> list:
         """A record whose VJP the op table gives in numpy (``Op.host``); returns the seeds for its operands."""
         operands = operand_nodes(self.tape, node)
-        grads = T.OPS[self.tape.op_of(node)].host(self.get(node), *(self.value(m) for m in operands))
-        return [(m, g) for m, g in zip(operands, grads) if g is not None and self.needs(m)]
+        needs = tuple(self.needs(m) for m in operands)
+        grads = T.OPS[self.tape.op_of(node)].host(needs, self.get(node), *(self.value(m) for m in operands))
+        return [(m, g) for m, g, wanted in zip(operands, grads, needs) if g is not None and wanted]
 
     def run_custom(self, node: int) -> list:
         """Run a custom Function's backward; returns the seeds for its inputs."""
