@@ -523,6 +523,16 @@ def _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sad
         sid_out = _shape_id(n, rec, arr)
         nd_out = shapes[sid_out, 0]
         nd_in = shapes[sid_in, 0]
+        trailing = True  # the input is the output's trailing block repeated (a bias over a batch)?
+        for d in range(nd_in):
+            if shapes[sid_in, 1 + d] != shapes[sid_out, 1 + d + nd_out - nd_in]:
+                trailing = False
+        na = ga.size
+        if trailing and na > 0:
+            for o in range(ng // na):
+                for t in range(na):
+                    ga[t] += g[o * na + t]
+            return
         st_in = contiguous_strides(shapes, sid_in)
         st = np.zeros(max(nd_out, 1), np.int64)
         for d in range(nd_in):
