@@ -921,3 +921,19 @@ def test_create_graph_reads_values_from_the_right_arena_block():
     np.testing.assert_allclose(g.detach().numpy(), 24576.0 * np.ones(3))
     (h,) = tape.autograd.grad(g.sum(), b)
     np.testing.assert_allclose(h.numpy(), 24576.0 * np.ones(3))
+
+
+def test_create_graph_chains_across_tapes():
+    # leaf-rooted ops past the roll threshold open a fresh tape: c = a * b spans two tapes
+    # f = x^3 sin x: f' = 3x^2 sin x + x^3 cos x, f'' = 6x sin x + 6x^2 cos x - x^3 sin x
+    x = tape.tensor(1.5, requires_grad=True)
+    a = x * x * x
+    for _ in range(4200):
+        x * 2.0
+    b = tape.sin(x)
+    assert a._tape is not b._tape
+    (g,) = tape.autograd.grad(a * b, x, create_graph=True)
+    (h,) = tape.autograd.grad(g, x)
+    X = 1.5
+    assert g.item() == pytest.approx(3 * X**2 * np.sin(X) + X**3 * np.cos(X), rel=1e-12)
+    assert h.item() == pytest.approx(6 * X * np.sin(X) + 6 * X**2 * np.cos(X) - X**3 * np.sin(X), rel=1e-12)
