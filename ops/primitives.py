@@ -384,7 +384,12 @@ def scalar_fast_method(op: int, reflected: bool = False):
                                                    and other._tape is not tape):
                     tape = target_tape((self, other))
                 na = self._node if self._tape is tape else node_on(tape, self)
-                nb = other._node if (ot is Tensor and other._tape is tape) else node_on(tape, other)
+                if ot is Tensor:
+                    nb = other._node if other._tape is tape else node_on(tape, other)
+                else:  # a number: its interned constant record, when the tape has one already
+                    nb = tape.scalar_consts.get(ov)
+                    if nb is None:
+                        nb = node_on(tape, ov)
                 node = tape.n
                 tape.n = node + 1
                 tape._ints += (op, nb, na, 0, -1) if reflected else (op, na, nb, 0, -1)
