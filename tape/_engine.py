@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ._tape import Tape, shape_table
+from ._tape import Tape, shape_table, shape_tuple
 from .ops import kernels as K
 from .ops import table as T
 
@@ -89,10 +89,7 @@ class _Sweep:
 
     def shape(self, node: int) -> tuple:
         l = self.loc[node]
-        if l < 0:
-            return ()
-        row = shape_table()[self.cols[2][l, 0]]
-        return tuple(int(d) for d in row[1:1 + row[0]])
+        return () if l < 0 else shape_tuple(self.cols[2][l, 0])
 
     def get(self, node: int) -> Optional[np.ndarray]:
         """A wanted node's adjoint shaped like its value, or None if nothing reached it."""
@@ -144,12 +141,7 @@ class _Sweep:
     def value(self, node: int) -> np.ndarray:
         """A node's recorded float64 value (a view of the tape's arena)."""
         l = self.loc[node]
-        if l < 0:
-            return np.array(self.cols[1][node])
-        _, address, block, size = self.cols[2][l]
-        base = self.tape.blocks[block]
-        offset = (int(address) - base.ctypes.data) // 8
-        return base[offset:offset + size].reshape(self.shape(node))
+        return np.array(self.cols[1][node]) if l < 0 else self.tape.array_value(int(l))
 
     def needs(self, node: int) -> bool:
         """Whether the sweep accumulates an adjoint for ``node`` (as the kernel decides it)."""

@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from ._tape import ROW, Tape, shape_table
+from ._tape import ROW, Tape
 from ._tensor import Tensor, _new, _wrap, node_on, taped_scalar
 from .ops import kernels as K
 from .ops import table as T
@@ -52,7 +52,6 @@ class _Handles:
         self.tape = tape
         self.rows = rows
         self.cache: dict[int, Tensor] = {}
-        self.bases: dict[int, int] = {}
 
     def __call__(self, node: int) -> Tensor:
         t = self.cache.get(node)
@@ -60,17 +59,7 @@ class _Handles:
             return t
         tape = self.tape
         op, loc = self.rows[ROW * node], self.rows[ROW * node + 4]
-        if loc < 0:
-            value = tape.sval[node]
-        else:
-            sid, address, block, size = tape.arr[4 * loc:4 * loc + 4]
-            base = self.bases.get(block)
-            if base is None:
-                base = self.bases[block] = tape.blocks[block].ctypes.data
-            offset = (address - base) // 8
-            row = shape_table()[sid]
-            shape = tuple(int(d) for d in row[1:1 + row[0]])
-            value = tape.blocks[block][offset:offset + size].reshape(shape)
+        value = tape.sval[node] if loc < 0 else tape.array_value(loc)
         t = _new(Tensor)
         t._value = value
         t._dt = _F64

@@ -65,13 +65,20 @@ def shape_table() -> np.ndarray:
     return _shape_table
 
 
+def shape_tuple(sid: int) -> tuple:
+    """The shape interned as ``sid``."""
+    row = _shape_table[sid]
+    return tuple(int(d) for d in row[1:1 + row[0]])
+
+
 _tape_counter = itertools.count()
 
 
 class Tape:
     """A flat record of operations; see the module docstring for the layout."""
 
-    __slots__ = ("n", "_ints", "_sval", "ints", "sval", "arr", "blocks", "_block", "_block_address", "_block_index", "_block_used",
+    __slots__ = ("n", "_ints", "_sval", "ints", "sval", "arr", "blocks", "block_addresses", "_block", "_block_address", "_block_index",
+                 "_block_used",
                  "consts", "iconsts", "leaves", "retained", "externs", "customs", "scalar_consts", "freed", "sealed", "seq",
                  "value_bytes", "shared", "host_nodes",
                  "__weakref__")
@@ -84,6 +91,7 @@ class Tape:
         self.sval = array.array("d")
         self.arr = array.array("q")         # array nodes: rows (shape id, address, block, size)
         self.blocks: list[np.ndarray] = []   # arena blocks, kept alive for the kernels' raw addresses
+        self.block_addresses: list[int] = []  # where each block starts
         self._block: np.ndarray | None = None
         self._block_address = 0
         self._block_index = -1
@@ -136,8 +144,10 @@ class Tape:
             self.value_bytes += 8 * size
         if size >= BIG:
             flat = np.ascontiguousarray(value, dtype=np.float64).reshape(-1)
-            self.arr.extend((shape_id(value.shape), flat.ctypes.data, len(self.blocks), size))
+            address = flat.ctypes.data
+            self.arr.extend((shape_id(value.shape), address, len(self.blocks), size))
             self.blocks.append(flat)
+            self.block_addresses.append(address)
         else:
             block = self._block
             used = self._block_used
@@ -149,6 +159,7 @@ class Tape:
                 self._block_index = len(self.blocks)
                 used = 0
                 self.blocks.append(block)
+                self.block_addresses.append(self._block_address)
             block[used:used + size] = value.reshape(-1)
             self.arr.extend((shape_id(value.shape), self._block_address + 8 * used, self._block_index, size))
             self._block_used = used + size
@@ -204,10 +215,11 @@ class Tape:
         iconsts = np.frombuffer(self.iconsts, dtype=np.int64) if len(self.iconsts) else np.zeros(1, np.int64)
         return rec, sval, arr, consts, iconsts
 
-    def nbytes(self) -> int:
-        """Bytes held by the record columns and constant pools (values in blocks not included)."""
-        cols = (self.ints, self.sval, self.arr, self.consts, self.iconsts)
-        return sum(c.itemsize * c.buffer_info()[1] for c in cols)
+    def array_value(self, loc: int) -> np.ndarray:
+        """The recorded float64 value of the array node in row ``loc`` of ``arr`` (a view of its block)."""
+        sid, address, block, size = self.arr[4 * loc:4 * loc + 4]
+        offset = (address - self.block_addresses[block]) // 8
+        return self.blocks[block][offset:offset + size].reshape(shape_tuple(sid))
 
 
 # ---- the thread's current tape and grad mode --------------------------------

@@ -154,30 +154,22 @@ class Tensor:
         if self.numel() != 1:
             raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to Scalar")
         v = self._value
-        out = v if type(v) is float else v.reshape(-1)[0].item()
-        _guard_hook("item", self, out)
-        return out
+        return v if type(v) is float else v.reshape(-1)[0].item()
 
     def tolist(self):
         v = self._value
-        out = v if type(v) is float else v.tolist()
-        _guard_hook("tolist", self, out)
-        return out
+        return v if type(v) is float else v.tolist()
 
     def __float__(self) -> float:
         if self.numel() != 1:
             raise ValueError("only one element tensors can be converted to Python scalars")
         v = self._value
-        out = v if type(v) is float else float(v.reshape(-1)[0])
-        _guard_hook("float", self, out)
-        return out
+        return v if type(v) is float else float(v.reshape(-1)[0])
 
     def __int__(self) -> int:
         if self.numel() != 1:
             raise ValueError("only one element tensors can be converted to Python scalars")
-        out = int(self._array().reshape(-1)[0])
-        _guard_hook("int", self, out)
-        return out
+        return int(self._array().reshape(-1)[0])
 
     def __index__(self) -> int:
         if self._dt.kind not in "iub" or self.numel() != 1:
@@ -187,9 +179,7 @@ class Tensor:
     def __bool__(self) -> bool:
         if self.numel() != 1:
             raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
-        out = bool(self._array().reshape(-1)[0])
-        _guard_hook("bool", self, out)
-        return out
+        return bool(self._array().reshape(-1)[0])
 
     def __iter__(self):
         if not self.shape:
@@ -487,13 +477,6 @@ def _norm_dim(dim: int, ndim: int) -> int:
     if not -n <= dim < n:
         raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
     return dim % n
-
-
-def _guard_hook(kind: str, tensor: Tensor, value) -> None:
-    """Called when a value leaves the tape as a Python value; replay guards (tape.compile) hook in here."""
-    hook = state.__dict__.get("guard_hook")
-    if hook is not None and tensor._rg:
-        hook(kind, tensor, value)
 
 
 # ---- recording ----------------------------------------------------------------
