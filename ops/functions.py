@@ -421,6 +421,8 @@ def to_dtype(x: Tensor, dtype) -> Tensor:
         return x
     value = x._array().astype(nd)
     if nd.kind != "f" or x._dt.kind != "f":
+        if nd.kind == "f" and P.state.recording is not None and P.needs_record((x,)):
+            return P.record(P.TO_COPY, value if value.ndim else float(value), (x,), checked=True)  # 0/1 values
         return _wrap(value)
     return P.record(P.TO_COPY, value if value.ndim or nd != np.float64 else float(value), (x,))
 

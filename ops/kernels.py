@@ -98,6 +98,16 @@ def jit(fn):
         return njit(**options)(fn)
 
 
+def jit_inline(fn):
+    """``jit`` for the small per-element helpers, inlined into their callers at numba's IR level
+    (a plain call to them costs about three times the arithmetic they do)."""
+    options = dict(nogil=True, error_model="numpy", inline="always")
+    try:
+        return njit(cache=True, **options)(fn)
+    except RuntimeError:
+        return njit(**options)(fn)
+
+
 # ---- index helpers ---------------------------------------------------------
 @jit
 def shape_size(shapes, sid):
@@ -312,32 +322,41 @@ def _sweep_pass(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, 
                                        consts[c + 1] if body == B_CLAMP else 0.0)
                 touched[x] = 1
             continue
-        g = _adjoint(n, rec, arr, sadj, aadj, touched, keep, out)
-        ng = g.size
-        if body <= B_WHERE:
-            _binary(body, n, x, y2, g, ng, need_a, need_b, rec, sval, arr, iconsts, sadj, aadj, touched, keep,
-                    out)
-        elif body <= B_CLAMP:
-            if need_a:
-                _unary(body, n, x, g, ng, rec, sval, arr, consts, sadj, aadj, touched, keep, out)
-        elif body <= B_SCATTER:
-            _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sadj, aadj, touched, need_a, out)
-        elif body <= B_AMIN:
-            if need_a:
-                _reduction(body, n, x, g, rec, sval, arr, shapes, sadj, aadj, touched, keep, out)
-        elif body <= B_MV:
-            _linalg(body, n, x, y2, g, need_a, need_b, rec, sval, arr, shapes, sadj, aadj, touched, keep, out)
-        elif body <= B_LOGSUMEXP:
-            if need_a:
-                _softmax_family(body, n, x, g, rec, sval, arr, shapes, sadj, aadj, touched, keep, out)
-        # the output's adjoint is consumed: release it (a wanted one stays in ``out``)
-        if l >= 0 and keep[n] < 0:
-            aadj[l] = empty
-            touched[n] = 2
+        _sweep_record(body, n, l, x, y2, need_a, need_b, rec, sval, arr, shapes, consts, iconsts, body_of, sadj,
+                      aadj, touched, keep, out)
     return DONE
 
 
 @jit
+def _sweep_record(body, n, l, x, y2, need_a, need_b, rec, sval, arr, shapes, consts, iconsts, body_of, sadj, aadj,
+                  touched, keep, out):
+    """The VJP of one record whose value or operands are arrays (kept out of the sweep's loop, which
+    then holds no arrays and costs a few nanoseconds per 0-d record)."""
+    g = _adjoint(n, rec, arr, sadj, aadj, touched, keep, out)
+    ng = g.size
+    if body <= B_WHERE:
+        _binary(body, n, x, y2, g, ng, need_a, need_b, rec, sval, arr, iconsts, sadj, aadj, touched, keep,
+                out)
+    elif body <= B_CLAMP:
+        if need_a:
+            _unary(body, n, x, g, ng, rec, sval, arr, consts, sadj, aadj, touched, keep, out)
+    elif body <= B_SCATTER:
+        _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sadj, aadj, touched, need_a, out)
+    elif body <= B_AMIN:
+        if need_a:
+            _reduction(body, n, x, g, rec, sval, arr, shapes, sadj, aadj, touched, keep, out)
+    elif body <= B_MV:
+        _linalg(body, n, x, y2, g, need_a, need_b, rec, sval, arr, shapes, sadj, aadj, touched, keep, out)
+    elif body <= B_LOGSUMEXP:
+        if need_a:
+            _softmax_family(body, n, x, g, rec, sval, arr, shapes, sadj, aadj, touched, keep, out)
+    # the output's adjoint is consumed: release it (a wanted one stays in ``out``)
+    if l >= 0 and keep[n] < 0:
+        aadj[l] = np.empty(0, np.float64)
+        touched[n] = 2
+
+
+@jit_inline
 def _binary_grads(body, gi, p, q, y):
     """(d/dp, d/dq) of the elementwise binary body at one element, times the adjoint ``gi``."""
     if body == B_ADD:
@@ -367,17 +386,19 @@ def _binary(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, iconsts, sadj,
     na = va.size
     nb = vb.size
     if body == B_WHERE:
-        # a = value if true, b = value if false; the condition (0/1) sits in iconsts[aux:aux+ng]
-        base = rec[n, 3]
+        # a = value if true, b = value if false; the condition is node ``aux`` (0/1 values, the output's
+        # size or one element): a constant, or a recorded comparison that a replay re-evaluates
+        vc = _value(rec[n, 3], rec, sval, arr)
+        nc = vc.size
         if need_a:
             ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
             for i in range(ng):
-                if iconsts[base + i] != 0:
+                if vc[i if nc == ng else 0] != 0.0:
                     ga[i if na == ng else 0] += g[i]
         if need_b:
             gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out)
             for i in range(ng):
-                if iconsts[base + i] == 0:
+                if vc[i if nc == ng else 0] == 0.0:
                     gb[i if nb == ng else 0] += g[i]
         return
     vy = _value(n, rec, sval, arr)
@@ -429,7 +450,7 @@ def _binary_dispatch(body, side, dst, g, va, vb, vy, replace):
         dst[i] = v if replace else dst[i] + v
 
 
-@jit
+@jit_inline
 def _unary_grad(body, gi, x, y, c0, c1):
     """d/dx of the elementwise unary body at one element (value x, output y), times ``gi``."""
     if body == B_NEG:
@@ -727,6 +748,8 @@ def reach(rec, iconsts, body_of, hi, seed_nodes):
             for j in range(iconsts[base]):
                 marked[iconsts[base + 1 + j]] = 1
         elif body != B_NONE:
+            if body == B_WHERE:
+                marked[rec[n, 3]] = 1  # the condition node is read
             if rec[n, 1] >= 0:
                 marked[rec[n, 1]] = 1
             if rec[n, 2] >= 0:
@@ -745,6 +768,11 @@ E_NEG = 5
 E_SIN = 6
 E_COS = 7
 E_POWC = 8
+E_GT = 9
+E_LT = 10
+E_GE = 11
+E_LE = 12
+E_EQ = 13
 
 
 @jit
@@ -787,7 +815,7 @@ def retape_scalars(rec, sval, consts, body_of, emit, hi, adj, keep, freed, free,
         body = body_of[rec[n, 0]]
         if body == B_NONE:
             continue
-        if out_rec.shape[0] - counts[0] < 8 or out_consts.size - counts[1] < 2:
+        if out_rec.shape[0] - counts[0] < 16 or out_consts.size - counts[1] < 2:
             return NEED_SPACE
         x = rec[n, 1]
         y = rec[n, 2]
@@ -822,13 +850,20 @@ def retape_scalars(rec, sval, consts, body_of, emit, hi, adj, keep, freed, free,
             bb = _emit(emit[E_MUL], y, y, 0, vb * vb, base, out_rec, out_sval, counts)
             gb = _emit(emit[E_DIV], t, bb, 0, -(vg * vx) / (vb * vb), base, out_rec, out_sval, counts)
         elif body == B_MAXIMUM or body == B_MINIMUM:
+            # share = (a wins) + 0.5 * (a == b), from recorded comparisons (a replay re-evaluates them)
             vb = sval[y]
-            wins = (vx > vb) if body == B_MAXIMUM else (vx < vb)
-            share = (1.0 if wins else 0.0) + (0.5 if vx == vb else 0.0)
-            c = _emit(emit[E_CONST], -1, -1, 0, share, base, out_rec, out_sval, counts)
+            w = 1.0 if ((vx > vb) if body == B_MAXIMUM else (vx < vb)) else 0.0
+            e = 1.0 if vx == vb else 0.0
+            share = w + 0.5 * e
+            c = _emit(emit[E_GT if body == B_MAXIMUM else E_LT], x, y, 0, w, base, out_rec, out_sval, counts)
+            t = _emit(emit[E_EQ], x, y, 0, e, base, out_rec, out_sval, counts)
+            h = _emit(emit[E_CONST], -1, -1, 0, 0.5, base, out_rec, out_sval, counts)
+            t = _emit(emit[E_MUL], t, h, 0, 0.5 * e, base, out_rec, out_sval, counts)
+            c = _emit(emit[E_ADD], c, t, 0, share, base, out_rec, out_sval, counts)
             ga = _emit(emit[E_MUL], g, c, 0, vg * share, base, out_rec, out_sval, counts)
-            c = _emit(emit[E_CONST], -1, -1, 0, 1.0 - share, base, out_rec, out_sval, counts)
-            gb = _emit(emit[E_MUL], g, c, 0, vg * (1.0 - share), base, out_rec, out_sval, counts)
+            h = _emit(emit[E_CONST], -1, -1, 0, 1.0, base, out_rec, out_sval, counts)
+            t = _emit(emit[E_RSUB], h, c, 0, 1.0 - share, base, out_rec, out_sval, counts)
+            gb = _emit(emit[E_MUL], g, t, 0, vg * (1.0 - share), base, out_rec, out_sval, counts)
         elif body == B_NEG:
             ga = _emit(emit[E_NEG], g, -1, 0, -vg, base, out_rec, out_sval, counts)
         elif body == B_EXP:
@@ -862,13 +897,30 @@ def retape_scalars(rec, sval, consts, body_of, emit, hi, adj, keep, freed, free,
                     factor = 1.0 - vy * vy
             ga = _emit(emit[E_MUL], g, t, 0, vg * factor, base, out_rec, out_sval, counts)
         elif body == B_RELU or body == B_ABS or body == B_CLAMP:
+            # the step is a product of recorded comparisons (a replay re-evaluates them)
             if body == B_RELU:
                 w = 1.0 if vy > 0.0 else 0.0
+                z = _emit(emit[E_CONST], -1, -1, 0, 0.0, base, out_rec, out_sval, counts)
+                c = _emit(emit[E_GT], n, z, 0, w, base, out_rec, out_sval, counts)
             elif body == B_ABS:
-                w = 1.0 if vx > 0.0 else (-1.0 if vx < 0.0 else 0.0)
+                p = 1.0 if vx > 0.0 else 0.0
+                q = 1.0 if vx < 0.0 else 0.0
+                w = p - q
+                z = _emit(emit[E_CONST], -1, -1, 0, 0.0, base, out_rec, out_sval, counts)
+                t = _emit(emit[E_GT], x, z, 0, p, base, out_rec, out_sval, counts)
+                c = _emit(emit[E_LT], x, z, 0, q, base, out_rec, out_sval, counts)
+                c = _emit(emit[E_RSUB], t, c, 0, w, base, out_rec, out_sval, counts)
             else:
-                w = 1.0 if (vx >= consts[rec[n, 3]] and vx <= consts[rec[n, 3] + 1]) else 0.0
-            c = _emit(emit[E_CONST], -1, -1, 0, w, base, out_rec, out_sval, counts)
+                lo = consts[rec[n, 3]]
+                hi = consts[rec[n, 3] + 1]
+                p = 1.0 if vx >= lo else 0.0
+                q = 1.0 if vx <= hi else 0.0
+                w = p * q
+                z = _emit(emit[E_CONST], -1, -1, 0, lo, base, out_rec, out_sval, counts)
+                t = _emit(emit[E_GE], x, z, 0, p, base, out_rec, out_sval, counts)
+                z = _emit(emit[E_CONST], -1, -1, 0, hi, base, out_rec, out_sval, counts)
+                c = _emit(emit[E_LE], x, z, 0, q, base, out_rec, out_sval, counts)
+                c = _emit(emit[E_MUL], t, c, 0, w, base, out_rec, out_sval, counts)
             ga = _emit(emit[E_MUL], g, c, 0, vg * w, base, out_rec, out_sval, counts)
         elif body == B_POWC:
             c = consts[rec[n, 3]]
@@ -892,3 +944,346 @@ def retape_scalars(rec, sval, consts, body_of, emit, hi, adj, keep, freed, free,
                 adj[m] = _emit(emit[E_ADD], old, gm, 0, _emitted_value(old, base, sval, out_sval)
                                + _emitted_value(gm, base, sval, out_sval), base, out_rec, out_sval, counts)
     return DONE
+
+
+# ---- the forward replay (tape.compile) -------------------------------------------
+# Forward ids: every primitive's op-table row names one. They are the body ids for ops
+# that have a VJP body, and these for the comparisons (recorded with no VJP: their
+# derivative is zero, but a replay must re-evaluate them at new values).
+F_GT = 70
+F_GE = 71
+F_LT = 72
+F_LE = 73
+F_EQ = 74
+F_NE = 75
+
+
+@jit_inline
+def _binary_value(f, p, q):
+    """The elementwise binary forward ``f`` at one element (numpy's IEEE results)."""
+    if f == B_ADD:
+        return p + q
+    if f == B_SUB:
+        return p - q
+    if f == B_MUL:
+        return p * q
+    if f == B_DIV:
+        return p / q
+    if f == B_POW:
+        return p ** q
+    if f == B_MAXIMUM:
+        return p if (p > q or p != p) else q
+    if f == B_MINIMUM:
+        return p if (p < q or p != p) else q
+    if f == F_GT:
+        return 1.0 if p > q else 0.0
+    if f == F_GE:
+        return 1.0 if p >= q else 0.0
+    if f == F_LT:
+        return 1.0 if p < q else 0.0
+    if f == F_LE:
+        return 1.0 if p <= q else 0.0
+    if f == F_EQ:
+        return 1.0 if p == q else 0.0
+    return 1.0 if p != q else 0.0
+
+
+@jit_inline
+def _unary_value(f, v, c0, c1):
+    """The elementwise unary forward ``f`` at one element; c0, c1 are the record's float constants."""
+    if f == B_NEG:
+        return -v
+    if f == B_EXP:
+        return math.exp(v)
+    if f == B_LOG:
+        if v < 0.0:
+            return math.nan
+        return -math.inf if v == 0.0 else math.log(v)
+    if f == B_SQRT:
+        return math.nan if v < 0.0 else math.sqrt(v)
+    if f == B_SIN:
+        return math.sin(v)
+    if f == B_COS:
+        return math.cos(v)
+    if f == B_TAN:
+        return math.tan(v)
+    if f == B_TANH:
+        return math.tanh(v)
+    if f == B_SIGMOID:
+        if v >= 0.0:
+            return 1.0 / (1.0 + math.exp(-v))
+        e = math.exp(v)
+        return e / (1.0 + e)
+    if f == B_RELU:
+        return v if (v > 0.0 or v != v) else 0.0
+    if f == B_ABS:
+        return abs(v)
+    if f == B_POWC:
+        return v ** c0
+    # clamp into [c0, c1] (NaN stays NaN; lo > hi gives hi, as numpy and PyTorch do)
+    if v != v:
+        return v
+    return min(max(v, c0), c1)
+
+
+@jit
+def _forward_reduction(f, n, x, out, rec, sval, arr, shapes):
+    sid_in = _shape_id(x, rec, arr)
+    mask = rec[n, 3] & 0xFF
+    vx = _value(x, rec, sval, arr)
+    nx = vx.size
+    group, ngroups = reduce_map(shapes, sid_in, mask)
+    if f == B_SUM or f == B_MEAN:
+        out[:] = 0.0
+        for i in range(nx):
+            out[group[i]] += vx[i]
+        if f == B_MEAN:
+            scale = ngroups / nx if nx > 0 else math.nan
+            for j in range(out.size):
+                out[j] *= scale
+    elif f == B_PROD:
+        out[:] = 1.0
+        for i in range(nx):
+            out[group[i]] *= vx[i]
+    else:
+        seen = np.zeros(ngroups, np.int8)
+        for i in range(nx):
+            j = group[i]
+            v = vx[i]
+            if seen[j] == 0:
+                out[j] = v
+                seen[j] = 1
+            elif out[j] == out[j] and (v != v or (v > out[j] if f == B_AMAX else v < out[j])):
+                out[j] = v
+
+
+@jit
+def _forward_softmax(f, n, x, out, rec, sval, arr, shapes):
+    sid_in = _shape_id(x, rec, arr)
+    vx = _value(x, rec, sval, arr)
+    if shapes[sid_in, 0] == 0:
+        outer, size, inner = 1, 1, 1
+    else:
+        outer, size, inner = split_dim(shapes, sid_in, rec[n, 3])
+    for o in range(outer):
+        for t in range(inner):
+            base = o * size * inner + t
+            m = -math.inf
+            for s in range(size):
+                v = vx[base + s * inner]
+                if v > m or v != v:
+                    m = v
+            if f != B_SOFTMAX and not (m > -math.inf and m < math.inf):
+                m = 0.0  # an infinite maximum: shift by nothing (numpy's and PyTorch's results)
+            acc = 0.0
+            for s in range(size):
+                acc += math.exp(vx[base + s * inner] - m)
+            if f == B_LOGSUMEXP:
+                out[o * inner + t] = math.log(acc) + m
+            elif f == B_LOG_SOFTMAX:
+                lse = math.log(acc) + m
+                for s in range(size):
+                    out[base + s * inner] = vx[base + s * inner] - lse
+            else:
+                for s in range(size):
+                    p = base + s * inner
+                    out[p] = math.exp(vx[p] - m) / acc
+
+
+@jit
+def _forward_linalg(f, x, y, out, rec, sval, arr, shapes):
+    va = _value(x, rec, sval, arr)
+    vb = _value(y, rec, sval, arr)
+    if f == B_DOT:
+        acc = 0.0
+        for i in range(va.size):
+            acc += va[i] * vb[i]
+        out[0] = acc
+        return
+    sa = _shape_id(x, rec, arr)
+    if f == B_MV:
+        rows = shapes[sa, 1]
+        cols = shapes[sa, 2]
+        for r in range(rows):
+            acc = 0.0
+            for c in range(cols):
+                acc += va[r * cols + c] * vb[c]
+            out[r] = acc
+        return
+    sb = _shape_id(y, rec, arr)
+    nda = shapes[sa, 0]
+    r = shapes[sa, nda - 1]
+    k = shapes[sa, nda]
+    c = shapes[sb, shapes[sb, 0]]
+    batch = va.size // (r * k) if r * k > 0 else 0
+    out[:] = 0.0
+    for t in range(batch):
+        for i in range(r):
+            for q in range(k):
+                aiq = va[t * r * k + i * k + q]
+                row = t * k * c + q * c
+                dst = t * r * c + i * c
+                for j in range(c):
+                    out[dst + j] += aiq * vb[row + j]
+
+
+@jit
+def _forward_structural(f, n, x, out, rec, sval, arr, shapes, iconsts):
+    if f == B_CAT:
+        base = rec[n, 3]
+        dim = iconsts[base]
+        count = iconsts[base + 1]
+        sid_out = _shape_id(n, rec, arr)
+        outer = 1
+        for d in range(dim):
+            outer *= shapes[sid_out, 1 + d]
+        total = out.size // outer if outer > 0 else 0
+        start = 0
+        for j in range(count):
+            m = iconsts[base + 2 + j]
+            vm = _value(m, rec, sval, arr)
+            inner = vm.size // outer if outer > 0 else 0
+            for o in range(outer):
+                for t in range(inner):
+                    out[o * total + start + t] = vm[o * inner + t]
+            start += inner
+        return
+    vx = _value(x, rec, sval, arr)
+    ng = out.size
+    if f == B_VIEW:
+        for i in range(ng):
+            out[i] = vx[i]
+    elif f == B_EXPAND:
+        if vx.size == 1:
+            out[:] = vx[0]
+            return
+        sid_in = _shape_id(x, rec, arr)
+        sid_out = _shape_id(n, rec, arr)
+        nd_out = shapes[sid_out, 0]
+        nd_in = shapes[sid_in, 0]
+        st_in = contiguous_strides(shapes, sid_in)
+        st = np.zeros(max(nd_out, 1), np.int64)
+        for d in range(nd_in):
+            if shapes[sid_in, 1 + d] != 1:
+                st[d + nd_out - nd_in] = st_in[d]
+        idx = strided_index(shapes, sid_out, st)
+        for i in range(ng):
+            out[i] = vx[idx[i]]
+    elif f == B_PERMUTE:
+        sid_in = _shape_id(x, rec, arr)
+        sid_out = _shape_id(n, rec, arr)
+        nd = shapes[sid_in, 0]
+        st_in = contiguous_strides(shapes, sid_in)
+        st = np.zeros(max(nd, 1), np.int64)
+        for d in range(nd):
+            st[d] = st_in[iconsts[rec[n, 3] + d]]
+        idx = strided_index(shapes, sid_out, st)
+        for i in range(ng):
+            out[i] = vx[idx[i]]
+    elif f == B_GATHER:
+        base = rec[n, 3]
+        for i in range(ng):
+            out[i] = vx[iconsts[base + i]]
+    elif f == B_SCATTER:
+        base = rec[n, 3]
+        out[:] = 0.0
+        for i in range(vx.size):
+            out[iconsts[base + i]] += vx[i]
+
+
+@jit
+def forward(rec, sval, arr, shapes, consts, iconsts, fwd_of, lo, hi):
+    """Re-evaluate records ``lo`` to ``hi`` in place: each value is recomputed from its operands' values.
+
+    The values of leaves (written by the caller), constants and externs are kept.
+    Results go where the recorded values were (``sval`` and the arena), so the
+    reverse sweep afterwards reads the new values. Custom Function records are
+    never replayed (tape.compile refuses a tape that holds one). The loop itself
+    handles 0-d records of 0-d operands and holds no arrays (which keeps it at a
+    few nanoseconds a record); array records go to ``_forward_record``.
+    """
+    for n in range(lo, hi + 1):
+        f = fwd_of[rec[n, 0]]
+        if f == B_NONE:
+            continue
+        x = rec[n, 1]
+        if rec[n, 4] < 0 and rec[x, 4] < 0:
+            if f < B_WHERE or F_GT <= f <= F_NE:
+                y = rec[n, 2]
+                if rec[y, 4] < 0:
+                    sval[n] = _binary_value(f, sval[x], sval[y])
+                    continue
+            elif B_NEG <= f <= B_CLAMP:
+                c = rec[n, 3]
+                sval[n] = _unary_value(f, sval[x], consts[c] if f >= B_POWC else 0.0,
+                                       consts[c + 1] if f == B_CLAMP else 0.0)
+                continue
+        _forward_record(f, n, rec, sval, arr, shapes, consts, iconsts)
+    return DONE
+
+
+@jit
+def _forward_record(f, n, rec, sval, arr, shapes, consts, iconsts):
+    """Re-evaluate one record whose value or operands are arrays."""
+    x = rec[n, 1]
+    y = rec[n, 2]
+    out = _value(n, rec, sval, arr)
+    ng = out.size
+    if f < B_WHERE or F_GT <= f <= F_NE:
+        va = _value(x, rec, sval, arr)
+        vb = _value(y, rec, sval, arr)
+        na = va.size
+        nb = vb.size
+        for i in range(ng):
+            out[i] = _binary_value(f, va[i if na == ng else 0], vb[i if nb == ng else 0])
+    elif f == B_WHERE:
+        va = _value(x, rec, sval, arr)
+        vb = _value(y, rec, sval, arr)
+        vc = _value(rec[n, 3], rec, sval, arr)
+        na = va.size
+        nb = vb.size
+        nc = vc.size
+        for i in range(ng):
+            out[i] = va[i if na == ng else 0] if vc[i if nc == ng else 0] != 0.0 else vb[i if nb == ng else 0]
+    elif f <= B_CLAMP:
+        vx = _value(x, rec, sval, arr)
+        c = rec[n, 3]
+        c0 = consts[c] if f >= B_POWC else 0.0
+        c1 = consts[c + 1] if f == B_CLAMP else 0.0
+        for i in range(ng):
+            out[i] = _unary_value(f, vx[i], c0, c1)
+    elif f <= B_SCATTER:
+        _forward_structural(f, n, x, out, rec, sval, arr, shapes, iconsts)
+    elif f <= B_AMIN:
+        _forward_reduction(f, n, x, out, rec, sval, arr, shapes)
+    elif f <= B_MV:
+        _forward_linalg(f, x, y, out, rec, sval, arr, shapes)
+    elif f <= B_LOGSUMEXP:
+        _forward_softmax(f, n, x, out, rec, sval, arr, shapes)
+
+
+@jit
+def check_guards(rec, sval, arr, nodes, kinds, starts, expected):
+    """The index of the first guard whose node no longer gives what it gave when recorded, or -1.
+
+    Guard ``i`` watches node ``nodes[i]``; its recorded values are
+    ``expected[starts[i]:]``. Kind 0 compares the values exactly (NaN equals NaN:
+    float(), item(), tolist(), numpy()); kind 1 their truth (bool()); kind 2 their
+    truncation to an integer (int()).
+    """
+    for i in range(nodes.size):
+        v = _value(nodes[i], rec, sval, arr)
+        s = starts[i]
+        k = kinds[i]
+        for j in range(v.size):
+            a = v[j]
+            e = expected[s + j]
+            if k == 1:
+                same = (a != 0.0) == (e != 0.0)
+            elif k == 2:
+                same = (a != a and e != e) or (a - np.fmod(a, 1.0) == e)
+            else:
+                same = a == e or (a != a and e != e)
+            if not same:
+                return i
+    return -1

@@ -9,10 +9,29 @@ from . import functions as F
 from . import primitives as P
 
 
-def _compare(np_fn):
+def _compare(op):
     def method(self, other):
-        return _wrap(np.asarray(np_fn(self._array(), _plain(other))))
+        return P.compare(op, self, other)
     return method
+
+
+def _logical(np_fn, op):
+    """&, | on tensors; on recorded comparisons (tape.compile) recorded as 0/1 arithmetic (mul, maximum)."""
+    def method(self, other):
+        v = np.asarray(np_fn(self._array(), _plain(other)))
+        if P.state.recording is not None and P.needs_record((self, other)):
+            return P.record(op, v, (P._operand(self, v.shape), P._operand(other, v.shape)), checked=True)
+        return _wrap(v)
+    return method
+
+
+def _invert(self):
+    if self._dt != np.bool_:
+        return _wrap(~self._array())
+    v = np.logical_not(self._array())
+    if P.state.recording is not None and P.needs_record((self,)):
+        return P.record(P.RSUB, v, (1.0, self), checked=True)
+    return _wrap(v)
 
 
 def _rpow(self, other):
@@ -84,18 +103,18 @@ _METHODS = {
     "__neg__": F.neg,
     "__pos__": lambda self: self,
     "__abs__": F.abs,
-    "__lt__": _compare(np.less),
-    "__le__": _compare(np.less_equal),
-    "__gt__": _compare(np.greater),
-    "__ge__": _compare(np.greater_equal),
-    "__eq__": _compare(np.equal),
-    "__ne__": _compare(np.not_equal),
-    "__and__": _compare(np.logical_and),
-    "__or__": _compare(np.logical_or),
-    "__invert__": lambda self: _wrap(np.logical_not(self._array()) if self._dt == np.bool_ else ~self._array()),
+    "__lt__": _compare(P.LT),
+    "__le__": _compare(P.LE),
+    "__gt__": _compare(P.GT),
+    "__ge__": _compare(P.GE),
+    "__eq__": _compare(P.EQ),
+    "__ne__": _compare(P.NE),
+    "__and__": _logical(np.logical_and, P.MUL),
+    "__or__": _logical(np.logical_or, P.MAXIMUM),
+    "__invert__": _invert,
     "__getitem__": _getitem,
-    "lt": _compare(np.less), "le": _compare(np.less_equal), "gt": _compare(np.greater),
-    "ge": _compare(np.greater_equal), "eq": _compare(np.equal), "ne": _compare(np.not_equal),
+    "lt": _compare(P.LT), "le": _compare(P.LE), "gt": _compare(P.GT),
+    "ge": _compare(P.GE), "eq": _compare(P.EQ), "ne": _compare(P.NE),
     "T": property(_T),
     "mT": property(_mT),
     "expand": _size_expand,

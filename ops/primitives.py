@@ -17,10 +17,11 @@ from typing import Optional, Sequence
 import numpy as np
 
 from tape._tape import FLUSH, state
-from tape._tensor import (Tensor, _new, _norm_dim, _plain, _wrap, needs_record, node_on, record, target_tape,
-                          taped_scalar)
+from tape._tensor import (Tensor, _Meta, _new, _norm_dim, _plain, _wrap, needs_record, node_on, record, target_tape,
+                          taped_scalar, traced_node)
 
 from . import kernels as K
+from . import table as T
 from .table import register
 
 _F64 = np.dtype(np.float64)
@@ -108,26 +109,28 @@ def _div_vjp(g, y, xs, r):
     return g / b, -(g * a) / (b * b)
 
 
+# Where a derivative depends on a comparison of values (relu's step, max's winner, pow at 0),
+# rules take it from ``mask``: a recorded comparison, so that a replay of the re-taped sweep
+# (tape.compile's hvp and hessian) re-evaluates it at new values instead of baking it in.
+
 def _pow_vjp(g, y, xs, r):
     a, b = xs
-    va, vb = a._array(), b._array()
-    da = where(vb == 0, 0.0, g * b * binary(POW, a, b - 1.0))
+    da = where(mask(EQ, b, 0.0), 0.0, g * b * binary(POW, a, b - 1.0))
     with np.errstate(all="ignore"):
-        db = where((va == 0) & (vb >= 0), 0.0, g * y * unary(LOG, a))
+        db = where(mask(EQ, a, 0.0) * mask(GE, b, 0.0), 0.0, g * y * unary(LOG, a))
     return da, db
 
 
 def _extremum_vjp(larger: bool):
     def rule(g, y, xs, r):
-        va, vb = xs[0]._array(), xs[1]._array()
-        wins = (va > vb) if larger else (va < vb)
-        share = _const(wins + 0.5 * (va == vb))
+        a, b = xs
+        share = mask(GT if larger else LT, a, b) + mask(EQ, a, b) * 0.5
         return g * share, g * (1.0 - share)
     return rule
 
 
 def _where_vjp(g, y, xs, r):
-    cond = r.ints(y.numel()).reshape(y.shape) != 0
+    cond = r.handle(r.aux)
     return where(cond, g, 0.0), where(cond, 0.0, g)
 
 
@@ -186,6 +189,7 @@ def _prod_vjp(g, y, xs, r):
     dims = tuple(d for d in range(x.ndim) if (r.aux >> d) & 1)
     vx = x._array()
     zero = vx == 0
+    _guard_pattern(mask(EQ, x, 0.0), "the zeros of a prod in its derivative")
     gk = expand(view_as(VIEW, g, keep), x.shape)
     if not zero.any():
         return gk * expand(view_as(VIEW, y, keep), x.shape) / x,
@@ -207,17 +211,19 @@ def _prod_vjp(g, y, xs, r):
 
 def _extreme_reduction_vjp(g, y, xs, r):
     x = xs[0]
-    mask = r.aux & 0xFF
-    keep = _keep_shape(x.shape, mask)
-    dims = tuple(d for d in range(x.ndim) if (mask >> d) & 1)
-    vx = x._array()
-    hit = vx == np.reshape(y._array(), keep)
+    bits = r.aux & 0xFF
+    keep = _keep_shape(x.shape, bits)
+    dims = tuple(d for d in range(x.ndim) if (bits >> d) & 1)
+    hit = mask(EQ, x, expand(view_as(VIEW, y, keep), x.shape))
     if (r.aux >> 8) & 1:  # max(dim)/min(dim): the gradient goes to the first extreme element
-        first = np.cumsum(hit, axis=dims[0]) if dims else hit
-        weights = hit & (first == 1)
+        # a constant pattern: a replay (tape.compile) is guarded against a changed one
+        vhit = hit._array() != 0
+        first = np.cumsum(vhit, axis=dims[0]) if dims else vhit
+        weights = _const(vhit & (first == 1))
+        _guard_pattern(hit, "the position of a max(dim)/min(dim) in its derivative")
     else:  # ties share the gradient evenly
-        weights = hit / np.sum(hit, axis=dims, keepdims=True) if dims else hit
-    return expand(view_as(VIEW, g, keep), x.shape) * _const(weights),
+        weights = hit / expand(reduction(SUM_DIM, hit, dims, True, np.sum), x.shape) if dims else hit
+    return expand(view_as(VIEW, g, keep), x.shape) * weights,
 
 
 def _mm_vjp(g, y, xs, r):
@@ -332,6 +338,8 @@ def binary(op: int, x, y) -> Tensor:
         if state.grad_enabled and ((isinstance(x, Tensor) and x._rg) or (isinstance(y, Tensor) and y._rg)):
             tape = target_tape((x, y))
             return taped_scalar(v, tape, tape.record_scalar(op, node_on(tape, x), node_on(tape, y), 0, v))
+        if state.recording is not None and needs_record((x, y)):
+            return record(op, v, (x, y), checked=True)
         return _wrap(v)
     ufunc = _NP_BINARY[op]
     try:
@@ -343,7 +351,8 @@ def binary(op: int, x, y) -> Tensor:
     except ValueError:
         broadcast_shapes(np.shape(xv), np.shape(yv))  # raises PyTorch's message naming both shapes
         raise
-    if not (state.grad_enabled and ((isinstance(x, Tensor) and x._rg) or (isinstance(y, Tensor) and y._rg))):
+    if not (state.grad_enabled and ((isinstance(x, Tensor) and x._rg) or (isinstance(y, Tensor) and y._rg))
+            or state.recording is not None and needs_record((x, y))):
         return _wrap(v)
     out_shape = np.shape(v)
     return record(op, v, (_operand(x, out_shape), _operand(y, out_shape)), checked=True)
@@ -406,6 +415,8 @@ def scalar_fast_method(op: int, reflected: bool = False):
                 out._rg = True
                 out._meta = None
                 return out
+            if state.recording is not None:  # a recorded comparison may feed it (tape.compile)
+                return binary(op, other, self) if reflected else binary(op, self, other)
             out = _new(Tensor)
             out._value = v
             out._dt = _F64
@@ -419,7 +430,11 @@ def scalar_fast_method(op: int, reflected: bool = False):
 
 
 def where(condition, x, y) -> Tensor:
-    """Elements of ``x`` where ``condition`` holds, else of ``y`` (broadcasting all three)."""
+    """Elements of ``x`` where ``condition`` holds, else of ``y`` (broadcasting all three).
+
+    The record's ``aux`` is the condition's node: a constant of 0/1 values, or a
+    recorded comparison (in rules, and while tape.compile records) that a replay
+    re-evaluates."""
     cond = np.asarray(_plain(condition), dtype=bool)
     xv, yv = _plain(x), _plain(y)
     v = np.where(cond, xv, yv)
@@ -427,11 +442,75 @@ def where(condition, x, y) -> Tensor:
         v = v.astype(x._dt, copy=False)
     elif v.dtype.kind != "f":
         v = v.astype(np.float64)
-    if not needs_record((x, y)):
+    if not needs_record((x, y, condition)):
         return _wrap(v)
     shape = v.shape
-    mask = np.broadcast_to(cond, shape).astype(np.int64)
-    return record(WHERE, v, (_operand(x, shape), _operand(y, shape)), iconsts=mask)
+    tape = target_tape((x, y, condition))
+    cnode = traced_node(condition, tape)
+    if cnode < 0:
+        cnode = tape.record_array(T.CONST, -1, -1, 0, np.broadcast_to(cond, shape).astype(np.float64))
+    elif cond.size != 1 and cond.shape != shape:
+        cnode = tape.record_array(EXPAND, cnode, -1, 0, np.broadcast_to(cond, shape).astype(np.float64))
+    return record(WHERE, v, (_operand(x, shape), _operand(y, shape)), aux=cnode, checked=True)
+
+
+# ---- comparisons ---------------------------------------------------------------------
+# Recorded only where a replay must re-evaluate them: in derivative rules (``mask``) and
+# while tape.compile records a function. They have no VJP (their derivative is zero);
+# their value node holds 0/1.
+GT = register("gt", "GtBackward0", K.B_NONE, 2, fwd=K.F_GT).id
+GE = register("ge", "GeBackward0", K.B_NONE, 2, fwd=K.F_GE).id
+LT = register("lt", "LtBackward0", K.B_NONE, 2, fwd=K.F_LT).id
+LE = register("le", "LeBackward0", K.B_NONE, 2, fwd=K.F_LE).id
+EQ = register("eq", "EqBackward0", K.B_NONE, 2, fwd=K.F_EQ).id
+NE = register("ne", "NeBackward0", K.B_NONE, 2, fwd=K.F_NE).id
+COMPARE = {GT: np.greater, GE: np.greater_equal, LT: np.less, LE: np.less_equal, EQ: np.equal, NE: np.not_equal}
+
+
+def _record_traced(tape, op: int, value: np.ndarray, operands: tuple) -> Tensor:
+    """Record ``op`` with no derivative; the result carries its node as ``origin``."""
+    shape = value.shape
+    nodes = [node_on(tape, _operand(t, shape)) for t in operands]
+    fv = value.astype(np.float64)
+    node = (tape.record_scalar(op, nodes[0], nodes[1], 0, float(fv)) if not shape
+            else tape.record_array(op, nodes[0], nodes[1], 0, fv))
+    out = _wrap(value)
+    out._meta = _Meta()
+    out._meta.origin = (tape, node)
+    return out
+
+
+def compare(op: int, x, y) -> Tensor:
+    """``x <op> y`` as a bool tensor; recorded while tape.compile records a function of traced values."""
+    with np.errstate(invalid="ignore"):
+        v = np.asarray(COMPARE[op](_plain(x), _plain(y)))
+    if state.recording is None or not state.grad_enabled or (traced_node(x) < 0 and traced_node(y) < 0):
+        return _wrap(v)
+    return _record_traced(state.recording.tape, op, v, (x, y))
+
+
+def mask(op: int, x, y) -> Tensor:
+    """``x <op> y`` as float64 0/1 values, recorded on the operands' tape when one of them is recorded."""
+    with np.errstate(invalid="ignore"):
+        v = np.asarray(COMPARE[op](_plain(x), _plain(y)), dtype=np.float64)
+    tape = None
+    for t in (x, y):
+        if isinstance(t, Tensor) and (t._tape is not None or traced_node(t) >= 0) and state.grad_enabled:
+            tape = t._tape if t._tape is not None else t._meta.origin[0]
+            break
+    if tape is None or tape.sealed:
+        return _wrap(v if v.ndim else float(v))
+    out = _record_traced(tape, op, v, (x, y))
+    out._value = v if v.ndim else float(v)
+    out._dt = _F64
+    return out
+
+
+def _guard_pattern(t: Tensor, what: str) -> None:
+    """A rule that bakes ``t``'s values into constants makes a tape.compile replay check them."""
+    if state.recording is not None:
+        from tape._tensor import guard
+        guard(t, 0, what)
 
 
 # ---- elementwise unary -----------------------------------------------------------
@@ -487,8 +566,9 @@ TANH = _unary_op("tanh", "TanhBackward0", K.B_TANH, np.tanh, _safe(math.tanh), l
 SIGMOID = _unary_op("sigmoid", "SigmoidBackward0", K.B_SIGMOID, _sigmoid_np, _sigmoid_py,
                     lambda g, y, x: g * (y * (1.0 - y)))
 RELU = _unary_op("relu", "ReluBackward0", K.B_RELU, lambda x: np.maximum(x, 0).astype(x.dtype, copy=False),
-                 lambda x: x if x > 0.0 else 0.0, lambda g, y, x: g * _const(y._array() > 0))
-ABS = _unary_op("abs", "AbsBackward0", K.B_ABS, np.abs, abs, lambda g, y, x: g * _const(np.sign(x._array())))
+                 lambda x: x if x > 0.0 else 0.0, lambda g, y, x: g * mask(GT, y, 0.0))
+ABS = _unary_op("abs", "AbsBackward0", K.B_ABS, np.abs, abs,
+                lambda g, y, x: g * (mask(GT, x, 0.0) - mask(LT, x, 0.0)))
 
 
 def _powc_vjp(g, y, xs, r):
@@ -497,8 +577,8 @@ def _powc_vjp(g, y, xs, r):
 
 
 def _clamp_vjp(g, y, xs, r):
-    vx = xs[0]._array()
-    return g * _const((vx >= r.const(0)) & (vx <= r.const(1))),
+    x = xs[0]
+    return g * (mask(GE, x, r.const(0)) * mask(LE, x, r.const(1))),
 
 
 _QUIET_UNARY = frozenset((NEG, SIN, COS, TANH, SIGMOID, RELU, ABS))
@@ -518,6 +598,8 @@ def unary(op: int, x) -> Tensor:
         if state.grad_enabled and x._rg:
             tape = target_tape((x,))
             return taped_scalar(out, tape, tape.record_scalar(op, node_on(tape, x), -1, 0, out))
+        if state.recording is not None and needs_record((x,)):
+            return record(op, out, (x,), checked=True)
         return _wrap(out)
     if v.dtype.kind != "f":
         v = v.astype(np.float64)

@@ -37,6 +37,8 @@ class Op:
     # numpy VJP (needs, g, operand values...) -> gradient (or None) per operand, for records the sweep
     # hands to Python; needs[i] says whether operand i wants one
     host: Optional[Callable[..., tuple]] = None
+    # forward id the replay kernel evaluates (ops.kernels.forward); -1: the same as ``body``
+    fwd: int = -1
 
 
 OPS: list[Op] = []
@@ -44,19 +46,20 @@ BY_NAME: dict[str, Op] = {}
 
 
 def register(key: str, name: str, body: int, arity: int, vjp: Optional[Rule] = None, doc: str = "",
-             host: Optional[Callable[..., tuple]] = None) -> Op:
+             host: Optional[Callable[..., tuple]] = None, fwd: int = -1) -> Op:
     """Add a row to the table; ``key`` is the short name the op definitions refer to."""
     if key in BY_NAME:
         raise ValueError(f"op {key!r} is registered twice")
-    op = Op(len(OPS), name, body, arity, vjp, doc, host)
+    op = Op(len(OPS), name, body, arity, vjp, doc, host, fwd)
     OPS.append(op)
     BY_NAME[key] = op
-    global _body_of
-    _body_of = None
+    global _body_of, _fwd_of
+    _body_of = _fwd_of = None
     return op
 
 
 _body_of: Optional[np.ndarray] = None
+_fwd_of: Optional[np.ndarray] = None
 
 
 def body_of() -> np.ndarray:
@@ -65,6 +68,14 @@ def body_of() -> np.ndarray:
     if _body_of is None:
         _body_of = np.array([op.body for op in OPS], dtype=np.int64)
     return _body_of
+
+
+def fwd_of() -> np.ndarray:
+    """The forward id of every op id, as the replay kernel (``kernels.forward``) reads it."""
+    global _fwd_of
+    if _fwd_of is None:
+        _fwd_of = np.array([op.fwd if op.fwd >= 0 else op.body for op in OPS], dtype=np.int64)
+    return _fwd_of
 
 
 # the engine's record kinds (fixed ids 0..4)

@@ -22,6 +22,7 @@ from .ops import methods as _methods  # noqa: F401 - attaches operators to Tenso
 from .ops.functions import *  # noqa: F401,F403
 from .ops.functions import __all__ as _function_names
 from . import autograd
+from ._compile import BranchChanged, CompiledFunction, compile  # noqa: A001 - the API name
 
 __version__ = "0.1.0"
 get_default_dtype = lambda: float64  # noqa: E731

@@ -26,13 +26,14 @@ _F64 = np.dtype(np.float64)
 class RecordView:
     """What a rule may read of its record: the op, aux, float and int constants."""
 
-    __slots__ = ("tape", "node", "op", "aux")
+    __slots__ = ("tape", "node", "op", "aux", "handle")
 
-    def __init__(self, tape: Tape, node: int, op: int, aux: int) -> None:
+    def __init__(self, tape: Tape, node: int, op: int, aux: int, handle=None) -> None:
         self.tape = tape
         self.node = node
         self.op = op
         self.aux = aux
+        self.handle = handle  # node id -> a tensor standing for that node (where's condition)
 
     def const(self, k: int) -> float:
         return self.tape.consts[self.aux + k]
@@ -92,7 +93,8 @@ def _fit(grad, operand: Tensor) -> Tensor:
 def _emit_ops() -> np.ndarray:
     """The op ids the fused kernel appends, at the positions ops.kernels.E_* name."""
     names = {K.E_CONST: "const", K.E_ADD: "add", K.E_RSUB: "rsub", K.E_MUL: "mul", K.E_DIV: "div",
-             K.E_NEG: "neg", K.E_SIN: "sin", K.E_COS: "cos", K.E_POWC: "pow_scalar"}
+             K.E_NEG: "neg", K.E_SIN: "sin", K.E_COS: "cos", K.E_POWC: "pow_scalar", K.E_GT: "gt", K.E_LT: "lt",
+             K.E_GE: "ge", K.E_LE: "le", K.E_EQ: "eq"}
     out = np.zeros(len(names), np.int64)
     for position, key in names.items():
         out[position] = T.BY_NAME[key].id
@@ -130,8 +132,8 @@ def _fused_scalar_pass(tape: Tape, seeds: list, wanted: set, free: bool) -> tupl
     tape.ensure_freed()
     rec, sval, _, consts, _ = tape.columns()
     base, const_base = tape.n, len(tape.consts)
-    out_rec = np.empty((10 * n + 64, ROW), np.int64)
-    out_sval = np.empty(10 * n + 64, np.float64)
+    out_rec = np.empty((16 * n + 64, ROW), np.int64)
+    out_sval = np.empty(16 * n + 64, np.float64)
     out_consts = np.empty(2 * n + 8, np.float64)
     counts = np.zeros(2, np.int64)
     from ._engine import _announce_compile
@@ -216,7 +218,7 @@ def retape_sweep(tape: Tape, seeds: list, wanted: set, free: bool) -> dict:
             continue
         operands = operand_nodes(tape, n)
         xs = tuple(handle(m) for m in operands)
-        grads = op.vjp(g, handle(n), xs, RecordView(tape, n, op_id, aux))
+        grads = op.vjp(g, handle(n), xs, RecordView(tape, n, op_id, aux, handle))
         for m, x, gm in zip(operands, xs, grads):
             if gm is None:
                 continue

@@ -227,6 +227,7 @@ class _State(threading.local):
     def __init__(self) -> None:
         self.grad_enabled = True
         self.tape_ref = None
+        self.recording = None  # tape.compile's recording (its tape and guards) while fn runs
 
 
 state = _State()
@@ -242,6 +243,8 @@ def current_tape() -> Tape:
     memory: older tapes are freed when their tensors die, and a computation that
     spans tapes is swept tape by tape through extern records.
     """
+    if state.recording is not None:  # tape.compile: the whole function goes to one tape that never rolls
+        return state.recording.tape
     ref = state.tape_ref
     tape = ref() if ref is not None else None
     if tape is None or tape.sealed or tape.n >= ROLL_RECORDS or tape.value_bytes >= ROLL_BYTES:

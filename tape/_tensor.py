@@ -57,7 +57,7 @@ class GradFn:
 class _Meta:
     """Rarely used per-tensor state, allocated on first use."""
 
-    __slots__ = ("grad", "retain", "grad_fn", "leaf_tape", "leaf_node", "leaf_version", "version")
+    __slots__ = ("grad", "retain", "grad_fn", "leaf_tape", "leaf_node", "leaf_version", "version", "origin")
 
     def __init__(self) -> None:
         self.grad = None
@@ -67,6 +67,7 @@ class _Meta:
         self.leaf_node = -1
         self.leaf_version = 0
         self.version = [0]  # shared with detached aliases of the same memory, as PyTorch's version counter
+        self.origin = None  # (tape, node) of a value tape.compile re-evaluates but does not differentiate
 
 
 class Tensor:
@@ -138,6 +139,8 @@ class Tensor:
         """The value as a numpy array (shares memory; refused while it requires grad, as in PyTorch)."""
         if self._rg:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        if state.recording is not None:
+            guard(self, 0, "numpy()")
         return self._array()
 
     def _array(self) -> np.ndarray:
@@ -153,32 +156,44 @@ class Tensor:
     def item(self):
         if self.numel() != 1:
             raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to Scalar")
+        if state.recording is not None:
+            guard(self, 0, "item()")
         v = self._value
         return v if type(v) is float else v.reshape(-1)[0].item()
 
     def tolist(self):
+        if state.recording is not None:
+            guard(self, 0, "tolist()")
         v = self._value
         return v if type(v) is float else v.tolist()
 
     def __float__(self) -> float:
         if self.numel() != 1:
             raise ValueError("only one element tensors can be converted to Python scalars")
+        if state.recording is not None:
+            guard(self, 0, "float()")
         v = self._value
         return v if type(v) is float else float(v.reshape(-1)[0])
 
     def __int__(self) -> int:
         if self.numel() != 1:
             raise ValueError("only one element tensors can be converted to Python scalars")
+        if state.recording is not None:
+            guard(self, 2, "int()")
         return int(self._array().reshape(-1)[0])
 
     def __index__(self) -> int:
         if self._dt.kind not in "iub" or self.numel() != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
+        if state.recording is not None:
+            guard(self, 0, "an index")
         return int(self._array().reshape(-1)[0])
 
     def __bool__(self) -> bool:
         if self.numel() != 1:
             raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+        if state.recording is not None:
+            guard(self, 1, "bool()")
         return bool(self._array().reshape(-1)[0])
 
     def __iter__(self):
@@ -288,6 +303,8 @@ class Tensor:
     def detach(self) -> "Tensor":
         """A tensor sharing this value (and its version counter), with no history and requires_grad=False."""
         out = _wrap(self._value, self._dt)
+        if state.recording is not None:
+            guard(self, 0, "detach()")
         if self._meta is None:
             self._meta = _Meta()
         out._meta = _Meta()
@@ -480,6 +497,36 @@ def _norm_dim(dim: int, ndim: int) -> int:
 
 
 # ---- recording ----------------------------------------------------------------
+def traced_node(t, tape: Optional[Tape] = None) -> int:
+    """The node of ``t`` on the tape being recorded by tape.compile (or on ``tape``), else -1.
+
+    Covers differentiable tensors on that tape and values it re-evaluates
+    without differentiating them (comparisons: ``origin``)."""
+    rec = state.recording
+    if tape is None:
+        if rec is None:
+            return -1
+        tape = rec.tape
+    if not isinstance(t, Tensor):
+        return -1
+    if t._tape is tape:
+        return t._node
+    if t._rg and rec is not None and tape is rec.tape:
+        return node_on(tape, t)  # a leaf (registered on first use) or a value from another tape
+    meta = t._meta
+    if meta is not None and meta.origin is not None and meta.origin[0] is tape:
+        return meta.origin[1]
+    return -1
+
+
+def guard(t: "Tensor", kind: int, what: str) -> None:
+    """Record that the running tape.compile recording turned ``t``'s value into a Python value."""
+    rec = state.recording
+    node = traced_node(t, rec.tape)
+    if node >= 0:
+        rec.add_guard(node, kind, t._array(), what)
+
+
 def node_on(tape: Tape, t) -> int:
     """The node id of operand ``t`` on ``tape``, registering leaves, constants and foreign nodes as needed."""
     if not isinstance(t, Tensor):
@@ -492,6 +539,9 @@ def node_on(tape: Tape, t) -> int:
     if tp is tape:
         return t._node
     if tp is None:
+        meta = t._meta
+        if meta is not None and meta.origin is not None and meta.origin[0] is tape:
+            return meta.origin[1]
         if t._rg:
             meta = t._meta
             if meta is None:
@@ -567,6 +617,10 @@ def needs_record(inputs) -> bool:
     for t in inputs:
         if isinstance(t, Tensor) and t._rg:
             return True
+    if state.recording is not None:  # tape.compile re-evaluates what depends on a recorded comparison
+        for t in inputs:
+            if traced_node(t) >= 0:
+                return True
     return False
 
 
@@ -600,6 +654,11 @@ def record(op: int, value, inputs: tuple, aux: int = 0, consts: Optional[tuple] 
     else:
         node = tape.record_array(op, a, b, aux, v)
         _watch_shared(tape, node, out, v, 0)
+    if state.recording is not None and not any(isinstance(t, Tensor) and t._rg for t in inputs):
+        # only recorded comparisons feed it: re-evaluated by a replay, never differentiated
+        out._meta = _Meta()
+        out._meta.origin = (tape, node)
+        return out
     out._tape = tape
     out._node = node
     out._rg = True

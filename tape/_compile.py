@@ -1,0 +1,505 @@
+"""Compiled replay: record a function once, then evaluate it and its derivatives in numba.
+
+``tape.compile(fn, *examples)`` runs ``fn`` once on leaf tensors made from the
+examples and keeps the tape it recorded as a program: plain arrays of records,
+constants and values (``Program``). A call writes the new arguments into the
+program's leaf values, re-evaluates every record in place with the forward
+kernel (``ops.kernels.forward``) and, for derivatives, runs the same reverse
+sweep kernel as ``backward`` over the re-evaluated values. No Python runs per
+recorded operation.
+
+Values a replay cannot re-derive are guarded. Whatever turned a traced value
+into a Python value while ``fn`` was recorded (``bool()`` as in ``if x > 0``,
+``float()``, ``int()``, ``item()``, ``tolist()``, ``numpy()``, ``detach()``, an
+index) is kept with what it gave; a replay where one of them would give
+something else raises ``BranchChanged`` (or, with ``retrace=True``, records
+``fn`` again at the new arguments). Comparisons feeding ``where`` and the
+steps in the derivatives of relu, abs, clamp, maximum/minimum and max/amax are
+recorded as comparison records instead, so they are simply re-evaluated.
+
+Hessian-vector products replay a second program: ``fn`` followed by its
+gradient recorded with ``create_graph=True`` (the re-taped sweep); the reverse
+sweep of that program from the gradient, seeded with ``v``, is ``H v``.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import threading
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from ._tape import ROW, Tape, shape_tuple, state
+from ._tensor import Tensor, _wrap, node_on, traced_node
+from .ops import kernels as K
+from .ops import table as T
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_OPS_DIR = os.path.join(os.path.dirname(_PACKAGE_DIR), "ops")
+_lock = threading.Lock()
+
+GUARD_KINDS = {0: "value", 1: "truth value", 2: "integer value"}
+
+
+class BranchChanged(RuntimeError):
+    """A compiled tape was replayed where a value that steered the recording would differ.
+
+    ``guard`` is what produced the Python value (``"bool()"``, ``"float()"``...)
+    and ``where`` the source line that asked for it, when it could be found.
+    """
+
+    def __init__(self, message: str, guard: str = "", where: str = "") -> None:
+        super().__init__(message)
+        self.guard = guard
+        self.where = where
+
+
+def _user_line() -> str:
+    """``file:line: source`` of the innermost frame outside tape's own code."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        path = os.path.abspath(frame.f_code.co_filename)
+        if not (path.startswith(_PACKAGE_DIR + os.sep) or path.startswith(_OPS_DIR + os.sep)):
+            import linecache
+            line = linecache.getline(path, frame.f_lineno).strip()
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}" + (f": {line}" if line else "")
+        frame = frame.f_back
+    return ""
+
+
+class _Recording:
+    """What ``state.recording`` holds while tape.compile runs the function: its tape and guards."""
+
+    def __init__(self) -> None:
+        self.tape = Tape()
+        self.guards: list = []  # (node, kind, recorded values, what, where)
+
+    def add_guard(self, node: int, kind: int, values, what: str) -> None:
+        flat = np.array(values, dtype=np.float64).reshape(-1)
+        if kind == 2:
+            flat = np.trunc(flat)
+        self.guards.append((node, kind, flat, what, _user_line()))
+
+
+# ---- the program: a recorded tape as plain arrays --------------------------------
+class Program:
+    """One recorded tape, copied into arrays that pickle and that the kernels read.
+
+    ``rec``, ``sval``, ``consts``, ``iconsts`` as on a Tape; ``arr`` rows are
+    (local shape id, offset into ``arena``, 0, size); ``shapes`` the local shape
+    table. ``leaves[i]`` is the node of argument ``i`` (-1: unused), ``out`` the
+    output node, ``grad`` (hvp programs) the node of the recorded gradient.
+    """
+
+    def __init__(self, recording: _Recording, leaves: list, out: int, grad: int, arg_shapes: list) -> None:
+        tape = recording.tape
+        tape.flush()
+        n = tape.n
+        self.rec = np.frombuffer(tape.ints, dtype=np.int64).reshape(-1, ROW).copy() if n else np.zeros((0, ROW),
+                                                                                                      np.int64)
+        ops = set(np.unique(self.rec[:, 0]).tolist())
+        if T.CUSTOM in ops or T.CUSTOM_OUT in ops:
+            raise RuntimeError("tape.compile: the function calls a custom autograd.Function, whose forward and "
+                               "backward are Python code that a compiled replay cannot run")
+        self.sval = np.array(tape.sval, dtype=np.float64)
+        self.consts = np.array(tape.consts, dtype=np.float64) if len(tape.consts) else np.zeros(1)
+        self.iconsts = np.array(tape.iconsts, dtype=np.int64) if len(tape.iconsts) else np.zeros(1, np.int64)
+        rows = np.frombuffer(tape.arr, dtype=np.int64).reshape(-1, 4) if len(tape.arr) else np.zeros((0, 4), np.int64)
+        local: dict = {(): 0}
+        shapes = [()]
+        total = int(rows[:, 3].sum()) if len(rows) else 0
+        self.arena = np.empty(max(total, 1), np.float64)
+        self.arr = np.zeros((len(rows), 4), np.int64)
+        offset = 0
+        for loc in range(len(rows)):
+            sid, _, _, size = (int(v) for v in rows[loc])
+            shape = shape_tuple(sid)
+            if shape not in local:
+                local[shape] = len(shapes)
+                shapes.append(shape)
+            self.arena[offset:offset + size] = tape.array_value(loc).reshape(-1)
+            self.arr[loc] = (local[shape], offset, 0, size)
+            offset += size
+        self.shapes = np.zeros((len(shapes), 1 + K.MAXDIM), np.int64)
+        for i, shape in enumerate(shapes):
+            self.shapes[i, 0] = len(shape)
+            self.shapes[i, 1:1 + len(shape)] = shape
+        self.leaves = np.array(leaves, dtype=np.int64)
+        self.arg_shapes = [tuple(s) for s in arg_shapes]
+        self.out = out
+        self.grad = grad
+        g = recording.guards
+        self.guard_nodes = np.array([x[0] for x in g], dtype=np.int64)
+        self.guard_kinds = np.array([x[1] for x in g], dtype=np.int64)
+        sizes = [x[2].size for x in g]
+        self.guard_starts = np.zeros(len(g), np.int64)
+        if g:
+            np.cumsum(sizes[:-1], out=self.guard_starts[1:])
+        self.guard_values = np.concatenate([x[2] for x in g]) if g else np.zeros(0)
+        self.guard_info = [(x[3], x[4]) for x in g]
+        self._runtime = None
+
+    # runtime state (addresses, adjoint buffers): rebuilt after unpickling, never pickled
+    def __getstate__(self) -> dict:
+        d = dict(self.__dict__)
+        d["_runtime"] = None
+        return d
+
+    def _ready(self) -> "_Runtime":
+        rt = self._runtime
+        if rt is None:
+            rt = self._runtime = _Runtime(self)
+        return rt
+
+    @property
+    def n(self) -> int:
+        return self.rec.shape[0]
+
+    def shape(self, node: int) -> tuple:
+        l = self.rec[node, 4]
+        if l < 0:
+            return ()
+        row = self.shapes[self.arr[l, 0]]
+        return tuple(int(d) for d in row[1:1 + row[0]])
+
+    def value(self, node: int) -> np.ndarray:
+        """A copy of ``node``'s current value."""
+        l = self.rec[node, 4]
+        if l < 0:
+            return np.array(self.sval[node])
+        o, size = self.arr[l, 1], self.arr[l, 3]
+        return self.arena[o:o + size].reshape(self.shape(node)).copy()
+
+    def load(self, args: list) -> None:
+        """Write checked float64 arguments into the leaves' values."""
+        for node, a in zip(self.leaves, args):
+            if node < 0:
+                continue
+            l = self.rec[node, 4]
+            if l < 0:
+                self.sval[node] = a.reshape(-1)[0]
+            else:
+                o = self.arr[l, 1]
+                self.arena[o:o + self.arr[l, 3]] = a.reshape(-1)
+
+    def forward(self) -> int:
+        """Re-evaluate every record; the index of the first guard that fails, or -1."""
+        rt = self._ready()
+        K.forward(self.rec, self.sval, rt.arr, self.shapes, self.consts, self.iconsts, T.fwd_of(), 0, self.n - 1)
+        if self.guard_nodes.size == 0:
+            return -1
+        return K.check_guards(self.rec, self.sval, rt.arr, self.guard_nodes, self.guard_kinds, self.guard_starts,
+                              self.guard_values)
+
+    def reverse(self, seed_node: int, seeds: np.ndarray) -> np.ndarray:
+        """Reverse sweeps from ``seed_node``, one per row of ``seeds``; rows of leaf adjoints (args concatenated)."""
+        rt = self._ready()
+        n = self.n
+        rows = seeds.shape[0]
+        out = np.zeros((rows, max(rt.total, 1)), np.float64)
+        if seed_node < 0 or n == 0:
+            return out[:, :rt.total]
+        sadj = np.zeros(seed_node + 1, np.float64)
+        touched = np.zeros(seed_node + 1, np.int8)
+        status = K.sweep(self.rec, self.sval, rt.arr, self.shapes, self.consts, self.iconsts, T.body_of(), seed_node,
+                         0, sadj, rt.aadj, touched, rt.keep, out, np.array([seed_node], np.int64),
+                         np.zeros(1, np.int64), seeds, rt.freed, False)
+        if status != K.DONE:
+            raise RuntimeError(f"internal error: the compiled reverse sweep stopped with status {status}")
+        return out[:, :rt.total]
+
+
+class _Runtime:
+    """A program's per-process state: value addresses for the kernels and sweep buffers."""
+
+    def __init__(self, p: Program) -> None:
+        self.arr = p.arr.copy()
+        self.arr[:, 1] = p.arena.ctypes.data + 8 * p.arr[:, 1]
+        n = p.n
+        self.keep = np.full(n, -1, np.int64)
+        self.offsets = []
+        total = 0
+        for node, shape in zip(p.leaves, p.arg_shapes):
+            self.offsets.append(total)
+            size = int(np.prod(shape, dtype=np.int64))
+            if node >= 0:
+                self.keep[node] = total
+            total += size
+        self.total = total
+        self.freed = np.zeros(n, np.int8)
+        self.aadj = K.new_adjoint_list(0)
+
+
+# ---- recording --------------------------------------------------------------------
+def _leaf_inputs(args: list) -> list:
+    inputs = []
+    for a in args:
+        t = Tensor(float(a) if a.ndim == 0 else a.copy(), requires_grad=True)
+        inputs.append(t)
+    return inputs
+
+
+def _record(fn: Callable, args: list, with_grad: bool) -> Program:
+    """Run ``fn`` on leaves made from ``args`` under a fresh recording; with_grad also re-tapes its gradient."""
+    if state.recording is not None:
+        raise RuntimeError("tape.compile: cannot compile a function while another one is being compiled")
+    recording = _Recording()
+    tape = recording.tape
+    saved = state.grad_enabled
+    state.recording = recording
+    state.grad_enabled = True
+    try:
+        inputs = _leaf_inputs(args)
+        out = fn(*inputs)
+        if isinstance(out, (tuple, list)):
+            raise TypeError(f"tape.compile: fn must return one tensor (a scalar or an array), got a "
+                            f"{type(out).__name__} of {len(out)}")
+        if not isinstance(out, Tensor):
+            if isinstance(out, (int, float, np.ndarray, np.floating, np.integer)):
+                out = _wrap(np.asarray(out, dtype=np.float64) if not isinstance(out, float) else out)
+            else:
+                raise TypeError(f"tape.compile: fn must return a tensor, got {type(out).__name__}")
+        if out._dt.kind != "f":
+            raise TypeError(f"tape.compile: fn must return a floating point tensor, got dtype {out.dtype}")
+        out_node = node_on(tape, out)
+        grad_node = -1
+        if with_grad:
+            if out.numel() != 1:
+                raise RuntimeError(f"hvp and hessian need a function with one output value, got shape "
+                                   f"{tuple(out.shape)}")
+            if out._rg and inputs[0]._meta is not None and inputs[0]._meta.leaf_tape is not None:
+                from .autograd import grad as _grad
+                (g,) = _grad(out, inputs[0], create_graph=True, allow_unused=True)
+                if g is not None:
+                    grad_node = node_on(tape, g)
+        leaves = []
+        for t in inputs:
+            meta = t._meta
+            ref = meta.leaf_tape if meta is not None else None
+            leaves.append(meta.leaf_node if ref is not None and ref() is tape else -1)
+    finally:
+        state.recording = None
+        state.grad_enabled = saved
+    return Program(recording, leaves, out_node, grad_node, [a.shape for a in args])
+
+
+def _as_args(values, shapes: Optional[list]) -> list:
+    """float64 arrays from numbers and arrays, checked against the recorded shapes when given."""
+    args = []
+    for i, v in enumerate(values):
+        if isinstance(v, Tensor):
+            v = v.detach()._array()
+        a = np.asarray(v)
+        if a.dtype.kind not in "fiu":
+            raise TypeError(f"tape.compile: argument {i} has dtype {a.dtype}; expected real numbers (float64, or "
+                            f"values convertible to it)")
+        a = np.array(a, dtype=np.float64, order="C")
+        if shapes is not None and a.shape != shapes[i]:
+            raise ValueError(f"tape.compile: argument {i} has shape {a.shape}, but the function was compiled for "
+                             f"shape {shapes[i]}")
+        args.append(a)
+    return args
+
+
+# ---- the user-facing object --------------------------------------------------------
+class CompiledFunction:
+    """A function recorded once by ``tape.compile``; see the module docstring and ``tape.compile``."""
+
+    def __init__(self, fn: Callable, examples: tuple, retrace: bool = False) -> None:
+        self.fn = fn
+        self.retrace = retrace
+        args = _as_args(examples, None)
+        self._shapes = [a.shape for a in args]
+        self._program = _record(fn, args, False)
+        self._hvp_program: Optional[Program] = None
+        self.retraces = 0
+
+    # ---- pickling: the programs are plain data; fn goes along only if it pickles ----
+    def __getstate__(self) -> dict:
+        if self._hvp_program is None and self.fn is not None and len(self._shapes) == 1 and \
+                self._program.shape(self._program.out) == ():
+            try:  # workers may want hvp: record it now, while fn is at hand
+                self._hvp_program = _record(self.fn, _as_args(self._example_args(), None), True)
+            except Exception:
+                pass
+        d = dict(self.__dict__)
+        try:
+            pickle.dumps(self.fn)
+        except Exception:
+            d["fn"] = None
+        return d
+
+    def _example_args(self) -> list:
+        p = self._program
+        return [p.value(node) if node >= 0 else np.zeros(shape) for node, shape in zip(p.leaves, self._shapes)]
+
+    @property
+    def num_records(self) -> int:
+        """How many records the compiled tape holds (leaves and constants included)."""
+        return self._program.n
+
+    @property
+    def out_shape(self) -> tuple:
+        return self._program.shape(self._program.out)
+
+    def __repr__(self) -> str:
+        name = getattr(self.fn, "__name__", "fn")
+        return (f"<tape.compile of {name}: {self._program.n} records, {len(self._program.guard_info)} guards, "
+                f"argument shapes {self._shapes}>")
+
+    # ---- running ------------------------------------------------------------------
+    def _check(self, args: tuple) -> list:
+        if len(args) != len(self._shapes):
+            raise TypeError(f"tape.compile: the function was compiled for {len(self._shapes)} argument(s), "
+                            f"got {len(args)}")
+        return _as_args(args, self._shapes)
+
+    def _run(self, args: list, hvp: bool = False) -> Program:
+        """Load ``args`` into the program and re-evaluate it, re-recording or raising where a guard fails."""
+        with _lock:
+            p = self._hvp_program if hvp else self._program
+            if p is None:
+                p = self._record(args, hvp)
+            p.load(args)
+            failed = p.forward()
+            if failed < 0:
+                return p
+            if not self.retrace or self.fn is None:
+                what, where = p.guard_info[failed]
+                hint = ("pass retrace=True to tape.compile to record the function again in such a case"
+                        if self.fn is not None else "this compiled function was unpickled without its Python "
+                        "function, so it cannot record it again")
+                raise BranchChanged(
+                    f"tape.compile: {what} gave a different {GUARD_KINDS[int(p.guard_kinds[failed])]} at these "
+                    f"arguments than when the function was recorded" + (f" (at {where})" if where else "")
+                    + f"; the recorded tape does not hold the path the function takes now: {hint}", what, where)
+            self.retraces += 1
+            p = self._record(args, hvp)
+            p.load(args)
+            if p.forward() >= 0:
+                raise RuntimeError("internal error: a freshly recorded tape fails its own guard")
+            return p
+
+    def _record(self, args: list, hvp: bool) -> Program:
+        if self.fn is None:
+            raise RuntimeError("tape.compile: this compiled function was unpickled without its Python function "
+                               "and has no recorded Hessian program")
+        p = _record(self.fn, args, hvp)
+        if hvp:
+            self._hvp_program = p
+        else:
+            self._program = p
+        return p
+
+    def _value(self, p: Program) -> Any:
+        v = p.value(p.out)
+        return float(v) if v.ndim == 0 else v
+
+    def _split(self, flat: np.ndarray) -> Any:
+        """Per-argument gradients from a row of concatenated leaf adjoints."""
+        rt = self._program._ready()
+        grads = []
+        for offset, shape in zip(rt.offsets, self._shapes):
+            size = int(np.prod(shape, dtype=np.int64))
+            g = flat[offset:offset + size].reshape(shape).copy()
+            grads.append(float(g) if g.ndim == 0 else g)
+        return grads[0] if len(grads) == 1 else tuple(grads)
+
+    def _scalar_out(self, p: Program, what: str) -> None:
+        if p.shape(p.out) != ():
+            size = int(np.prod(p.shape(p.out), dtype=np.int64))
+            if size != 1:
+                raise RuntimeError(f"tape.compile: {what} needs a function with one output value, but it returns "
+                                   f"shape {p.shape(p.out)}; use vjp or jacobian")
+
+    def __call__(self, *args) -> Any:
+        """fn's value at ``args`` (a float for a 0-d result, else a numpy array)."""
+        return self._value(self._run(self._check(args)))
+
+    def value_and_grad(self, *args) -> tuple:
+        """(value, gradient) of a scalar fn: one array per positional argument (a tuple for several)."""
+        p = self._run(self._check(args))
+        self._scalar_out(p, "grad")
+        value = self._value(p)
+        flat = p.reverse(p.out, np.ones((1, 1)))[0]
+        return value, self._split(flat)
+
+    def grad(self, *args) -> Any:
+        """The gradient of a scalar fn with respect to every positional argument."""
+        return self.value_and_grad(*args)[1]
+
+    def vjp(self, args, v) -> Any:
+        """The vector-Jacobian product ``v^T J`` at ``args`` (a tuple of arguments, or one argument)."""
+        args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
+        p = self._run(self._check(args))
+        shape = p.shape(p.out)
+        seed = np.array(v, dtype=np.float64, order="C")
+        if seed.shape != shape:
+            raise ValueError(f"tape.compile: vjp's v has shape {seed.shape}, but the output has shape {shape}")
+        return self._split(p.reverse(p.out, seed.reshape(1, -1))[0])
+
+    def jacobian(self, *args) -> Any:
+        """d out / d arg for every argument, shaped ``out.shape + arg.shape`` (all rows in one sweep call)."""
+        p = self._run(self._check(args))
+        shape = p.shape(p.out)
+        m = int(np.prod(shape, dtype=np.int64))
+        rows = p.reverse(p.out, np.eye(m))
+        rt = p._ready()
+        jac = []
+        for offset, arg_shape in zip(rt.offsets, self._shapes):
+            size = int(np.prod(arg_shape, dtype=np.int64))
+            jac.append(rows[:, offset:offset + size].reshape(shape + arg_shape).copy())
+        return jac[0] if len(jac) == 1 else tuple(jac)
+
+    def _hvp_rows(self, x, seeds: np.ndarray) -> np.ndarray:
+        if len(self._shapes) != 1:
+            raise TypeError(f"tape.compile: hvp and hessian are for a function of one argument; this one takes "
+                            f"{len(self._shapes)}")
+        self._scalar_out(self._program, "hvp")
+        args = self._check((x,))
+        p = self._run(args, hvp=True)
+        size = int(np.prod(self._shapes[0], dtype=np.int64))
+        if p.grad < 0:  # the gradient does not depend on x
+            return np.zeros((seeds.shape[0], size))
+        return p.reverse(p.grad, seeds)
+
+    def hvp(self, x, v) -> np.ndarray:
+        """The Hessian-vector product ``H(x) v`` of a scalar fn of one argument (shaped like x)."""
+        shape = self._shapes[0] if self._shapes else ()
+        seed = np.array(v, dtype=np.float64, order="C")
+        if seed.shape != shape:
+            raise ValueError(f"tape.compile: hvp's v has shape {seed.shape}, but x has shape {shape}")
+        row = self._hvp_rows(x, seed.reshape(1, -1))[0]
+        return float(row[0]) if shape == () else row.reshape(shape).copy()
+
+    def hessian(self, x) -> np.ndarray:
+        """The Hessian of a scalar fn of one argument, shaped ``x.shape + x.shape`` (one batched sweep call)."""
+        shape = self._shapes[0] if self._shapes else ()
+        size = int(np.prod(shape, dtype=np.int64))
+        rows = self._hvp_rows(x, np.eye(size))
+        return rows.reshape(shape + shape).copy()
+
+
+def compile(fn: Callable, *example_args, retrace: bool = False) -> CompiledFunction:  # noqa: A001 - the API name
+    """Record ``fn`` once at ``example_args`` (numbers or numpy arrays) and return a replayable program.
+
+    ``fn`` takes tape tensors (one per example, float64, requires_grad) and
+    returns one tensor. The result ``fc`` evaluates at new arguments of the same
+    shapes entirely in compiled code: ``fc(*args)``, ``fc.grad(*args)``,
+    ``fc.value_and_grad(*args)``, ``fc.vjp(args, v)``, ``fc.jacobian(*args)``,
+    and for a scalar function of one argument ``fc.hvp(x, v)`` and
+    ``fc.hessian(x)``. Where the recording turned a traced value into a Python
+    value (``if x > 0``, ``float(x)``...) and a new argument would change it,
+    the call raises ``tape.BranchChanged``; with ``retrace=True`` it records
+    ``fn`` again at those arguments instead.
+
+    >>> import numpy as np, tape
+    >>> fc = tape.compile(lambda x: (x * x).sum(), np.zeros(3))
+    >>> fc.grad(np.array([1.0, 2.0, 3.0]))
+    array([2., 4., 6.])
+    """
+    if not callable(fn):
+        raise TypeError(f"tape.compile: fn must be callable, got {type(fn).__name__}")
+    return CompiledFunction(fn, example_args, retrace)
