@@ -274,25 +274,19 @@ def _sweep_pass(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, 
     A record already marked in ``freed`` stops the sweep with ERR_FREED; with
     ``free`` set, every record whose VJP runs is marked (retain_graph=False).
     """
-    empty = np.empty(0, np.float64)
-    while len(aadj) < arr.shape[0]:
-        aadj.append(empty)
-    for i in range(seed_nodes.size):
-        m = seed_nodes[i]
-        o = seed_offsets[i]
-        gm = _adjoint(m, rec, arr, sadj, aadj, touched, keep, out)
-        for k in range(gm.size):
-            gm[k] += seeds[o + k]
-    for n in range(hi, lo - 1, -1):
-        if touched[n] != 1:
-            continue
+    _add_seeds(rec, arr, sadj, aadj, touched, keep, out, seed_nodes, seed_offsets, seeds)
+    n = hi
+    while n >= lo:
+        # runs of 0-d records go through a loop that holds no arrays (a few ns a record)
+        n = _scalar_run(rec, sval, consts, body_of, n, lo, sadj, touched, keep, out, freed, free)
+        if n < lo:
+            return DONE if n == lo - 1 else ERR_FREED
         l = rec[n, 4]
-        if l < 0 and keep[n] >= 0:
-            out[keep[n]] = sadj[n]
         body = body_of[rec[n, 0]]
         if body == B_NONE or body == B_KEEP:
             if body == B_KEEP:
                 touched[rec[n, 1]] = 1  # the custom Function call this output belongs to is reached
+            n -= 1
             continue
         if freed[n]:
             return ERR_FREED
@@ -305,26 +299,71 @@ def _sweep_pass(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, 
         y2 = rec[n, 2]
         need_a = x >= 0 and (keep[x] >= 0 or body_of[rec[x, 0]] != B_NONE)
         need_b = y2 >= 0 and (keep[y2] >= 0 or body_of[rec[y2, 0]] != B_NONE)
-        if l < 0 and body < B_WHERE and rec[x, 4] < 0 and rec[y2, 4] < 0:
-            # all-scalar elementwise record: no array views at all
-            da, db = _binary_grads(body, sadj[n], sval[x], sval[y2], sval[n])
-            if need_a:
-                sadj[x] += da
-                touched[x] = 1
-            if need_b:
-                sadj[y2] += db
-                touched[y2] = 1
-            continue
-        if l < 0 and B_NEG <= body <= B_CLAMP and rec[x, 4] < 0:
-            if need_a:
-                c = rec[n, 3]
-                sadj[x] += _unary_grad(body, sadj[n], sval[x], sval[n], consts[c] if body >= B_POWC else 0.0,
-                                       consts[c + 1] if body == B_CLAMP else 0.0)
-                touched[x] = 1
-            continue
         _sweep_record(body, n, l, x, y2, need_a, need_b, rec, sval, arr, shapes, consts, iconsts, body_of, sadj,
                       aadj, touched, keep, out)
+        n -= 1
     return DONE
+
+
+@jit
+def _scalar_run(rec, sval, consts, body_of, hi, lo, sadj, touched, keep, out, freed, free):
+    """Sweep from ``hi`` down while records are 0-d (elementwise ops of 0-d operands, or no VJP).
+
+    Returns the index of the first record that needs the general path, ``lo - 1``
+    when the sweep is done, or ``lo - 2`` when a record was already freed. The
+    operands' adjoints are written whether or not they are wanted (a constant's is
+    never read), which keeps the loop free of lookups.
+    """
+    for n in range(hi, lo - 1, -1):
+        if touched[n] != 1:
+            continue
+        if rec[n, 4] >= 0:
+            return n
+        if keep[n] >= 0:
+            out[keep[n]] = sadj[n]
+        body = body_of[rec[n, 0]]
+        if body == B_NONE:
+            continue
+        x = rec[n, 1]
+        if body < B_WHERE:
+            y2 = rec[n, 2]
+            if rec[x, 4] >= 0 or rec[y2, 4] >= 0:
+                return n
+            if freed[n]:
+                return lo - 2
+            if free:
+                freed[n] = 1
+            da, db = _binary_grads(body, sadj[n], sval[x], sval[y2], sval[n])
+            sadj[x] += da
+            touched[x] = 1
+            sadj[y2] += db
+            touched[y2] = 1
+        elif B_NEG <= body <= B_CLAMP and rec[x, 4] < 0:
+            if freed[n]:
+                return lo - 2
+            if free:
+                freed[n] = 1
+            c = rec[n, 3]
+            sadj[x] += _unary_grad(body, sadj[n], sval[x], sval[n], consts[c] if body >= B_POWC else 0.0,
+                                   consts[c + 1] if body == B_CLAMP else 0.0)
+            touched[x] = 1
+        else:
+            return n
+    return lo - 1
+
+
+@jit
+def _add_seeds(rec, arr, sadj, aadj, touched, keep, out, seed_nodes, seed_offsets, seeds):
+    """Grow ``aadj`` to one slot per array node and add the seeds to their nodes' adjoints."""
+    empty = np.empty(0, np.float64)
+    while len(aadj) < arr.shape[0]:
+        aadj.append(empty)
+    for i in range(seed_nodes.size):
+        m = seed_nodes[i]
+        o = seed_offsets[i]
+        gm = _adjoint(m, rec, arr, sadj, aadj, touched, keep, out)
+        for k in range(gm.size):
+            gm[k] += seeds[o + k]
 
 
 @jit
@@ -1287,3 +1326,28 @@ def check_guards(rec, sval, arr, nodes, kinds, starts, expected):
             if not same:
                 return i
     return -1
+
+
+@jit
+def replay(rec, sval, arr, shapes, consts, iconsts, fwd_of, body_of, guard_nodes, guard_kinds, guard_starts,
+           guard_values, keep, freed, out_rows, seed_node, seed_rows):
+    """tape.compile's one kernel call: re-evaluate the whole tape, check its guards, then (``seed_node``
+    >= 0) sweep it in reverse once per row of ``seed_rows``, leaf adjoints to ``out_rows``.
+
+    Returns -1 when done, the index of the first failing guard (>= 0; nothing is
+    swept then), or ``-2 - status`` when the sweep stopped with a status.
+    """
+    forward(rec, sval, arr, shapes, consts, iconsts, fwd_of, 0, rec.shape[0] - 1)
+    if guard_nodes.size:
+        failed = check_guards(rec, sval, arr, guard_nodes, guard_kinds, guard_starts, guard_values)
+        if failed >= 0:
+            return failed
+    if seed_node < 0:
+        return -1
+    sadj = np.zeros(seed_node + 1, np.float64)
+    touched = np.zeros(seed_node + 1, np.int8)
+    nodes = np.full(1, seed_node, np.int64)
+    offsets = np.zeros(1, np.int64)
+    status = sweep(rec, sval, arr, shapes, consts, iconsts, body_of, seed_node, 0, sadj, new_adjoint_list(0),
+                   touched, keep, out_rows, nodes, offsets, seed_rows, freed, False)
+    return -1 if status == DONE else -2 - status

@@ -41,6 +41,7 @@ _OPS_DIR = os.path.join(os.path.dirname(_PACKAGE_DIR), "ops")
 _lock = threading.Lock()
 
 GUARD_KINDS = {0: "value", 1: "truth value", 2: "integer value"}
+_ONE = np.ones((1, 1))
 
 
 class BranchChanged(RuntimeError):
@@ -184,31 +185,25 @@ class Program:
                 o = self.arr[l, 1]
                 self.arena[o:o + self.arr[l, 3]] = a.reshape(-1)
 
-    def forward(self) -> int:
-        """Re-evaluate every record; the index of the first guard that fails, or -1."""
-        rt = self._ready()
-        K.forward(self.rec, self.sval, rt.arr, self.shapes, self.consts, self.iconsts, T.fwd_of(), 0, self.n - 1)
-        if self.guard_nodes.size == 0:
-            return -1
-        return K.check_guards(self.rec, self.sval, rt.arr, self.guard_nodes, self.guard_kinds, self.guard_starts,
-                              self.guard_values)
+    def run(self, seed_node: int = -1, seeds: Optional[np.ndarray] = None) -> tuple:
+        """Re-evaluate every record, check the guards and, from ``seed_node``, sweep once per row of ``seeds``.
 
-    def reverse(self, seed_node: int, seeds: np.ndarray) -> np.ndarray:
-        """Reverse sweeps from ``seed_node``, one per row of ``seeds``; rows of leaf adjoints (args concatenated)."""
+        Returns (index of the first failing guard or -1, rows of leaf adjoints with
+        the arguments' gradients concatenated, or None without a seed)."""
         rt = self._ready()
-        n = self.n
-        rows = seeds.shape[0]
-        out = np.zeros((rows, max(rt.total, 1)), np.float64)
-        if seed_node < 0 or n == 0:
-            return out[:, :rt.total]
-        sadj = np.zeros(seed_node + 1, np.float64)
-        touched = np.zeros(seed_node + 1, np.int8)
-        status = K.sweep(self.rec, self.sval, rt.arr, self.shapes, self.consts, self.iconsts, T.body_of(), seed_node,
-                         0, sadj, rt.aadj, touched, rt.keep, out, np.array([seed_node], np.int64),
-                         np.zeros(1, np.int64), seeds, rt.freed, False)
-        if status != K.DONE:
-            raise RuntimeError(f"internal error: the compiled reverse sweep stopped with status {status}")
-        return out[:, :rt.total]
+        if seed_node >= 0:
+            out = np.zeros((seeds.shape[0], max(rt.total, 1)), np.float64)
+        else:
+            out = rt.no_rows
+            seeds = rt.no_rows
+        code = K.replay(self.rec, self.sval, rt.arr, self.shapes, self.consts, self.iconsts, rt.fwd_of, rt.body_of,
+                        self.guard_nodes, self.guard_kinds, self.guard_starts, self.guard_values, rt.keep, rt.freed,
+                        out, seed_node, seeds)
+        if code >= 0:
+            return code, None
+        if code < -1:
+            raise RuntimeError(f"internal error: the compiled reverse sweep stopped with status {-2 - code}")
+        return -1, (out[:, :rt.total] if seed_node >= 0 else None)
 
 
 class _Runtime:
@@ -229,7 +224,9 @@ class _Runtime:
             total += size
         self.total = total
         self.freed = np.zeros(n, np.int8)
-        self.aadj = K.new_adjoint_list(0)
+        self.no_rows = np.zeros((1, 1), np.float64)
+        self.fwd_of = T.fwd_of()
+        self.body_of = T.body_of()
 
 
 # ---- recording --------------------------------------------------------------------
@@ -356,31 +353,36 @@ class CompiledFunction:
                             f"got {len(args)}")
         return _as_args(args, self._shapes)
 
-    def _run(self, args: list, hvp: bool = False) -> Program:
-        """Load ``args`` into the program and re-evaluate it, re-recording or raising where a guard fails."""
+    def _run(self, args: list, hvp: bool = False, seed=None, seeds: Optional[np.ndarray] = None) -> tuple:
+        """Load ``args``, replay, and sweep from ``seed`` ("out" or "grad") with ``seeds`` rows.
+
+        Returns (program, rows of leaf adjoints or None). Where a guard fails it
+        records fn again (retrace=True) or raises BranchChanged."""
         with _lock:
             p = self._hvp_program if hvp else self._program
             if p is None:
                 p = self._record(args, hvp)
-            p.load(args)
-            failed = p.forward()
-            if failed < 0:
-                return p
-            if not self.retrace or self.fn is None:
-                what, where = p.guard_info[failed]
-                hint = ("pass retrace=True to tape.compile to record the function again in such a case"
-                        if self.fn is not None else "this compiled function was unpickled without its Python "
-                        "function, so it cannot record it again")
-                raise BranchChanged(
-                    f"tape.compile: {what} gave a different {GUARD_KINDS[int(p.guard_kinds[failed])]} at these "
-                    f"arguments than when the function was recorded" + (f" (at {where})" if where else "")
-                    + f"; the recorded tape does not hold the path the function takes now: {hint}", what, where)
-            self.retraces += 1
-            p = self._record(args, hvp)
-            p.load(args)
-            if p.forward() >= 0:
-                raise RuntimeError("internal error: a freshly recorded tape fails its own guard")
-            return p
+            for attempt in range(2):
+                p.load(args)
+                node = -1 if seed is None else (p.out if seed == "out" else p.grad)
+                failed, rows = p.run(node, seeds)
+                if failed < 0:
+                    if seed is not None and node < 0:  # nothing to sweep from: the derivative is zero
+                        rows = np.zeros((seeds.shape[0], p._ready().total))
+                    return p, rows
+                if attempt == 1:
+                    raise RuntimeError("internal error: a freshly recorded tape fails its own guard")
+                if not self.retrace or self.fn is None:
+                    what, where = p.guard_info[failed]
+                    hint = ("pass retrace=True to tape.compile to record the function again in such a case"
+                            if self.fn is not None else "this compiled function was unpickled without its Python "
+                            "function, so it cannot record it again")
+                    raise BranchChanged(
+                        f"tape.compile: {what} gave a different {GUARD_KINDS[int(p.guard_kinds[failed])]} at these "
+                        f"arguments than when the function was recorded" + (f" (at {where})" if where else "")
+                        + f"; the recorded tape does not hold the path the function takes now: {hint}", what, where)
+                self.retraces += 1
+                p = self._record(args, hvp)
 
     def _record(self, args: list, hvp: bool) -> Program:
         if self.fn is None:
@@ -416,15 +418,13 @@ class CompiledFunction:
 
     def __call__(self, *args) -> Any:
         """fn's value at ``args`` (a float for a 0-d result, else a numpy array)."""
-        return self._value(self._run(self._check(args)))
+        return self._value(self._run(self._check(args))[0])
 
     def value_and_grad(self, *args) -> tuple:
         """(value, gradient) of a scalar fn: one array per positional argument (a tuple for several)."""
-        p = self._run(self._check(args))
-        self._scalar_out(p, "grad")
-        value = self._value(p)
-        flat = p.reverse(p.out, np.ones((1, 1)))[0]
-        return value, self._split(flat)
+        self._scalar_out(self._program, "grad")
+        p, rows = self._run(self._check(args), seed="out", seeds=_ONE)
+        return self._value(p), self._split(rows[0])
 
     def grad(self, *args) -> Any:
         """The gradient of a scalar fn with respect to every positional argument."""
@@ -433,19 +433,19 @@ class CompiledFunction:
     def vjp(self, args, v) -> Any:
         """The vector-Jacobian product ``v^T J`` at ``args`` (a tuple of arguments, or one argument)."""
         args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
-        p = self._run(self._check(args))
-        shape = p.shape(p.out)
+        args = self._check(args)
+        shape = self.out_shape
         seed = np.array(v, dtype=np.float64, order="C")
         if seed.shape != shape:
             raise ValueError(f"tape.compile: vjp's v has shape {seed.shape}, but the output has shape {shape}")
-        return self._split(p.reverse(p.out, seed.reshape(1, -1))[0])
+        return self._split(self._run(args, seed="out", seeds=seed.reshape(1, -1))[1][0])
 
     def jacobian(self, *args) -> Any:
         """d out / d arg for every argument, shaped ``out.shape + arg.shape`` (all rows in one sweep call)."""
-        p = self._run(self._check(args))
-        shape = p.shape(p.out)
+        args = self._check(args)
+        shape = self.out_shape
         m = int(np.prod(shape, dtype=np.int64))
-        rows = p.reverse(p.out, np.eye(m))
+        p, rows = self._run(args, seed="out", seeds=np.eye(m))
         rt = p._ready()
         jac = []
         for offset, arg_shape in zip(rt.offsets, self._shapes):
@@ -458,12 +458,7 @@ class CompiledFunction:
             raise TypeError(f"tape.compile: hvp and hessian are for a function of one argument; this one takes "
                             f"{len(self._shapes)}")
         self._scalar_out(self._program, "hvp")
-        args = self._check((x,))
-        p = self._run(args, hvp=True)
-        size = int(np.prod(self._shapes[0], dtype=np.int64))
-        if p.grad < 0:  # the gradient does not depend on x
-            return np.zeros((seeds.shape[0], size))
-        return p.reverse(p.grad, seeds)
+        return self._run(self._check((x,)), hvp=True, seed="grad", seeds=seeds)[1]
 
     def hvp(self, x, v) -> np.ndarray:
         """The Hessian-vector product ``H(x) v`` of a scalar fn of one argument (shaped like x)."""
