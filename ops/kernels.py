@@ -396,6 +396,18 @@ def _sweep_record(body, n, l, x, y2, need_a, need_b, rec, sval, arr, shapes, con
 
 
 @jit_inline
+def _powc(v, c):
+    """``v ** c`` for a constant exponent, without libm's pow where the result is exact anyway."""
+    if c == 2.0:
+        return v * v
+    if c == 1.0:
+        return v
+    if c == 0.0:
+        return 1.0
+    return v ** c
+
+
+@jit_inline
 def _binary_grads(body, gi, p, q, y):
     """(d/dp, d/dq) of the elementwise binary body at one element, times the adjoint ``gi``."""
     if body == B_ADD:
@@ -515,7 +527,7 @@ def _unary_grad(body, gi, x, y, c0, c1):
     if body == B_ABS:
         return gi if x > 0.0 else (-gi if x < 0.0 else 0.0)
     if body == B_POWC:
-        return 0.0 if c0 == 0.0 else gi * c0 * x ** (c0 - 1.0)
+        return 0.0 if c0 == 0.0 else gi * c0 * _powc(x, c0 - 1.0)
     # clamp: the gradient passes where lo <= x <= hi
     return gi if (x >= c0 and x <= c1) else 0.0
 
@@ -1058,7 +1070,7 @@ def _unary_value(f, v, c0, c1):
     if f == B_ABS:
         return abs(v)
     if f == B_POWC:
-        return v ** c0
+        return _powc(v, c0)
     # clamp into [c0, c1] (NaN stays NaN; lo > hi gives hi, as numpy and PyTorch do)
     if v != v:
         return v

@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ._tape import Tape, shape_table, shape_tuple
+from ._tape import Tape, shape_table, shape_tuple, state
 from .ops import kernels as K
 from .ops import table as T
 
@@ -181,6 +181,9 @@ def run_backward_rows(roots: Sequence, seed_rows: Sequence[np.ndarray], targets:
     When the graph lives on one tape with no custom Function, every row is swept
     inside one kernel call; otherwise the rows are swept one after another.
     """
+    if state.recording is not None:
+        raise RuntimeError("tape.compile: batched gradients inside a compiled function cannot be replayed; "
+                           "compute them with create_graph=True, or use the compiled function's jacobian")
     nb = seed_rows[0].shape[0]
     tapes = {root._tape for root in roots}
     tape = next(iter(tapes))
@@ -240,6 +243,10 @@ def run_backward(roots: Sequence, seeds: Sequence, targets: Optional[Sequence], 
     """
     from ._tensor import Tensor, check_shared
 
+    if state.recording is not None and not create_graph:
+        raise RuntimeError("tape.compile: a backward or grad without create_graph=True inside a compiled function "
+                           "gives gradients that a replay cannot recompute; pass create_graph=True (the gradient "
+                           "is then recorded as part of the function)")
     target_ids = None if targets is None else {id(t): i for i, t in enumerate(targets)}
     target_grads: list = [None] * (0 if targets is None else len(targets))
     leaf_grads: dict = {}
