@@ -808,192 +808,665 @@ def reach(rec, iconsts, body_of, hi, seed_nodes):
     return marked
 
 
-# ---- the re-taping sweep for 0-d records --------------------------------------
-# Positions in the ``emit`` array: the op ids the re-taping kernel appends.
+# ---- the re-taping sweep (create_graph=True) -----------------------------------
+# The kernel walks the tape newest first like the sweep, but an adjoint is a node
+# id, and each record reached appends the records of its derivative rule (the
+# same arithmetic as its rule in ops/primitives.py, which tests compare) to the
+# tape's rows, each evaluated by the forward kernel as it is appended. Its
+# buffers are copies of the tape's columns with room to grow; Python appends
+# the new rows to the tape afterwards (tape/_retape.py).
+
+# positions in the ``emit`` array: the op ids the re-taping kernel appends
 E_CONST = 0
 E_ADD = 1
-E_RSUB = 2
-E_MUL = 3
-E_DIV = 4
-E_NEG = 5
-E_SIN = 6
-E_COS = 7
-E_POWC = 8
-E_GT = 9
-E_LT = 10
-E_GE = 11
-E_LE = 12
-E_EQ = 13
+E_SUB = 2
+E_RSUB = 3
+E_MUL = 4
+E_DIV = 5
+E_NEG = 6
+E_SIN = 7
+E_COS = 8
+E_EXP = 9
+E_LOG = 10
+E_POW = 11
+E_POWC = 12
+E_GT = 13
+E_LT = 14
+E_GE = 15
+E_LE = 16
+E_EQ = 17
+E_WHERE = 18
+E_VIEW = 19
+E_EXPAND = 20
+E_PERMUTE = 21
+E_TRANSPOSE = 22
+E_T = 23
+E_SCATTER = 24
+E_INDEX = 25
+E_SLICE = 26
+E_SELECT = 27
+E_SUM = 28
+E_SUM_DIM = 29
+E_PROD_DIM = 30
+E_MM = 31
+E_BMM = 32
+E_MV = 33
+
+# slots of the kernel's ``counts``: how much of each buffer is used
+C_REC = 0
+C_ARR = 1
+C_SHAPES = 2
+C_CONSTS = 3
+C_ICONSTS = 4
+C_VALUES = 5   # floats used in the value block
+C_BLOCK = 6    # the value block's index in the tape's block list
+C_ADDRESS = 7  # the value block's address
+C_HOSTS = 8    # large matrix products appended (their VJP runs in numpy's BLAS)
+C_GUARDS = 9   # constants baked from values (tape.compile guards them)
+C_RESUME = 10  # the record to resume from after NEED_SPACE
+C_VALUE_ROOM = 11  # floats of value room the record being checked needs
+C_CAPACITY = 12  # floats the value block holds
+N_COUNTS = 13
+
+RETAPE_CUSTOM = -2  # ``adj`` of a custom Function call reached through its outputs (-1: not reached)
 
 
 @jit
-def _emitted_value(node, base, sval, out_sval):
-    return sval[node] if node < base else out_sval[node - base]
+def _sid(B, node):
+    """The shape id of ``node`` in the kernel's buffers."""
+    l = B[0][node, 4]
+    return 0 if l < 0 else B[2][l, 0]
 
 
 @jit
-def _emit(op, a, b, aux, value, base, out_rec, out_sval, count):
-    """Append one 0-d record to the output rows; returns its node id."""
-    k = count[0]
-    out_rec[k, 0] = op
-    out_rec[k, 1] = a
-    out_rec[k, 2] = b
-    out_rec[k, 3] = aux
-    out_rec[k, 4] = -1
-    out_sval[k] = value
-    count[0] = k + 1
-    return base + k
+def _size(B, node):
+    l = B[0][node, 4]
+    return 1 if l < 0 else B[2][l, 3]
 
 
 @jit
-def retape_scalars(rec, sval, consts, body_of, emit, hi, adj, keep, freed, free, base, const_base, out_rec,
-                   out_sval, out_consts, counts):
-    """create_graph=True for 0-d elementwise records: the sweep appends its own work as records.
+def _new(B, op, a, b, aux, sid):
+    """Append one record with a value of shape ``sid`` and evaluate it; returns its node id."""
+    rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep = B
+    k = counts[C_REC]
+    # whether the value depends on something that requires grad (comparisons never do)
+    dep[k] = 1 if (F_GT > fwd_of[op] or fwd_of[op] > F_NE) and ((a >= 0 and dep[a] != 0) or (b >= 0 and dep[b] != 0)) else 0
+    rec[k, 0] = op
+    rec[k, 1] = a
+    rec[k, 2] = b
+    rec[k, 3] = aux
+    rec[k, 4] = -1
+    sval[k] = 0.0
+    if sid != 0:
+        size = shape_size(shapes, sid)
+        l = counts[C_ARR]
+        u = counts[C_VALUES]
+        arr[l, 0] = sid
+        arr[l, 1] = counts[C_ADDRESS] + 8 * u
+        arr[l, 2] = counts[C_BLOCK]
+        arr[l, 3] = size
+        counts[C_ARR] = l + 1
+        counts[C_VALUES] = u + size
+        rec[k, 4] = l
+    counts[C_REC] = k + 1
+    forward(rec, sval, arr, shapes, consts, iconsts, fwd_of, k, k)
+    return k
 
-    ``adj[node]`` is the node id holding that node's adjoint (-1: none yet). Each
-    record reached emits the records of its derivative rule (the same arithmetic
-    as the rule in ops/primitives.py, which tests compare) and accumulates the
-    operands' adjoints with add records. New rows go to ``out_rec``/``out_sval``
-    (node ids from ``base``), new float constants to ``out_consts`` (indices from
-    ``const_base``); ``counts`` holds how many of each were written. Returns DONE,
-    ERR_FREED, NEED_SPACE, or ``n + 1`` where record ``n`` needs the general
-    (Python) re-taping sweep: an array value, or a body without a fused rule here.
+
+@jit
+def _op(B, e, a, b, sid):
+    """Append the emitted op at position ``e`` of ``emit`` on operands a, b (aux 0)."""
+    return _new(B, B[8][e], a, b, 0, sid)
+
+
+@jit
+def _number(B, v):
+    """A 0-d constant record holding ``v``."""
+    k = _new(B, B[8][E_CONST], -1, -1, 0, 0)
+    B[1][k] = v
+    return k
+
+
+@jit
+def _find_shape(B, dims):
+    """The shape id of ``dims`` in the kernel's shape table, appended if new."""
+    shapes = B[3]
+    counts = B[6]
+    nd = dims.size
+    for s in range(counts[C_SHAPES]):
+        if shapes[s, 0] != nd:
+            continue
+        same = True
+        for d in range(nd):
+            if shapes[s, 1 + d] != dims[d]:
+                same = False
+                break
+        if same:
+            return s
+    s = counts[C_SHAPES]
+    shapes[s, 0] = nd
+    for d in range(nd):
+        shapes[s, 1 + d] = dims[d]
+    counts[C_SHAPES] = s + 1
+    return s
+
+
+@jit
+def _dims(B, sid):
+    shapes = B[3]
+    out = np.empty(shapes[sid, 0], np.int64)
+    for d in range(out.size):
+        out[d] = shapes[sid, 1 + d]
+    return out
+
+
+@jit
+def _keep_sid(B, sid, mask):
+    """The shape ``sid`` with the dimensions in bitmask ``mask`` set to 1 (keepdim=True)."""
+    dims = _dims(B, sid)
+    for d in range(dims.size):
+        if (mask >> d) & 1:
+            dims[d] = 1
+    return _find_shape(B, dims)
+
+
+@jit
+def _as_shape(B, node, sid):
+    """``node`` viewed as shape ``sid`` (same elements), or ``node`` itself."""
+    if _sid(B, node) == sid:
+        return node
+    return _op(B, E_VIEW, node, -1, sid)
+
+
+@jit
+def _expand_to(B, node, sid):
+    if _sid(B, node) == sid:
+        return node
+    return _op(B, E_EXPAND, node, -1, sid)
+
+
+@jit
+def _fit(B, gnode, m):
+    """The gradient ``gnode`` shaped like operand ``m``: reshaped, or summed to its one element."""
+    sg = _sid(B, gnode)
+    sm = _sid(B, m)
+    if sg == sm:
+        return gnode
+    shapes = B[3]
+    if shape_size(shapes, sg) == shape_size(shapes, sm):
+        return _op(B, E_VIEW, gnode, -1, sm)
+    t = _new(B, B[8][E_SUM], gnode, -1, (1 << shapes[sg, 0]) - 1, 0)
+    return t if sm == 0 else _op(B, E_VIEW, t, -1, sm)
+
+
+@jit
+def _wanted(B, m, keep, body_of):
+    return m >= 0 and (keep[m] != 0 or body_of[B[0][m, 0]] != B_NONE)
+
+
+@jit
+def _accumulate(B, m, gnode, adj, keep, body_of):
+    """Add the gradient ``gnode`` to operand ``m``'s adjoint (an add record after the first)."""
+    if gnode < 0 or not _wanted(B, m, keep, body_of):
+        return
+    gnode = _fit(B, gnode, m)
+    if adj[m] < 0:
+        adj[m] = gnode
+    else:
+        adj[m] = _op(B, E_ADD, adj[m], gnode, _sid(B, m))
+
+
+@jit
+def _bigger(B, a, b):
+    """The shape id of whichever of two elementwise operands has more elements."""
+    return _sid(B, a) if _size(B, a) >= _size(B, b) else _sid(B, b)
+
+
+@jit
+def _retape_binary(B, body, n, g, sn, adj, keep, body_of):
+    rec = B[0]
+    x = rec[n, 1]
+    y = rec[n, 2]
+    need_a = _wanted(B, x, keep, body_of)
+    need_b = _wanted(B, y, keep, body_of)
+    ga = -1
+    gb = -1
+    if body == B_ADD:
+        ga = g
+        gb = g
+    elif body == B_SUB:
+        ga = g
+        if need_b:
+            gb = _op(B, E_NEG, g, -1, sn)
+    elif body == B_MUL:
+        if need_a:
+            ga = _op(B, E_MUL, g, y, sn)
+        if need_b:
+            gb = _op(B, E_MUL, g, x, sn)
+    elif body == B_DIV:
+        if need_a:
+            ga = _op(B, E_DIV, g, y, sn)
+        if need_b:
+            t = _op(B, E_MUL, g, x, sn)
+            t = _op(B, E_NEG, t, -1, sn)
+            bb = _op(B, E_MUL, y, y, _sid(B, y))
+            gb = _op(B, E_DIV, t, bb, sn)
+    elif body == B_POW:
+        # where(b == 0, 0, g b a^(b-1)) and where((a == 0) (b >= 0), 0, g y log(a))
+        zero = _number(B, 0.0)
+        one = _number(B, 1.0)
+        sy = _sid(B, y)
+        c = _op(B, E_EQ, y, zero, sy)
+        t = _op(B, E_SUB, y, one, sy)
+        p = _op(B, E_POW, x, t, sn)
+        t = _op(B, E_MUL, g, y, sn)
+        t = _op(B, E_MUL, t, p, sn)
+        ga = _new(B, B[8][E_WHERE], zero, t, c, sn)
+        c = _op(B, E_EQ, x, zero, _sid(B, x))
+        c2 = _op(B, E_GE, y, zero, sy)
+        c = _op(B, E_MUL, c, c2, _bigger(B, x, y))
+        lg = _op(B, E_LOG, x, -1, _sid(B, x))
+        t = _op(B, E_MUL, g, n, sn)
+        t = _op(B, E_MUL, t, lg, sn)
+        gb = _new(B, B[8][E_WHERE], zero, t, c, sn)
+    elif body == B_MAXIMUM or body == B_MINIMUM:
+        # share = (a wins) + 0.5 (a == b), from recorded comparisons
+        w = _op(B, E_GT if body == B_MAXIMUM else E_LT, x, y, sn)
+        e = _op(B, E_EQ, x, y, sn)
+        h = _number(B, 0.5)
+        e = _op(B, E_MUL, e, h, sn)
+        share = _op(B, E_ADD, w, e, sn)
+        ga = _op(B, E_MUL, g, share, sn)
+        one = _number(B, 1.0)
+        t = _op(B, E_RSUB, one, share, sn)
+        gb = _op(B, E_MUL, g, t, sn)
+    else:  # where: the condition is node aux
+        c = rec[n, 3]
+        zero = _number(B, 0.0)
+        ga = _new(B, B[8][E_WHERE], g, zero, c, sn)
+        gb = _new(B, B[8][E_WHERE], zero, g, c, sn)
+    _accumulate(B, x, ga, adj, keep, body_of)
+    _accumulate(B, y, gb, adj, keep, body_of)
+
+
+@jit
+def _retape_unary(B, body, n, g, sn, adj, keep, body_of):
+    rec = B[0]
+    consts = B[4]
+    x = rec[n, 1]
+    if not _wanted(B, x, keep, body_of):
+        return
+    ga = -1
+    if body == B_NEG:
+        ga = _op(B, E_NEG, g, -1, sn)
+    elif body == B_EXP:
+        ga = _op(B, E_MUL, g, n, sn)
+    elif body == B_LOG:
+        ga = _op(B, E_DIV, g, x, sn)
+    elif body == B_SQRT:
+        two = _number(B, 2.0)
+        t = _op(B, E_MUL, n, two, sn)
+        ga = _op(B, E_DIV, g, t, sn)
+    elif body == B_SIN:
+        t = _op(B, E_COS, x, -1, sn)
+        ga = _op(B, E_MUL, g, t, sn)
+    elif body == B_COS:
+        t = _op(B, E_SIN, x, -1, sn)
+        t = _op(B, E_MUL, g, t, sn)
+        ga = _op(B, E_NEG, t, -1, sn)
+    elif body == B_TAN or body == B_TANH:
+        one = _number(B, 1.0)
+        yy = _op(B, E_MUL, n, n, sn)
+        t = _op(B, E_ADD if body == B_TAN else E_RSUB, one, yy, sn)
+        ga = _op(B, E_MUL, g, t, sn)
+    elif body == B_SIGMOID:
+        one = _number(B, 1.0)
+        t = _op(B, E_RSUB, one, n, sn)
+        t = _op(B, E_MUL, n, t, sn)
+        ga = _op(B, E_MUL, g, t, sn)
+    elif body == B_RELU:
+        zero = _number(B, 0.0)
+        c = _op(B, E_GT, n, zero, sn)
+        ga = _op(B, E_MUL, g, c, sn)
+    elif body == B_ABS:
+        zero = _number(B, 0.0)
+        p = _op(B, E_GT, x, zero, sn)
+        q = _op(B, E_LT, x, zero, sn)
+        w = _op(B, E_SUB, p, q, sn)
+        ga = _op(B, E_MUL, g, w, sn)
+    elif body == B_POWC:
+        c = consts[rec[n, 3]]
+        if c != 0.0:
+            counts = B[6]
+            k = counts[C_CONSTS]
+            consts[k] = c - 1.0
+            counts[C_CONSTS] = k + 1
+            cn = _number(B, c)
+            t = _op(B, E_MUL, g, cn, sn)
+            p = _new(B, B[8][E_POWC], x, -1, k, sn)
+            ga = _op(B, E_MUL, t, p, sn)
+    else:  # clamp: the gradient passes where lo <= x <= hi
+        lo = _number(B, consts[rec[n, 3]])
+        hi = _number(B, consts[rec[n, 3] + 1])
+        p = _op(B, E_GE, x, lo, sn)
+        q = _op(B, E_LE, x, hi, sn)
+        w = _op(B, E_MUL, p, q, sn)
+        ga = _op(B, E_MUL, g, w, sn)
+    _accumulate(B, x, ga, adj, keep, body_of)
+
+
+@jit
+def _new_iconsts(B, count):
+    counts = B[6]
+    k = counts[C_ICONSTS]
+    counts[C_ICONSTS] = k + count
+    return k
+
+
+@jit
+def _transposed(B, node, batched):
+    """The last two dimensions of ``node`` swapped (t for a matrix, transpose(1, 2) for a batch)."""
+    dims = _dims(B, _sid(B, node))
+    nd = dims.size
+    k = _new_iconsts(B, nd)
+    iconsts = B[5]
+    for d in range(nd):
+        iconsts[k + d] = d
+    iconsts[k + nd - 2] = nd - 1
+    iconsts[k + nd - 1] = nd - 2
+    t = dims[nd - 1]
+    dims[nd - 1] = dims[nd - 2]
+    dims[nd - 2] = t
+    return _new(B, B[8][E_TRANSPOSE if batched else E_T], node, -1, k, _find_shape(B, dims))
+
+
+@jit
+def _retape_structural(B, body, n, g, sn, adj, keep, body_of):
+    rec = B[0]
+    iconsts = B[5]
+    shapes = B[3]
+    x = rec[n, 1]
+    if body == B_CAT:
+        base = rec[n, 3]
+        dim = iconsts[base]
+        count = iconsts[base + 1]
+        outer = 1
+        for d in range(dim):
+            outer *= shapes[sn, 1 + d]
+        total = _size(B, n) // outer if outer > 0 else 0
+        start = 0
+        is_stack = shapes[sn, 0] != shapes[_sid(B, iconsts[base + 2]), 0]
+        for j in range(count):
+            m = iconsts[base + 2 + j]
+            sm = _sid(B, m)
+            inner = _size(B, m) // outer if outer > 0 else 0
+            if _wanted(B, m, keep, body_of):
+                k = _new_iconsts(B, max(outer * inner, 1))
+                iconsts[k] = 0
+                for o in range(outer):
+                    for t in range(inner):
+                        iconsts[k + o * inner + t] = o * total + start + t
+                gm = _new(B, B[8][E_SELECT if is_stack else E_SLICE], g, -1, k, sm)
+                _accumulate(B, m, gm, adj, keep, body_of)
+            start += inner
+        return
+    if not _wanted(B, x, keep, body_of):
+        return
+    sx = _sid(B, x)
+    ga = -1
+    if body == B_VIEW:
+        ga = _op(B, E_VIEW, g, -1, sx)
+    elif body == B_EXPAND:
+        # sum over the dimensions broadcasting added or stretched, back to x's shape
+        ndx = shapes[sx, 0]
+        ndo = shapes[sn, 0]
+        lead = ndo - ndx
+        mask = 0
+        dims = _dims(B, sn)
+        for d in range(lead):
+            mask |= 1 << d
+            dims[d] = 1
+        for i in range(ndx):
+            if shapes[sx, 1 + i] == 1 and shapes[sn, 1 + lead + i] != 1:
+                mask |= 1 << (lead + i)
+                dims[lead + i] = 1
+        t = g
+        if mask != 0:
+            t = _new(B, B[8][E_SUM_DIM], g, -1, mask, _find_shape(B, dims))
+        ga = _as_shape(B, t, sx)
+    elif body == B_PERMUTE:
+        nd = shapes[sx, 0]
+        if nd == 0:
+            ga = _op(B, E_VIEW, g, -1, sx)
+        else:
+            base = rec[n, 3]
+            k = _new_iconsts(B, nd)
+            for d in range(nd):
+                iconsts[k + iconsts[base + d]] = d
+            ga = _new(B, B[8][E_PERMUTE], g, -1, k, sx)
+    elif body == B_GATHER:
+        ga = _new(B, B[8][E_SCATTER], g, -1, rec[n, 3], sx)
+    else:  # scatter: its VJP gathers
+        ga = _new(B, B[8][E_INDEX], g, -1, rec[n, 3], sx)
+    _accumulate(B, x, ga, adj, keep, body_of)
+
+
+@jit
+def _retape_reduction(B, body, n, g, sn, adj, keep, body_of, guards):
+    rec = B[0]
+    x = rec[n, 1]
+    if not _wanted(B, x, keep, body_of):
+        return
+    sx = _sid(B, x)
+    mask = rec[n, 3] & 0xFF
+    sk = _keep_sid(B, sx, mask)
+    gk = _expand_to(B, _as_shape(B, g, sk), sx)
+    ga = -1
+    if body == B_SUM:
+        ga = gk
+    elif body == B_MEAN:
+        nx = _size(B, x)
+        c = _number(B, _size(B, n) / nx if nx else 0.0)
+        ga = _op(B, E_MUL, gk, c, sx)
+    elif body == B_PROD:
+        # g * (product of the other elements), exact where a group holds at most one zero
+        zero = _number(B, 0.0)
+        one = _number(B, 1.0)
+        z = _op(B, E_EQ, x, zero, sx)
+        ones = _new(B, B[8][E_WHERE], one, x, z, sx)
+        npx = _expand_to(B, _new(B, B[8][E_PROD_DIM], ones, -1, mask, sk), sx)
+        t = _new(B, B[8][E_WHERE], x, zero, z, sx)
+        tzx = _expand_to(B, _new(B, B[8][E_SUM_DIM], t, -1, mask, sk), sx)
+        cnt = _expand_to(B, _new(B, B[8][E_SUM_DIM], z, -1, mask, sk), sx)
+        no_zero = _op(B, E_EQ, cnt, zero, sx)
+        one_zero = _op(B, E_EQ, cnt, one, sx)
+        at_zero = _op(B, E_MUL, gk, npx, sx)
+        t = _op(B, E_MUL, at_zero, tzx, sx)
+        elsewhere = _op(B, E_DIV, t, ones, sx)
+        t = _new(B, B[8][E_WHERE], at_zero, elsewhere, z, sx)
+        t = _new(B, B[8][E_WHERE], t, zero, one_zero, sx)
+        d = _op(B, E_DIV, at_zero, ones, sx)
+        ga = _new(B, B[8][E_WHERE], d, t, no_zero, sx)
+    else:  # amax / amin
+        yx = _expand_to(B, _as_shape(B, n, sk), sx)
+        hit = _op(B, E_EQ, x, yx, sx)
+        if (rec[n, 3] >> 8) & 1:
+            # max(dim)/min(dim): the first extreme element of each group, a constant (guarded by tape.compile)
+            w = _new(B, B[8][E_CONST], -1, -1, 0, sx)
+            vw = _value(w, rec, B[1], B[2])
+            vh = _value(hit, rec, B[1], B[2])
+            group, ngroups = reduce_map(B[3], sx, mask)
+            done = np.zeros(ngroups, np.int8)
+            for i in range(vw.size):
+                vw[i] = 0.0
+                if vh[i] != 0.0 and done[group[i]] == 0:
+                    vw[i] = 1.0
+                    done[group[i]] = 1
+            counts = B[6]
+            guards[counts[C_GUARDS]] = hit
+            counts[C_GUARDS] += 1
+        elif mask != 0:
+            cnt = _expand_to(B, _new(B, B[8][E_SUM_DIM], hit, -1, mask, sk), sx)
+            w = _op(B, E_DIV, hit, cnt, sx)
+        else:
+            w = hit
+        ga = _op(B, E_MUL, gk, w, sx)
+    _accumulate(B, x, ga, adj, keep, body_of)
+
+
+@jit
+def _retape_linalg(B, body, n, g, sn, adj, keep, body_of, hosts, host_min):
+    rec = B[0]
+    shapes = B[3]
+    x = rec[n, 1]
+    y = rec[n, 2]
+    need_a = _wanted(B, x, keep, body_of)
+    need_b = _wanted(B, y, keep, body_of)
+    ga = -1
+    gb = -1
+    if body == B_DOT:
+        if need_a:
+            ga = _op(B, E_MUL, g, y, _sid(B, y))
+        if need_b:
+            gb = _op(B, E_MUL, g, x, _sid(B, x))
+    elif body == B_MV:
+        sa = _sid(B, x)
+        r = shapes[sa, 1]
+        c = shapes[sa, 2]
+        if need_a:
+            dims = np.empty(2, np.int64)
+            dims[0] = r
+            dims[1] = 1
+            gv = _expand_to(B, _op(B, E_VIEW, g, -1, _find_shape(B, dims)), sa)
+            dims[0] = 1
+            dims[1] = c
+            vv = _expand_to(B, _op(B, E_VIEW, y, -1, _find_shape(B, dims)), sa)
+            ga = _op(B, E_MUL, gv, vv, sa)
+        if need_b:
+            at = _transposed(B, x, False)
+            gb = _op(B, E_MV, at, g, _sid(B, y))
+    else:  # mm / bmm: g b^T and a^T g
+        batched = rec[n, 0] == B[8][E_BMM]
+        e = E_BMM if batched else E_MM
+        if need_a:
+            ga = _op(B, e, g, _transposed(B, y, batched), _sid(B, x))
+        if need_b:
+            gb = _op(B, e, _transposed(B, x, batched), g, _sid(B, y))
+        macs = _size(B, x) * shapes[_sid(B, y), shapes[_sid(B, y), 0]]
+        if macs >= host_min:
+            counts = B[6]
+            for node in (ga, gb):
+                if node >= 0:
+                    hosts[counts[C_HOSTS]] = node
+                    counts[C_HOSTS] += 1
+    _accumulate(B, x, ga, adj, keep, body_of)
+    _accumulate(B, y, gb, adj, keep, body_of)
+
+
+@jit
+def _retape_softmax(B, body, n, g, sn, adj, keep, body_of):
+    rec = B[0]
+    x = rec[n, 1]
+    if not _wanted(B, x, keep, body_of):
+        return
+    sx = _sid(B, x)
+    ga = -1
+    if B[3][sx, 0] == 0:
+        if body == B_LOGSUMEXP:
+            ga = g
+        else:
+            zero = _number(B, 0.0)
+            ga = _op(B, E_MUL, g, zero, sx)
+    else:
+        mask = 1 << rec[n, 3]
+        sk = _keep_sid(B, sx, mask)
+        if body == B_SOFTMAX:
+            gy = _op(B, E_MUL, g, n, sx)
+            s = _expand_to(B, _new(B, B[8][E_SUM_DIM], gy, -1, mask, sk), sx)
+            t = _op(B, E_MUL, n, s, sx)
+            ga = _op(B, E_SUB, gy, t, sx)
+        elif body == B_LOG_SOFTMAX:
+            s = _expand_to(B, _new(B, B[8][E_SUM_DIM], g, -1, mask, sk), sx)
+            e = _op(B, E_EXP, n, -1, sx)
+            t = _op(B, E_MUL, e, s, sx)
+            ga = _op(B, E_SUB, g, t, sx)
+        else:
+            yx = _expand_to(B, _as_shape(B, n, sk), sx)
+            t = _op(B, E_SUB, x, yx, sx)
+            t = _op(B, E_EXP, t, -1, sx)
+            gx = _expand_to(B, _as_shape(B, g, sk), sx)
+            ga = _op(B, E_MUL, gx, t, sx)
+    _accumulate(B, x, ga, adj, keep, body_of)
+
+
+@jit
+def _retape_room(B, body, n, hosts, guards):
+    """Whether the buffers hold the worst case of one record's rule; else the value room it needs is noted."""
+    rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep = B
+    x = rec[n, 1]
+    y = rec[n, 2]
+    biggest = _size(B, n)
+    if x >= 0:
+        biggest = max(biggest, _size(B, x))
+    if y >= 0:
+        biggest = max(biggest, _size(B, y))
+    extra = 0
+    if body == B_CAT:
+        extra = iconsts[rec[n, 3] + 1]
+        biggest = _size(B, n)
+    rows = 48 + 3 * extra
+    values = (24 + 3 * extra) * biggest
+    counts[C_VALUE_ROOM] = values
+    return (rec.shape[0] - counts[C_REC] >= rows and arr.shape[0] - counts[C_ARR] >= rows
+            and shapes.shape[0] - counts[C_SHAPES] >= 16 and consts.size - counts[C_CONSTS] >= 4
+            and iconsts.size - counts[C_ICONSTS] >= 32 + biggest and hosts.size - counts[C_HOSTS] >= 2
+            and guards.size - counts[C_GUARDS] >= 1 and values <= counts[C_CAPACITY] - counts[C_VALUES])
+
+
+@jit
+def retape(rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep, body_of, hi, adj, keep, freed, free,
+           hosts, guards, host_min):
+    """create_graph=True: sweep records ``hi`` down to 0, appending each reached record's derivative rule.
+
+    ``adj[node]`` is the node holding that node's adjoint (-1: none yet). The
+    buffers are the tape's columns with room after ``counts`` (see C_*); the value
+    block's capacity sits in ``counts[C_CAPACITY]``. Returns DONE,
+    ERR_FREED, NEED_SPACE (resume from ``counts[C_RESUME]`` with bigger buffers),
+    or ``n + 1`` at a custom Function record ``n``, which Python differentiates.
+    ``dep[node]`` is 1 where a value depends on something that requires grad; the
+    kernel sets it for the records it appends (a gradient built from constants
+    alone does not require grad, as in PyTorch).
     """
+    B = (rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep)
     for n in range(hi, -1, -1):
         g = adj[n]
-        if g < 0:
+        if g == -1:
             continue
         body = body_of[rec[n, 0]]
         if body == B_NONE:
             continue
-        if out_rec.shape[0] - counts[0] < 16 or out_consts.size - counts[1] < 2:
-            return NEED_SPACE
-        x = rec[n, 1]
-        y = rec[n, 2]
-        scalar = rec[n, 4] < 0 and x >= 0 and rec[x, 4] < 0 and (y < 0 or rec[y, 4] < 0)
-        fused = (B_ADD <= body <= B_DIV) or body == B_MAXIMUM or body == B_MINIMUM or (B_NEG <= body <= B_CLAMP)
-        if not (scalar and fused):
+        if body == B_CUSTOM or body == B_KEEP:
             return n + 1
+        if not _retape_room(B, body, n, hosts, guards):
+            counts[C_RESUME] = n
+            return NEED_SPACE
         if freed[n]:
             return ERR_FREED
         if free:
             freed[n] = 1
-        vg = _emitted_value(g, base, sval, out_sval)
-        vx = sval[x]
-        vy = sval[n]
-        ga = -1
-        gb = -1
-        if body == B_ADD:
-            ga = g
-            gb = g
-        elif body == B_SUB:
-            ga = g
-            gb = _emit(emit[E_NEG], g, -1, 0, -vg, base, out_rec, out_sval, counts)
-        elif body == B_MUL:
-            vb = sval[y]
-            ga = _emit(emit[E_MUL], g, y, 0, vg * vb, base, out_rec, out_sval, counts)
-            gb = _emit(emit[E_MUL], g, x, 0, vg * vx, base, out_rec, out_sval, counts)
-        elif body == B_DIV:
-            vb = sval[y]
-            ga = _emit(emit[E_DIV], g, y, 0, vg / vb, base, out_rec, out_sval, counts)
-            t = _emit(emit[E_MUL], g, x, 0, vg * vx, base, out_rec, out_sval, counts)
-            t = _emit(emit[E_NEG], t, -1, 0, -(vg * vx), base, out_rec, out_sval, counts)
-            bb = _emit(emit[E_MUL], y, y, 0, vb * vb, base, out_rec, out_sval, counts)
-            gb = _emit(emit[E_DIV], t, bb, 0, -(vg * vx) / (vb * vb), base, out_rec, out_sval, counts)
-        elif body == B_MAXIMUM or body == B_MINIMUM:
-            # share = (a wins) + 0.5 * (a == b), from recorded comparisons (a replay re-evaluates them)
-            vb = sval[y]
-            w = 1.0 if ((vx > vb) if body == B_MAXIMUM else (vx < vb)) else 0.0
-            e = 1.0 if vx == vb else 0.0
-            share = w + 0.5 * e
-            c = _emit(emit[E_GT if body == B_MAXIMUM else E_LT], x, y, 0, w, base, out_rec, out_sval, counts)
-            t = _emit(emit[E_EQ], x, y, 0, e, base, out_rec, out_sval, counts)
-            h = _emit(emit[E_CONST], -1, -1, 0, 0.5, base, out_rec, out_sval, counts)
-            t = _emit(emit[E_MUL], t, h, 0, 0.5 * e, base, out_rec, out_sval, counts)
-            c = _emit(emit[E_ADD], c, t, 0, share, base, out_rec, out_sval, counts)
-            ga = _emit(emit[E_MUL], g, c, 0, vg * share, base, out_rec, out_sval, counts)
-            h = _emit(emit[E_CONST], -1, -1, 0, 1.0, base, out_rec, out_sval, counts)
-            t = _emit(emit[E_RSUB], h, c, 0, 1.0 - share, base, out_rec, out_sval, counts)
-            gb = _emit(emit[E_MUL], g, t, 0, vg * (1.0 - share), base, out_rec, out_sval, counts)
-        elif body == B_NEG:
-            ga = _emit(emit[E_NEG], g, -1, 0, -vg, base, out_rec, out_sval, counts)
-        elif body == B_EXP:
-            ga = _emit(emit[E_MUL], g, n, 0, vg * vy, base, out_rec, out_sval, counts)
-        elif body == B_LOG:
-            ga = _emit(emit[E_DIV], g, x, 0, vg / vx, base, out_rec, out_sval, counts)
-        elif body == B_SQRT:
-            two = _emit(emit[E_CONST], -1, -1, 0, 2.0, base, out_rec, out_sval, counts)
-            t = _emit(emit[E_MUL], n, two, 0, vy * 2.0, base, out_rec, out_sval, counts)
-            ga = _emit(emit[E_DIV], g, t, 0, vg / (vy * 2.0), base, out_rec, out_sval, counts)
-        elif body == B_SIN:
-            t = _emit(emit[E_COS], x, -1, 0, math.cos(vx), base, out_rec, out_sval, counts)
-            ga = _emit(emit[E_MUL], g, t, 0, vg * math.cos(vx), base, out_rec, out_sval, counts)
-        elif body == B_COS:
-            t = _emit(emit[E_SIN], x, -1, 0, math.sin(vx), base, out_rec, out_sval, counts)
-            t = _emit(emit[E_MUL], g, t, 0, vg * math.sin(vx), base, out_rec, out_sval, counts)
-            ga = _emit(emit[E_NEG], t, -1, 0, -(vg * math.sin(vx)), base, out_rec, out_sval, counts)
-        elif body == B_TAN or body == B_TANH or body == B_SIGMOID:
-            one = _emit(emit[E_CONST], -1, -1, 0, 1.0, base, out_rec, out_sval, counts)
-            if body == B_SIGMOID:
-                t = _emit(emit[E_RSUB], one, n, 0, 1.0 - vy, base, out_rec, out_sval, counts)
-                t = _emit(emit[E_MUL], n, t, 0, vy * (1.0 - vy), base, out_rec, out_sval, counts)
-                factor = vy * (1.0 - vy)
-            else:
-                yy = _emit(emit[E_MUL], n, n, 0, vy * vy, base, out_rec, out_sval, counts)
-                if body == B_TAN:
-                    t = _emit(emit[E_ADD], one, yy, 0, 1.0 + vy * vy, base, out_rec, out_sval, counts)
-                    factor = 1.0 + vy * vy
-                else:
-                    t = _emit(emit[E_RSUB], one, yy, 0, 1.0 - vy * vy, base, out_rec, out_sval, counts)
-                    factor = 1.0 - vy * vy
-            ga = _emit(emit[E_MUL], g, t, 0, vg * factor, base, out_rec, out_sval, counts)
-        elif body == B_RELU or body == B_ABS or body == B_CLAMP:
-            # the step is a product of recorded comparisons (a replay re-evaluates them)
-            if body == B_RELU:
-                w = 1.0 if vy > 0.0 else 0.0
-                z = _emit(emit[E_CONST], -1, -1, 0, 0.0, base, out_rec, out_sval, counts)
-                c = _emit(emit[E_GT], n, z, 0, w, base, out_rec, out_sval, counts)
-            elif body == B_ABS:
-                p = 1.0 if vx > 0.0 else 0.0
-                q = 1.0 if vx < 0.0 else 0.0
-                w = p - q
-                z = _emit(emit[E_CONST], -1, -1, 0, 0.0, base, out_rec, out_sval, counts)
-                t = _emit(emit[E_GT], x, z, 0, p, base, out_rec, out_sval, counts)
-                c = _emit(emit[E_LT], x, z, 0, q, base, out_rec, out_sval, counts)
-                c = _emit(emit[E_RSUB], t, c, 0, w, base, out_rec, out_sval, counts)
-            else:
-                lo = consts[rec[n, 3]]
-                hi = consts[rec[n, 3] + 1]
-                p = 1.0 if vx >= lo else 0.0
-                q = 1.0 if vx <= hi else 0.0
-                w = p * q
-                z = _emit(emit[E_CONST], -1, -1, 0, lo, base, out_rec, out_sval, counts)
-                t = _emit(emit[E_GE], x, z, 0, p, base, out_rec, out_sval, counts)
-                z = _emit(emit[E_CONST], -1, -1, 0, hi, base, out_rec, out_sval, counts)
-                c = _emit(emit[E_LE], x, z, 0, q, base, out_rec, out_sval, counts)
-                c = _emit(emit[E_MUL], t, c, 0, w, base, out_rec, out_sval, counts)
-            ga = _emit(emit[E_MUL], g, c, 0, vg * w, base, out_rec, out_sval, counts)
-        elif body == B_POWC:
-            c = consts[rec[n, 3]]
-            if c != 0.0:
-                k = counts[1]
-                out_consts[k] = c - 1.0
-                counts[1] = k + 1
-                cn = _emit(emit[E_CONST], -1, -1, 0, c, base, out_rec, out_sval, counts)
-                t = _emit(emit[E_MUL], g, cn, 0, vg * c, base, out_rec, out_sval, counts)
-                p = _emit(emit[E_POWC], x, -1, const_base + k, vx ** (c - 1.0), base, out_rec, out_sval, counts)
-                ga = _emit(emit[E_MUL], t, p, 0, vg * c * vx ** (c - 1.0), base, out_rec, out_sval, counts)
-        for side in range(2):
-            m = x if side == 0 else y
-            gm = ga if side == 0 else gb
-            if m < 0 or gm < 0 or not (keep[m] != 0 or body_of[rec[m, 0]] != B_NONE):
-                continue
-            if adj[m] < 0:
-                adj[m] = gm
-            else:
-                old = adj[m]
-                adj[m] = _emit(emit[E_ADD], old, gm, 0, _emitted_value(old, base, sval, out_sval)
-                               + _emitted_value(gm, base, sval, out_sval), base, out_rec, out_sval, counts)
+        sn = _sid(B, n)
+        if body <= B_WHERE:
+            _retape_binary(B, body, n, g, sn, adj, keep, body_of)
+        elif body <= B_CLAMP:
+            _retape_unary(B, body, n, g, sn, adj, keep, body_of)
+        elif body <= B_SCATTER:
+            _retape_structural(B, body, n, g, sn, adj, keep, body_of)
+        elif body <= B_AMIN:
+            _retape_reduction(B, body, n, g, sn, adj, keep, body_of, guards)
+        elif body <= B_MV:
+            _retape_linalg(B, body, n, g, sn, adj, keep, body_of, hosts, host_min)
+        else:
+            _retape_softmax(B, body, n, g, sn, adj, keep, body_of)
     return DONE
 
 

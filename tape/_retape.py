@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from ._tape import ROW, Tape
+from ._tape import ROW, Tape, state
 from ._tensor import Tensor, _new, _wrap, node_on, taped_scalar
 from .ops import kernels as K
 from .ops import table as T
@@ -49,9 +49,8 @@ class RecordView:
 class _Handles:
     """Tensors standing for existing nodes of a tape, so that rules record onto those nodes."""
 
-    def __init__(self, tape: Tape, rows: list) -> None:
+    def __init__(self, tape: Tape) -> None:
         self.tape = tape
-        self.rows = rows
         self.cache: dict[int, Tensor] = {}
 
     def __call__(self, node: int) -> Tensor:
@@ -59,7 +58,7 @@ class _Handles:
         if t is not None:
             return t
         tape = self.tape
-        op, loc = self.rows[ROW * node], self.rows[ROW * node + 4]
+        op, _, _, _, loc = tape.row(node)
         value = tape.sval[node] if loc < 0 else tape.array_value(loc)
         t = _new(Tensor)
         t._value = value
@@ -90,94 +89,184 @@ def _fit(grad, operand: Tensor) -> Tensor:
                        f"shape {tuple(operand.shape)}")
 
 
-def _emit_ops() -> np.ndarray:
-    """The op ids the fused kernel appends, at the positions ops.kernels.E_* name."""
-    names = {K.E_CONST: "const", K.E_ADD: "add", K.E_RSUB: "rsub", K.E_MUL: "mul", K.E_DIV: "div",
-             K.E_NEG: "neg", K.E_SIN: "sin", K.E_COS: "cos", K.E_POWC: "pow_scalar", K.E_GT: "gt", K.E_LT: "lt",
-             K.E_GE: "ge", K.E_LE: "le", K.E_EQ: "eq"}
-    out = np.zeros(len(names), np.int64)
-    for position, key in names.items():
-        out[position] = T.BY_NAME[key].id
-    return out
+# ---- the numba re-taping sweep -----------------------------------------------------
+USE_KERNEL = True  # False: every record through its Python rule (the reference the kernel is tested against)
 
-
+_EMIT_KEYS = {K.E_CONST: "const", K.E_ADD: "add", K.E_SUB: "sub", K.E_RSUB: "rsub", K.E_MUL: "mul",
+              K.E_DIV: "div", K.E_NEG: "neg", K.E_SIN: "sin", K.E_COS: "cos", K.E_EXP: "exp", K.E_LOG: "log",
+              K.E_POW: "pow", K.E_POWC: "pow_scalar", K.E_GT: "gt", K.E_LT: "lt", K.E_GE: "ge", K.E_LE: "le",
+              K.E_EQ: "eq", K.E_WHERE: "where", K.E_VIEW: "view", K.E_EXPAND: "expand", K.E_PERMUTE: "permute",
+              K.E_TRANSPOSE: "transpose", K.E_T: "t", K.E_SCATTER: "scatter_add", K.E_INDEX: "index",
+              K.E_SLICE: "slice", K.E_SELECT: "select", K.E_SUM: "sum", K.E_SUM_DIM: "sum_dim",
+              K.E_PROD_DIM: "prod_dim", K.E_MM: "mm", K.E_BMM: "bmm", K.E_MV: "mv"}
 _EMIT: Optional[np.ndarray] = None
 
 
-def _fused_scalar_pass(tape: Tape, seeds: list, wanted: set, free: bool) -> tuple[list, dict]:
-    """Re-tape the 0-d elementwise records from the newest seed down in one numba call.
-
-    Returns (seeds left for the general sweep, {wanted node: grad} found so far).
-    The kernel stops at the first record it has no fused rule for (an array value,
-    a reduction, a custom Function...); the adjoints it built so far become the
-    seeds of the Python sweep, which takes over from that record.
-    """
-    from ._engine import SECOND_BACKWARD
+def _emit_ops() -> np.ndarray:
+    """The op ids the re-taping kernel appends, at the positions ops.kernels.E_* name."""
     global _EMIT
     if _EMIT is None:
-        _EMIT = _emit_ops()
+        out = np.zeros(len(_EMIT_KEYS), np.int64)
+        for position, key in _EMIT_KEYS.items():
+            out[position] = T.BY_NAME[key].id
+        _EMIT = out
+    return _EMIT
+
+
+def _grown(column, used: int, room: int, dtype, width: int = 0) -> np.ndarray:
+    """A copy of a tape column's ``used`` entries with ``room`` more (rows of ``width`` when given)."""
+    shape = (used + room, width) if width else (used + room,)
+    out = np.zeros(shape, dtype)
+    if used:
+        flat = np.frombuffer(column, dtype=dtype, count=used * (width or 1))
+        out[:used] = flat.reshape(-1, width) if width else flat
+    return out
+
+
+def _run_kernel(tape: Tape, hi: int, adj: np.ndarray, keep: np.ndarray, free: bool, room: list, result: list) -> int:
+    """Run ``kernels.retape`` from record ``hi`` down, appending its records to ``tape``; returns its status.
+
+    The kernel writes into copies of the tape's columns with room to grow; when it
+    runs out (NEED_SPACE) the rows so far are appended, the room doubles and it
+    resumes. ``room`` is [records, value floats], kept by the caller across calls;
+    ``result`` receives the kernel's ``dep`` flags and how many nodes they cover.
+    """
+    from .ops.primitives import HOST_MATMUL
+    from ._tape import adopt_shapes, shape_table, shape_count
+    while True:
+        tape.flush()
+        n0, na0, nc0, ni0 = tape.n, len(tape.arr) // 4, len(tape.consts), len(tape.iconsts)
+        ns0 = shape_count()
+        rows = room[0]
+        rec = _grown(tape.ints, n0, rows, np.int64, ROW)
+        sval = _grown(tape.sval, n0, rows, np.float64)
+        arr = _grown(tape.arr, na0, rows, np.int64, 4)
+        consts = _grown(tape.consts, nc0, 4 * rows // 16 + 16, np.float64)
+        iconsts = _grown(tape.iconsts, ni0, 2 * rows + room[1] // 8 + 64, np.int64)
+        shapes = np.zeros((ns0 + rows // 4 + 64, shape_table().shape[1]), np.int64)
+        shapes[:ns0] = shape_table()[:ns0]
+        block = np.empty(room[1], np.float64)
+        counts = np.zeros(K.N_COUNTS, np.int64)
+        counts[K.C_REC], counts[K.C_ARR], counts[K.C_SHAPES] = n0, na0, ns0
+        counts[K.C_CONSTS], counts[K.C_ICONSTS] = nc0, ni0
+        counts[K.C_BLOCK], counts[K.C_ADDRESS], counts[K.C_CAPACITY] = len(tape.blocks), block.ctypes.data, block.size
+        hosts = np.zeros(rows // 4 + 8, np.int64)
+        guards = np.zeros(rows // 8 + 8, np.int64)
+        dep = np.zeros(n0 + rows, np.int8)
+        known = 0 if result[0] is None else min(result[1], n0)  # flags the kernel set in earlier calls
+        if known:
+            dep[:known] = result[0][:known]
+        ops = rec[known:n0, 0]
+        body, fwd = T.body_of()[ops], T.fwd_of()[ops]
+        dep[known:n0] = (ops != T.CONST) & ~((body == K.B_NONE) & (fwd != K.B_NONE))  # comparisons: no
+        status = K.retape(rec, sval, arr, shapes, consts, iconsts, counts, T.fwd_of(), _emit_ops(), dep,
+                          T.body_of(), hi, adj, keep, tape.freed, free, hosts, guards, HOST_MATMUL)
+        result[0] = dep
+        result[1] = int(counts[K.C_REC])
+        # append what the kernel wrote
+        n1 = int(counts[K.C_REC])
+        if n1 > n0:
+            tape.ints.frombytes(rec[n0:n1].tobytes())
+            tape.sval.frombytes(sval[n0:n1].tobytes())
+            tape.arr.frombytes(arr[na0:counts[K.C_ARR]].tobytes())
+            tape.consts.frombytes(consts[nc0:counts[K.C_CONSTS]].tobytes())
+            tape.iconsts.frombytes(iconsts[ni0:counts[K.C_ICONSTS]].tobytes())
+            adopt_shapes(shapes, ns0, int(counts[K.C_SHAPES]))
+            used = int(counts[K.C_VALUES])
+            if used:
+                tape.blocks.append(block)
+                tape.block_addresses.append(block.ctypes.data)
+                tape.value_bytes += 8 * used
+            tape.n = n1
+            tape.host_nodes.extend(hosts[:counts[K.C_HOSTS]].tolist())
+            if state.recording is not None and counts[K.C_GUARDS]:
+                from ._tensor import guard
+                for node in guards[:counts[K.C_GUARDS]].tolist():
+                    guard(_Handles(tape)(node), 0, "the position of a max(dim)/min(dim) in its derivative")
+        if status != K.NEED_SPACE:
+            return status
+        hi = int(counts[K.C_RESUME])
+        room[0] *= 2
+        room[1] = max(2 * room[1], 2 * int(counts[K.C_VALUE_ROOM]))
+
+
+def _kernel_sweep(tape: Tape, seeds: list, wanted: set, free: bool) -> dict:
+    """Re-tape ``tape`` from ``seeds`` in numba; Python only differentiates custom Function records."""
+    from ._engine import SECOND_BACKWARD, _announce_compile
+    tape.flush()
     hi = max(node for node, _ in seeds)
-    summed: dict[int, Tensor] = {}
-    for node, g in seeds:
-        summed[node] = g if node not in summed else summed[node] + g
-    if any(tape.row(node)[4] >= 0 or g.numel() != 1 for node, g in summed.items()):
-        return seeds, {}
     n = hi + 1
+    handle = _Handles(tape)
     adj = np.full(n, -1, np.int64)
-    for node, g in summed.items():
-        g = g if type(g._value) is float else _wrap(float(g._array().reshape(-1)[0]))
-        adj[node] = node_on(tape, g)
+
+    result = [None, 0]
+
+    def tensor_for(node: int) -> Tensor:
+        dep = result[0]
+        constant = tape.row(node)[0] == T.CONST if dep is None or node >= result[1] else not dep[node]
+        return _wrap(handle(node)._value) if constant else handle(node)
+
+    def accumulate(m: int, grad: Tensor) -> None:
+        grad = _fit(grad, handle(m))
+        if adj[m] >= 0:
+            grad = tensor_for(int(adj[m])) + grad
+        adj[m] = node_on(tape, grad)
+
+    for node, g in seeds:
+        accumulate(node, g)
     keep = np.zeros(n, np.int8)
     keep[[m for m in wanted if m < n]] = 1
     tape.ensure_freed()
-    rec, sval, _, consts, _ = tape.columns()
-    base, const_base = tape.n, len(tape.consts)
-    out_rec = np.empty((16 * n + 64, ROW), np.int64)
-    out_sval = np.empty(16 * n + 64, np.float64)
-    out_consts = np.empty(2 * n + 8, np.float64)
-    counts = np.zeros(2, np.int64)
-    from ._engine import _announce_compile
-    _announce_compile(K.retape_scalars, "the numba re-taping kernel", 3)
-    status = K.retape_scalars(rec, sval, consts, T.body_of(), _EMIT, hi, adj, keep, tape.freed, free, base,
-                              const_base, out_rec, out_sval, out_consts, counts)
-    del rec, sval, consts  # release the views before the columns grow
-    if status == K.ERR_FREED:
-        raise RuntimeError(SECOND_BACKWARD)
-    if status == K.NEED_SPACE:
-        raise RuntimeError("internal error: the fused re-taping sweep ran out of room for its records")
-    k, kc = int(counts[0]), int(counts[1])
-    tape.ints.frombytes(out_rec[:k].tobytes())
-    tape.sval.frombytes(out_sval[:k].tobytes())
-    tape.consts.frombytes(out_consts[:kc].tobytes())
-    tape.n += k
-
-    def tensor_for(node: int) -> Tensor:
-        value = tape.sval[node]
-        if tape.row(node)[0] == T.CONST:
-            return _wrap(value)
-        return taped_scalar(value, tape, node)
-
-    stop = -1 if status == K.DONE else status - 1
-    results = {m: tensor_for(int(adj[m])) for m in wanted if stop < m < n and adj[m] >= 0}
-    rest = [(m, tensor_for(int(adj[m]))) for m in range(stop + 1) if adj[m] >= 0]
-    return rest, results
+    _announce_compile(K.retape, "the numba re-taping kernel", 10)
+    room = [16 * n + 256, 1 << 15]
+    custom_grads: dict[int, dict] = {}
+    while hi >= 0:
+        status = _run_kernel(tape, hi, adj, keep, free, room, result)
+        if status == K.DONE:
+            break
+        if status == K.ERR_FREED:
+            raise RuntimeError(SECOND_BACKWARD)
+        node = status - 1
+        op, a, _, aux, _ = tape.row(node)
+        if T.OPS[op].body == K.B_KEEP:  # a custom Function's output: its call is reached
+            custom_grads.setdefault(a, {})[aux] = tensor_for(int(adj[node]))
+            if adj[a] == -1:
+                adj[a] = K.RETAPE_CUSTOM
+        else:
+            tape.ensure_freed()
+            if tape.freed[node]:
+                raise RuntimeError(SECOND_BACKWARD)
+            if free:
+                tape.freed[node] = 1
+            from .autograd.function import run_custom_backward_taped
+            ctx = tape.customs[node]
+            input_grads = run_custom_backward_taped(ctx, custom_grads.pop(node, {}))
+            for m, gm in zip(ctx.input_nodes, input_grads):
+                if m >= 0 and gm is not None and (T.OPS[tape.row(m)[0]].body != K.B_NONE or keep[m]):
+                    accumulate(m, gm)
+        hi = node - 1
+    return {m: tensor_for(int(adj[m])) for m in wanted if m < n and adj[m] >= 0}
 
 
 def retape_sweep(tape: Tape, seeds: list, wanted: set, free: bool) -> dict:
     """Sweep ``tape`` from ``seeds`` [(node, Tensor)], recording the backward pass; returns {wanted node: grad}.
 
-    0-d elementwise records go through the fused numba kernel first; the rest
-    (and everything below the first record it cannot take) runs the rules here.
+    The numba kernel (``kernels.retape``) appends every record's derivative; Python
+    runs only custom Functions' backwards. With ``USE_KERNEL`` off, the rules of
+    the op table run instead, one Python call per record (the reference).
     """
+    if USE_KERNEL:
+        return _kernel_sweep(tape, seeds, wanted, free)
+    return _rule_sweep(tape, seeds, wanted, free)
+
+
+def _rule_sweep(tape: Tape, seeds: list, wanted: set, free: bool) -> dict:
+    """The re-taping sweep with every record's derivative from its Python rule (op.vjp)."""
     from ._engine import SECOND_BACKWARD, operand_nodes
-    tape.flush()
-    seeds, fused_results = _fused_scalar_pass(tape, seeds, wanted, free)
-    if not seeds:
-        return fused_results
     tape.flush()
     hi = max(node for node, _ in seeds)
     rows = tape.ints[:ROW * (hi + 1)].tolist()  # the swept records; the rules append after them
-    handle = _Handles(tape, rows)
+    handle = _Handles(tape)
     adjoints: dict[int, Tensor] = {}
 
     def accumulate(node: int, grad: Tensor) -> None:
@@ -226,7 +315,6 @@ def retape_sweep(tape: Tape, seeds: list, wanted: set, free: bool) -> dict:
             if body == K.B_NONE and m not in wanted and m not in tape.externs:
                 continue
             accumulate(m, _fit(gm, x))
-    results.update(fused_results)
     return results
 
 

@@ -65,6 +65,20 @@ def shape_table() -> np.ndarray:
     return _shape_table
 
 
+def shape_count() -> int:
+    """How many shapes are interned (ids 0 .. count - 1)."""
+    return _shape_count
+
+
+def adopt_shapes(table: np.ndarray, first: int, last: int) -> None:
+    """Intern rows ``first..last-1`` that a kernel appended to a copy of the shape table, under the same ids."""
+    for sid in range(first, last):
+        row = table[sid]
+        got = shape_id(tuple(int(d) for d in row[1:1 + row[0]]))
+        if got != sid:
+            raise RuntimeError(f"internal error: shape {sid} was interned as {got}")
+
+
 def shape_tuple(sid: int) -> tuple:
     """The shape interned as ``sid``."""
     row = _shape_table[sid]
