@@ -851,6 +851,7 @@ E_PROD_DIM = 30
 E_MM = 31
 E_BMM = 32
 E_MV = 33
+E_FIRST = 34
 
 # slots of the kernel's ``counts``: how much of each buffer is used
 C_REC = 0
@@ -862,11 +863,10 @@ C_VALUES = 5   # floats used in the value block
 C_BLOCK = 6    # the value block's index in the tape's block list
 C_ADDRESS = 7  # the value block's address
 C_HOSTS = 8    # large matrix products appended (their VJP runs in numpy's BLAS)
-C_GUARDS = 9   # constants baked from values (tape.compile guards them)
-C_RESUME = 10  # the record to resume from after NEED_SPACE
-C_VALUE_ROOM = 11  # floats of value room the record being checked needs
-C_CAPACITY = 12  # floats the value block holds
-N_COUNTS = 13
+C_RESUME = 9  # the record to resume from after NEED_SPACE
+C_VALUE_ROOM = 10  # floats of value room the record being checked needs
+C_CAPACITY = 11  # floats the value block holds
+N_COUNTS = 12
 
 RETAPE_CUSTOM = -2  # ``adj`` of a custom Function call reached through its outputs (-1: not reached)
 
@@ -886,7 +886,11 @@ def _size(B, node):
 
 @jit
 def _new(B, op, a, b, aux, sid):
-    """Append one record with a value of shape ``sid`` and evaluate it; returns its node id."""
+    """Append one record with room for a value of shape ``sid``; returns its node id.
+
+    Values are computed after the sweep, by ``forward`` over the appended records
+    (pausing at large matrix products, which numpy's BLAS computes): emitting a
+    rule never reads the values of the records it appends."""
     rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep = B
     k = counts[C_REC]
     # whether the value depends on something that requires grad (comparisons never do)
@@ -909,7 +913,6 @@ def _new(B, op, a, b, aux, sid):
         counts[C_VALUES] = u + size
         rec[k, 4] = l
     counts[C_REC] = k + 1
-    forward(rec, sval, arr, shapes, consts, iconsts, fwd_of, k, k)
     return k
 
 
@@ -1252,7 +1255,7 @@ def _retape_structural(B, body, n, g, sn, adj, keep, body_of):
 
 
 @jit
-def _retape_reduction(B, body, n, g, sn, adj, keep, body_of, guards):
+def _retape_reduction(B, body, n, g, sn, adj, keep, body_of):
     rec = B[0]
     x = rec[n, 1]
     if not _wanted(B, x, keep, body_of):
@@ -1291,20 +1294,8 @@ def _retape_reduction(B, body, n, g, sn, adj, keep, body_of, guards):
         yx = _expand_to(B, _as_shape(B, n, sk), sx)
         hit = _op(B, E_EQ, x, yx, sx)
         if (rec[n, 3] >> 8) & 1:
-            # max(dim)/min(dim): the first extreme element of each group, a constant (guarded by tape.compile)
-            w = _new(B, B[8][E_CONST], -1, -1, 0, sx)
-            vw = _value(w, rec, B[1], B[2])
-            vh = _value(hit, rec, B[1], B[2])
-            group, ngroups = reduce_map(B[3], sx, mask)
-            done = np.zeros(ngroups, np.int8)
-            for i in range(vw.size):
-                vw[i] = 0.0
-                if vh[i] != 0.0 and done[group[i]] == 0:
-                    vw[i] = 1.0
-                    done[group[i]] = 1
-            counts = B[6]
-            guards[counts[C_GUARDS]] = hit
-            counts[C_GUARDS] += 1
+            # max(dim)/min(dim): the first extreme element of each group takes the gradient
+            w = _new(B, B[8][E_FIRST], hit, -1, mask, sx)
         elif mask != 0:
             cnt = _expand_to(B, _new(B, B[8][E_SUM_DIM], hit, -1, mask, sk), sx)
             w = _op(B, E_DIV, hit, cnt, sx)
@@ -1400,7 +1391,7 @@ def _retape_softmax(B, body, n, g, sn, adj, keep, body_of):
 
 
 @jit
-def _retape_room(B, body, n, hosts, guards):
+def _retape_room(B, body, n, hosts):
     """Whether the buffers hold the worst case of one record's rule; else the value room it needs is noted."""
     rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep = B
     x = rec[n, 1]
@@ -1420,12 +1411,12 @@ def _retape_room(B, body, n, hosts, guards):
     return (rec.shape[0] - counts[C_REC] >= rows and arr.shape[0] - counts[C_ARR] >= rows
             and shapes.shape[0] - counts[C_SHAPES] >= 16 and consts.size - counts[C_CONSTS] >= 4
             and iconsts.size - counts[C_ICONSTS] >= 32 + biggest and hosts.size - counts[C_HOSTS] >= 2
-            and guards.size - counts[C_GUARDS] >= 1 and values <= counts[C_CAPACITY] - counts[C_VALUES])
+            and values <= counts[C_CAPACITY] - counts[C_VALUES])
 
 
 @jit
 def retape(rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep, body_of, hi, adj, keep, freed, free,
-           hosts, guards, host_min):
+           hosts, host_min):
     """create_graph=True: sweep records ``hi`` down to 0, appending each reached record's derivative rule.
 
     ``adj[node]`` is the node holding that node's adjoint (-1: none yet). The
@@ -1447,7 +1438,7 @@ def retape(rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep, b
             continue
         if body == B_CUSTOM or body == B_KEEP:
             return n + 1
-        if not _retape_room(B, body, n, hosts, guards):
+        if not _retape_room(B, body, n, hosts):
             counts[C_RESUME] = n
             return NEED_SPACE
         if freed[n]:
@@ -1462,7 +1453,7 @@ def retape(rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep, b
         elif body <= B_SCATTER:
             _retape_structural(B, body, n, g, sn, adj, keep, body_of)
         elif body <= B_AMIN:
-            _retape_reduction(B, body, n, g, sn, adj, keep, body_of, guards)
+            _retape_reduction(B, body, n, g, sn, adj, keep, body_of)
         elif body <= B_MV:
             _retape_linalg(B, body, n, g, sn, adj, keep, body_of, hosts, host_min)
         else:
@@ -1480,6 +1471,7 @@ F_LT = 72
 F_LE = 73
 F_EQ = 74
 F_NE = 75
+F_FIRST = 76  # 1 at the first nonzero of each group: where max(dim)/min(dim) pass the gradient
 
 
 @jit_inline
@@ -1716,7 +1708,7 @@ def _forward_structural(f, n, x, out, rec, sval, arr, shapes, iconsts):
 
 
 @jit
-def forward(rec, sval, arr, shapes, consts, iconsts, fwd_of, lo, hi):
+def forward(rec, sval, arr, shapes, consts, iconsts, fwd_of, lo, hi, host_min):
     """Re-evaluate records ``lo`` to ``hi`` in place: each value is recomputed from its operands' values.
 
     The values of leaves (written by the caller), constants and externs are kept.
@@ -1725,6 +1717,9 @@ def forward(rec, sval, arr, shapes, consts, iconsts, fwd_of, lo, hi):
     never replayed (tape.compile refuses a tape that holds one). The loop itself
     handles 0-d records of 0-d operands and holds no arrays (which keeps it at a
     few nanoseconds a record); array records go to ``_forward_record``.
+    With ``host_min`` > 0 it returns ``n + 1`` at a matrix product ``n`` of at least
+    that many multiply-adds, for Python to compute with numpy's BLAS (then resume
+    from ``n + 1``); DONE at the end.
     """
     for n in range(lo, hi + 1):
         f = fwd_of[rec[n, 0]]
@@ -1742,8 +1737,17 @@ def forward(rec, sval, arr, shapes, consts, iconsts, fwd_of, lo, hi):
                 sval[n] = _unary_value(f, sval[x], consts[c] if f >= B_POWC else 0.0,
                                        consts[c + 1] if f == B_CLAMP else 0.0)
                 continue
+        if f == B_MATMUL and host_min > 0 and _macs(rec, arr, shapes, x, rec[n, 2]) >= host_min:
+            return n + 1
         _forward_record(f, n, rec, sval, arr, shapes, consts, iconsts)
     return DONE
+
+
+@jit
+def _macs(rec, arr, shapes, a, b):
+    """Multiply-adds of the (batched) matrix product of nodes a and b."""
+    sb = arr[rec[b, 4], 0]
+    return arr[rec[a, 4], 3] * shapes[sb, shapes[sb, 0]]
 
 
 @jit
@@ -1784,6 +1788,16 @@ def _forward_record(f, n, rec, sval, arr, shapes, consts, iconsts):
         _forward_linalg(f, x, y, out, rec, sval, arr, shapes)
     elif f <= B_LOGSUMEXP:
         _forward_softmax(f, n, x, out, rec, sval, arr, shapes)
+    elif f == F_FIRST:
+        # 1 at the first nonzero of each group of the dims in bitmask aux (flat order), else 0
+        vx = _value(x, rec, sval, arr)
+        group, ngroups = reduce_map(shapes, _shape_id(x, rec, arr), rec[n, 3])
+        done = np.zeros(ngroups, np.int8)
+        for i in range(ng):
+            out[i] = 0.0
+            if vx[i] != 0.0 and done[group[i]] == 0:
+                out[i] = 1.0
+                done[group[i]] = 1
 
 
 @jit
@@ -1822,7 +1836,7 @@ def replay(rec, sval, arr, shapes, consts, iconsts, fwd_of, body_of, guard_nodes
     Returns -1 when done, the index of the first failing guard (>= 0; nothing is
     swept then), or ``-2 - status`` when the sweep stopped with a status.
     """
-    forward(rec, sval, arr, shapes, consts, iconsts, fwd_of, 0, rec.shape[0] - 1)
+    forward(rec, sval, arr, shapes, consts, iconsts, fwd_of, 0, rec.shape[0] - 1, 0)
     if guard_nodes.size:
         failed = check_guards(rec, sval, arr, guard_nodes, guard_kinds, guard_starts, guard_values)
         if failed >= 0:

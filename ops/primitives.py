@@ -216,11 +216,7 @@ def _extreme_reduction_vjp(g, y, xs, r):
     dims = tuple(d for d in range(x.ndim) if (bits >> d) & 1)
     hit = mask(EQ, x, expand(view_as(VIEW, y, keep), x.shape))
     if (r.aux >> 8) & 1:  # max(dim)/min(dim): the gradient goes to the first extreme element
-        # a constant pattern: a replay (tape.compile) is guarded against a changed one
-        vhit = hit._array() != 0
-        first = np.cumsum(vhit, axis=dims[0]) if dims else vhit
-        weights = _const(vhit & (first == 1))
-        _guard_pattern(hit, "the position of a max(dim)/min(dim) in its derivative")
+        weights = first_hit(hit, bits)
     else:  # ties share the gradient evenly
         weights = hit / expand(reduction(SUM_DIM, hit, dims, True, np.sum), x.shape) if dims else hit
     return expand(view_as(VIEW, g, keep), x.shape) * weights,
@@ -504,6 +500,32 @@ def mask(op: int, x, y) -> Tensor:
     out._value = v if v.ndim else float(v)
     out._dt = _F64
     return out
+
+
+FIRST_HIT = register("first_hit", "FirstHit", K.B_NONE, 1, fwd=K.F_FIRST).id
+
+
+def first_hit(hit: Tensor, bits: int) -> Tensor:
+    """1.0 at the first nonzero of ``hit`` in each group of the dims in bitmask ``bits`` (flat order), else 0;
+    recorded like a comparison (no VJP) where ``hit`` is recorded, so a replay re-evaluates it."""
+    v = hit._array() != 0
+    out = np.zeros(v.shape)
+    keep = tuple(1 if (bits >> d) & 1 else n for d, n in enumerate(v.shape))
+    group = np.broadcast_to(np.arange(_numel(keep)).reshape(keep), v.shape).reshape(-1)
+    hits = np.flatnonzero(v.reshape(-1))
+    _, first = np.unique(group[hits], return_index=True)
+    out.reshape(-1)[hits[first]] = 1.0
+    tape = hit._tape
+    if tape is None and hit._meta is not None and hit._meta.origin is not None:
+        tape = hit._meta.origin[0]
+    if tape is None or tape.sealed or not state.grad_enabled:
+        return _wrap(out if out.ndim else float(out))
+    node = tape.record_array(FIRST_HIT, node_on(tape, hit), -1, bits, out) if out.ndim else \
+        tape.record_scalar(FIRST_HIT, node_on(tape, hit), -1, bits, float(out))
+    t = _wrap(out if out.ndim else float(out))
+    t._meta = _Meta()
+    t._meta.origin = (tape, node)
+    return t
 
 
 def _guard_pattern(t: Tensor, what: str) -> None:

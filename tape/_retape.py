@@ -98,7 +98,8 @@ _EMIT_KEYS = {K.E_CONST: "const", K.E_ADD: "add", K.E_SUB: "sub", K.E_RSUB: "rsu
               K.E_EQ: "eq", K.E_WHERE: "where", K.E_VIEW: "view", K.E_EXPAND: "expand", K.E_PERMUTE: "permute",
               K.E_TRANSPOSE: "transpose", K.E_T: "t", K.E_SCATTER: "scatter_add", K.E_INDEX: "index",
               K.E_SLICE: "slice", K.E_SELECT: "select", K.E_SUM: "sum", K.E_SUM_DIM: "sum_dim",
-              K.E_PROD_DIM: "prod_dim", K.E_MM: "mm", K.E_BMM: "bmm", K.E_MV: "mv"}
+              K.E_PROD_DIM: "prod_dim", K.E_MM: "mm", K.E_BMM: "bmm", K.E_MV: "mv",
+              K.E_FIRST: "first_hit"}
 _EMIT: Optional[np.ndarray] = None
 
 
@@ -121,6 +122,29 @@ def _grown(column, used: int, room: int, dtype, width: int = 0) -> np.ndarray:
         flat = np.frombuffer(column, dtype=dtype, count=used * (width or 1))
         out[:used] = flat.reshape(-1, width) if width else flat
     return out
+
+
+def _evaluate(tape: Tape, rec, sval, arr, shapes, consts, iconsts, block, lo: int, hi: int, host_min: int) -> None:
+    """Compute the values of the records ``lo .. hi-1`` the kernel appended: the forward kernel, with
+    matrix products of at least ``host_min`` multiply-adds computed by numpy's BLAS."""
+    base = block.ctypes.data
+
+    def value(node: int) -> np.ndarray:
+        l = rec[node, 4]
+        sid, address, index, size = (int(v) for v in arr[l])
+        shape = tuple(int(d) for d in shapes[sid, 1:1 + shapes[sid, 0]])
+        if index == len(tape.blocks):  # the kernel's own block
+            offset = (address - base) // 8
+            return block[offset:offset + size].reshape(shape)
+        return tape.array_value(l)
+
+    while lo < hi:
+        status = K.forward(rec, sval, arr, shapes, consts, iconsts, T.fwd_of(), lo, hi - 1, host_min)
+        if status == K.DONE:
+            return
+        node = status - 1
+        np.matmul(value(int(rec[node, 1])), value(int(rec[node, 2])), out=value(node))
+        lo = node + 1
 
 
 def _run_kernel(tape: Tape, hi: int, adj: np.ndarray, keep: np.ndarray, free: bool, room: list, result: list) -> int:
@@ -151,7 +175,6 @@ def _run_kernel(tape: Tape, hi: int, adj: np.ndarray, keep: np.ndarray, free: bo
         counts[K.C_CONSTS], counts[K.C_ICONSTS] = nc0, ni0
         counts[K.C_BLOCK], counts[K.C_ADDRESS], counts[K.C_CAPACITY] = len(tape.blocks), block.ctypes.data, block.size
         hosts = np.zeros(rows // 4 + 8, np.int64)
-        guards = np.zeros(rows // 8 + 8, np.int64)
         dep = np.zeros(n0 + rows, np.int8)
         known = 0 if result[0] is None else min(result[1], n0)  # flags the kernel set in earlier calls
         if known:
@@ -160,12 +183,13 @@ def _run_kernel(tape: Tape, hi: int, adj: np.ndarray, keep: np.ndarray, free: bo
         body, fwd = T.body_of()[ops], T.fwd_of()[ops]
         dep[known:n0] = (ops != T.CONST) & ~((body == K.B_NONE) & (fwd != K.B_NONE))  # comparisons: no
         status = K.retape(rec, sval, arr, shapes, consts, iconsts, counts, T.fwd_of(), _emit_ops(), dep,
-                          T.body_of(), hi, adj, keep, tape.freed, free, hosts, guards, HOST_MATMUL)
+                          T.body_of(), hi, adj, keep, tape.freed, free, hosts, HOST_MATMUL)
         result[0] = dep
-        result[1] = int(counts[K.C_REC])
-        # append what the kernel wrote
         n1 = int(counts[K.C_REC])
+        result[1] = n1
         if n1 > n0:
+            _evaluate(tape, rec, sval, arr, shapes, consts, iconsts, block, n0, n1, HOST_MATMUL)
+            # append what the kernel wrote
             tape.ints.frombytes(rec[n0:n1].tobytes())
             tape.sval.frombytes(sval[n0:n1].tobytes())
             tape.arr.frombytes(arr[na0:counts[K.C_ARR]].tobytes())
@@ -179,10 +203,6 @@ def _run_kernel(tape: Tape, hi: int, adj: np.ndarray, keep: np.ndarray, free: bo
                 tape.value_bytes += 8 * used
             tape.n = n1
             tape.host_nodes.extend(hosts[:counts[K.C_HOSTS]].tolist())
-            if state.recording is not None and counts[K.C_GUARDS]:
-                from ._tensor import guard
-                for node in guards[:counts[K.C_GUARDS]].tolist():
-                    guard(_Handles(tape)(node), 0, "the position of a max(dim)/min(dim) in its derivative")
         if status != K.NEED_SPACE:
             return status
         hi = int(counts[K.C_RESUME])
