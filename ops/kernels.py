@@ -495,8 +495,26 @@ def _binary(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, iconsts, sadj,
 
 @jit
 def _binary_dispatch(body, side, dst, g, va, vb, vy, replace):
-    """dst (+)= the ``side`` (0: left, 1: right) partial of ``body`` times g, elementwise."""
-    for i in range(g.size):
+    """dst (+)= the ``side`` (0: left, 1: right) partial of ``body`` times g, elementwise.
+
+    add, sub and mul get loops of their own (the switch on ``body`` out of the
+    loop, so that it vectorises); the rest share one loop."""
+    n = g.size
+    if body == B_MUL or ((body == B_ADD or body == B_SUB) and not replace):
+        other = vb if side == 0 else va
+        sign = -1.0 if (body == B_SUB and side == 1) else 1.0
+        if body == B_MUL:
+            if replace:
+                for i in range(n):
+                    dst[i] = g[i] * other[i]
+            else:
+                for i in range(n):
+                    dst[i] += g[i] * other[i]
+        else:
+            for i in range(n):
+                dst[i] += sign * g[i]
+        return
+    for i in range(n):
         v = _binary_grads(body, g[i], va[i], vb[i], vy[i])[side]
         dst[i] = v if replace else dst[i] + v
 
@@ -553,10 +571,24 @@ def _unary(body, n, x, g, ng, rec, sval, arr, consts, sadj, aadj, touched, keep,
 
 @jit
 def _unary_dispatch(body, dst, g, vx, vy, c0, c1, replace):
-    """dst (+)= d/dx of ``body`` times g, elementwise."""
-    for i in range(g.size):
-        v = _unary_grad(body, g[i], vx[i], vy[i], c0, c1)
-        dst[i] = v if replace else dst[i] + v
+    """dst (+)= d/dx of ``body`` times g, elementwise (tanh, exp and sigmoid in loops of their own)."""
+    n = g.size
+    if body == B_TANH:
+        for i in range(n):
+            v = g[i] * (1.0 - vy[i] * vy[i])
+            dst[i] = v if replace else dst[i] + v
+    elif body == B_EXP:
+        for i in range(n):
+            v = g[i] * vy[i]
+            dst[i] = v if replace else dst[i] + v
+    elif body == B_SIGMOID:
+        for i in range(n):
+            v = g[i] * (vy[i] * (1.0 - vy[i]))
+            dst[i] = v if replace else dst[i] + v
+    else:
+        for i in range(n):
+            v = _unary_grad(body, g[i], vx[i], vy[i], c0, c1)
+            dst[i] = v if replace else dst[i] + v
 
 
 @jit
@@ -1751,6 +1783,24 @@ def _macs(rec, arr, shapes, a, b):
 
 
 @jit
+def _forward_arithmetic(f, out, va, vb):
+    """out = va (+ - * /) vb for same-size operands, one loop each (the switch out of the loop)."""
+    n = out.size
+    if f == B_ADD:
+        for i in range(n):
+            out[i] = va[i] + vb[i]
+    elif f == B_SUB:
+        for i in range(n):
+            out[i] = va[i] - vb[i]
+    elif f == B_MUL:
+        for i in range(n):
+            out[i] = va[i] * vb[i]
+    else:
+        for i in range(n):
+            out[i] = va[i] / vb[i]
+
+
+@jit
 def _forward_record(f, n, rec, sval, arr, shapes, consts, iconsts):
     """Re-evaluate one record whose value or operands are arrays."""
     x = rec[n, 1]
@@ -1762,8 +1812,11 @@ def _forward_record(f, n, rec, sval, arr, shapes, consts, iconsts):
         vb = _value(y, rec, sval, arr)
         na = va.size
         nb = vb.size
-        for i in range(ng):
-            out[i] = _binary_value(f, va[i if na == ng else 0], vb[i if nb == ng else 0])
+        if na == ng and nb == ng and B_ADD <= f <= B_DIV:
+            _forward_arithmetic(f, out, va, vb)
+        else:
+            for i in range(ng):
+                out[i] = _binary_value(f, va[i if na == ng else 0], vb[i if nb == ng else 0])
     elif f == B_WHERE:
         va = _value(x, rec, sval, arr)
         vb = _value(y, rec, sval, arr)
