@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from tape._tensor import Tensor, _norm_dim, _plain, _wrap
+from tape._tensor import Tensor, _norm_dim, _plain, _wrap, escape
 
 from . import primitives as P
 
@@ -124,6 +124,7 @@ def minimum(x, y) -> Tensor:
 
 def where(condition, x=None, y=None) -> Tensor:
     if x is None and y is None:
+        escape(condition, 0, "where(condition)")
         return tuple(_wrap(i) for i in np.nonzero(_plain(condition)))
     return P.where(condition, x, y)
 
@@ -195,17 +196,25 @@ def amin(x, dim=(), keepdim: bool = False) -> Tensor:
 
 
 def argmax(x, dim=None, keepdim: bool = False) -> Tensor:
-    v = _plain(_as(x))
+    x = _as(x)
+    v = _plain(x)
     if dim is None:
-        return _wrap(np.asarray(np.argmax(v), dtype=np.int64))
-    return _wrap(np.asarray(np.argmax(v, axis=dim, keepdims=keepdim), dtype=np.int64))
+        out = _wrap(np.asarray(np.argmax(v), dtype=np.int64))
+    else:
+        out = _wrap(np.asarray(np.argmax(v, axis=dim, keepdims=keepdim), dtype=np.int64))
+    return P.guard_extremum(out, x, tuple(range(x.ndim)) if dim is None else (_norm_dim(dim, x.ndim),), True,
+                            "argmax()")
 
 
 def argmin(x, dim=None, keepdim: bool = False) -> Tensor:
-    v = _plain(_as(x))
+    x = _as(x)
+    v = _plain(x)
     if dim is None:
-        return _wrap(np.asarray(np.argmin(v), dtype=np.int64))
-    return _wrap(np.asarray(np.argmin(v, axis=dim, keepdims=keepdim), dtype=np.int64))
+        out = _wrap(np.asarray(np.argmin(v), dtype=np.int64))
+    else:
+        out = _wrap(np.asarray(np.argmin(v, axis=dim, keepdims=keepdim), dtype=np.int64))
+    return P.guard_extremum(out, x, tuple(range(x.ndim)) if dim is None else (_norm_dim(dim, x.ndim),), False,
+                            "argmin()")
 
 
 def norm(x, p=2, dim=None, keepdim: bool = False) -> Tensor:
@@ -423,6 +432,7 @@ def to_dtype(x: Tensor, dtype) -> Tensor:
     if nd.kind != "f" or x._dt.kind != "f":
         if nd.kind == "f" and P.state.recording is not None and P.needs_record((x,)):
             return P.record(P.TO_COPY, value if value.ndim else float(value), (x,), checked=True)  # 0/1 values
+        escape(x, 1 if nd.kind == "b" else 2, f"a conversion to {nd}")
         return _wrap(value)
     return P.record(P.TO_COPY, value if value.ndim or nd != np.float64 else float(value), (x,))
 
@@ -437,4 +447,4 @@ def flip(x, dims) -> Tensor:
 
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in (
-    "annotations", "math", "np", "Optional", "Sequence", "Tensor", "P")]
+    "annotations", "math", "np", "Optional", "Sequence", "Tensor", "P", "escape")]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tape._tensor import Tensor, _plain, _wrap
+from tape._tensor import Tensor, _plain, _wrap, escape
 
 from . import functions as F
 from . import primitives as P
@@ -83,6 +83,7 @@ def _type_as(self, other):
 
 def _no_grad_cast(np_dtype):
     def method(self):
+        escape(self, 1 if np.dtype(np_dtype).kind == "b" else 2, f"a conversion to {np.dtype(np_dtype)}")
         return _wrap(self._array().astype(np_dtype))
     return method
 

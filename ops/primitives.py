@@ -491,8 +491,15 @@ def mask(op: int, x, y) -> Tensor:
         v = np.asarray(COMPARE[op](_plain(x), _plain(y)), dtype=np.float64)
     tape = None
     for t in (x, y):
-        if isinstance(t, Tensor) and (t._tape is not None or traced_node(t) >= 0) and state.grad_enabled:
-            tape = t._tape if t._tape is not None else t._meta.origin[0]
+        if not isinstance(t, Tensor) or not state.grad_enabled:
+            continue
+        if t._tape is not None:
+            tape = t._tape
+        elif t._meta is not None and t._meta.origin is not None:
+            tape = t._meta.origin[0]
+        elif state.recording is not None and traced_node(t) >= 0:
+            tape = state.recording.tape
+        if tape is not None:
             break
     if tape is None or tape.sealed:
         return _wrap(v if v.ndim else float(v))
@@ -785,6 +792,9 @@ def _index_kind(key) -> int:
 def _plain_index(key):
     def one(k):
         if isinstance(k, Tensor):
+            if state.recording is not None:  # an index computed from traced values: guard it
+                from tape._tensor import escape
+                escape(k, 0, "an index")
             return k._array()
         return k
     return tuple(one(k) for k in key) if isinstance(key, tuple) else one(key)
@@ -917,6 +927,27 @@ MaxResult = namedtuple("max", ["values", "indices"])
 MinResult = namedtuple("min", ["values", "indices"])
 
 
+def guard_extremum(indices: Tensor, x, dims: tuple, is_max: bool, what: str) -> Tensor:
+    """``indices`` (argmax/argmin, max(dim)/min(dim)) are computed outside the tape: while tape.compile records,
+    they get a pending guard on the position of the first extreme element of each group of ``dims``, recorded
+    when the indices are used (as an index, in an op, or as a Python value)."""
+    if state.recording is not None and state.grad_enabled and traced_node(x) >= 0:
+        indices._meta = _Meta()
+        indices._meta.pending = lambda: _guard_extremum(x, dims, is_max, what)
+    return indices
+
+
+def _guard_extremum(x, dims: tuple, is_max: bool, what: str) -> None:
+    x = x if isinstance(x, Tensor) else _wrap(x)
+    ext = reduction(AMAX if is_max else AMIN, x, dims, True, np.max if is_max else np.min) if dims else x
+    hit = mask(EQ, x, expand(ext, x.shape) if ext.shape != x.shape else ext)
+    bits = 0
+    for d in dims:
+        bits |= 1 << d
+    from tape._tensor import guard
+    guard(first_hit(hit, bits), 0, what)
+
+
 def max_min_dim(x: Tensor, dim: int, keepdim: bool, is_max: bool):
     d = _norm_dim(dim, x.ndim)
     v = x._array()
@@ -925,7 +956,9 @@ def max_min_dim(x: Tensor, dim: int, keepdim: bool, is_max: bool):
         idx = np.expand_dims(idx, d)
     values = reduction(MAX_DIM if is_max else MIN_DIM, x, (d,) if x.ndim else (), keepdim,
                        np.max if is_max else np.min, FIRST_INDEX)
-    return (MaxResult if is_max else MinResult)(values, _wrap(np.asarray(idx, dtype=np.int64)))
+    indices = guard_extremum(_wrap(np.asarray(idx, dtype=np.int64)), x, (d,) if x.ndim else (), is_max,
+                             "max(dim).indices" if is_max else "min(dim).indices")
+    return (MaxResult if is_max else MinResult)(values, indices)
 
 
 # ---- linear algebra -----------------------------------------------------------------

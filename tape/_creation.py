@@ -6,7 +6,7 @@ from typing import Optional
 import numpy as np
 
 from . import _dtype as D
-from ._tensor import Tensor, _init, _wrap
+from ._tensor import Tensor, _init, _wrap, escape
 
 _rng = np.random.default_rng()
 
@@ -24,6 +24,7 @@ def _np_dtype(dtype, default=np.float64) -> np.dtype:
 
 def _to_numpy(data, dtype=None) -> np.ndarray:
     if isinstance(data, Tensor):
+        escape(data, 0, "a copy into a new tensor")
         arr = data._array()
     else:
         if isinstance(data, (list, tuple)):
@@ -44,6 +45,7 @@ def _to_numpy(data, dtype=None) -> np.ndarray:
 
 def _unwrap_nested(data):
     if isinstance(data, Tensor):
+        escape(data, 0, "a copy into a new tensor")
         return data._array()
     if isinstance(data, (list, tuple)):
         return [_unwrap_nested(d) for d in data]

@@ -57,7 +57,8 @@ class GradFn:
 class _Meta:
     """Rarely used per-tensor state, allocated on first use."""
 
-    __slots__ = ("grad", "retain", "grad_fn", "leaf_tape", "leaf_node", "leaf_version", "version", "origin")
+    __slots__ = ("grad", "retain", "grad_fn", "leaf_tape", "leaf_node", "leaf_version", "version", "origin",
+                 "pending")
 
     def __init__(self) -> None:
         self.grad = None
@@ -68,6 +69,7 @@ class _Meta:
         self.leaf_version = 0
         self.version = [0]  # shared with detached aliases of the same memory, as PyTorch's version counter
         self.origin = None  # (tape, node) of a value tape.compile re-evaluates but does not differentiate
+        self.pending = None  # tape.compile: records the guard this value needs once it is used (argmax indices)
 
 
 class Tensor:
@@ -150,6 +152,8 @@ class Tensor:
         return v
 
     def __array__(self, dtype=None, copy=None):
+        if state.recording is not None:
+            guard(self, 0, "a conversion to numpy")
         a = self._array()
         return a.astype(dtype) if dtype is not None else a
 
@@ -483,8 +487,11 @@ def _plain(x):
 
 def _plain_key(key):
     if isinstance(key, Tensor):
+        escape(key, 0, "an index")
         return key._array()
     if isinstance(key, tuple):
+        for k in key:
+            escape(k, 0, "an index")
         return tuple(k._array() if isinstance(k, Tensor) else k for k in key)
     return key
 
@@ -522,9 +529,25 @@ def traced_node(t, tape: Optional[Tape] = None) -> int:
 def guard(t: "Tensor", kind: int, what: str) -> None:
     """Record that the running tape.compile recording turned ``t``'s value into a Python value."""
     rec = state.recording
+    fire_pending(t)
     node = traced_node(t, rec.tape)
     if node >= 0:
         rec.add_guard(node, kind, t._array(), what)
+
+
+def escape(t, kind: int, what: str) -> None:
+    """A traced value leaves the tape as a Python or numpy value: guard it while tape.compile records."""
+    if state.recording is not None and isinstance(t, Tensor):
+        fire_pending(t)
+        guard(t, kind, what)
+
+
+def fire_pending(t) -> None:
+    """Record the guard a value computed from traced values without recording (argmax indices) needs, once used."""
+    meta = t._meta
+    if meta is not None and meta.pending is not None:
+        pending, meta.pending = meta.pending, None
+        pending()
 
 
 def node_on(tape: Tape, t) -> int:
@@ -613,14 +636,19 @@ def target_tape(inputs) -> Tape:
 
 def needs_record(inputs) -> bool:
     if not state.grad_enabled:
+        if state.recording is not None:  # computed without recording: a constant the replay must not miss
+            for t in inputs:
+                escape(t, 0, "an operation under no_grad")
         return False
     for t in inputs:
         if isinstance(t, Tensor) and t._rg:
             return True
     if state.recording is not None:  # tape.compile re-evaluates what depends on a recorded comparison
         for t in inputs:
-            if traced_node(t) >= 0:
-                return True
+            if isinstance(t, Tensor):
+                fire_pending(t)
+                if traced_node(t) >= 0:
+                    return True
     return False
 
 

@@ -206,7 +206,7 @@ def hvp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool
     if not isinstance(out, Tensor) or out.numel() != 1:
         raise RuntimeError("The function given to hvp should return a single Tensor with one element")
     grads = _grad(out, ins, create_graph=True, allow_unused=True)
-    used = [(g, t, x) for g, t, x in zip(grads, vs, ins) if g is not None]
+    used = [(g, t, x) for g, t, x in zip(grads, vs, ins) if g is not None and g.requires_grad]
     if not used:
         result = tuple(_wrap(np.zeros(t.shape)) for t in ins)
     else:
