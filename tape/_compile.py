@@ -292,7 +292,7 @@ def _as_args(values, shapes: Optional[list]) -> list:
         if a.dtype.kind not in "fiu":
             raise TypeError(f"tape.compile: argument {i} has dtype {a.dtype}; expected real numbers (float64, or "
                             f"values convertible to it)")
-        a = np.array(a, dtype=np.float64, order="C")
+        a = np.asarray(a, dtype=np.float64)  # no copy for float64 input: load() copies into the tape's values
         if shapes is not None and a.shape != shapes[i]:
             raise ValueError(f"tape.compile: argument {i} has shape {a.shape}, but the function was compiled for "
                              f"shape {shapes[i]}")
