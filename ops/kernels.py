@@ -486,7 +486,7 @@ def _binary(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, iconsts, sadj,
     for i in range(ng):
         ia = i if na == ng else 0
         ib = i if nb == ng else 0
-        da, db = _binary_grads(body, g[i], va[ia], vb[ib], vy[i])
+        da, db = _binary_grads_call(body, g[i], va[ia], vb[ib], vy[i])
         if need_a:
             ga[ia] += da
         if need_b:
@@ -515,7 +515,7 @@ def _binary_dispatch(body, side, dst, g, va, vb, vy, replace):
                 dst[i] += sign * g[i]
         return
     for i in range(n):
-        v = _binary_grads(body, g[i], va[i], vb[i], vy[i])[side]
+        v = _binary_grads_call(body, g[i], va[i], vb[i], vy[i])[side]
         dst[i] = v if replace else dst[i] + v
 
 
@@ -587,7 +587,7 @@ def _unary_dispatch(body, dst, g, vx, vy, c0, c1, replace):
             dst[i] = v if replace else dst[i] + v
     else:
         for i in range(n):
-            v = _unary_grad(body, g[i], vx[i], vy[i], c0, c1)
+            v = _unary_grad_call(body, g[i], vx[i], vy[i], c0, c1)
             dst[i] = v if replace else dst[i] + v
 
 
@@ -1816,7 +1816,7 @@ def _forward_record(f, n, rec, sval, arr, shapes, consts, iconsts):
             _forward_arithmetic(f, out, va, vb)
         else:
             for i in range(ng):
-                out[i] = _binary_value(f, va[i if na == ng else 0], vb[i if nb == ng else 0])
+                out[i] = _binary_value_call(f, va[i if na == ng else 0], vb[i if nb == ng else 0])
     elif f == B_WHERE:
         va = _value(x, rec, sval, arr)
         vb = _value(y, rec, sval, arr)
@@ -1832,7 +1832,7 @@ def _forward_record(f, n, rec, sval, arr, shapes, consts, iconsts):
         c0 = consts[c] if f >= B_POWC else 0.0
         c1 = consts[c + 1] if f == B_CLAMP else 0.0
         for i in range(ng):
-            out[i] = _unary_value(f, vx[i], c0, c1)
+            out[i] = _unary_value_call(f, vx[i], c0, c1)
     elif f <= B_SCATTER:
         _forward_structural(f, n, x, out, rec, sval, arr, shapes, iconsts)
     elif f <= B_AMIN:
@@ -1903,3 +1903,26 @@ def replay(rec, sval, arr, shapes, consts, iconsts, fwd_of, body_of, guard_nodes
     status = sweep(rec, sval, arr, shapes, consts, iconsts, body_of, seed_node, 0, sadj, new_adjoint_list(0),
                    touched, keep, out_rows, nodes, offsets, seed_rows, freed, False)
     return -1 if status == DONE else -2 - status
+
+
+# The per-element helpers again as ordinary calls, for the array loops: inlining them there too
+# (they are inlined into the 0-d loops) made the cold compile several seconds longer, for no gain
+# that the libm calls in those loops would show.
+@jit
+def _binary_grads_call(body, gi, p, q, y):
+    return _binary_grads(body, gi, p, q, y)
+
+
+@jit
+def _unary_grad_call(body, gi, x, y, c0, c1):
+    return _unary_grad(body, gi, x, y, c0, c1)
+
+
+@jit
+def _binary_value_call(f, p, q):
+    return _binary_value(f, p, q)
+
+
+@jit
+def _unary_value_call(f, v, c0, c1):
+    return _unary_value(f, v, c0, c1)
