@@ -168,6 +168,25 @@ def reduce_map(shapes, sid, mask):
 
 
 @jit
+def block_split(shapes, sid, mask):
+    """(kind, outer, inner) when the dims in bitmask ``mask`` are a leading block (kind 1: groups are the
+    ``inner`` trailing positions) or a trailing block (kind 2: groups are the ``outer`` leading positions)
+    of shape ``sid``; kind 0 otherwise. These reductions (a sum over a batch, over a row) need no index map."""
+    nd = shapes[sid, 0]
+    for k in range(1, nd):
+        lead = (1 << k) - 1
+        if mask == lead or mask == ((1 << nd) - 1) ^ lead:
+            outer = 1
+            for d in range(k):
+                outer *= shapes[sid, 1 + d]
+            inner = 1
+            for d in range(k, nd):
+                inner *= shapes[sid, 1 + d]
+            return (1 if mask == lead else 2), outer, inner
+    return 0, 1, 1
+
+
+@jit
 def split_dim(shapes, sid, dim):
     """(outer, n, inner) of shape ``sid`` around dimension ``dim``."""
     nd = shapes[sid, 0]
@@ -627,15 +646,18 @@ def _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sad
         sid_out = _shape_id(n, rec, arr)
         nd_out = shapes[sid_out, 0]
         nd_in = shapes[sid_in, 0]
-        trailing = True  # the input is the output's trailing block repeated (a bias over a batch)?
-        for d in range(nd_in):
-            if shapes[sid_in, 1 + d] != shapes[sid_out, 1 + d + nd_out - nd_in]:
-                trailing = False
-        na = ga.size
-        if trailing and na > 0:
-            for o in range(ng // na):
-                for t in range(na):
-                    ga[t] += g[o * na + t]
+        kind, outer, inner = _expand_kind(shapes, sid_in, sid_out)
+        if kind == 1:  # the input repeated over leading dims (a bias over a batch)
+            for o in range(outer):
+                for t in range(inner):
+                    ga[t] += g[o * inner + t]
+            return
+        if kind == 2:  # each input element repeated in a row (a column)
+            for o in range(outer):
+                acc = 0.0
+                for t in range(inner):
+                    acc += g[o * inner + t]
+                ga[o] += acc
             return
         st_in = contiguous_strides(shapes, sid_in)
         st = np.zeros(max(nd_out, 1), np.int64)
@@ -683,6 +705,15 @@ def _reduction(body, n, x, g, rec, sval, arr, shapes, sadj,
         for i in range(nx):
             ga[i] += v
         return
+    if body == B_SUM or body == B_MEAN:
+        kind, outer, inner = block_split(shapes, sid_in, mask)
+        if kind != 0:
+            ngroups = inner if kind == 1 else outer
+            scale = ngroups / nx if (body == B_MEAN and nx > 0) else 1.0
+            for o in range(outer):
+                for t in range(inner):
+                    ga[o * inner + t] += g[t if kind == 1 else o] * scale
+            return
     group, ngroups = reduce_map(shapes, sid_in, mask)
     if body == B_SUM:
         for i in range(nx):
@@ -1580,16 +1611,33 @@ def _forward_reduction(f, n, x, out, rec, sval, arr, shapes):
     mask = rec[n, 3] & 0xFF
     vx = _value(x, rec, sval, arr)
     nx = vx.size
-    group, ngroups = reduce_map(shapes, sid_in, mask)
     if f == B_SUM or f == B_MEAN:
         out[:] = 0.0
-        for i in range(nx):
-            out[group[i]] += vx[i]
+        kind, outer, inner = block_split(shapes, sid_in, mask)
+        if kind == 0 and mask == (1 << shapes[sid_in, 0]) - 1:
+            kind, outer, inner = 2, 1, nx  # every dim: one group
+        if kind != 0:
+            ngroups = inner if kind == 1 else outer
+            for o in range(outer):
+                if kind == 1:
+                    for t in range(inner):
+                        out[t] += vx[o * inner + t]
+                else:
+                    acc = 0.0
+                    for t in range(inner):
+                        acc += vx[o * inner + t]
+                    out[o] = acc
+        else:
+            group, ngroups = reduce_map(shapes, sid_in, mask)
+            for i in range(nx):
+                out[group[i]] += vx[i]
         if f == B_MEAN:
             scale = ngroups / nx if nx > 0 else math.nan
             for j in range(out.size):
                 out[j] *= scale
-    elif f == B_PROD:
+        return
+    group, ngroups = reduce_map(shapes, sid_in, mask)
+    if f == B_PROD:
         out[:] = 1.0
         for i in range(nx):
             out[group[i]] *= vx[i]
@@ -1676,6 +1724,49 @@ def _forward_linalg(f, x, y, out, rec, sval, arr, shapes):
 
 
 @jit
+def _expand_kind(shapes, sid_in, sid_out):
+    """(kind, outer, inner) of an expand: kind 1 when the input is the output's trailing block of ``inner``
+    elements repeated ``outer`` times (a bias over a batch); kind 2 when each of the ``outer`` input elements
+    is repeated ``inner`` times in a row (the input's trailing dims are 1: a column); else 0."""
+    nd_out = shapes[sid_out, 0]
+    lead = nd_out - shapes[sid_in, 0]
+    # kind 1: from some k on the (left-padded) input equals the output, and before k it is all 1s
+    k = nd_out
+    while k > 0 and k - 1 >= lead and shapes[sid_in, k - lead] == shapes[sid_out, k]:
+        k -= 1
+    ones = True
+    for d in range(lead, k):
+        if shapes[sid_in, 1 + d - lead] != 1:
+            ones = False
+    if ones:
+        outer = 1
+        for d in range(k):
+            outer *= shapes[sid_out, 1 + d]
+        inner = 1
+        for d in range(k, nd_out):
+            inner *= shapes[sid_out, 1 + d]
+        return 1, outer, inner
+    # kind 2: same rank, the input equals the output up to j and is all 1s from j on
+    if lead == 0:
+        j = nd_out
+        while j > 0 and shapes[sid_in, j] == 1:
+            j -= 1
+        same = True
+        for d in range(j):
+            if shapes[sid_in, 1 + d] != shapes[sid_out, 1 + d]:
+                same = False
+        if same:
+            outer = 1
+            for d in range(j):
+                outer *= shapes[sid_out, 1 + d]
+            inner = 1
+            for d in range(j, nd_out):
+                inner *= shapes[sid_out, 1 + d]
+            return 2, outer, inner
+    return 0, 1, 1
+
+
+@jit
 def _forward_structural(f, n, x, out, rec, sval, arr, shapes, iconsts):
     if f == B_CAT:
         base = rec[n, 3]
@@ -1709,6 +1800,17 @@ def _forward_structural(f, n, x, out, rec, sval, arr, shapes, iconsts):
         sid_out = _shape_id(n, rec, arr)
         nd_out = shapes[sid_out, 0]
         nd_in = shapes[sid_in, 0]
+        kind, outer, inner = _expand_kind(shapes, sid_in, sid_out)
+        if kind == 1:  # the input repeated over leading dims (a bias over a batch)
+            for o in range(outer):
+                for t in range(inner):
+                    out[o * inner + t] = vx[t]
+            return
+        if kind == 2:  # each input element repeated over trailing dims (a column)
+            for o in range(outer):
+                for t in range(inner):
+                    out[o * inner + t] = vx[o]
+            return
         st_in = contiguous_strides(shapes, sid_in)
         st = np.zeros(max(nd_out, 1), np.int64)
         for d in range(nd_in):
