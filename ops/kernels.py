@@ -502,6 +502,42 @@ def _binary(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, iconsts, sadj,
     # a one-element operand broadcast against the output: one loop for both partials
     ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out) if need_a else g
     gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out) if need_b else g
+    if body == B_MUL or body == B_ADD or body == B_SUB:
+        # the common cases in their own loops: the full-size operand's gradient, then the one-element one's
+        full_is_a = na == ng
+        c = vb[0] if full_is_a else va[0]
+        if body == B_MUL:
+            if (need_a if full_is_a else need_b):
+                dst = ga if full_is_a else gb
+                for i in range(ng):
+                    dst[i] += g[i] * c
+            if (need_b if full_is_a else need_a):
+                other = va if full_is_a else vb
+                acc = 0.0
+                for i in range(ng):
+                    acc += g[i] * other[i]
+                if full_is_a:
+                    gb[0] += acc
+                else:
+                    ga[0] += acc
+        else:
+            sign_b = -1.0 if body == B_SUB else 1.0
+            acc = 0.0
+            for i in range(ng):
+                acc += g[i]
+            if full_is_a:
+                if need_a:
+                    for i in range(ng):
+                        ga[i] += g[i]
+                if need_b:
+                    gb[0] += sign_b * acc
+            else:
+                if need_b:
+                    for i in range(ng):
+                        gb[i] += sign_b * g[i]
+                if need_a:
+                    ga[0] += acc
+        return
     for i in range(ng):
         ia = i if na == ng else 0
         ib = i if nb == ng else 0
@@ -931,6 +967,7 @@ C_VALUE_ROOM = 10  # floats of value room the record being checked needs
 C_CAPACITY = 11  # floats the value block holds
 N_COUNTS = 12
 
+BIG_VALUE = 2048  # elements from which an appended value gets an allocation of its own
 RETAPE_CUSTOM = -2  # ``adj`` of a custom Function call reached through its outputs (-1: not reached)
 
 
@@ -954,7 +991,7 @@ def _new(B, op, a, b, aux, sid):
     Values are computed after the sweep, by ``forward`` over the appended records
     (pausing at large matrix products, which numpy's BLAS computes): emitting a
     rule never reads the values of the records it appends."""
-    rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep = B
+    rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep, bigs = B
     k = counts[C_REC]
     # whether the value depends on something that requires grad (comparisons never do)
     dep[k] = 1 if (F_GT > fwd_of[op] or fwd_of[op] > F_NE) and ((a >= 0 and dep[a] != 0) or (b >= 0 and dep[b] != 0)) else 0
@@ -967,13 +1004,21 @@ def _new(B, op, a, b, aux, sid):
     if sid != 0:
         size = shape_size(shapes, sid)
         l = counts[C_ARR]
-        u = counts[C_VALUES]
         arr[l, 0] = sid
-        arr[l, 1] = counts[C_ADDRESS] + 8 * u
-        arr[l, 2] = counts[C_BLOCK]
         arr[l, 3] = size
+        if size >= BIG_VALUE:
+            # a large value gets memory of its own from the allocator, which reuses what earlier steps freed
+            # (fresh pages of one big block would cost a page fault every 4 KiB on first write)
+            v = np.empty(size, np.float64)
+            bigs.append(v)
+            arr[l, 1] = v.ctypes.data
+            arr[l, 2] = counts[C_BLOCK] + len(bigs)
+        else:
+            u = counts[C_VALUES]
+            arr[l, 1] = counts[C_ADDRESS] + 8 * u
+            arr[l, 2] = counts[C_BLOCK]
+            counts[C_VALUES] = u + size
         counts[C_ARR] = l + 1
-        counts[C_VALUES] = u + size
         rec[k, 4] = l
     counts[C_REC] = k + 1
     return k
@@ -1456,7 +1501,7 @@ def _retape_softmax(B, body, n, g, sn, adj, keep, body_of):
 @jit
 def _retape_room(B, body, n, hosts):
     """Whether the buffers hold the worst case of one record's rule; else the value room it needs is noted."""
-    rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep = B
+    rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep, bigs = B
     x = rec[n, 1]
     y = rec[n, 2]
     biggest = _size(B, n)
@@ -1469,7 +1514,7 @@ def _retape_room(B, body, n, hosts):
         extra = iconsts[rec[n, 3] + 1]
         biggest = _size(B, n)
     rows = 48 + 3 * extra
-    values = (24 + 3 * extra) * biggest
+    values = (24 + 3 * extra) * min(biggest, BIG_VALUE)  # larger values are allocated one by one
     counts[C_VALUE_ROOM] = values
     return (rec.shape[0] - counts[C_REC] >= rows and arr.shape[0] - counts[C_ARR] >= rows
             and shapes.shape[0] - counts[C_SHAPES] >= 16 and consts.size - counts[C_CONSTS] >= 4
@@ -1478,20 +1523,22 @@ def _retape_room(B, body, n, hosts):
 
 
 @jit
-def retape(rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep, body_of, hi, adj, keep, freed, free,
-           hosts, host_min):
+def retape(rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep, bigs, body_of, hi, adj, keep, freed,
+           free, hosts, host_min):
     """create_graph=True: sweep records ``hi`` down to 0, appending each reached record's derivative rule.
 
     ``adj[node]`` is the node holding that node's adjoint (-1: none yet). The
-    buffers are the tape's columns with room after ``counts`` (see C_*); the value
-    block's capacity sits in ``counts[C_CAPACITY]``. Returns DONE,
+    buffers are the tape's columns with room after ``counts`` (see C_*); new values
+    of fewer than BIG_VALUE elements go to one value block (capacity in
+    ``counts[C_CAPACITY]``, block index ``counts[C_BLOCK]``), larger ones to arrays
+    of their own appended to ``bigs`` (block indices after it). Returns DONE,
     ERR_FREED, NEED_SPACE (resume from ``counts[C_RESUME]`` with bigger buffers),
     or ``n + 1`` at a custom Function record ``n``, which Python differentiates.
     ``dep[node]`` is 1 where a value depends on something that requires grad; the
     kernel sets it for the records it appends (a gradient built from constants
     alone does not require grad, as in PyTorch).
     """
-    B = (rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep)
+    B = (rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep, bigs)
     for n in range(hi, -1, -1):
         g = adj[n]
         if g == -1:
@@ -1886,8 +1933,33 @@ def _macs(rec, arr, shapes, a, b):
 
 @jit
 def _forward_arithmetic(f, out, va, vb):
-    """out = va (+ - * /) vb for same-size operands, one loop each (the switch out of the loop)."""
+    """out = va (+ - * /) vb, one loop each (the switch out of the loop); either operand may hold one element."""
     n = out.size
+    if va.size != n or vb.size != n:
+        a0 = va[0]
+        b0 = vb[0]
+        full = va if va.size == n else vb
+        left = va.size == n  # the full-size operand is on the left
+        if f == B_ADD:
+            for i in range(n):
+                out[i] = full[i] + (b0 if left else a0)
+        elif f == B_SUB:
+            if left:
+                for i in range(n):
+                    out[i] = full[i] - b0
+            else:
+                for i in range(n):
+                    out[i] = a0 - full[i]
+        elif f == B_MUL:
+            for i in range(n):
+                out[i] = full[i] * (b0 if left else a0)
+        elif left:
+            for i in range(n):
+                out[i] = full[i] / b0
+        else:
+            for i in range(n):
+                out[i] = a0 / full[i]
+        return
     if f == B_ADD:
         for i in range(n):
             out[i] = va[i] + vb[i]
@@ -1914,7 +1986,7 @@ def _forward_record(f, n, rec, sval, arr, shapes, consts, iconsts):
         vb = _value(y, rec, sval, arr)
         na = va.size
         nb = vb.size
-        if na == ng and nb == ng and B_ADD <= f <= B_DIV:
+        if B_ADD <= f <= B_DIV and (na == ng or na == 1) and (nb == ng or nb == 1) and ng > 0:
             _forward_arithmetic(f, out, va, vb)
         else:
             for i in range(ng):

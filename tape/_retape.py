@@ -124,17 +124,18 @@ def _grown(column, used: int, room: int, dtype, width: int = 0) -> np.ndarray:
     return out
 
 
-def _evaluate(tape: Tape, rec, sval, arr, shapes, consts, iconsts, block, lo: int, hi: int, host_min: int) -> None:
+def _evaluate(tape: Tape, rec, sval, arr, shapes, consts, iconsts, blocks: list, lo: int, hi: int,
+              host_min: int) -> None:
     """Compute the values of the records ``lo .. hi-1`` the kernel appended: the forward kernel, with
-    matrix products of at least ``host_min`` multiply-adds computed by numpy's BLAS."""
-    base = block.ctypes.data
-
+    matrix products of at least ``host_min`` multiply-adds computed by numpy's BLAS. ``blocks`` are the
+    kernel's value blocks, which will take the block indices after the tape's."""
     def value(node: int) -> np.ndarray:
         l = rec[node, 4]
         sid, address, index, size = (int(v) for v in arr[l])
         shape = tuple(int(d) for d in shapes[sid, 1:1 + shapes[sid, 0]])
-        if index == len(tape.blocks):  # the kernel's own block
-            offset = (address - base) // 8
+        if index >= len(tape.blocks):  # one of the kernel's blocks
+            block = blocks[index - len(tape.blocks)]
+            offset = (address - block.ctypes.data) // 8
             return block[offset:offset + size].reshape(shape)
         return tape.array_value(l)
 
@@ -169,7 +170,7 @@ def _run_kernel(tape: Tape, hi: int, adj: np.ndarray, keep: np.ndarray, free: bo
         iconsts = _grown(tape.iconsts, ni0, 2 * rows + room[1] // 8 + 64, np.int64)
         shapes = np.zeros((ns0 + rows // 4 + 64, shape_table().shape[1]), np.int64)
         shapes[:ns0] = shape_table()[:ns0]
-        block = np.empty(room[1], np.float64)
+        block = np.empty(room[1], np.float64)  # values of fewer than kernels.BIG_VALUE elements
         counts = np.zeros(K.N_COUNTS, np.int64)
         counts[K.C_REC], counts[K.C_ARR], counts[K.C_SHAPES] = n0, na0, ns0
         counts[K.C_CONSTS], counts[K.C_ICONSTS] = nc0, ni0
@@ -182,13 +183,15 @@ def _run_kernel(tape: Tape, hi: int, adj: np.ndarray, keep: np.ndarray, free: bo
         ops = rec[known:n0, 0]
         body, fwd = T.body_of()[ops], T.fwd_of()[ops]
         dep[known:n0] = (ops != T.CONST) & ~((body == K.B_NONE) & (fwd != K.B_NONE))  # comparisons: no
-        status = K.retape(rec, sval, arr, shapes, consts, iconsts, counts, T.fwd_of(), _emit_ops(), dep,
+        bigs = K.new_adjoint_list(0)
+        status = K.retape(rec, sval, arr, shapes, consts, iconsts, counts, T.fwd_of(), _emit_ops(), dep, bigs,
                           T.body_of(), hi, adj, keep, tape.freed, free, hosts, HOST_MATMUL)
         result[0] = dep
         n1 = int(counts[K.C_REC])
         result[1] = n1
         if n1 > n0:
-            _evaluate(tape, rec, sval, arr, shapes, consts, iconsts, block, n0, n1, HOST_MATMUL)
+            blocks = [block] + list(bigs)
+            _evaluate(tape, rec, sval, arr, shapes, consts, iconsts, blocks, n0, n1, HOST_MATMUL)
             # append what the kernel wrote
             tape.ints.frombytes(rec[n0:n1].tobytes())
             tape.sval.frombytes(sval[n0:n1].tobytes())
@@ -196,11 +199,10 @@ def _run_kernel(tape: Tape, hi: int, adj: np.ndarray, keep: np.ndarray, free: bo
             tape.consts.frombytes(consts[nc0:counts[K.C_CONSTS]].tobytes())
             tape.iconsts.frombytes(iconsts[ni0:counts[K.C_ICONSTS]].tobytes())
             adopt_shapes(shapes, ns0, int(counts[K.C_SHAPES]))
-            used = int(counts[K.C_VALUES])
-            if used:
-                tape.blocks.append(block)
-                tape.block_addresses.append(block.ctypes.data)
-                tape.value_bytes += 8 * used
+            for b in blocks:  # the value block first (its index is the one the kernel wrote), then the big ones
+                tape.blocks.append(b)
+                tape.block_addresses.append(b.ctypes.data)
+            tape.value_bytes += 8 * (int(counts[K.C_VALUES]) + sum(b.size for b in blocks[1:]))
             tape.n = n1
             tape.host_nodes.extend(hosts[:counts[K.C_HOSTS]].tolist())
         if status != K.NEED_SPACE:
