@@ -2056,12 +2056,14 @@ def check_guards(rec, sval, arr, nodes, kinds, starts, expected):
 
 @jit
 def replay(rec, sval, arr, shapes, consts, iconsts, fwd_of, body_of, guard_nodes, guard_kinds, guard_starts,
-           guard_values, keep, freed, out_rows, seed_node, seed_rows):
+           guard_values, keep, freed, out_rows, seed_node, seed_rows, scalar):
     """tape.compile's one kernel call: re-evaluate the whole tape, check its guards, then (``seed_node``
     >= 0) sweep it in reverse once per row of ``seed_rows``, leaf adjoints to ``out_rows``.
 
-    Returns -1 when done, the index of the first failing guard (>= 0; nothing is
-    swept then), or ``-2 - status`` when the sweep stopped with a status.
+    ``scalar`` says that every record is a 0-d elementwise one (or has no VJP):
+    the reverse sweep is then ``_reverse_scalars``. Returns -1 when done, the
+    index of the first failing guard (>= 0; nothing is swept then), or
+    ``-2 - status`` when the sweep stopped with a status.
     """
     forward(rec, sval, arr, shapes, consts, iconsts, fwd_of, 0, rec.shape[0] - 1, 0)
     if guard_nodes.size:
@@ -2072,11 +2074,48 @@ def replay(rec, sval, arr, shapes, consts, iconsts, fwd_of, body_of, guard_nodes
         return -1
     sadj = np.zeros(seed_node + 1, np.float64)
     touched = np.zeros(seed_node + 1, np.int8)
+    if scalar:
+        for r in range(seed_rows.shape[0]):
+            if r > 0:
+                sadj[:] = 0.0
+                touched[:] = 0
+            sadj[seed_node] = seed_rows[r, 0]
+            touched[seed_node] = 1
+            _reverse_scalars(rec, sval, consts, body_of, seed_node, sadj, touched)
+            for n in range(seed_node + 1):
+                if keep[n] >= 0 and touched[n] != 0:
+                    out_rows[r, keep[n]] = sadj[n]
+        return -1
     nodes = np.full(1, seed_node, np.int64)
     offsets = np.zeros(1, np.int64)
     status = sweep(rec, sval, arr, shapes, consts, iconsts, body_of, seed_node, 0, sadj, new_adjoint_list(0),
                    touched, keep, out_rows, nodes, offsets, seed_rows, freed, False)
     return -1 if status == DONE else -2 - status
+
+
+@jit
+def _reverse_scalars(rec, sval, consts, body_of, hi, adj, touched):
+    """The reverse sweep of a tape whose records are all 0-d elementwise ones (or have no VJP): no
+    array, wanted or freed bookkeeping, so a few nanoseconds a record (tape.compile's scalar loops)."""
+    for n in range(hi, -1, -1):
+        if touched[n] == 0:
+            continue
+        body = body_of[rec[n, 0]]
+        if body == B_NONE:
+            continue
+        x = rec[n, 1]
+        if body < B_WHERE:
+            y = rec[n, 2]
+            da, db = _binary_grads(body, adj[n], sval[x], sval[y], sval[n])
+            adj[x] += da
+            touched[x] = 1
+            adj[y] += db
+            touched[y] = 1
+        else:
+            c = rec[n, 3]
+            adj[x] += _unary_grad(body, adj[n], sval[x], sval[n], consts[c] if body >= B_POWC else 0.0,
+                                  consts[c + 1] if body == B_CLAMP else 0.0)
+            touched[x] = 1
 
 
 # The per-element helpers again as ordinary calls, for the array loops: inlining them there too

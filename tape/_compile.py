@@ -127,6 +127,10 @@ class Program:
         for i, shape in enumerate(shapes):
             self.shapes[i, 0] = len(shape)
             self.shapes[i, 1:1 + len(shape)] = shape
+        bodies = T.body_of()[self.rec[:, 0]] if n else np.zeros(0, np.int64)
+        # every record 0-d and elementwise (or without a VJP): the replay's reverse sweep takes a lighter loop
+        self.scalar = bool(len(rows) == 0 and np.all((bodies == K.B_NONE) | (bodies < K.B_WHERE)
+                                                    | ((bodies >= K.B_NEG) & (bodies <= K.B_CLAMP))))
         self.leaves = np.array(leaves, dtype=np.int64)
         self.arg_shapes = [tuple(s) for s in arg_shapes]
         self.out = out
@@ -198,7 +202,7 @@ class Program:
             seeds = rt.no_rows
         code = K.replay(self.rec, self.sval, rt.arr, self.shapes, self.consts, self.iconsts, rt.fwd_of, rt.body_of,
                         self.guard_nodes, self.guard_kinds, self.guard_starts, self.guard_values, rt.keep, rt.freed,
-                        out, seed_node, seeds)
+                        out, seed_node, seeds, self.scalar)
         if code >= 0:
             return code, None
         if code < -1:
