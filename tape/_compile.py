@@ -195,6 +195,10 @@ class Program:
         Returns (index of the first failing guard or -1, rows of leaf adjoints with
         the arguments' gradients concatenated, or None without a seed)."""
         rt = self._ready()
+        if not rt.announced:
+            from ._engine import _announce_compile
+            _announce_compile(K.replay, "the numba replay kernel", 12)
+            rt.announced = True
         if seed_node >= 0:
             out = np.zeros((seeds.shape[0], max(rt.total, 1)), np.float64)
         else:
@@ -229,6 +233,7 @@ class _Runtime:
         self.total = total
         self.freed = np.zeros(n, np.int8)
         self.no_rows = np.zeros((1, 1), np.float64)
+        self.announced = False
         self.fwd_of = T.fwd_of()
         self.body_of = T.body_of()
 

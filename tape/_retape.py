@@ -239,7 +239,7 @@ def _kernel_sweep(tape: Tape, seeds: list, wanted: set, free: bool) -> dict:
     keep = np.zeros(n, np.int8)
     keep[[m for m in wanted if m < n]] = 1
     tape.ensure_freed()
-    _announce_compile(K.retape, "the numba re-taping kernel", 10)
+    _announce_compile(K.retape, "the numba re-taping kernel", 30)
     room = [16 * n + 256, 1 << 15]
     custom_grads: dict[int, dict] = {}
     while hi >= 0:
