@@ -33,6 +33,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _harness as h  # noqa: E402
+from replay_scalar_loop import final_x  # noqa: E402 - the same 1000-step logistic map
 
 STEPS = 1000
 R0 = 3.7
@@ -59,12 +60,6 @@ def _rows(report: h.Report, name: str, value_fn, both_fn, quick: bool, check_val
     report.add(f"{name}: value+grad / value", both_time / value_time, unit=RATIO_UNIT)
 
 
-def final_x(r):
-    """The logistic map for tape and torch."""
-    x = 0.5
-    for _ in range(STEPS):
-        x = r * x * (1 - x)
-    return x
 
 
 def bench_tape(quick: bool) -> h.Report:

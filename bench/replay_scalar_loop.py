@@ -163,6 +163,11 @@ def bench_numba_dual(quick: bool) -> h.Report:
             x, dx = t * u, dt * u + t * du
         return x, dx
 
+    return _numba_report(numba, value_and_grad, quick)
+
+
+def _numba_report(numba, value_and_grad, quick: bool) -> h.Report:
+    """Time a numba floor ``value_and_grad(r, steps)``; its first call (the compile) is reported apart."""
     t0 = time.perf_counter()
     value, grad = value_and_grad(R0, STEPS)
     compile_time = time.perf_counter() - t0
@@ -190,13 +195,7 @@ def bench_numba_reverse(quick: bool) -> h.Report:
             adj_x *= r * (1.0 - 2.0 * x)
         return xs[steps], adj_r
 
-    t0 = time.perf_counter()
-    value, grad = value_and_grad(R0, STEPS)
-    compile_time = time.perf_counter() - t0
-    _check_value(value)
-    report = _report(h.measure(lambda: value_and_grad(R0, STEPS), min_time=_min_time(quick)), grad)
-    report.note(f"numba {numba.__version__}: compile {compile_time * 1e3:.0f} ms (not in the median)")
-    return report
+    return _numba_report(numba, value_and_grad, quick)
 
 
 SYSTEMS = {"tape": bench_tape, "torch": bench_torch, "jax": bench_jax, "autograd": bench_autograd,
