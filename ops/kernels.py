@@ -1499,6 +1499,165 @@ def _retape_softmax(B, body, n, g, sn, adj, keep, body_of):
 
 
 @jit
+def _scalar_operands(rec, n, body):
+    """Whether record ``n`` (0-d) is an elementwise one whose operands (and condition) are 0-d too."""
+    x = rec[n, 1]
+    if body <= B_WHERE:
+        y = rec[n, 2]
+        return rec[x, 4] < 0 and rec[y, 4] < 0 and (body != B_WHERE or rec[rec[n, 3], 4] < 0)
+    return B_NEG <= body <= B_CLAMP and rec[x, 4] < 0
+
+
+@jit
+def _snew(rec, sval, counts, dep, fwd_of, op, a, b, aux):
+    """Append a 0-d record (its value is computed afterwards, as for every appended record)."""
+    k = counts[C_REC]
+    f = fwd_of[op]
+    dep[k] = 1 if (f < F_GT or f > F_NE) and ((a >= 0 and dep[a] != 0) or (b >= 0 and dep[b] != 0)) else 0
+    rec[k, 0] = op
+    rec[k, 1] = a
+    rec[k, 2] = b
+    rec[k, 3] = aux
+    rec[k, 4] = -1
+    sval[k] = 0.0
+    counts[C_REC] = k + 1
+    return k
+
+
+@jit
+def _sconst(rec, sval, counts, dep, fwd_of, emit, v):
+    k = _snew(rec, sval, counts, dep, fwd_of, emit[E_CONST], -1, -1, 0)
+    sval[k] = v
+    return k
+
+
+@jit
+def _retape_scalar(rec, sval, consts, counts, dep, emit, fwd_of, body, n, g, adj, keep, body_of):
+    """The derivative rule of a 0-d elementwise record, as ``_retape_binary`` and ``_retape_unary`` write it."""
+    x = rec[n, 1]
+    y = rec[n, 2]
+    need_a = x >= 0 and (keep[x] != 0 or body_of[rec[x, 0]] != B_NONE)
+    need_b = body <= B_WHERE and y >= 0 and (keep[y] != 0 or body_of[rec[y, 0]] != B_NONE)
+    ga = -1
+    gb = -1
+    E = emit
+    if body == B_ADD:
+        ga = g
+        gb = g
+    elif body == B_SUB:
+        ga = g
+        if need_b:
+            gb = _snew(rec, sval, counts, dep, fwd_of, E[E_NEG], g, -1, 0)
+    elif body == B_MUL:
+        if need_a:
+            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, y, 0)
+        if need_b:
+            gb = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, x, 0)
+    elif body == B_DIV:
+        if need_a:
+            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_DIV], g, y, 0)
+        if need_b:
+            t = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, x, 0)
+            t = _snew(rec, sval, counts, dep, fwd_of, E[E_NEG], t, -1, 0)
+            bb = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], y, y, 0)
+            gb = _snew(rec, sval, counts, dep, fwd_of, E[E_DIV], t, bb, 0)
+    elif body == B_POW:
+        zero = _sconst(rec, sval, counts, dep, fwd_of, E, 0.0)
+        one = _sconst(rec, sval, counts, dep, fwd_of, E, 1.0)
+        c = _snew(rec, sval, counts, dep, fwd_of, E[E_EQ], y, zero, 0)
+        t = _snew(rec, sval, counts, dep, fwd_of, E[E_SUB], y, one, 0)
+        p = _snew(rec, sval, counts, dep, fwd_of, E[E_POW], x, t, 0)
+        t = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, y, 0)
+        t = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], t, p, 0)
+        ga = _snew(rec, sval, counts, dep, fwd_of, E[E_WHERE], zero, t, c)
+        c = _snew(rec, sval, counts, dep, fwd_of, E[E_EQ], x, zero, 0)
+        c2 = _snew(rec, sval, counts, dep, fwd_of, E[E_GE], y, zero, 0)
+        c = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], c, c2, 0)
+        lg = _snew(rec, sval, counts, dep, fwd_of, E[E_LOG], x, -1, 0)
+        t = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, n, 0)
+        t = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], t, lg, 0)
+        gb = _snew(rec, sval, counts, dep, fwd_of, E[E_WHERE], zero, t, c)
+    elif body == B_MAXIMUM or body == B_MINIMUM:
+        w = _snew(rec, sval, counts, dep, fwd_of, E[E_GT if body == B_MAXIMUM else E_LT], x, y, 0)
+        e = _snew(rec, sval, counts, dep, fwd_of, E[E_EQ], x, y, 0)
+        h = _sconst(rec, sval, counts, dep, fwd_of, E, 0.5)
+        e = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], e, h, 0)
+        share = _snew(rec, sval, counts, dep, fwd_of, E[E_ADD], w, e, 0)
+        ga = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, share, 0)
+        one = _sconst(rec, sval, counts, dep, fwd_of, E, 1.0)
+        t = _snew(rec, sval, counts, dep, fwd_of, E[E_RSUB], one, share, 0)
+        gb = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, t, 0)
+    elif body == B_WHERE:
+        zero = _sconst(rec, sval, counts, dep, fwd_of, E, 0.0)
+        ga = _snew(rec, sval, counts, dep, fwd_of, E[E_WHERE], g, zero, rec[n, 3])
+        gb = _snew(rec, sval, counts, dep, fwd_of, E[E_WHERE], zero, g, rec[n, 3])
+    elif need_a:
+        if body == B_NEG:
+            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_NEG], g, -1, 0)
+        elif body == B_EXP:
+            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, n, 0)
+        elif body == B_LOG:
+            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_DIV], g, x, 0)
+        elif body == B_SQRT:
+            two = _sconst(rec, sval, counts, dep, fwd_of, E, 2.0)
+            t = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], n, two, 0)
+            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_DIV], g, t, 0)
+        elif body == B_SIN:
+            t = _snew(rec, sval, counts, dep, fwd_of, E[E_COS], x, -1, 0)
+            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, t, 0)
+        elif body == B_COS:
+            t = _snew(rec, sval, counts, dep, fwd_of, E[E_SIN], x, -1, 0)
+            t = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, t, 0)
+            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_NEG], t, -1, 0)
+        elif body == B_TAN or body == B_TANH:
+            one = _sconst(rec, sval, counts, dep, fwd_of, E, 1.0)
+            yy = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], n, n, 0)
+            t = _snew(rec, sval, counts, dep, fwd_of, E[E_ADD if body == B_TAN else E_RSUB], one, yy, 0)
+            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, t, 0)
+        elif body == B_SIGMOID:
+            one = _sconst(rec, sval, counts, dep, fwd_of, E, 1.0)
+            t = _snew(rec, sval, counts, dep, fwd_of, E[E_RSUB], one, n, 0)
+            t = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], n, t, 0)
+            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, t, 0)
+        elif body == B_RELU:
+            zero = _sconst(rec, sval, counts, dep, fwd_of, E, 0.0)
+            c = _snew(rec, sval, counts, dep, fwd_of, E[E_GT], n, zero, 0)
+            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, c, 0)
+        elif body == B_ABS:
+            zero = _sconst(rec, sval, counts, dep, fwd_of, E, 0.0)
+            p = _snew(rec, sval, counts, dep, fwd_of, E[E_GT], x, zero, 0)
+            q = _snew(rec, sval, counts, dep, fwd_of, E[E_LT], x, zero, 0)
+            w = _snew(rec, sval, counts, dep, fwd_of, E[E_SUB], p, q, 0)
+            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, w, 0)
+        elif body == B_POWC:
+            c = consts[rec[n, 3]]
+            if c != 0.0:
+                k = counts[C_CONSTS]
+                consts[k] = c - 1.0
+                counts[C_CONSTS] = k + 1
+                cn = _sconst(rec, sval, counts, dep, fwd_of, E, c)
+                t = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, cn, 0)
+                p = _snew(rec, sval, counts, dep, fwd_of, E[E_POWC], x, -1, k)
+                ga = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], t, p, 0)
+        else:  # clamp
+            lo = _sconst(rec, sval, counts, dep, fwd_of, E, consts[rec[n, 3]])
+            hi = _sconst(rec, sval, counts, dep, fwd_of, E, consts[rec[n, 3] + 1])
+            p = _snew(rec, sval, counts, dep, fwd_of, E[E_GE], x, lo, 0)
+            q = _snew(rec, sval, counts, dep, fwd_of, E[E_LE], x, hi, 0)
+            w = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], p, q, 0)
+            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, w, 0)
+    for side in range(2):
+        m = x if side == 0 else y
+        gm = ga if side == 0 else gb
+        if gm < 0 or not (need_a if side == 0 else need_b):
+            continue
+        if adj[m] < 0:
+            adj[m] = gm
+        else:
+            adj[m] = _snew(rec, sval, counts, dep, fwd_of, E[E_ADD], adj[m], gm, 0)
+
+
+@jit
 def _retape_room(B, body, n, hosts):
     """Whether the buffers hold the worst case of one record's rule; else the value room it needs is noted."""
     rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep, bigs = B
@@ -1548,13 +1707,23 @@ def retape(rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep, b
             continue
         if body == B_CUSTOM or body == B_KEEP:
             return n + 1
-        if not _retape_room(B, body, n, hosts):
+        scalar = rec[n, 4] < 0 and _scalar_operands(rec, n, body)
+        if scalar:
+            room = rec.shape[0] - counts[C_REC] >= 24 and consts.size - counts[C_CONSTS] >= 2
+        else:
+            room = _retape_room(B, body, n, hosts)
+        if not room:
             counts[C_RESUME] = n
             return NEED_SPACE
         if freed[n]:
             return ERR_FREED
         if free:
             freed[n] = 1
+        if scalar:
+            # 0-d elementwise records take a path whose helpers pass only the arrays they use: the general
+            # one (ten buffers through every helper call) costs several times more per record
+            _retape_scalar(rec, sval, consts, counts, dep, emit, fwd_of, body, n, g, adj, keep, body_of)
+            continue
         sn = _sid(B, n)
         if body <= B_WHERE:
             _retape_binary(B, body, n, g, sn, adj, keep, body_of)
