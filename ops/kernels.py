@@ -187,6 +187,24 @@ def block_split(shapes, sid, mask):
 
 
 @jit
+def _source_index(body, n, x, rec, arr, shapes, iconsts):
+    """For each element of expand or permute record ``n``, the flat index of the input element it copies
+    (the forward gathers through it, the VJP scatters back through it)."""
+    sid_in = _shape_id(x, rec, arr)
+    sid_out = _shape_id(n, rec, arr)
+    nd_out = shapes[sid_out, 0]
+    nd_in = shapes[sid_in, 0]
+    st_in = contiguous_strides(shapes, sid_in)
+    st = np.zeros(max(nd_out, 1), np.int64)
+    for d in range(nd_in):
+        if body == B_PERMUTE:
+            st[d] = st_in[iconsts[rec[n, 3] + d]]
+        elif shapes[sid_in, 1 + d] != 1:  # expand: a broadcast dimension repeats its element
+            st[d + nd_out - nd_in] = st_in[d]
+    return strided_index(shapes, sid_out, st)
+
+
+@jit
 def split_dim(shapes, sid, dim):
     """(outer, n, inner) of shape ``sid`` around dimension ``dim``."""
     nd = shapes[sid, 0]
@@ -678,11 +696,7 @@ def _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sad
         for i in range(ng):
             ga[i] += g[i]
     elif body == B_EXPAND:
-        sid_in = _shape_id(x, rec, arr)
-        sid_out = _shape_id(n, rec, arr)
-        nd_out = shapes[sid_out, 0]
-        nd_in = shapes[sid_in, 0]
-        kind, outer, inner = _expand_kind(shapes, sid_in, sid_out)
+        kind, outer, inner = _expand_kind(shapes, _shape_id(x, rec, arr), _shape_id(n, rec, arr))
         if kind == 1:  # the input repeated over leading dims (a bias over a batch)
             for o in range(outer):
                 for t in range(inner):
@@ -695,24 +709,11 @@ def _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sad
                     acc += g[o * inner + t]
                 ga[o] += acc
             return
-        st_in = contiguous_strides(shapes, sid_in)
-        st = np.zeros(max(nd_out, 1), np.int64)
-        for d in range(nd_in):
-            dout = d + nd_out - nd_in
-            if shapes[sid_in, 1 + d] != 1:
-                st[dout] = st_in[d]
-        idx = strided_index(shapes, sid_out, st)
+        idx = _source_index(body, n, x, rec, arr, shapes, iconsts)
         for i in range(ng):
             ga[idx[i]] += g[i]
     elif body == B_PERMUTE:
-        sid_in = _shape_id(x, rec, arr)
-        sid_out = _shape_id(n, rec, arr)
-        nd = shapes[sid_in, 0]
-        st_in = contiguous_strides(shapes, sid_in)
-        st = np.zeros(max(nd, 1), np.int64)
-        for d in range(nd):
-            st[d] = st_in[iconsts[rec[n, 3] + d]]
-        idx = strided_index(shapes, sid_out, st)
+        idx = _source_index(body, n, x, rec, arr, shapes, iconsts)
         for i in range(ng):
             ga[idx[i]] += g[i]
     elif body == B_GATHER:
@@ -1134,139 +1135,6 @@ def _bigger(B, a, b):
 
 
 @jit
-def _retape_binary(B, body, n, g, sn, adj, keep, body_of):
-    rec = B[0]
-    x = rec[n, 1]
-    y = rec[n, 2]
-    need_a = _wanted(B, x, keep, body_of)
-    need_b = _wanted(B, y, keep, body_of)
-    ga = -1
-    gb = -1
-    if body == B_ADD:
-        ga = g
-        gb = g
-    elif body == B_SUB:
-        ga = g
-        if need_b:
-            gb = _op(B, E_NEG, g, -1, sn)
-    elif body == B_MUL:
-        if need_a:
-            ga = _op(B, E_MUL, g, y, sn)
-        if need_b:
-            gb = _op(B, E_MUL, g, x, sn)
-    elif body == B_DIV:
-        if need_a:
-            ga = _op(B, E_DIV, g, y, sn)
-        if need_b:
-            t = _op(B, E_MUL, g, x, sn)
-            t = _op(B, E_NEG, t, -1, sn)
-            bb = _op(B, E_MUL, y, y, _sid(B, y))
-            gb = _op(B, E_DIV, t, bb, sn)
-    elif body == B_POW:
-        # where(b == 0, 0, g b a^(b-1)) and where((a == 0) (b >= 0), 0, g y log(a))
-        zero = _number(B, 0.0)
-        one = _number(B, 1.0)
-        sy = _sid(B, y)
-        c = _op(B, E_EQ, y, zero, sy)
-        t = _op(B, E_SUB, y, one, sy)
-        p = _op(B, E_POW, x, t, sn)
-        t = _op(B, E_MUL, g, y, sn)
-        t = _op(B, E_MUL, t, p, sn)
-        ga = _new(B, B[8][E_WHERE], zero, t, c, sn)
-        c = _op(B, E_EQ, x, zero, _sid(B, x))
-        c2 = _op(B, E_GE, y, zero, sy)
-        c = _op(B, E_MUL, c, c2, _bigger(B, x, y))
-        lg = _op(B, E_LOG, x, -1, _sid(B, x))
-        t = _op(B, E_MUL, g, n, sn)
-        t = _op(B, E_MUL, t, lg, sn)
-        gb = _new(B, B[8][E_WHERE], zero, t, c, sn)
-    elif body == B_MAXIMUM or body == B_MINIMUM:
-        # share = (a wins) + 0.5 (a == b), from recorded comparisons
-        w = _op(B, E_GT if body == B_MAXIMUM else E_LT, x, y, sn)
-        e = _op(B, E_EQ, x, y, sn)
-        h = _number(B, 0.5)
-        e = _op(B, E_MUL, e, h, sn)
-        share = _op(B, E_ADD, w, e, sn)
-        ga = _op(B, E_MUL, g, share, sn)
-        one = _number(B, 1.0)
-        t = _op(B, E_RSUB, one, share, sn)
-        gb = _op(B, E_MUL, g, t, sn)
-    else:  # where: the condition is node aux
-        c = rec[n, 3]
-        zero = _number(B, 0.0)
-        ga = _new(B, B[8][E_WHERE], g, zero, c, sn)
-        gb = _new(B, B[8][E_WHERE], zero, g, c, sn)
-    _accumulate(B, x, ga, adj, keep, body_of)
-    _accumulate(B, y, gb, adj, keep, body_of)
-
-
-@jit
-def _retape_unary(B, body, n, g, sn, adj, keep, body_of):
-    rec = B[0]
-    consts = B[4]
-    x = rec[n, 1]
-    if not _wanted(B, x, keep, body_of):
-        return
-    ga = -1
-    if body == B_NEG:
-        ga = _op(B, E_NEG, g, -1, sn)
-    elif body == B_EXP:
-        ga = _op(B, E_MUL, g, n, sn)
-    elif body == B_LOG:
-        ga = _op(B, E_DIV, g, x, sn)
-    elif body == B_SQRT:
-        two = _number(B, 2.0)
-        t = _op(B, E_MUL, n, two, sn)
-        ga = _op(B, E_DIV, g, t, sn)
-    elif body == B_SIN:
-        t = _op(B, E_COS, x, -1, sn)
-        ga = _op(B, E_MUL, g, t, sn)
-    elif body == B_COS:
-        t = _op(B, E_SIN, x, -1, sn)
-        t = _op(B, E_MUL, g, t, sn)
-        ga = _op(B, E_NEG, t, -1, sn)
-    elif body == B_TAN or body == B_TANH:
-        one = _number(B, 1.0)
-        yy = _op(B, E_MUL, n, n, sn)
-        t = _op(B, E_ADD if body == B_TAN else E_RSUB, one, yy, sn)
-        ga = _op(B, E_MUL, g, t, sn)
-    elif body == B_SIGMOID:
-        one = _number(B, 1.0)
-        t = _op(B, E_RSUB, one, n, sn)
-        t = _op(B, E_MUL, n, t, sn)
-        ga = _op(B, E_MUL, g, t, sn)
-    elif body == B_RELU:
-        zero = _number(B, 0.0)
-        c = _op(B, E_GT, n, zero, sn)
-        ga = _op(B, E_MUL, g, c, sn)
-    elif body == B_ABS:
-        zero = _number(B, 0.0)
-        p = _op(B, E_GT, x, zero, sn)
-        q = _op(B, E_LT, x, zero, sn)
-        w = _op(B, E_SUB, p, q, sn)
-        ga = _op(B, E_MUL, g, w, sn)
-    elif body == B_POWC:
-        c = consts[rec[n, 3]]
-        if c != 0.0:
-            counts = B[6]
-            k = counts[C_CONSTS]
-            consts[k] = c - 1.0
-            counts[C_CONSTS] = k + 1
-            cn = _number(B, c)
-            t = _op(B, E_MUL, g, cn, sn)
-            p = _new(B, B[8][E_POWC], x, -1, k, sn)
-            ga = _op(B, E_MUL, t, p, sn)
-    else:  # clamp: the gradient passes where lo <= x <= hi
-        lo = _number(B, consts[rec[n, 3]])
-        hi = _number(B, consts[rec[n, 3] + 1])
-        p = _op(B, E_GE, x, lo, sn)
-        q = _op(B, E_LE, x, hi, sn)
-        w = _op(B, E_MUL, p, q, sn)
-        ga = _op(B, E_MUL, g, w, sn)
-    _accumulate(B, x, ga, adj, keep, body_of)
-
-
-@jit
 def _new_iconsts(B, count):
     counts = B[6]
     k = counts[C_ICONSTS]
@@ -1509,35 +1377,17 @@ def _scalar_operands(rec, n, body):
 
 
 @jit
-def _snew(rec, sval, counts, dep, fwd_of, op, a, b, aux):
-    """Append a 0-d record (its value is computed afterwards, as for every appended record)."""
-    k = counts[C_REC]
-    f = fwd_of[op]
-    dep[k] = 1 if (f < F_GT or f > F_NE) and ((a >= 0 and dep[a] != 0) or (b >= 0 and dep[b] != 0)) else 0
-    rec[k, 0] = op
-    rec[k, 1] = a
-    rec[k, 2] = b
-    rec[k, 3] = aux
-    rec[k, 4] = -1
-    sval[k] = 0.0
-    counts[C_REC] = k + 1
-    return k
-
-
-@jit
-def _sconst(rec, sval, counts, dep, fwd_of, emit, v):
-    k = _snew(rec, sval, counts, dep, fwd_of, emit[E_CONST], -1, -1, 0)
-    sval[k] = v
-    return k
-
-
-@jit
-def _retape_scalar(rec, sval, consts, counts, dep, emit, fwd_of, body, n, g, adj, keep, body_of):
-    """The derivative rule of a 0-d elementwise record, as ``_retape_binary`` and ``_retape_unary`` write it."""
+def _retape_elementwise(B, body, n, g, sn, adj, keep, body_of):
+    """The derivative rule of an elementwise record (binary, where, unary): each result has the output's
+    shape ``sn`` (an operand's own where noted); operands hold that many elements or one."""
+    rec = B[0]
+    consts = B[4]
+    counts = B[6]
+    emit = B[8]
     x = rec[n, 1]
     y = rec[n, 2]
-    need_a = x >= 0 and (keep[x] != 0 or body_of[rec[x, 0]] != B_NONE)
-    need_b = body <= B_WHERE and y >= 0 and (keep[y] != 0 or body_of[rec[y, 0]] != B_NONE)
+    need_a = _wanted(B, x, keep, body_of)
+    need_b = body <= B_WHERE and _wanted(B, y, keep, body_of)
     ga = -1
     gb = -1
     E = emit
@@ -1547,114 +1397,115 @@ def _retape_scalar(rec, sval, consts, counts, dep, emit, fwd_of, body, n, g, adj
     elif body == B_SUB:
         ga = g
         if need_b:
-            gb = _snew(rec, sval, counts, dep, fwd_of, E[E_NEG], g, -1, 0)
+            gb = _new(B, E[E_NEG], g, -1, 0, sn)
     elif body == B_MUL:
         if need_a:
-            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, y, 0)
+            ga = _new(B, E[E_MUL], g, y, 0, sn)
         if need_b:
-            gb = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, x, 0)
+            gb = _new(B, E[E_MUL], g, x, 0, sn)
     elif body == B_DIV:
         if need_a:
-            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_DIV], g, y, 0)
+            ga = _new(B, E[E_DIV], g, y, 0, sn)
         if need_b:
-            t = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, x, 0)
-            t = _snew(rec, sval, counts, dep, fwd_of, E[E_NEG], t, -1, 0)
-            bb = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], y, y, 0)
-            gb = _snew(rec, sval, counts, dep, fwd_of, E[E_DIV], t, bb, 0)
+            t = _new(B, E[E_MUL], g, x, 0, sn)
+            t = _new(B, E[E_NEG], t, -1, 0, sn)
+            bb = _new(B, E[E_MUL], y, y, 0, _sid(B, y))
+            gb = _new(B, E[E_DIV], t, bb, 0, sn)
     elif body == B_POW:
-        zero = _sconst(rec, sval, counts, dep, fwd_of, E, 0.0)
-        one = _sconst(rec, sval, counts, dep, fwd_of, E, 1.0)
-        c = _snew(rec, sval, counts, dep, fwd_of, E[E_EQ], y, zero, 0)
-        t = _snew(rec, sval, counts, dep, fwd_of, E[E_SUB], y, one, 0)
-        p = _snew(rec, sval, counts, dep, fwd_of, E[E_POW], x, t, 0)
-        t = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, y, 0)
-        t = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], t, p, 0)
-        ga = _snew(rec, sval, counts, dep, fwd_of, E[E_WHERE], zero, t, c)
-        c = _snew(rec, sval, counts, dep, fwd_of, E[E_EQ], x, zero, 0)
-        c2 = _snew(rec, sval, counts, dep, fwd_of, E[E_GE], y, zero, 0)
-        c = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], c, c2, 0)
-        lg = _snew(rec, sval, counts, dep, fwd_of, E[E_LOG], x, -1, 0)
-        t = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, n, 0)
-        t = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], t, lg, 0)
-        gb = _snew(rec, sval, counts, dep, fwd_of, E[E_WHERE], zero, t, c)
+        zero = _number(B, 0.0)
+        one = _number(B, 1.0)
+        sy = _sid(B, y)
+        c = _new(B, E[E_EQ], y, zero, 0, sy)
+        t = _new(B, E[E_SUB], y, one, 0, sy)
+        p = _new(B, E[E_POW], x, t, 0, sn)
+        t = _new(B, E[E_MUL], g, y, 0, sn)
+        t = _new(B, E[E_MUL], t, p, 0, sn)
+        ga = _new(B, E[E_WHERE], zero, t, c, sn)
+        c = _new(B, E[E_EQ], x, zero, 0, _sid(B, x))
+        c2 = _new(B, E[E_GE], y, zero, 0, sy)
+        c = _new(B, E[E_MUL], c, c2, 0, _bigger(B, x, y))
+        lg = _new(B, E[E_LOG], x, -1, 0, _sid(B, x))
+        t = _new(B, E[E_MUL], g, n, 0, sn)
+        t = _new(B, E[E_MUL], t, lg, 0, sn)
+        gb = _new(B, E[E_WHERE], zero, t, c, sn)
     elif body == B_MAXIMUM or body == B_MINIMUM:
-        w = _snew(rec, sval, counts, dep, fwd_of, E[E_GT if body == B_MAXIMUM else E_LT], x, y, 0)
-        e = _snew(rec, sval, counts, dep, fwd_of, E[E_EQ], x, y, 0)
-        h = _sconst(rec, sval, counts, dep, fwd_of, E, 0.5)
-        e = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], e, h, 0)
-        share = _snew(rec, sval, counts, dep, fwd_of, E[E_ADD], w, e, 0)
-        ga = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, share, 0)
-        one = _sconst(rec, sval, counts, dep, fwd_of, E, 1.0)
-        t = _snew(rec, sval, counts, dep, fwd_of, E[E_RSUB], one, share, 0)
-        gb = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, t, 0)
+        w = _new(B, E[E_GT if body == B_MAXIMUM else E_LT], x, y, 0, sn)
+        e = _new(B, E[E_EQ], x, y, 0, sn)
+        h = _number(B, 0.5)
+        e = _new(B, E[E_MUL], e, h, 0, sn)
+        share = _new(B, E[E_ADD], w, e, 0, sn)
+        ga = _new(B, E[E_MUL], g, share, 0, sn)
+        one = _number(B, 1.0)
+        t = _new(B, E[E_RSUB], one, share, 0, sn)
+        gb = _new(B, E[E_MUL], g, t, 0, sn)
     elif body == B_WHERE:
-        zero = _sconst(rec, sval, counts, dep, fwd_of, E, 0.0)
-        ga = _snew(rec, sval, counts, dep, fwd_of, E[E_WHERE], g, zero, rec[n, 3])
-        gb = _snew(rec, sval, counts, dep, fwd_of, E[E_WHERE], zero, g, rec[n, 3])
+        zero = _number(B, 0.0)
+        ga = _new(B, E[E_WHERE], g, zero, rec[n, 3], sn)
+        gb = _new(B, E[E_WHERE], zero, g, rec[n, 3], sn)
     elif need_a:
         if body == B_NEG:
-            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_NEG], g, -1, 0)
+            ga = _new(B, E[E_NEG], g, -1, 0, sn)
         elif body == B_EXP:
-            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, n, 0)
+            ga = _new(B, E[E_MUL], g, n, 0, sn)
         elif body == B_LOG:
-            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_DIV], g, x, 0)
+            ga = _new(B, E[E_DIV], g, x, 0, sn)
         elif body == B_SQRT:
-            two = _sconst(rec, sval, counts, dep, fwd_of, E, 2.0)
-            t = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], n, two, 0)
-            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_DIV], g, t, 0)
+            two = _number(B, 2.0)
+            t = _new(B, E[E_MUL], n, two, 0, sn)
+            ga = _new(B, E[E_DIV], g, t, 0, sn)
         elif body == B_SIN:
-            t = _snew(rec, sval, counts, dep, fwd_of, E[E_COS], x, -1, 0)
-            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, t, 0)
+            t = _new(B, E[E_COS], x, -1, 0, sn)
+            ga = _new(B, E[E_MUL], g, t, 0, sn)
         elif body == B_COS:
-            t = _snew(rec, sval, counts, dep, fwd_of, E[E_SIN], x, -1, 0)
-            t = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, t, 0)
-            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_NEG], t, -1, 0)
+            t = _new(B, E[E_SIN], x, -1, 0, sn)
+            t = _new(B, E[E_MUL], g, t, 0, sn)
+            ga = _new(B, E[E_NEG], t, -1, 0, sn)
         elif body == B_TAN or body == B_TANH:
-            one = _sconst(rec, sval, counts, dep, fwd_of, E, 1.0)
-            yy = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], n, n, 0)
-            t = _snew(rec, sval, counts, dep, fwd_of, E[E_ADD if body == B_TAN else E_RSUB], one, yy, 0)
-            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, t, 0)
+            one = _number(B, 1.0)
+            yy = _new(B, E[E_MUL], n, n, 0, sn)
+            t = _new(B, E[E_ADD if body == B_TAN else E_RSUB], one, yy, 0, sn)
+            ga = _new(B, E[E_MUL], g, t, 0, sn)
         elif body == B_SIGMOID:
-            one = _sconst(rec, sval, counts, dep, fwd_of, E, 1.0)
-            t = _snew(rec, sval, counts, dep, fwd_of, E[E_RSUB], one, n, 0)
-            t = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], n, t, 0)
-            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, t, 0)
+            one = _number(B, 1.0)
+            t = _new(B, E[E_RSUB], one, n, 0, sn)
+            t = _new(B, E[E_MUL], n, t, 0, sn)
+            ga = _new(B, E[E_MUL], g, t, 0, sn)
         elif body == B_RELU:
-            zero = _sconst(rec, sval, counts, dep, fwd_of, E, 0.0)
-            c = _snew(rec, sval, counts, dep, fwd_of, E[E_GT], n, zero, 0)
-            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, c, 0)
+            zero = _number(B, 0.0)
+            c = _new(B, E[E_GT], n, zero, 0, sn)
+            ga = _new(B, E[E_MUL], g, c, 0, sn)
         elif body == B_ABS:
-            zero = _sconst(rec, sval, counts, dep, fwd_of, E, 0.0)
-            p = _snew(rec, sval, counts, dep, fwd_of, E[E_GT], x, zero, 0)
-            q = _snew(rec, sval, counts, dep, fwd_of, E[E_LT], x, zero, 0)
-            w = _snew(rec, sval, counts, dep, fwd_of, E[E_SUB], p, q, 0)
-            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, w, 0)
+            zero = _number(B, 0.0)
+            p = _new(B, E[E_GT], x, zero, 0, sn)
+            q = _new(B, E[E_LT], x, zero, 0, sn)
+            w = _new(B, E[E_SUB], p, q, 0, sn)
+            ga = _new(B, E[E_MUL], g, w, 0, sn)
         elif body == B_POWC:
             c = consts[rec[n, 3]]
             if c != 0.0:
                 k = counts[C_CONSTS]
                 consts[k] = c - 1.0
                 counts[C_CONSTS] = k + 1
-                cn = _sconst(rec, sval, counts, dep, fwd_of, E, c)
-                t = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, cn, 0)
-                p = _snew(rec, sval, counts, dep, fwd_of, E[E_POWC], x, -1, k)
-                ga = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], t, p, 0)
+                cn = _number(B, c)
+                t = _new(B, E[E_MUL], g, cn, 0, sn)
+                p = _new(B, E[E_POWC], x, -1, k, sn)
+                ga = _new(B, E[E_MUL], t, p, 0, sn)
         else:  # clamp
-            lo = _sconst(rec, sval, counts, dep, fwd_of, E, consts[rec[n, 3]])
-            hi = _sconst(rec, sval, counts, dep, fwd_of, E, consts[rec[n, 3] + 1])
-            p = _snew(rec, sval, counts, dep, fwd_of, E[E_GE], x, lo, 0)
-            q = _snew(rec, sval, counts, dep, fwd_of, E[E_LE], x, hi, 0)
-            w = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], p, q, 0)
-            ga = _snew(rec, sval, counts, dep, fwd_of, E[E_MUL], g, w, 0)
+            lo = _number(B, consts[rec[n, 3]])
+            hi = _number(B, consts[rec[n, 3] + 1])
+            p = _new(B, E[E_GE], x, lo, 0, sn)
+            q = _new(B, E[E_LE], x, hi, 0, sn)
+            w = _new(B, E[E_MUL], p, q, 0, sn)
+            ga = _new(B, E[E_MUL], g, w, 0, sn)
     for side in range(2):
         m = x if side == 0 else y
         gm = ga if side == 0 else gb
         if gm < 0 or not (need_a if side == 0 else need_b):
             continue
-        if adj[m] < 0:
-            adj[m] = gm
-        else:
-            adj[m] = _snew(rec, sval, counts, dep, fwd_of, E[E_ADD], adj[m], gm, 0)
+        sm = _sid(B, m)
+        if sm != sn:  # a one-element operand, or one of the output's size in another shape
+            gm = _fit(B, gm, m)
+        adj[m] = gm if adj[m] < 0 else _new(B, E[E_ADD], adj[m], gm, 0, sm)
 
 
 @jit
@@ -1707,8 +1558,9 @@ def retape(rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep, b
             continue
         if body == B_CUSTOM or body == B_KEEP:
             return n + 1
-        scalar = rec[n, 4] < 0 and _scalar_operands(rec, n, body)
-        if scalar:
+        if rec[n, 4] < 0 and _scalar_operands(rec, n, body):
+            # a 0-d rule appends at most 20 0-d records: no value room to work out (the general check
+            # cost as much as the rule itself in scalar loops)
             room = rec.shape[0] - counts[C_REC] >= 24 and consts.size - counts[C_CONSTS] >= 2
         else:
             room = _retape_room(B, body, n, hosts)
@@ -1719,16 +1571,9 @@ def retape(rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep, b
             return ERR_FREED
         if free:
             freed[n] = 1
-        if scalar:
-            # 0-d elementwise records take a path whose helpers pass only the arrays they use: the general
-            # one (ten buffers through every helper call) costs several times more per record
-            _retape_scalar(rec, sval, consts, counts, dep, emit, fwd_of, body, n, g, adj, keep, body_of)
-            continue
         sn = _sid(B, n)
-        if body <= B_WHERE:
-            _retape_binary(B, body, n, g, sn, adj, keep, body_of)
-        elif body <= B_CLAMP:
-            _retape_unary(B, body, n, g, sn, adj, keep, body_of)
+        if body <= B_CLAMP:
+            _retape_elementwise(B, body, n, g, sn, adj, keep, body_of)
         elif body <= B_SCATTER:
             _retape_structural(B, body, n, g, sn, adj, keep, body_of)
         elif body <= B_AMIN:
@@ -2012,11 +1857,7 @@ def _forward_structural(f, n, x, out, rec, sval, arr, shapes, iconsts):
         if vx.size == 1:
             out[:] = vx[0]
             return
-        sid_in = _shape_id(x, rec, arr)
-        sid_out = _shape_id(n, rec, arr)
-        nd_out = shapes[sid_out, 0]
-        nd_in = shapes[sid_in, 0]
-        kind, outer, inner = _expand_kind(shapes, sid_in, sid_out)
+        kind, outer, inner = _expand_kind(shapes, _shape_id(x, rec, arr), _shape_id(n, rec, arr))
         if kind == 1:  # the input repeated over leading dims (a bias over a batch)
             for o in range(outer):
                 for t in range(inner):
@@ -2027,23 +1868,11 @@ def _forward_structural(f, n, x, out, rec, sval, arr, shapes, iconsts):
                 for t in range(inner):
                     out[o * inner + t] = vx[o]
             return
-        st_in = contiguous_strides(shapes, sid_in)
-        st = np.zeros(max(nd_out, 1), np.int64)
-        for d in range(nd_in):
-            if shapes[sid_in, 1 + d] != 1:
-                st[d + nd_out - nd_in] = st_in[d]
-        idx = strided_index(shapes, sid_out, st)
+        idx = _source_index(f, n, x, rec, arr, shapes, iconsts)
         for i in range(ng):
             out[i] = vx[idx[i]]
     elif f == B_PERMUTE:
-        sid_in = _shape_id(x, rec, arr)
-        sid_out = _shape_id(n, rec, arr)
-        nd = shapes[sid_in, 0]
-        st_in = contiguous_strides(shapes, sid_in)
-        st = np.zeros(max(nd, 1), np.int64)
-        for d in range(nd):
-            st[d] = st_in[iconsts[rec[n, 3] + d]]
-        idx = strided_index(shapes, sid_out, st)
+        idx = _source_index(f, n, x, rec, arr, shapes, iconsts)
         for i in range(ng):
             out[i] = vx[idx[i]]
     elif f == B_GATHER:
