@@ -463,17 +463,36 @@ NE = register("ne", "NeBackward0", K.B_NONE, 2, fwd=K.F_NE).id
 COMPARE = {GT: np.greater, GE: np.greater_equal, LT: np.less, LE: np.less_equal, EQ: np.equal, NE: np.not_equal}
 
 
-def _record_traced(tape, op: int, value: np.ndarray, operands: tuple) -> Tensor:
-    """Record ``op`` with no derivative; the result carries its node as ``origin``."""
+def _record_traced(tape, op: int, value: np.ndarray, operands: tuple, aux: int = 0) -> Tensor:
+    """Record ``op`` (one or two operands) with no derivative; the result carries its node as ``origin``."""
     shape = value.shape
-    nodes = [node_on(tape, _operand(t, shape)) for t in operands]
+    nodes = [node_on(tape, _operand(t, shape)) for t in operands] + [-1]
     fv = value.astype(np.float64)
-    node = (tape.record_scalar(op, nodes[0], nodes[1], 0, float(fv)) if not shape
-            else tape.record_array(op, nodes[0], nodes[1], 0, fv))
-    out = _wrap(value)
+    node = (tape.record_scalar(op, nodes[0], nodes[1], aux, float(fv)) if not shape
+            else tape.record_array(op, nodes[0], nodes[1], aux, fv))
+    out = _wrap(value if value.ndim or value.dtype != _F64 else float(value))
     out._meta = _Meta()
     out._meta.origin = (tape, node)
     return out
+
+
+def _traced_tape(*values):
+    """The open tape a recorded operand of a comparison lives on, or None (nothing to record)."""
+    if not state.grad_enabled:
+        return None
+    for t in values:
+        if not isinstance(t, Tensor):
+            continue
+        tape = None
+        if t._tape is not None:
+            tape = t._tape
+        elif t._meta is not None and t._meta.origin is not None:
+            tape = t._meta.origin[0]
+        elif state.recording is not None and traced_node(t) >= 0:
+            tape = state.recording.tape
+        if tape is not None:
+            return None if tape.sealed else tape
+    return None
 
 
 def compare(op: int, x, y) -> Tensor:
@@ -489,24 +508,10 @@ def mask(op: int, x, y) -> Tensor:
     """``x <op> y`` as float64 0/1 values, recorded on the operands' tape when one of them is recorded."""
     with np.errstate(invalid="ignore"):
         v = np.asarray(COMPARE[op](_plain(x), _plain(y)), dtype=np.float64)
-    tape = None
-    for t in (x, y):
-        if not isinstance(t, Tensor) or not state.grad_enabled:
-            continue
-        if t._tape is not None:
-            tape = t._tape
-        elif t._meta is not None and t._meta.origin is not None:
-            tape = t._meta.origin[0]
-        elif state.recording is not None and traced_node(t) >= 0:
-            tape = state.recording.tape
-        if tape is not None:
-            break
-    if tape is None or tape.sealed:
+    tape = _traced_tape(x, y)
+    if tape is None:
         return _wrap(v if v.ndim else float(v))
-    out = _record_traced(tape, op, v, (x, y))
-    out._value = v if v.ndim else float(v)
-    out._dt = _F64
-    return out
+    return _record_traced(tape, op, v, (x, y))
 
 
 FIRST_HIT = register("first_hit", "FirstHit", K.B_NONE, 1, fwd=K.F_FIRST).id
@@ -522,17 +527,10 @@ def first_hit(hit: Tensor, bits: int) -> Tensor:
     hits = np.flatnonzero(v.reshape(-1))
     _, first = np.unique(group[hits], return_index=True)
     out.reshape(-1)[hits[first]] = 1.0
-    tape = hit._tape
-    if tape is None and hit._meta is not None and hit._meta.origin is not None:
-        tape = hit._meta.origin[0]
-    if tape is None or tape.sealed or not state.grad_enabled:
+    tape = _traced_tape(hit)
+    if tape is None:
         return _wrap(out if out.ndim else float(out))
-    node = tape.record_array(FIRST_HIT, node_on(tape, hit), -1, bits, out) if out.ndim else \
-        tape.record_scalar(FIRST_HIT, node_on(tape, hit), -1, bits, float(out))
-    t = _wrap(out if out.ndim else float(out))
-    t._meta = _Meta()
-    t._meta.origin = (tape, node)
-    return t
+    return _record_traced(tape, FIRST_HIT, out, (hit,), bits)
 
 
 def _guard_pattern(t: Tensor, what: str) -> None:

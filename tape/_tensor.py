@@ -538,7 +538,6 @@ def guard(t: "Tensor", kind: int, what: str) -> None:
 def escape(t, kind: int, what: str) -> None:
     """A traced value leaves the tape as a Python or numpy value: guard it while tape.compile records."""
     if state.recording is not None and isinstance(t, Tensor):
-        fire_pending(t)
         guard(t, kind, what)
 
 

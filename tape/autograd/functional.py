@@ -88,16 +88,21 @@ def vjp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool
     return _out(out_tuple, _detach_all(outs, create_graph)), _out(is_tuple, _detach_all(grads, create_graph))
 
 
-def jvp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool = False):
-    """(func(inputs), J v): the Jacobian-vector product, by two reverse sweeps (the double-VJP trick)."""
-    is_tuple, ins = _as_tuple(inputs, "inputs")
-    ins = _prepare(ins, True if create_graph else False)
+def _vector_or_ones(v, ins: tuple) -> tuple:
+    """``v`` as a tuple of tensors; ones where it is None, which PyTorch allows for one-element inputs only."""
     if v is None:
         if any(t.numel() != 1 for t in ins):
             raise RuntimeError("The vector v can only be None if the input to the user-provided function is a "
                                "single element.")
         v = tuple(_wrap(np.ones(t.shape)) for t in ins)
-    _, vs = _as_tuple(v, "v")
+    return _as_tuple(v, "v")[1]
+
+
+def jvp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool = False):
+    """(func(inputs), J v): the Jacobian-vector product, by two reverse sweeps (the double-VJP trick)."""
+    is_tuple, ins = _as_tuple(inputs, "inputs")
+    ins = _prepare(ins, True if create_graph else False)
+    vs = _vector_or_ones(v, ins)
     out = func(*ins)
     out_tuple, outs = _as_tuple(out, "outputs of the user-provided function")
     dummies = tuple(_wrap(np.zeros(o.shape)).requires_grad_(True) for o in outs)
@@ -196,12 +201,7 @@ def hvp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool
     """(func(inputs), H v) for a scalar ``func``, by differentiating the re-taped gradient."""
     is_tuple, ins = _as_tuple(inputs, "inputs")
     ins = _prepare(ins, create_graph)
-    if v is None:
-        if any(t.numel() != 1 for t in ins):
-            raise RuntimeError("The vector v can only be None if the input to the user-provided function is a "
-                               "single element.")
-        v = tuple(_wrap(np.ones(t.shape)) for t in ins)
-    _, vs = _as_tuple(v, "v")
+    vs = _vector_or_ones(v, ins)
     out = func(*ins)
     if not isinstance(out, Tensor) or out.numel() != 1:
         raise RuntimeError("The function given to hvp should return a single Tensor with one element")
