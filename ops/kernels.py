@@ -1533,9 +1533,9 @@ def _retape_room(B, body, n, hosts):
 
 
 @jit
-def retape(rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep, bigs, body_of, hi, adj, keep, freed,
-           free, hosts, host_min):
-    """create_graph=True: sweep records ``hi`` down to 0, appending each reached record's derivative rule.
+def retape(rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep, bigs, body_of, hi, lo, adj, keep,
+           freed, free, hosts, host_min):
+    """create_graph=True: sweep records ``hi`` down to ``lo``, appending each reached record's derivative rule.
 
     ``adj[node]`` is the node holding that node's adjoint (-1: none yet). The
     buffers are the tape's columns with room after ``counts`` (see C_*); new values
@@ -1549,7 +1549,7 @@ def retape(rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep, b
     alone does not require grad, as in PyTorch).
     """
     B = (rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep, bigs)
-    for n in range(hi, -1, -1):
+    for n in range(hi, lo - 1, -1):
         g = adj[n]
         if g == -1:
             continue

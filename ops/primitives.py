@@ -385,8 +385,8 @@ def scalar_fast_method(op: int, reflected: bool = False):
                 return binary(op, other, self) if reflected else binary(op, self, other)
             if (self._rg or (ot is Tensor and other._rg)) and state.grad_enabled:
                 tape = self._tape
-                if tape is None or tape.sealed or (ot is Tensor and other._tape is not None
-                                                   and other._tape is not tape):
+                if (tape is None or tape.sealed or tape.owner is not state.token
+                        or (ot is Tensor and other._tape is not None and other._tape is not tape)):
                     tape = target_tape((self, other))
                 na = self._node if self._tape is tape else node_on(tape, self)
                 if ot is Tensor:
@@ -396,10 +396,14 @@ def scalar_fast_method(op: int, reflected: bool = False):
                     if nb is None:
                         nb = node_on(tape, ov)
                 node = tape.n
-                tape.n = node + 1
-                tape._ints += (op, nb, na, 0, -1) if reflected else (op, na, nb, 0, -1)
-                pending = tape._sval
-                pending.append(v)
+                try:  # the row, its value and the count change together (see Tape.rollback)
+                    tape._ints += (op, nb, na, 0, -1) if reflected else (op, na, nb, 0, -1)
+                    pending = tape._sval
+                    pending.append(v)
+                    tape.n = node + 1
+                except BaseException:
+                    tape.rollback(node)
+                    raise
                 if len(pending) >= flush_at:
                     tape.flush()
                 # taped_scalar inlined: this is the hot path of scalar loops
@@ -441,13 +445,16 @@ def where(condition, x, y) -> Tensor:
     if not needs_record((x, y, condition)):
         return _wrap(v)
     shape = v.shape
-    tape = target_tape((x, y, condition))
+    # the operands first (broadcasting may record an expand, on any tape), then the one tape that
+    # the record, its operands and its condition node all live on
+    xo, yo = _operand(x, shape), _operand(y, shape)
+    tape = target_tape((xo, yo, condition))
     cnode = traced_node(condition, tape)
     if cnode < 0:
         cnode = tape.record_array(T.CONST, -1, -1, 0, np.broadcast_to(cond, shape).astype(np.float64))
     elif cond.size != 1 and cond.shape != shape:
         cnode = tape.record_array(EXPAND, cnode, -1, 0, np.broadcast_to(cond, shape).astype(np.float64))
-    return record(WHERE, v, (_operand(x, shape), _operand(y, shape)), aux=cnode, checked=True)
+    return record(WHERE, v, (xo, yo), aux=cnode, checked=True, tape=tape)
 
 
 # ---- comparisons ---------------------------------------------------------------------

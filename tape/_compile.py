@@ -31,7 +31,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ._tape import ROW, Tape, shape_tuple, state
+from ._tape import ROW, Tape, state
 from ._tensor import Tensor, _wrap, node_on, traced_node
 from .ops import kernels as K
 from .ops import table as T
@@ -116,7 +116,7 @@ class Program:
         offset = 0
         for loc in range(len(rows)):
             sid, _, _, size = (int(v) for v in rows[loc])
-            shape = shape_tuple(sid)
+            shape = tape.shape_tuple(sid)
             if shape not in local:
                 local[shape] = len(shapes)
                 shapes.append(shape)

@@ -13,7 +13,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ._tape import Tape, shape_table, shape_tuple, state
+from . import _check
+from ._tape import Tape, state
 from .ops import kernels as K
 from .ops import table as T
 
@@ -89,7 +90,7 @@ class _Sweep:
 
     def shape(self, node: int) -> tuple:
         l = self.loc[node]
-        return () if l < 0 else shape_tuple(self.cols[2][l, 0])
+        return () if l < 0 else self.tape.shape_tuple(self.cols[2][l, 0])
 
     def get(self, node: int) -> Optional[np.ndarray]:
         """A wanted node's adjoint shaped like its value, or None if nothing reached it."""
@@ -101,13 +102,13 @@ class _Sweep:
             return np.array(self.out[o])
         return self.out[o:o + self.cols[2][l, 3]].reshape(self.shape(node))
 
-    def run(self, hi: int, seeds: list, free: bool) -> None:
-        """Sweep from record ``hi`` down to 0 after adding ``seeds`` [(node, array)]; ``free`` consumes records."""
+    def run(self, hi: int, lo: int, seeds: list, free: bool) -> None:
+        """Sweep from record ``hi`` down to ``lo`` after adding ``seeds`` [(node, array)]; ``free`` consumes records."""
         c = self.cols
         _announce_compile()
         while True:
             nodes, offsets, buf = self._pack(seeds)
-            status = K.sweep(c[0], c[1], c[2], shape_table(), c[3], c[4], T.body_of(), hi, 0, self.sadj,
+            status = K.sweep(c[0], c[1], c[2], self.tape.shapes, c[3], c[4], T.body_of(), hi, lo, self.sadj,
                              self.aadj, self.touched, self.keep, self.out.reshape(1, -1), nodes, offsets,
                              buf.reshape(1, -1), self.tape.freed, free)
             if status == K.DONE:
@@ -209,7 +210,7 @@ def run_backward_rows(roots: Sequence, seed_rows: Sequence[np.ndarray], targets:
     out_rows = np.empty((nb, sweep.out.size), np.float64)
     c = sweep.cols
     _announce_compile()
-    status = K.sweep(c[0], c[1], c[2], shape_table(), c[3], c[4], T.body_of(), hi, 0, sweep.sadj, sweep.aadj,
+    status = K.sweep(c[0], c[1], c[2], tape.shapes, c[3], c[4], T.body_of(), hi, 0, sweep.sadj, sweep.aadj,
                      sweep.touched, sweep.keep, out_rows, nodes, offsets, flat_rows, tape.freed, False)
     if status == K.ERR_FREED:
         raise RuntimeError(SECOND_BACKWARD)
@@ -273,53 +274,84 @@ def run_backward(roots: Sequence, seeds: Sequence, targets: Optional[Sequence], 
             continue
         work.setdefault(tape, []).append((root._node, seed))
 
-    while work:
-        tape = max(work, key=lambda tp: tp.seq)
-        seeds_here = work.pop(tape)
-        hi = max(node for node, _ in seeds_here)
-        wanted: list[tuple[int, object]] = []
-        for node, leaf in tape.leaves.items():
-            if target_ids is None or id(leaf) in target_ids:
-                wanted.append((node, leaf))
-        if target_ids is None:
-            for node, ref in tape.retained.items():
-                t = ref()
-                if t is not None:
-                    wanted.append((node, t))
-        else:
-            for t in targets:
-                if isinstance(t, Tensor) and t._tape is tape:
-                    wanted.append((t._node, t))
-        check_shared(tape, hi, [node for node, _ in seeds_here])
-        if create_graph:
-            from ._retape import retape_sweep
-            results = retape_sweep(tape, seeds_here, {node for node, _ in wanted} | set(tape.externs),
-                                   free=not retain_graph)
-            for node, t in wanted:
-                put(t, results.get(node))
-            for node, (older, older_node) in tape.externs.items():
-                g = results.get(node)
-                if g is not None:
-                    work.setdefault(older, []).append((older_node, g))
-            if not retain_graph:
-                tape.sealed = True
-            continue
-        extra = list(tape.externs) + tape.host_nodes
-        for ctx in tape.customs.values():
-            extra.extend(m for m in ctx.output_nodes if m >= 0)
-        sweep = _Sweep(tape, [node for node, _ in wanted] + extra, hi)
-        completed = False
-        try:
-            sweep.run(hi, seeds_here, free=not retain_graph)
-            completed = True
-            for node, t in wanted:
+    # Segments are swept newest stamp first (see tape._tape): a tape whose lower segments
+    # get seeds from other tapes later is paused at a segment's start and resumed then.
+    sweeps: dict[Tape, object] = {}
+    resume: dict[Tape, int] = {}   # the next record to sweep on a tape swept down to a segment's start
+    wanted_of: dict[Tape, list] = {}
+    completed = False
+    try:
+        while work or resume:
+            tape, hi, best = None, -1, -1
+            for tp in set(work) | set(resume):
+                top = resume.get(tp, -1)
+                for node, _ in work.get(tp, ()):
+                    if node > top:
+                        top = node
+                stamp = tp.stamp_of(top)
+                if stamp > best:
+                    tape, hi, best = tp, top, stamp
+            lo = tape.segment_start(hi)
+            seeds_here = work.pop(tape, [])
+            sweep = sweeps.get(tape)
+            if sweep is None:
+                if _check.DEBUG:
+                    _check.validate(tape)
+                wanted = _wanted(tape, targets, target_ids)
+                wanted_of[tape] = wanted
+                if seeds_here:
+                    check_shared(tape, hi, [node for node, _ in seeds_here])
+                if create_graph:
+                    from ._retape import retape_sweep
+                    sweep = retape_sweep(tape, {node for node, _ in wanted} | set(tape.externs), hi)
+                else:
+                    extra = list(tape.externs) + tape.host_nodes
+                    for ctx in tape.customs.values():
+                        extra.extend(m for m in ctx.output_nodes if m >= 0)
+                    sweep = _Sweep(tape, [node for node, _ in wanted] + extra, hi)
+                sweeps[tape] = sweep
+            elif seeds_here:
+                check_shared(tape, hi, [node for node, _ in seeds_here])
+            sweep.run(hi, lo, seeds_here, not retain_graph)
+            for node, (other, other_node) in tape.externs.items():
+                if lo <= node <= hi:
+                    g = sweep.get(node)
+                    if g is not None:
+                        if not create_graph and other.is_freed(other_node):
+                            raise RuntimeError(SECOND_BACKWARD)
+                        work.setdefault(other, []).append((other_node, g))
+            if lo > 0:
+                resume[tape] = lo - 1
+            else:
+                resume.pop(tape, None)
+        completed = True
+        for tape, sweep in sweeps.items():
+            for node, t in wanted_of[tape]:
                 put(t, sweep.get(node))
-            for node, (older, older_node) in tape.externs.items():
-                g = sweep.get(node)
-                if g is not None:
-                    if older.is_freed(older_node):
-                        raise RuntimeError(SECOND_BACKWARD)
-                    work.setdefault(older, []).append((older_node, g))
-        finally:
-            sweep.close(free=not retain_graph, completed=completed)
+    finally:
+        for tape, sweep in sweeps.items():
+            if create_graph:
+                if not retain_graph:
+                    tape.sealed = True
+            else:
+                sweep.close(free=not retain_graph, completed=completed)
     return target_grads, leaf_grads
+
+
+def _wanted(tape: Tape, targets, target_ids) -> list:
+    """(node, tensor) pairs whose adjoints a sweep of ``tape`` hands out: leaves (or the targets), retained."""
+    from ._tensor import Tensor
+    wanted: list[tuple[int, object]] = []
+    for node, leaf in tape.leaves.items():
+        if target_ids is None or id(leaf) in target_ids:
+            wanted.append((node, leaf))
+    if target_ids is None:
+        for node, ref in tape.retained.items():
+            t = ref()
+            if t is not None:
+                wanted.append((node, t))
+    else:
+        for t in targets:
+            if isinstance(t, Tensor) and t._tape is tape:
+                wanted.append((t._node, t))
+    return wanted

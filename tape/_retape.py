@@ -148,8 +148,9 @@ def _evaluate(tape: Tape, rec, sval, arr, shapes, consts, iconsts, blocks: list,
         lo = node + 1
 
 
-def _run_kernel(tape: Tape, hi: int, adj: np.ndarray, keep: np.ndarray, free: bool, room: list, result: list) -> int:
-    """Run ``kernels.retape`` from record ``hi`` down, appending its records to ``tape``; returns its status.
+def _run_kernel(tape: Tape, hi: int, lo: int, adj: np.ndarray, keep: np.ndarray, free: bool, room: list,
+                result: list) -> int:
+    """Run ``kernels.retape`` from record ``hi`` down to ``lo``, appending its records to ``tape``; returns its status.
 
     The kernel writes into copies of the tape's columns with room to grow; when it
     runs out (NEED_SPACE) the rows so far are appended, the room doubles and it
@@ -157,19 +158,18 @@ def _run_kernel(tape: Tape, hi: int, adj: np.ndarray, keep: np.ndarray, free: bo
     ``result`` receives the kernel's ``dep`` flags and how many nodes they cover.
     """
     from .ops.primitives import HOST_MATMUL
-    from ._tape import adopt_shapes, shape_table, shape_count
     while True:
         tape.flush()
         n0, na0, nc0, ni0 = tape.n, len(tape.arr) // 4, len(tape.consts), len(tape.iconsts)
-        ns0 = shape_count()
+        ns0 = tape.nshapes
         rows = room[0]
         rec = _grown(tape.ints, n0, rows, np.int64, ROW)
         sval = _grown(tape.sval, n0, rows, np.float64)
         arr = _grown(tape.arr, na0, rows, np.int64, 4)
         consts = _grown(tape.consts, nc0, 4 * rows // 16 + 16, np.float64)
         iconsts = _grown(tape.iconsts, ni0, 2 * rows + room[1] // 8 + 64, np.int64)
-        shapes = np.zeros((ns0 + rows // 4 + 64, shape_table().shape[1]), np.int64)
-        shapes[:ns0] = shape_table()[:ns0]
+        shapes = np.zeros((ns0 + rows // 4 + 64, tape.shapes.shape[1]), np.int64)
+        shapes[:ns0] = tape.shapes[:ns0]
         block = np.empty(room[1], np.float64)  # values of fewer than kernels.BIG_VALUE elements
         counts = np.zeros(K.N_COUNTS, np.int64)
         counts[K.C_REC], counts[K.C_ARR], counts[K.C_SHAPES] = n0, na0, ns0
@@ -185,25 +185,19 @@ def _run_kernel(tape: Tape, hi: int, adj: np.ndarray, keep: np.ndarray, free: bo
         dep[known:n0] = (ops != T.CONST) & ~((body == K.B_NONE) & (fwd != K.B_NONE))  # comparisons: no
         bigs = K.new_adjoint_list(0)
         status = K.retape(rec, sval, arr, shapes, consts, iconsts, counts, T.fwd_of(), _emit_ops(), dep, bigs,
-                          T.body_of(), hi, adj, keep, tape.freed, free, hosts, HOST_MATMUL)
+                          T.body_of(), hi, lo, adj, keep, tape.freed, free, hosts, HOST_MATMUL)
         result[0] = dep
         n1 = int(counts[K.C_REC])
         result[1] = n1
         if n1 > n0:
             blocks = [block] + list(bigs)
             _evaluate(tape, rec, sval, arr, shapes, consts, iconsts, blocks, n0, n1, HOST_MATMUL)
-            # append what the kernel wrote
-            tape.ints.frombytes(rec[n0:n1].tobytes())
-            tape.sval.frombytes(sval[n0:n1].tobytes())
-            tape.arr.frombytes(arr[na0:counts[K.C_ARR]].tobytes())
-            tape.consts.frombytes(consts[nc0:counts[K.C_CONSTS]].tobytes())
-            tape.iconsts.frombytes(iconsts[ni0:counts[K.C_ICONSTS]].tobytes())
-            adopt_shapes(shapes, ns0, int(counts[K.C_SHAPES]))
-            for b in blocks:  # the value block first (its index is the one the kernel wrote), then the big ones
-                tape.blocks.append(b)
-                tape.block_addresses.append(b.ctypes.data)
-            tape.value_bytes += 8 * (int(counts[K.C_VALUES]) + sum(b.size for b in blocks[1:]))
-            tape.n = n1
+            # append what the kernel wrote: the value block first (its index is the one the kernel wrote),
+            # then the big ones; shapes before the rows that name them
+            tape.adopt_shapes(shapes, ns0, int(counts[K.C_SHAPES]))
+            tape.append_rows(rec[n0:n1], sval[n0:n1], arr[na0:counts[K.C_ARR]], consts[nc0:counts[K.C_CONSTS]],
+                             iconsts[ni0:counts[K.C_ICONSTS]], blocks,
+                             8 * (int(counts[K.C_VALUES]) + sum(b.size for b in blocks[1:])))
             tape.host_nodes.extend(hosts[:counts[K.C_HOSTS]].tolist())
         if status != K.NEED_SPACE:
             return status
@@ -212,132 +206,155 @@ def _run_kernel(tape: Tape, hi: int, adj: np.ndarray, keep: np.ndarray, free: bo
         room[1] = max(2 * room[1], 2 * int(counts[K.C_VALUE_ROOM]))
 
 
-def _kernel_sweep(tape: Tape, seeds: list, wanted: set, free: bool) -> dict:
-    """Re-tape ``tape`` from ``seeds`` in numba; Python only differentiates custom Function records."""
-    from ._engine import SECOND_BACKWARD, _announce_compile
-    tape.flush()
-    hi = max(node for node, _ in seeds)
-    n = hi + 1
-    handle = _Handles(tape)
-    adj = np.full(n, -1, np.int64)
+class KernelRetape:
+    """One tape's re-taping sweep in numba, run segment by segment (``run``) down from its first seed.
 
-    result = [None, 0]
+    Python only differentiates custom Function records. Adjoints are node ids in
+    ``adj`` and persist between runs, so a tape whose lower segments receive
+    seeds from other tapes later is swept once in all.
+    """
 
-    def tensor_for(node: int) -> Tensor:
-        dep = result[0]
-        constant = tape.row(node)[0] == T.CONST if dep is None or node >= result[1] else not dep[node]
-        return _wrap(handle(node)._value) if constant else handle(node)
+    def __init__(self, tape: Tape, wanted: set, hi: int) -> None:
+        tape.flush()
+        self.tape = tape
+        self.n = n = hi + 1  # records above the first seed cannot receive an adjoint
+        self.handle = _Handles(tape)
+        self.adj = np.full(n, -1, np.int64)
+        self.result = [None, 0]
+        self.keep = np.zeros(n, np.int8)
+        self.keep[[m for m in wanted if m < n]] = 1
+        self.room = [16 * n + 256, 1 << 15]
+        self.custom_grads: dict[int, dict] = {}
 
-    def accumulate(m: int, grad: Tensor) -> None:
-        grad = _fit(grad, handle(m))
-        if adj[m] >= 0:
-            grad = tensor_for(int(adj[m])) + grad
-        adj[m] = node_on(tape, grad)
+    def tensor_for(self, node: int) -> Tensor:
+        dep = self.result[0]
+        tape = self.tape
+        constant = (tape.row(node)[0] == T.CONST if dep is None or node >= self.result[1] else not dep[node])
+        return _wrap(self.handle(node)._value) if constant else self.handle(node)
 
-    for node, g in seeds:
-        accumulate(node, g)
-    keep = np.zeros(n, np.int8)
-    keep[[m for m in wanted if m < n]] = 1
-    tape.ensure_freed()
-    _announce_compile(K.retape, "the numba re-taping kernel", 30)
-    room = [16 * n + 256, 1 << 15]
-    custom_grads: dict[int, dict] = {}
-    while hi >= 0:
-        status = _run_kernel(tape, hi, adj, keep, free, room, result)
-        if status == K.DONE:
-            break
-        if status == K.ERR_FREED:
-            raise RuntimeError(SECOND_BACKWARD)
-        node = status - 1
-        op, a, _, aux, _ = tape.row(node)
-        if T.OPS[op].body == K.B_KEEP:  # a custom Function's output: its call is reached
-            custom_grads.setdefault(a, {})[aux] = tensor_for(int(adj[node]))
-            if adj[a] == -1:
-                adj[a] = K.RETAPE_CUSTOM
-        else:
-            tape.ensure_freed()
-            if tape.freed[node]:
+    def accumulate(self, m: int, grad: Tensor) -> None:
+        grad = _fit(grad, self.handle(m))
+        if self.adj[m] >= 0:
+            grad = self.tensor_for(int(self.adj[m])) + grad
+        self.adj[m] = node_on(self.tape, grad)
+
+    def run(self, hi: int, lo: int, seeds: list, free: bool) -> None:
+        from ._engine import SECOND_BACKWARD, _announce_compile
+        tape = self.tape
+        for node, g in seeds:
+            self.accumulate(node, g)
+        tape.ensure_freed()
+        _announce_compile(K.retape, "the numba re-taping kernel", 30)
+        adj, keep = self.adj, self.keep
+        while hi >= lo:
+            status = _run_kernel(tape, hi, lo, adj, keep, free, self.room, self.result)
+            if status == K.DONE:
+                break
+            if status == K.ERR_FREED:
+                raise RuntimeError(SECOND_BACKWARD)
+            node = status - 1
+            op, a, _, aux, _ = tape.row(node)
+            if T.OPS[op].body == K.B_KEEP:  # a custom Function's output: its call is reached
+                self.custom_grads.setdefault(a, {})[aux] = self.tensor_for(int(adj[node]))
+                if adj[a] == -1:
+                    adj[a] = K.RETAPE_CUSTOM
+            else:
+                tape.ensure_freed()
+                if tape.freed[node]:
+                    raise RuntimeError(SECOND_BACKWARD)
+                if free:
+                    tape.freed[node] = 1
+                from .autograd.function import run_custom_backward_taped
+                ctx = tape.customs[node]
+                input_grads = run_custom_backward_taped(ctx, self.custom_grads.pop(node, {}))
+                for m, gm in zip(ctx.input_nodes, input_grads):
+                    if m >= 0 and gm is not None and (T.OPS[tape.row(m)[0]].body != K.B_NONE or keep[m]):
+                        self.accumulate(m, gm)
+            hi = node - 1
+
+    def get(self, node: int) -> Optional[Tensor]:
+        """The adjoint of ``node`` as a tensor (recorded), or None if nothing reached it."""
+        if node >= self.n or self.adj[node] < 0:
+            return None
+        return self.tensor_for(int(self.adj[node]))
+
+
+class RuleRetape:
+    """The re-taping sweep with every record's derivative from its Python rule (op.vjp): the reference.
+
+    Same interface as ``KernelRetape``."""
+
+    def __init__(self, tape: Tape, wanted: set, hi: int) -> None:
+        tape.flush()
+        self.tape = tape
+        self.n = hi + 1
+        self.rows = tape.ints[:ROW * (hi + 1)].tolist()  # the swept records; the rules append after them
+        self.handle = _Handles(tape)
+        self.adjoints: dict[int, Tensor] = {}
+        self.custom_grads: dict[int, dict] = {}
+        self.results: dict[int, Tensor] = {}
+        self.wanted = wanted
+
+    def accumulate(self, node: int, grad: Tensor) -> None:
+        old = self.adjoints.get(node)
+        self.adjoints[node] = grad if old is None else old + grad
+
+    def run(self, hi: int, lo: int, seeds: list, free: bool) -> None:
+        from ._engine import SECOND_BACKWARD, operand_nodes
+        tape, rows, handle, wanted = self.tape, self.rows, self.handle, self.wanted
+        for node, g in seeds:
+            self.accumulate(node, g)
+        tape.ensure_freed()
+        freed = tape.freed
+        for n in range(hi, lo - 1, -1):
+            g = self.adjoints.pop(n, None)
+            if g is None and n not in self.custom_grads:
+                continue
+            k = ROW * n
+            op_id, a, b, aux = rows[k], rows[k + 1], rows[k + 2], rows[k + 3]
+            op = T.OPS[op_id]
+            if g is not None and n in wanted:
+                self.results[n] = g
+            if op.body == K.B_NONE:
+                continue
+            if op.body == K.B_KEEP:
+                self.custom_grads.setdefault(a, {})[aux] = g
+                continue
+            if freed[n]:
                 raise RuntimeError(SECOND_BACKWARD)
             if free:
-                tape.freed[node] = 1
-            from .autograd.function import run_custom_backward_taped
-            ctx = tape.customs[node]
-            input_grads = run_custom_backward_taped(ctx, custom_grads.pop(node, {}))
-            for m, gm in zip(ctx.input_nodes, input_grads):
-                if m >= 0 and gm is not None and (T.OPS[tape.row(m)[0]].body != K.B_NONE or keep[m]):
-                    accumulate(m, gm)
-        hi = node - 1
-    return {m: tensor_for(int(adj[m])) for m in wanted if m < n and adj[m] >= 0}
+                freed[n] = 1
+            if op.body == K.B_CUSTOM:
+                from .autograd.function import run_custom_backward_taped
+                ctx = tape.customs[n]
+                input_grads = run_custom_backward_taped(ctx, self.custom_grads.pop(n, {}))
+                for m, gm in zip(ctx.input_nodes, input_grads):
+                    if m >= 0 and gm is not None:
+                        self.accumulate(m, _fit(gm, handle(m)))
+                continue
+            operands = operand_nodes(tape, n)
+            xs = tuple(handle(m) for m in operands)
+            grads = op.vjp(g, handle(n), xs, RecordView(tape, n, op_id, aux, handle))
+            for m, x, gm in zip(operands, xs, grads):
+                if gm is None:
+                    continue
+                body = T.OPS[rows[ROW * m]].body
+                if body == K.B_NONE and m not in wanted and m not in tape.externs:
+                    continue
+                self.accumulate(m, _fit(gm, x))
+
+    def get(self, node: int) -> Optional[Tensor]:
+        return self.results.get(node)
 
 
-def retape_sweep(tape: Tape, seeds: list, wanted: set, free: bool) -> dict:
-    """Sweep ``tape`` from ``seeds`` [(node, Tensor)], recording the backward pass; returns {wanted node: grad}.
+def retape_sweep(tape: Tape, wanted: set, hi: int):
+    """A re-taping sweep of ``tape`` (``run(hi, lo, seeds, free)`` per segment, ``get(node)`` after).
 
     The numba kernel (``kernels.retape``) appends every record's derivative; Python
     runs only custom Functions' backwards. With ``USE_KERNEL`` off, the rules of
     the op table run instead, one Python call per record (the reference).
     """
-    if USE_KERNEL:
-        return _kernel_sweep(tape, seeds, wanted, free)
-    return _rule_sweep(tape, seeds, wanted, free)
-
-
-def _rule_sweep(tape: Tape, seeds: list, wanted: set, free: bool) -> dict:
-    """The re-taping sweep with every record's derivative from its Python rule (op.vjp)."""
-    from ._engine import SECOND_BACKWARD, operand_nodes
-    tape.flush()
-    hi = max(node for node, _ in seeds)
-    rows = tape.ints[:ROW * (hi + 1)].tolist()  # the swept records; the rules append after them
-    handle = _Handles(tape)
-    adjoints: dict[int, Tensor] = {}
-
-    def accumulate(node: int, grad: Tensor) -> None:
-        old = adjoints.get(node)
-        adjoints[node] = grad if old is None else old + grad
-
-    for node, g in seeds:
-        accumulate(node, g)
-    custom_grads: dict[int, dict] = {}
-    results: dict[int, Tensor] = {}
-    tape.ensure_freed()
-    freed = tape.freed
-    for n in range(hi, -1, -1):
-        g = adjoints.pop(n, None)
-        if g is None and n not in custom_grads:
-            continue
-        k = ROW * n
-        op_id, a, b, aux = rows[k], rows[k + 1], rows[k + 2], rows[k + 3]
-        op = T.OPS[op_id]
-        if g is not None and n in wanted:
-            results[n] = g
-        if op.body == K.B_NONE:
-            continue
-        if op.body == K.B_KEEP:
-            custom_grads.setdefault(a, {})[aux] = g
-            continue
-        if freed[n]:
-            raise RuntimeError(SECOND_BACKWARD)
-        if free:
-            freed[n] = 1
-        if op.body == K.B_CUSTOM:
-            from .autograd.function import run_custom_backward_taped
-            ctx = tape.customs[n]
-            input_grads = run_custom_backward_taped(ctx, custom_grads.pop(n, {}))
-            for m, gm in zip(ctx.input_nodes, input_grads):
-                if m >= 0 and gm is not None:
-                    accumulate(m, _fit(gm, handle(m)))
-            continue
-        operands = operand_nodes(tape, n)
-        xs = tuple(handle(m) for m in operands)
-        grads = op.vjp(g, handle(n), xs, RecordView(tape, n, op_id, aux, handle))
-        for m, x, gm in zip(operands, xs, grads):
-            if gm is None:
-                continue
-            body = T.OPS[rows[ROW * m]].body
-            if body == K.B_NONE and m not in wanted and m not in tape.externs:
-                continue
-            accumulate(m, _fit(gm, x))
-    return results
+    return KernelRetape(tape, wanted, hi) if USE_KERNEL else RuleRetape(tape, wanted, hi)
 
 
 def leaf_grad(grad: Tensor, like: Tensor) -> Tensor:

@@ -14,10 +14,27 @@ their own without a copy. The kernels reach a value by its raw address (the
 tape's ``blocks`` list keeps the memory alive), so no typed containers cross
 between Python and numba. Tensors hold their own numpy value, so they stay
 valid whatever happens to the tape.
+
+Shapes are interned per tape (``Tape.shape_id``): a tape's shape table holds
+only the shapes recorded on it and dies with it.
+
+Segments: every tape is a list of segments, each stamped with a number from one
+process-wide counter when it starts. A record may refer to another tape (an
+``extern`` record) only in a segment stamped later than the node it refers to;
+when that would not hold (a create_graph sweep of an older tape seeded from a
+newer one) a new segment starts. Sweeping segments from the newest stamp down
+therefore visits every record after all records that use it, across tapes.
+
+Interrupts: appending a record is made consistent with respect to
+KeyboardInterrupt (and any exception raised between two bytecodes): the count,
+the pending rows and the columns are rolled back together to the last complete
+record. Appending to a column that a sweep has pinned with numpy views (another
+thread's sweep) moves the column to a copy instead of resizing it in place.
 """
 from __future__ import annotations
 
 import array
+import bisect
 import itertools
 import threading
 import weakref
@@ -36,65 +53,34 @@ ROW = 5  # ints per record: op, a, b, aux, loc
 ROLL_RECORDS = 1 << 12
 ROLL_BYTES = 256 << 20
 
-# ---- shapes: interned once per process, one row (ndim, d0, ..., d7) per id ----
-_shape_ids: dict[tuple, int] = {(): 0}
-_shape_table = np.zeros((64, 1 + MAXDIM), np.int64)
-_shape_count = 1
+_stamps = itertools.count()  # segment stamps: one process-wide order over all tapes' segments
 
 
-def shape_id(shape: tuple) -> int:
-    """The interned id of ``shape`` (a tuple of ints)."""
-    sid = _shape_ids.get(shape)
-    if sid is None:
-        global _shape_table, _shape_count
-        if len(shape) > MAXDIM:
-            raise ValueError(f"tape supports at most {MAXDIM} dimensions, got shape {shape}")
-        if _shape_count == _shape_table.shape[0]:
-            grown = np.zeros((2 * _shape_count, 1 + MAXDIM), np.int64)
-            grown[:_shape_count] = _shape_table
-            _shape_table = grown
-        sid = _shape_count
-        _shape_table[sid, 0] = len(shape)
-        _shape_table[sid, 1:1 + len(shape)] = shape
-        _shape_ids[shape] = sid
-        _shape_count += 1
-    return sid
-
-
-def shape_table() -> np.ndarray:
-    return _shape_table
-
-
-def shape_count() -> int:
-    """How many shapes are interned (ids 0 .. count - 1)."""
-    return _shape_count
-
-
-def adopt_shapes(table: np.ndarray, first: int, last: int) -> None:
-    """Intern rows ``first..last-1`` that a kernel appended to a copy of the shape table, under the same ids."""
-    for sid in range(first, last):
-        row = table[sid]
-        got = shape_id(tuple(int(d) for d in row[1:1 + row[0]]))
-        if got != sid:
-            raise RuntimeError(f"internal error: shape {sid} was interned as {got}")
-
-
-def shape_tuple(sid: int) -> tuple:
-    """The shape interned as ``sid``."""
-    row = _shape_table[sid]
-    return tuple(int(d) for d in row[1:1 + row[0]])
-
-
-_tape_counter = itertools.count()
+def _append(column: array.array, data) -> array.array:
+    """``column`` extended by ``data`` (a list or bytes); a copy when a numpy view pins the column's buffer."""
+    try:
+        if isinstance(data, (bytes, bytearray)):
+            column.frombytes(data)
+        else:
+            column.extend(data)
+        return column
+    except BufferError:  # a sweep (maybe another thread's) holds views of the old buffer: leave it to them
+        moved = array.array(column.typecode, column)
+        if isinstance(data, (bytes, bytearray)):
+            moved.frombytes(data)
+        else:
+            moved.extend(data)
+        return moved
 
 
 class Tape:
     """A flat record of operations; see the module docstring for the layout."""
 
-    __slots__ = ("n", "_ints", "_sval", "ints", "sval", "arr", "blocks", "block_addresses", "_block", "_block_address", "_block_index",
-                 "_block_used",
-                 "consts", "iconsts", "leaves", "retained", "externs", "customs", "scalar_consts", "freed", "sealed", "seq",
-                 "value_bytes", "shared", "host_nodes",
+    __slots__ = ("n", "_ints", "_sval", "ints", "sval", "arr", "blocks", "block_addresses", "_block", "_block_address",
+                 "_block_index", "_block_used",
+                 "consts", "iconsts", "leaves", "retained", "externs", "customs", "scalar_consts", "freed", "sealed",
+                 "seq", "segment_starts", "segment_stamps", "owner",
+                 "value_bytes", "shared", "host_nodes", "shape_ids", "shapes", "nshapes", "released",
                  "__weakref__")
 
     def __init__(self) -> None:
@@ -114,33 +100,115 @@ class Tape:
         self.iconsts = array.array("q")
         self.leaves: dict[int, Any] = {}      # node -> leaf Tensor (strong: leaves hold the tape weakly)
         self.retained: dict[int, Any] = {}    # node -> weakref to a non-leaf Tensor with retain_grad()
-        self.externs: dict[int, tuple] = {}   # node -> (older tape, node there)
+        self.externs: dict[int, tuple] = {}   # node -> (other tape, node there)
         self.customs: dict[int, Any] = {}     # node -> custom Function call context
         self.scalar_consts: dict[float, int] = {}
         self.freed = np.zeros(0, np.int8)     # 1 where a freeing backward consumed the record
         self.sealed = False
-        self.seq = next(_tape_counter)
+        self.seq = next(_stamps)              # the stamp of the newest segment
+        self.segment_starts = [0]             # first node of each segment
+        self.segment_stamps = [self.seq]
+        self.owner = state.token              # the thread that records onto this tape
         self.value_bytes = 0
         self.shared: list = []                # (node, version cell, version, shape) of values not copied
         self.host_nodes: list = []            # large matrix products whose VJP runs in numpy's BLAS
+        self.shape_ids: dict[tuple, int] = {(): 0}
+        self.shapes = np.zeros((8, 1 + MAXDIM), np.int64)  # row sid: (ndim, d0, ..., d7)
+        self.nshapes = 1
+        self.released = False                 # values no sweep can read any more were given back
+
+    # ---- shapes -------------------------------------------------------------
+    def shape_id(self, shape: tuple) -> int:
+        """The id of ``shape`` (a tuple of ints) in this tape's shape table, interned on first use."""
+        sid = self.shape_ids.get(shape)
+        if sid is None:
+            if len(shape) > MAXDIM:
+                raise ValueError(f"tape supports at most {MAXDIM} dimensions, got shape {shape}")
+            sid = self.nshapes
+            if sid == self.shapes.shape[0]:
+                grown = np.zeros((2 * sid, 1 + MAXDIM), np.int64)
+                grown[:sid] = self.shapes
+                self.shapes = grown
+            self.shapes[sid, 0] = len(shape)
+            self.shapes[sid, 1:1 + len(shape)] = shape
+            self.nshapes = sid + 1  # counted before it is named: an interrupt leaves an unused row, never a shared one
+            self.shape_ids[shape] = sid
+        return sid
+
+    def shape_tuple(self, sid: int) -> tuple:
+        """The shape interned as ``sid``."""
+        row = self.shapes[sid]
+        return tuple(int(d) for d in row[1:1 + row[0]])
+
+    def adopt_shapes(self, table: np.ndarray, first: int, last: int) -> None:
+        """Intern rows ``first..last-1`` that a kernel appended to a copy of the shape table, under the same ids."""
+        for sid in range(first, last):
+            row = table[sid]
+            got = self.shape_id(tuple(int(d) for d in row[1:1 + row[0]]))
+            if got != sid:
+                raise RuntimeError(f"internal error: shape {sid} was interned as {got}")
+
+    # ---- segments -----------------------------------------------------------
+    def stamp_of(self, node: int) -> int:
+        """The stamp of the segment holding ``node``."""
+        starts = self.segment_starts
+        if node >= starts[-1]:
+            return self.segment_stamps[-1]
+        return self.segment_stamps[bisect.bisect_right(starts, node) - 1]
+
+    def segment_start(self, node: int) -> int:
+        """The first node of the segment holding ``node``."""
+        starts = self.segment_starts
+        return starts[bisect.bisect_right(starts, node) - 1]
+
+    def refer_to(self, other: "Tape", node: int) -> None:
+        """Before recording a reference to ``node`` of ``other``: start a newer segment if this one is not newer."""
+        if other.stamp_of(node) >= self.seq:
+            stamp = next(_stamps)
+            if self.segment_starts[-1] == self.n:
+                self.segment_stamps[-1] = stamp  # the newest segment is still empty: restamp it
+            else:
+                self.segment_starts.append(self.n)
+                self.segment_stamps.append(stamp)
+            self.seq = stamp
 
     # ---- appending -------------------------------------------------------
     def flush(self) -> None:
-        """Move the pending Python-list tail into the compact columns."""
-        if self._sval:
-            self.ints.extend(self._ints)
-            self.sval.extend(self._sval)
-            self._ints.clear()
-            self._sval.clear()
+        """Move the pending Python-list tail into the compact columns (all or nothing)."""
+        pending_values = self._sval
+        if pending_values:
+            pending_rows = self._ints
+            ni, nv = len(self.ints), len(self.sval)
+            try:
+                self.ints = _append(self.ints, pending_rows)
+                self.sval = _append(self.sval, pending_values)
+                self._ints = []
+                self._sval = []
+            except BaseException:
+                if self._sval is pending_values:  # not moved yet: the rows stay pending
+                    self._ints = pending_rows
+                    self.ints = self.ints[:ni]
+                    self.sval = self.sval[:nv]
+                raise
+
+    def rollback(self, node: int) -> None:
+        """Drop whatever an interrupted append left past record ``node - 1``."""
+        pending = node - len(self.sval)
+        del self._ints[ROW * pending:]
+        del self._sval[pending:]
+        self.n = node
 
     def record_scalar(self, op: int, a: int, b: int, aux: int, value: float) -> int:
         """Append a record whose output is a 0-d value; returns its node id."""
         node = self.n
-        self.n = node + 1
-        self._ints += (op, a, b, aux, -1)
-        pending = self._sval
-        pending.append(value)
-        if len(pending) >= FLUSH:
+        try:
+            self._ints += (op, a, b, aux, -1)
+            self._sval.append(value)
+            self.n = node + 1
+        except BaseException:
+            self.rollback(node)
+            raise
+        if len(self._sval) >= FLUSH:
             self.flush()
         return node
 
@@ -149,46 +217,77 @@ class Tape:
         if value.ndim == 0:
             return self.record_scalar(op, a, b, aux, float(value))
         node = self.n
-        self.n = node + 1
-        loc = len(self.arr) // 4
-        self._ints += (op, a, b, aux, loc)
-        self._sval.append(0.0)
         size = value.size
+        try:
+            loc = len(self.arr) // 4
+            if size >= BIG:
+                flat = np.ascontiguousarray(value, dtype=np.float64).reshape(-1)
+                address = flat.ctypes.data
+                row = (self.shape_id(value.shape), address, len(self.blocks), size)
+                self.blocks.append(flat)
+                self.block_addresses.append(address)
+            else:
+                block = self._block
+                used = self._block_used
+                if block is None or used + size > block.size:
+                    # blocks start small (below malloc's mmap threshold: a short tape stays cheap) and double
+                    grown = min(BLOCK, max(FIRST_BLOCK, 2 * (block.size if block is not None else 0), size))
+                    block = np.empty(grown, np.float64)
+                    self.block_addresses.append(block.ctypes.data)
+                    self.blocks.append(block)
+                    self._block = block
+                    self._block_address = block.ctypes.data
+                    self._block_index = len(self.blocks) - 1
+                    used = self._block_used = 0
+                block[used:used + size] = value.reshape(-1)
+                row = (self.shape_id(value.shape), self._block_address + 8 * used, self._block_index, size)
+                self._block_used = used + size
+            self.arr = _append(self.arr, row)  # an interrupted record leaves at most an unused arr row
+            self._ints += (op, a, b, aux, loc)
+            self._sval.append(0.0)
+            self.n = node + 1
+        except BaseException:
+            self.rollback(node)
+            raise
         if op != T.LEAF and op != T.CONST:  # memory their tensors own anyway
             self.value_bytes += 8 * size
-        if size >= BIG:
-            flat = np.ascontiguousarray(value, dtype=np.float64).reshape(-1)
-            address = flat.ctypes.data
-            self.arr.extend((shape_id(value.shape), address, len(self.blocks), size))
-            self.blocks.append(flat)
-            self.block_addresses.append(address)
-        else:
-            block = self._block
-            used = self._block_used
-            if block is None or used + size > block.size:
-                # blocks start small (below malloc's mmap threshold: a short tape stays cheap) and double
-                grown = min(BLOCK, max(FIRST_BLOCK, 2 * (block.size if block is not None else 0), size))
-                block = self._block = np.empty(grown, np.float64)
-                self._block_address = block.ctypes.data
-                self._block_index = len(self.blocks)
-                used = 0
-                self.blocks.append(block)
-                self.block_addresses.append(self._block_address)
-            block[used:used + size] = value.reshape(-1)
-            self.arr.extend((shape_id(value.shape), self._block_address + 8 * used, self._block_index, size))
-            self._block_used = used + size
         if len(self._sval) >= FLUSH:
             self.flush()
         return node
 
+    def append_rows(self, rec: np.ndarray, sval: np.ndarray, arr: np.ndarray, consts: np.ndarray,
+                    iconsts: np.ndarray, blocks: list, value_bytes: int) -> None:
+        """Append records a kernel wrote (after a flush), with their value blocks: all or nothing."""
+        saved = (self.n, len(self.ints), len(self.sval), len(self.arr), len(self.consts), len(self.iconsts),
+                 len(self.blocks))
+        try:
+            self.ints = _append(self.ints, rec.tobytes())
+            self.sval = _append(self.sval, sval.tobytes())
+            self.arr = _append(self.arr, arr.tobytes())
+            self.consts = _append(self.consts, consts.tobytes())
+            self.iconsts = _append(self.iconsts, iconsts.tobytes())
+            for b in blocks:
+                self.blocks.append(b)
+                self.block_addresses.append(b.ctypes.data)
+            self.n = saved[0] + len(rec)
+        except BaseException:
+            n, ni, nv, na, nc, nic, nb = saved
+            self.ints, self.sval, self.arr = self.ints[:ni], self.sval[:nv], self.arr[:na]
+            self.consts, self.iconsts = self.consts[:nc], self.iconsts[:nic]
+            del self.blocks[nb:]
+            del self.block_addresses[nb:]
+            self.n = n
+            raise
+        self.value_bytes += value_bytes
+
     def add_consts(self, *values: float) -> int:
         index = len(self.consts)
-        self.consts.extend(values)
+        self.consts = _append(self.consts, values)
         return index
 
     def add_iconsts(self, values) -> int:
         index = len(self.iconsts)
-        self.iconsts.frombytes(np.ascontiguousarray(values, dtype=np.int64).tobytes())
+        self.iconsts = _append(self.iconsts, np.ascontiguousarray(values, dtype=np.int64).tobytes())
         return index
 
     # ---- reading ---------------------------------------------------------
@@ -220,7 +319,7 @@ class Tape:
     def columns(self) -> tuple:
         """numpy views (rec, sval, arr, consts, iconsts) for a kernel call, after a flush.
 
-        The views pin the array.array buffers: drop them before appending again."""
+        The views pin the array.array buffers; an append while they live moves the column to a copy."""
         self.flush()
         rec = np.frombuffer(self.ints, dtype=np.int64).reshape(-1, ROW) if self.n else np.zeros((0, ROW), np.int64)
         sval = np.frombuffer(self.sval, dtype=np.float64) if self.n else np.zeros(0)
@@ -233,7 +332,7 @@ class Tape:
         """The recorded float64 value of the array node in row ``loc`` of ``arr`` (a view of its block)."""
         sid, address, block, size = self.arr[4 * loc:4 * loc + 4]
         offset = (address - self.block_addresses[block]) // 8
-        return self.blocks[block][offset:offset + size].reshape(shape_tuple(sid))
+        return self.blocks[block][offset:offset + size].reshape(self.shape_tuple(sid))
 
 
 # ---- the thread's current tape and grad mode --------------------------------
@@ -242,6 +341,7 @@ class _State(threading.local):
         self.grad_enabled = True
         self.tape_ref = None
         self.recording = None  # tape.compile's recording (its tape and guards) while fn runs
+        self.token = object()  # names this thread as the owner of the tapes it starts
 
 
 state = _State()

@@ -575,10 +575,10 @@ def node_on(tape: Tape, t) -> int:
             v = t._value
             node = (tape.record_scalar(T.LEAF, -1, -1, 0, v) if type(v) is float
                     else tape.record_array(T.LEAF, -1, -1, 0, v))
+            tape.leaves[node] = t  # before the tensor caches it: an interrupt in between registers it again
             meta.leaf_tape = weakref.ref(tape)
             meta.leaf_node = node
             meta.leaf_version = version
-            tape.leaves[node] = t
             _watch_shared(tape, node, t, v, version)
             return node
         v = t._value
@@ -588,6 +588,7 @@ def node_on(tape: Tape, t) -> int:
         _watch_shared(tape, node, t, v, t._version)
         return node
     v = t._value
+    tape.refer_to(tp, t._node)  # the extern must sit in a segment stamped after the node it refers to
     node = tape.record_scalar(T.EXTERN, -1, -1, 0, v) if type(v) is float else tape.record_array(T.EXTERN, -1, -1, 0, v)
     tape.externs[node] = (tp, t._node)
     return node
@@ -625,11 +626,12 @@ def check_shared(tape: Tape, hi: int, seed_nodes) -> None:
 def target_tape(inputs) -> Tape:
     """The tape an op on ``inputs`` records to: the newest open tape of an operand, else the current tape."""
     best = None
+    token = state.token
     for t in inputs:
         if isinstance(t, Tensor):
             tp = t._tape
-            if tp is not None and not tp.sealed and (best is None or tp.seq > best.seq):
-                best = tp  # the newest: extern records must always point to older tapes
+            if tp is not None and not tp.sealed and tp.owner is token and (best is None or tp.seq > best.seq):
+                best = tp  # the newest of this thread's open tapes: the others' nodes become extern records
     return best if best is not None else current_tape()
 
 
@@ -652,18 +654,21 @@ def needs_record(inputs) -> bool:
 
 
 def record(op: int, value, inputs: tuple, aux: int = 0, consts: Optional[tuple] = None,
-           iconsts=None, prefix: tuple = (), checked: bool = False) -> Tensor:
+           iconsts=None, prefix: tuple = (), checked: bool = False, tape: Optional[Tape] = None) -> Tensor:
     """Wrap ``value`` (the op's numpy/float result) in a tensor and, if any operand
     requires grad, append the op's record to the tape.
 
     ``consts`` (floats) or ``iconsts`` (ints) are stored in the tape's constant pools
     and ``aux`` becomes their index. Ops with more than two operands (arity -1 in the
     table) store ``prefix + (count, node, node, ...)`` in iconsts instead of a/b.
+    ``tape`` is given when ``aux`` names a node (where's condition): the record must
+    go to that node's tape.
     """
     out = _wrap(value)
     if not checked and not needs_record(inputs):
         return out
-    tape = target_tape(inputs)
+    if tape is None:
+        tape = target_tape(inputs)
     nodes = [node_on(tape, t) for t in inputs]
     if consts is not None:
         aux = tape.add_consts(*consts)
