@@ -1482,7 +1482,9 @@ def _retape_elementwise(B, body, n, g, sn, adj, keep, body_of):
             ga = _new(B, E[E_MUL], g, w, 0, sn)
         elif body == B_POWC:
             c = consts[rec[n, 3]]
-            if c != 0.0:
+            if c == 0.0:  # x ** 0 is constant: a zero gradient that still reaches x, as in PyTorch
+                ga = _new(B, E[E_MUL], g, _number(B, 0.0), 0, sn)
+            else:
                 k = counts[C_CONSTS]
                 consts[k] = c - 1.0
                 counts[C_CONSTS] = k + 1

@@ -16,6 +16,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from tape import _dtype as D
 from tape._tape import FLUSH, state
 from tape._tensor import (Tensor, _Meta, _new, _norm_dim, _plain, _wrap, needs_record, node_on, record, target_tape,
                           taped_scalar, traced_node)
@@ -33,19 +34,16 @@ def broadcast_shapes(*shapes) -> tuple:
     nd = max(len(s) for s in shapes)
     out = []
     for d in range(-nd, 0):
-        size = 1
+        size, first = 1, None
         for s in shapes:
             if len(s) >= -d:
                 v = s[d]
                 if v != 1:
                     if size != 1 and size != v:
-                        a, b = shapes[0], shapes[1] if len(shapes) > 1 else shapes[0]
-                        sa = a[d] if len(a) >= -d else 1
-                        sb = b[d] if len(b) >= -d else 1
                         raise RuntimeError(
-                            f"The size of tensor a ({sa}) must match the size of tensor b ({sb}) at non-singleton "
-                            f"dimension {nd + d}: shapes {tuple(a)} and {tuple(b)} cannot be broadcast together")
-                    size = v
+                            f"The size of tensor a ({size}) must match the size of tensor b ({v}) at non-singleton "
+                            f"dimension {nd + d}: shapes {tuple(first)} and {tuple(s)} cannot be broadcast together")
+                    size, first = v, s
         out.append(size)
     return tuple(out)
 
@@ -347,11 +345,28 @@ def binary(op: int, x, y) -> Tensor:
     except ValueError:
         broadcast_shapes(np.shape(xv), np.shape(yv))  # raises PyTorch's message naming both shapes
         raise
+    v = _promoted(v, x, y, op == DIV)
     if not (state.grad_enabled and ((isinstance(x, Tensor) and x._rg) or (isinstance(y, Tensor) and y._rg))
             or state.recording is not None and needs_record((x, y))):
         return _wrap(v)
     out_shape = np.shape(v)
     return record(op, v, (_operand(x, out_shape), _operand(y, out_shape)), checked=True)
+
+
+def _promoted(v, x, y, true_division: bool = False):
+    """``v`` (numpy's result) in the dtype PyTorch's type promotion gives ``x`` op ``y``.
+
+    numpy treats a Python float (tape's 0-d float64 tensor) as a weak number and a
+    0-d array as a strong one; PyTorch ranks 0-d tensors between the two."""
+    if ((type(x) is not Tensor or x._dt == _F64) and (type(y) is not Tensor or y._dt == _F64)
+            and getattr(v, "dtype", _F64) == _F64):
+        return v  # float64 tensors and numbers: float64 either way
+    want = D.result_type(x, y)
+    if true_division and want.kind != "f":
+        want = _F64
+    if getattr(v, "dtype", None) != want:
+        v = np.asarray(v).astype(want)
+    return v
 
 
 # ops that raise no floating-point warnings worth silencing (numpy's errstate costs ~1 us a call)
@@ -437,11 +452,14 @@ def where(condition, x, y) -> Tensor:
     re-evaluates."""
     cond = np.asarray(_plain(condition), dtype=bool)
     xv, yv = _plain(x), _plain(y)
-    v = np.where(cond, xv, yv)
-    if isinstance(x, Tensor) and isinstance(y, Tensor) and x._dt == y._dt:
-        v = v.astype(x._dt, copy=False)
-    elif v.dtype.kind != "f":
-        v = v.astype(np.float64)
+    try:
+        v = np.where(cond, xv, yv)
+    except ValueError:
+        broadcast_shapes(cond.shape, np.shape(xv), np.shape(yv))  # PyTorch's message naming the sizes
+        raise
+    want = D.result_type(x, y)
+    if v.dtype != want:
+        v = v.astype(want)
     if not needs_record((x, y, condition)):
         return _wrap(v)
     shape = v.shape
@@ -607,7 +625,9 @@ ABS = _unary_op("abs", "AbsBackward0", K.B_ABS, np.abs, abs,
 
 def _powc_vjp(g, y, xs, r):
     c = r.const(0)
-    return (None if c == 0.0 else g * c * pow_scalar(xs[0], c - 1.0)),
+    if c == 0.0:  # x ** 0 is constant: a zero gradient that still reaches x, as in PyTorch
+        return g * 0.0,
+    return g * c * pow_scalar(xs[0], c - 1.0),
 
 
 def _clamp_vjp(g, y, xs, r):
@@ -667,11 +687,13 @@ def clamp(x: Tensor, min: Optional[float] = None, max: Optional[float] = None) -
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
+        # PyTorch's convention at the bounds: x keeps the gradient where x == min or x == max (a bound
+        # takes it only where it is strictly active), unlike maximum/minimum, which split ties
         out = x
         if min is not None:
-            out = binary(MAXIMUM, out, min)
+            out = where(out < min, min, out)
         if max is not None:
-            out = binary(MINIMUM, out, max)
+            out = where(out > max, max, out)
         return out
     lo = -math.inf if min is None else float(min)
     hi = math.inf if max is None else float(max)
@@ -915,9 +937,13 @@ def reduction(op: int, x: Tensor, dims: tuple, keepdim: bool, np_fn, flags: int 
         v = v.astype(np.float64)
     if x.ndim == 0:
         out = np_fn(v)
+    elif np_fn in (np.max, np.min) and v.size == 0:
+        for d in dims:  # PyTorch: an extreme over an empty dim has no value; over other dims it is empty
+            if v.shape[d] == 0:
+                raise RuntimeError(f"{np_fn.__name__}(): Expected reduction dim {d} to have non-zero size.")
+        out = np.empty(tuple(1 if d in dims else s for d, s in enumerate(v.shape)) if keepdim
+                       else tuple(s for d, s in enumerate(v.shape) if d not in dims), v.dtype)
     else:
-        if np_fn in (np.max, np.min) and v.size == 0:
-            raise RuntimeError(f"{np_fn.__name__}(): Expected reduction dim to be specified for input.numel() == 0.")
         out = np_fn(v, axis=dims, keepdims=keepdim)
     out = np.asarray(out)
     if v.dtype.kind == "f":
@@ -956,7 +982,12 @@ def _guard_extremum(x, dims: tuple, is_max: bool, what: str) -> None:
 def max_min_dim(x: Tensor, dim: int, keepdim: bool, is_max: bool):
     d = _norm_dim(dim, x.ndim)
     v = x._array()
-    idx = (np.argmax if is_max else np.argmin)(v, axis=d) if v.ndim else np.array(0)
+    if v.size == 0 and v.ndim and v.shape[d] == 0:
+        raise RuntimeError(f"{'max' if is_max else 'min'}(): Expected reduction dim {d} to have non-zero size.")
+    if v.size == 0:
+        idx = np.zeros(v.shape[:d] + v.shape[d + 1:], np.int64)
+    else:
+        idx = (np.argmax if is_max else np.argmin)(v, axis=d) if v.ndim else np.array(0)
     if keepdim and v.ndim:
         idx = np.expand_dims(idx, d)
     values = reduction(MAX_DIM if is_max else MIN_DIM, x, (d,) if x.ndim else (), keepdim,
@@ -1050,9 +1081,10 @@ LOGSUMEXP = register("logsumexp", "LogsumexpBackward0", K.B_LOGSUMEXP, 1, _logsu
 
 
 def _lse(v: np.ndarray, d: int, keepdims: bool) -> np.ndarray:
-    m = np.max(v, axis=d, keepdims=True)
+    m = np.max(v, axis=d, keepdims=True, initial=-np.inf)  # an empty dim: log(0) = -inf, as in PyTorch
     m = np.where(np.isfinite(m), m, 0.0)
-    out = np.log(np.sum(np.exp(v - m), axis=d, keepdims=True)) + m
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(v - m), axis=d, keepdims=True)) + m
     return out if keepdims else np.squeeze(out, axis=d)
 
 
@@ -1065,7 +1097,7 @@ def softmax_family(op: int, x: Tensor, dim: int, keepdim: bool = False) -> Tenso
     d = _norm_dim(dim, nd)
     w = v.reshape(1) if nd == 0 else v
     if op == SOFTMAX:
-        e = np.exp(w - np.max(w, axis=d, keepdims=True))
+        e = np.exp(w - np.max(w, axis=d, keepdims=True, initial=-np.inf))
         out = e / np.sum(e, axis=d, keepdims=True)
     elif op == LOG_SOFTMAX:
         out = w - _lse(w, d, True)

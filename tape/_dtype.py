@@ -59,3 +59,53 @@ def to_numpy_dtype(d) -> np.dtype:
     if d is builtins.bool:
         return np.dtype(np.bool_)
     return from_numpy_dtype(d).np
+
+
+# ---- PyTorch's type promotion ------------------------------------------------------------
+# Operands rank by how much they say about the result's dtype: tensors with dimensions, then
+# 0-d tensors, then Python numbers. A lower rank decides only when its category (bool < integer
+# < floating) is higher than what the ranks above it settled (torch.result_type's rules).
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
+def promote_types(a: np.dtype, b: np.dtype) -> np.dtype:
+    """PyTorch's promote_types: an integer with a floating dtype gives that floating dtype."""
+    ka, kb = _CATEGORY[a.kind], _CATEGORY[b.kind]
+    if ka != kb:
+        return a if ka > kb else b
+    return np.promote_types(a, b)
+
+
+def _combine(higher, lower):
+    """torch's combine_categories: what a lower rank adds to the dtype a higher rank settled."""
+    if higher is None:
+        return lower
+    if lower is None or higher.kind == "f":
+        return higher
+    if higher.kind == "b" or lower.kind == "f":
+        return promote_types(higher, lower)
+    return higher
+
+
+def result_type(*operands) -> np.dtype:
+    """The dtype PyTorch gives an elementwise op on ``operands`` (tensors, numpy values or numbers).
+
+    A 0-d float64 tensor (stored as a Python float) counts as a 0-d tensor; a bare
+    Python or numpy scalar as a number, taking the default dtype of its category."""
+    ranked = [None, None, None]  # dimensioned tensors, 0-d tensors, numbers
+    for x in operands:
+        dt = getattr(x, "_dt", None)
+        if dt is not None:
+            rank = 0 if x.ndim else 1
+        elif isinstance(x, np.ndarray) and x.ndim:
+            dt, rank = x.dtype, 0
+        else:
+            rank = 2
+            if isinstance(x, (builtins.bool, np.bool_)):
+                dt = np.dtype(np.bool_)
+            elif isinstance(x, (builtins.int, np.integer)):
+                dt = np.dtype(np.int64)
+            else:
+                dt = np.dtype(np.float64)
+        ranked[rank] = dt if ranked[rank] is None else promote_types(ranked[rank], dt)
+    return _combine(ranked[0], _combine(ranked[1], ranked[2]))

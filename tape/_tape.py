@@ -212,15 +212,19 @@ class Tape:
             self.flush()
         return node
 
-    def record_array(self, op: int, a: int, b: int, aux: int, value: np.ndarray) -> int:
-        """Append a record whose output is an array (``value`` is copied or referenced as float64)."""
+    def record_array(self, op: int, a: int, b: int, aux: int, value: np.ndarray, share: bool = False) -> int:
+        """Append a record whose output is an array (``value`` is copied or referenced as float64).
+
+        Large values, and with ``share`` (a leaf's or a constant's, which may change
+        behind the tape: numpy writes to a from_numpy array) float64 values of any
+        size, are referenced without a copy."""
         if value.ndim == 0:
             return self.record_scalar(op, a, b, aux, float(value))
         node = self.n
         size = value.size
         try:
             loc = len(self.arr) // 4
-            if size >= BIG:
+            if size >= BIG or (share and value.dtype == np.float64 and value.flags.c_contiguous):
                 flat = np.ascontiguousarray(value, dtype=np.float64).reshape(-1)
                 address = flat.ctypes.data
                 row = (self.shape_id(value.shape), address, len(self.blocks), size)

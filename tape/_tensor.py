@@ -302,17 +302,29 @@ class Tensor:
                 arr = float(arr)
         self._value = arr
         self._dt = _F64 if type(arr) is float else arr.dtype
-        self._bump_version()
+        # new storage: it leaves the old one's aliases and version counter (a tape that recorded the old
+        # value keeps reading that value, which nothing changed)
+        if self._meta is None:
+            self._meta = _Meta()
+        self._meta.version = [self._meta.version[0] + 1]
 
     def detach(self) -> "Tensor":
-        """A tensor sharing this value (and its version counter), with no history and requires_grad=False."""
+        """A tensor sharing this value (and its version counter), with no history and requires_grad=False.
+
+        A 0-d float64 value is a Python float, which cannot be shared: the two
+        tensors join an alias group (weak references in the version cell) and an
+        in-place change of either is written to both, as with PyTorch's shared storage."""
         out = _wrap(self._value, self._dt)
         if state.recording is not None:
             guard(self, 0, "detach()")
         if self._meta is None:
             self._meta = _Meta()
         out._meta = _Meta()
-        out._meta.version = self._meta.version
+        cell = out._meta.version = self._meta.version
+        if type(self._value) is float:
+            if len(cell) == 1:
+                cell.append(weakref.ref(self))
+            cell.append(weakref.ref(out))
         return out
 
     def detach_(self) -> "Tensor":
@@ -352,9 +364,18 @@ class Tensor:
         self._bump_version()
         v = self._value
         if type(v) is float:
-            self._value = float(np.asarray(new, dtype=np.float64))
+            self._set_scalar(float(np.asarray(new, dtype=np.float64)))
         else:
             np.copyto(v, np.asarray(new), casting="same_kind" if v.dtype.kind == "f" else "unsafe")
+
+    def _set_scalar(self, new: float) -> None:
+        """Store a new 0-d float64 value in this tensor and in every alias of its storage (see ``detach``)."""
+        self._value = new
+        cell = self._meta.version if self._meta is not None else ()
+        for ref in cell[1:]:
+            alias = ref()
+            if alias is not None and type(alias._value) is float:
+                alias._value = new
 
     def zero_(self) -> "Tensor":
         self._check_inplace()
@@ -377,7 +398,7 @@ class Tensor:
         if type(self._value) is float:
             arr = np.array(self._value)
             arr[_plain_key(key)] = _plain(value)
-            self._value = float(arr)
+            self._set_scalar(float(arr))
             return
         self._value[_plain_key(key)] = _plain(value)
 
@@ -415,12 +436,22 @@ class Tensor:
         return self._inplace(lambda v, _: np.clip(v, min, max), None)
 
     def __deepcopy__(self, memo):
+        if self._tape is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
+                               "protocol at the moment.")
+        if id(self) in memo:
+            return memo[id(self)]
         out = _wrap(np.array(self._array(), copy=True) if type(self._value) is not float else self._value, self._dt)
-        out._rg = self._rg and self._tape is None
+        memo[id(self)] = out
+        out._rg = self._rg
+        if self.grad is not None:
+            import copy
+            out.grad = copy.deepcopy(self.grad, memo)
         return out
 
     def __reduce__(self):
-        return (_rebuild, (self._array(), self._rg and self._tape is None))
+        # as PyTorch: the value and requires_grad travel (a non-leaf arrives as a leaf), the history does not
+        return (_rebuild, (self._array(), self._rg))
 
 
 def _rebuild(value, requires_grad):
@@ -574,18 +605,18 @@ def node_on(tape: Tape, t) -> int:
                 return meta.leaf_node
             v = t._value
             node = (tape.record_scalar(T.LEAF, -1, -1, 0, v) if type(v) is float
-                    else tape.record_array(T.LEAF, -1, -1, 0, v))
+                    else tape.record_array(T.LEAF, -1, -1, 0, v, share=True))
             tape.leaves[node] = t  # before the tensor caches it: an interrupt in between registers it again
             meta.leaf_tape = weakref.ref(tape)
             meta.leaf_node = node
             meta.leaf_version = version
-            _watch_shared(tape, node, t, v, version)
+            _watch_shared(tape, node, t, v, version, every_size=True)
             return node
         v = t._value
         if type(v) is float:
             return node_on(tape, v)
-        node = tape.record_array(T.CONST, -1, -1, 0, v)
-        _watch_shared(tape, node, t, v, t._version)
+        node = tape.record_array(T.CONST, -1, -1, 0, v, share=True)
+        _watch_shared(tape, node, t, v, t._version, every_size=True)
         return node
     v = t._value
     tape.refer_to(tp, t._node)  # the extern must sit in a segment stamped after the node it refers to
@@ -594,15 +625,18 @@ def node_on(tape: Tape, t) -> int:
     return node
 
 
-def _watch_shared(tape: Tape, node: int, t: Tensor, value, version: int) -> None:
-    """Large float64 values are referenced by the tape, not copied: remember the version to check at backward.
+def _watch_shared(tape: Tape, node: int, t: Tensor, value, version: int, every_size: bool = False) -> None:
+    """Remember the version a recorded value had, to check at backward (PyTorch's version counter).
 
-    The tape keeps the tensor's version cell, not the tensor: a non-leaf tensor
-    holds its tape, and the tape must not hold it back (no reference cycle)."""
-    if type(value) is not float and value.size >= BIG and value.dtype == _F64:
+    Large float64 values are referenced by the tape, not copied; leaves and
+    constants (``every_size``) are watched at every size, 0-d included, so that a
+    value changed in place between forward and backward raises instead of being
+    read stale. The tape keeps the tensor's version cell, not the tensor: a
+    non-leaf tensor holds its tape, and the tape must not hold it back."""
+    if every_size or (type(value) is not float and value.size >= BIG and value.dtype == _F64):
         if t._meta is None:
             t._meta = _Meta()
-        tape.shared.append((node, t._meta.version, version, value.shape))
+        tape.shared.append((node, t._meta.version, version, () if type(value) is float else value.shape))
 
 
 def check_shared(tape: Tape, hi: int, seed_nodes) -> None:
@@ -620,7 +654,9 @@ def check_shared(tape: Tape, hi: int, seed_nodes) -> None:
         if marked[node]:
             raise RuntimeError(
                 f"one of the variables needed for gradient computation has been modified by an inplace operation: "
-                f"[tape.float64 {list(shape)}] is at version {cell[0]}; expected version {version} instead.")
+                f"[tape.float64 {list(shape)}] is at version {cell[0]}; expected version {version} instead. "
+                f"Hint: the tensor was changed in place after it was used; compute with a clone, or call "
+                f"backward before changing it.")
 
 
 def target_tape(inputs) -> Tape:

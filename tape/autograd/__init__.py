@@ -126,7 +126,7 @@ def _accumulate(t: Tensor, g) -> None:
         t.grad = _as_tensor_grad(g, t)  # g is the sweep's own fresh buffer: no copy needed
         return
     if type(old._value) is float:
-        old._value = old._value + float(g)
+        old._set_scalar(old._value + float(g))
     else:
         np.add(old._value, g.reshape(old.shape).astype(old._dt, copy=False), out=old._value)
 
