@@ -238,13 +238,60 @@ def _f64_pointer(typingctx, address):
     return sig, codegen
 
 
+@intrinsic
+def _f32_pointer(typingctx, address):
+    """Reinterpret an int64 address as a float32 pointer (a float32 value the tape references)."""
+    sig = types.CPointer(types.float32)(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+    return sig, codegen
+
+
 @jit
 def _value(node, rec, sval, arr):
-    """The float64 value of ``node``: a one-element view of sval, or its arena memory."""
+    """The float64 value of ``node``: a one-element view of sval, or its arena memory.
+
+    A negative block index marks float32 memory the tape references without a copy
+    (a large float32 tensor's own array): it is read into a float64 copy that lives
+    only as long as the VJP that reads it."""
     l = rec[node, 4]
     if l < 0:
         return sval[node:node + 1]
+    if arr[l, 2] < 0:
+        return carray(_f32_pointer(arr[l, 1]), (arr[l, 3],)).astype(np.float64)
     return carray(_f64_pointer(arr[l, 1]), (arr[l, 3],))
+
+
+CHUNK = 16384  # elements of float32 memory converted at a time by the elementwise VJPs
+
+
+@jit
+def _is_f32(node, rec, arr):
+    """Whether ``node``'s value is float32 memory the tape references (read in float64 chunks)."""
+    l = rec[node, 4]
+    return l >= 0 and arr[l, 2] < 0
+
+
+@jit
+def _chunk(node, rec, sval, arr, start, stop, buf):
+    """Elements ``start..stop-1`` of ``node``'s value as float64: a view, or float32 converted into ``buf``
+    (a one-element value is returned whole: it is broadcast)."""
+    l = rec[node, 4]
+    if l < 0:
+        return sval[node:node + 1]
+    size = arr[l, 3]
+    if size == 1:
+        if arr[l, 2] < 0:
+            buf[0] = carray(_f32_pointer(arr[l, 1]), (1,))[0]
+            return buf[:1]
+        return carray(_f64_pointer(arr[l, 1]), (1,))
+    if arr[l, 2] < 0:
+        src = carray(_f32_pointer(arr[l, 1]), (size,))
+        for i in range(stop - start):
+            buf[i] = src[start + i]
+        return buf[:stop - start]
+    return carray(_f64_pointer(arr[l, 1]), (size,))[start:stop]
 
 
 @jit
@@ -468,7 +515,31 @@ def _binary_grads(body, gi, p, q, y):
 
 
 @jit
+def _binary_f32(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, sadj, aadj, touched, keep, out):
+    """``_binary`` for same-size operands where float32 memory is read: in float64 chunks of CHUNK
+    elements, so that no float64 copy of a whole operand is made."""
+    ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out) if need_a else g
+    gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out) if need_b else g
+    ba = np.empty(CHUNK, np.float64)
+    bb = np.empty(CHUNK, np.float64)
+    by = np.empty(CHUNK, np.float64)
+    for start in range(0, ng, CHUNK):
+        stop = min(start + CHUNK, ng)
+        va = _chunk(x, rec, sval, arr, start, stop, ba)
+        vb = _chunk(y, rec, sval, arr, start, stop, bb)
+        vy = _chunk(n, rec, sval, arr, start, stop, by)
+        if need_a:
+            _binary_dispatch(body, 0, ga[start:stop], g[start:stop], va, vb, vy, False)
+        if need_b:
+            _binary_dispatch(body, 1, gb[start:stop], g[start:stop], va, vb, vy, False)
+
+
+@jit
 def _binary(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, iconsts, sadj, aadj, touched, keep, out):
+    if body != B_WHERE and x != y and (_is_f32(x, rec, arr) or _is_f32(y, rec, arr) or _is_f32(n, rec, arr)):
+        if _size_of(x, rec, arr) == ng and _size_of(y, rec, arr) == ng:
+            _binary_f32(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, sadj, aadj, touched, keep, out)
+            return
     va = _value(x, rec, sval, arr)
     vb = _value(y, rec, sval, arr)
     na = va.size
@@ -624,16 +695,36 @@ def _unary_grad(body, gi, x, y, c0, c1):
 
 
 @jit
+def _size_of(node, rec, arr):
+    l = rec[node, 4]
+    return 1 if l < 0 else arr[l, 3]
+
+
+@jit
 def _unary(body, n, x, g, ng, rec, sval, arr, consts, sadj, aadj, touched, keep, out):
-    vx = _value(x, rec, sval, arr)
-    vy = _value(n, rec, sval, arr)
     c0 = 0.0
     c1 = 0.0
     if body >= B_POWC:
         c0 = consts[rec[n, 3]]
     if body == B_CLAMP:
         c1 = consts[rec[n, 3] + 1]
-    if rec[n, 4] >= 0 and rec[x, 4] >= 0 and keep[n] < 0 and touched[x] != 1 and keep[x] < 0:
+    steal = rec[n, 4] >= 0 and rec[x, 4] >= 0 and keep[n] < 0 and touched[x] != 1 and keep[x] < 0
+    if _is_f32(x, rec, arr) or _is_f32(n, rec, arr):
+        # float32 memory: read in float64 chunks, no float64 copy of the whole value
+        dst = g if steal else _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
+        bx = np.empty(CHUNK, np.float64)
+        by = np.empty(CHUNK, np.float64)
+        for start in range(0, ng, CHUNK):
+            stop = min(start + CHUNK, ng)
+            _unary_dispatch(body, dst[start:stop], g[start:stop], _chunk(x, rec, sval, arr, start, stop, bx),
+                            _chunk(n, rec, sval, arr, start, stop, by), c0, c1, steal)
+        if steal:
+            aadj[rec[x, 4]] = g
+            touched[x] = 1
+        return
+    vx = _value(x, rec, sval, arr)
+    vy = _value(n, rec, sval, arr)
+    if steal:
         # the input has no adjoint yet: turn the output's (consumed) buffer into it in place
         _unary_dispatch(body, g, g, vx, vy, c0, c1, True)
         aadj[rec[x, 4]] = g
@@ -906,6 +997,34 @@ def reach(rec, iconsts, body_of, hi, seed_nodes):
             if rec[n, 2] >= 0:
                 marked[rec[n, 2]] = 1
     return marked
+
+
+@jit
+def needed_values(rec, iconsts, body_of, freed, n):
+    """1 for every record among the first ``n`` whose value a later sweep may still read.
+
+    A sweep reads the values of the records it runs a VJP for and of their operands
+    (and where's condition); a record already consumed by a freeing sweep (``freed``)
+    stops any later sweep before its VJP runs. So the values still needed are those
+    of unconsumed records with a VJP and of their operands."""
+    needed = np.zeros(n, np.int8)
+    for m in range(n - 1, -1, -1):
+        body = body_of[rec[m, 0]]
+        if body == B_NONE or body == B_KEEP or (m < freed.size and freed[m] == 1):
+            continue
+        needed[m] = 1
+        if body == B_CAT or body == B_CUSTOM:
+            base = rec[m, 3] + (1 if body == B_CAT else 0)
+            for j in range(iconsts[base]):
+                needed[iconsts[base + 1 + j]] = 1
+            continue
+        if body == B_WHERE:
+            needed[rec[m, 3]] = 1
+        if rec[m, 1] >= 0:
+            needed[rec[m, 1]] = 1
+        if rec[m, 2] >= 0:
+            needed[rec[m, 2]] = 1
+    return needed
 
 
 # ---- the re-taping sweep (create_graph=True) -----------------------------------

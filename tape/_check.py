@@ -49,7 +49,8 @@ def validate(tape: Tape) -> None:
         assert loc < len(arr), f"{where}: array row {loc} of {len(arr)}"
         if loc >= 0:
             sid, _, block, _ = (int(v) for v in arr[loc])
-            assert 0 <= block < len(tape.blocks), f"{where}: block {block} of {len(tape.blocks)}"
+            index = block if block >= 0 else -1 - block  # negative: referenced float32 memory
+            assert 0 <= index < len(tape.blocks), f"{where}: block {block} of {len(tape.blocks)}"
             assert 0 <= sid < tape.nshapes, f"{where}: shape id {sid} of {tape.nshapes}"
         if spec.arity == -1:
             start = aux if op == T.CUSTOM else aux + 1

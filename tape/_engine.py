@@ -335,6 +335,10 @@ def run_backward(roots: Sequence, seeds: Sequence, targets: Optional[Sequence], 
                     tape.sealed = True
             else:
                 sweep.close(free=not retain_graph, completed=completed)
+    if not retain_graph and state.recording is None:
+        for tape, sweep in sweeps.items():
+            sweep.cols = None  # the column views would pin the columns
+            tape.release_consumed()
     return target_grads, leaf_grads
 
 

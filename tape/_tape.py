@@ -224,7 +224,15 @@ class Tape:
         size = value.size
         try:
             loc = len(self.arr) // 4
-            if size >= BIG or (share and value.dtype == np.float64 and value.flags.c_contiguous):
+            dtype = value.dtype
+            if (size >= BIG or share) and dtype == np.float32 and value.flags.c_contiguous:
+                # float32 memory referenced as it is: the kernels read it into float64 where a VJP needs it
+                flat = value.reshape(-1)
+                address = flat.ctypes.data
+                row = (self.shape_id(value.shape), address, -1 - len(self.blocks), size)
+                self.blocks.append(flat)
+                self.block_addresses.append(address)
+            elif size >= BIG or (share and dtype == np.float64 and value.flags.c_contiguous):
                 flat = np.ascontiguousarray(value, dtype=np.float64).reshape(-1)
                 address = flat.ctypes.data
                 row = (self.shape_id(value.shape), address, len(self.blocks), size)
@@ -333,10 +341,56 @@ class Tape:
         return rec, sval, arr, consts, iconsts
 
     def array_value(self, loc: int) -> np.ndarray:
-        """The recorded float64 value of the array node in row ``loc`` of ``arr`` (a view of its block)."""
+        """The recorded value of the array node in row ``loc`` of ``arr`` as float64 (a view of its block,
+        or a float64 copy of referenced float32 memory)."""
         sid, address, block, size = self.arr[4 * loc:4 * loc + 4]
-        offset = (address - self.block_addresses[block]) // 8
-        return self.blocks[block][offset:offset + size].reshape(self.shape_tuple(sid))
+        index = block if block >= 0 else -1 - block
+        memory = self.blocks[index]
+        if memory is None:
+            from ._engine import SECOND_BACKWARD
+            raise RuntimeError(SECOND_BACKWARD)
+        offset = (address - self.block_addresses[index]) // memory.itemsize
+        value = memory[offset:offset + size].reshape(self.shape_tuple(sid))
+        return value if block >= 0 else value.astype(np.float64)
+
+    def release_consumed(self) -> None:
+        """Give back the value blocks that no sweep can read any more (after a freeing sweep).
+
+        A record consumed by a freeing backward stops any later sweep before its VJP
+        runs, so only the values of unconsumed records with a VJP and of their
+        operands are still needed (``kernels.needed_values``); a block holding none
+        of those is dropped. A held result (``losses.append(loss)``) then keeps its
+        own value and the integer rows, not the activations."""
+        if self.n == 0:
+            return
+        from .ops import kernels as K
+        rec, _, arr, _, iconsts = self.columns()
+        self.ensure_freed()
+        needed = K.needed_values(rec, iconsts, T.body_of(), self.freed, self.n)
+        locs = rec[:, 4]
+        keep_blocks = set()
+        rows = arr[locs[(locs >= 0) & (needed == 1)]]
+        for block in np.unique(rows[:, 2]).tolist():
+            keep_blocks.add(block if block >= 0 else -1 - block)
+        if not self.sealed:
+            keep_blocks.add(self._block_index)  # the block small values are still being added to
+        else:
+            self._block = None
+        del rec, arr, iconsts
+        for index in range(len(self.blocks)):
+            if index not in keep_blocks and self.blocks[index] is not None:
+                self.blocks[index] = None
+                self.released = True
+        if self.sealed and not needed.any():
+            # every record with a VJP is consumed: a later sweep stops at the first one it reaches, so the
+            # bookkeeping for handing out gradients (and custom Functions' saved tensors) goes too
+            self.shared = []
+            self.customs = {}
+            self.leaves = {}
+            self.retained = {}
+            self.externs = {}
+            self.scalar_consts = {}
+            self.host_nodes = []
 
 
 # ---- the thread's current tape and grad mode --------------------------------

@@ -21,6 +21,7 @@ from ._tape import BIG, Tape, current_tape, state
 from .ops import table as T
 
 _F64 = np.dtype(np.float64)
+_F32 = np.dtype(np.float32)
 _new = object.__new__
 
 
@@ -633,7 +634,7 @@ def _watch_shared(tape: Tape, node: int, t: Tensor, value, version: int, every_s
     value changed in place between forward and backward raises instead of being
     read stale. The tape keeps the tensor's version cell, not the tensor: a
     non-leaf tensor holds its tape, and the tape must not hold it back."""
-    if every_size or (type(value) is not float and value.size >= BIG and value.dtype == _F64):
+    if every_size or (type(value) is not float and value.size >= BIG and value.dtype in (_F64, _F32)):
         if t._meta is None:
             t._meta = _Meta()
         tape.shared.append((node, t._meta.version, version, () if type(value) is float else value.shape))
