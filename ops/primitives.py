@@ -689,12 +689,17 @@ def clamp(x: Tensor, min: Optional[float] = None, max: Optional[float] = None) -
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         # PyTorch's convention at the bounds: x keeps the gradient where x == min or x == max (a bound
         # takes it only where it is strictly active), unlike maximum/minimum, which split ties
-        out = x
-        if min is not None:
-            out = where(out < min, min, out)
-        if max is not None:
-            out = where(out > max, max, out)
-        return out
+        if max is None:
+            return where(x < min, min, x)
+        if min is None:
+            return where(x > max, max, x)
+        # both bounds, as PyTorch's clamp backward: max takes it where x > max or min > max (the value is
+        # max there), min where x < min < max; where x < min == max no input gets a gradient
+        inside = (x >= min) & (x <= max)
+        to_max = (x > max) | (min > max)
+        to_min = (x < min) & (min < max)
+        stuck = _wrap(np.minimum(np.maximum(_plain(x), _plain(min)), _plain(max)))
+        return where(to_max, max, where(to_min, min, where(inside, x, stuck)))
     lo = -math.inf if min is None else float(min)
     hi = math.inf if max is None else float(max)
     v = x._value

@@ -59,7 +59,7 @@ class _Handles:
             return t
         tape = self.tape
         op, _, _, _, loc = tape.row(node)
-        value = tape.sval[node] if loc < 0 else tape.array_value(loc)
+        value = tape.scalar_value(node) if loc < 0 else tape.array_value(loc)
         t = _new(Tensor)
         t._value = value
         t._dt = _F64
@@ -206,6 +206,14 @@ def _run_kernel(tape: Tape, hi: int, lo: int, adj: np.ndarray, keep: np.ndarray,
         room[1] = max(2 * room[1], 2 * int(counts[K.C_VALUE_ROOM]))
 
 
+def _own(tape: Tape) -> None:
+    """A re-taping sweep appends its records to the tape it sweeps: only the recording thread may."""
+    if tape.owner is not state.token:
+        raise RuntimeError("create_graph=True through a graph that another thread recorded: the re-taped "
+                           "backward is appended to that thread's tape, which only it may extend. Compute the "
+                           "graph in this thread (or differentiate without create_graph).")
+
+
 class KernelRetape:
     """One tape's re-taping sweep in numba, run segment by segment (``run``) down from its first seed.
 
@@ -215,6 +223,7 @@ class KernelRetape:
     """
 
     def __init__(self, tape: Tape, wanted: set, hi: int) -> None:
+        _own(tape)
         tape.flush()
         self.tape = tape
         self.n = n = hi + 1  # records above the first seed cannot receive an adjoint
@@ -285,6 +294,7 @@ class RuleRetape:
     Same interface as ``KernelRetape``."""
 
     def __init__(self, tape: Tape, wanted: set, hi: int) -> None:
+        _own(tape)
         tape.flush()
         self.tape = tape
         self.n = hi + 1

@@ -37,6 +37,7 @@ import array
 import bisect
 import itertools
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -79,7 +80,7 @@ class Tape:
     __slots__ = ("n", "_ints", "_sval", "ints", "sval", "arr", "blocks", "block_addresses", "_block", "_block_address",
                  "_block_index", "_block_used",
                  "consts", "iconsts", "leaves", "retained", "externs", "customs", "scalar_consts", "freed", "sealed",
-                 "seq", "segment_starts", "segment_stamps", "owner",
+                 "seq", "segment_starts", "segment_stamps", "owner", "flushes",
                  "value_bytes", "shared", "host_nodes", "shape_ids", "shapes", "nshapes", "released",
                  "__weakref__")
 
@@ -109,6 +110,7 @@ class Tape:
         self.segment_starts = [0]             # first node of each segment
         self.segment_stamps = [self.seq]
         self.owner = state.token              # the thread that records onto this tape
+        self.flushes = 0                      # odd while a flush moves rows (other threads' snapshots retry)
         self.value_bytes = 0
         self.shared: list = []                # (node, version cell, version, shape) of values not copied
         self.host_nodes: list = []            # large matrix products whose VJP runs in numpy's BLAS
@@ -174,21 +176,30 @@ class Tape:
 
     # ---- appending -------------------------------------------------------
     def flush(self) -> None:
-        """Move the pending Python-list tail into the compact columns (all or nothing)."""
+        """Move the pending Python-list tail into the compact columns (all or nothing).
+
+        Only the thread that records onto the tape moves its pending rows (it appends to
+        them without a lock); another thread reads a snapshot (``columns``), retried
+        while ``flushes`` is odd or changes under it. (No lock: an interrupt between a
+        lock's acquire and its ``with`` block would leave it held for good.)"""
         pending_values = self._sval
-        if pending_values:
+        if pending_values and self.owner is state.token:
             pending_rows = self._ints
             ni, nv = len(self.ints), len(self.sval)
             try:
+                self.flushes += 1
                 self.ints = _append(self.ints, pending_rows)
                 self.sval = _append(self.sval, pending_values)
                 self._ints = []
                 self._sval = []
+                self.flushes += 1
             except BaseException:
                 if self._sval is pending_values:  # not moved yet: the rows stay pending
                     self._ints = pending_rows
                     self.ints = self.ints[:ni]
                     self.sval = self.sval[:nv]
+                if self.flushes & 1:
+                    self.flushes += 1
                 raise
 
     def rollback(self, node: int) -> None:
@@ -312,6 +323,11 @@ class Tape:
         k = ROW * (node - head)
         return tuple(self._ints[k:k + ROW])
 
+    def scalar_value(self, node: int) -> float:
+        """The recorded value of a 0-d node (flushed or still pending)."""
+        head = len(self.sval)
+        return self.sval[node] if node < head else self._sval[node - head]
+
     def op_of(self, node: int) -> int:
         return self.row(node)[0]
 
@@ -331,7 +347,10 @@ class Tape:
     def columns(self) -> tuple:
         """numpy views (rec, sval, arr, consts, iconsts) for a kernel call, after a flush.
 
-        The views pin the array.array buffers; an append while they live moves the column to a copy."""
+        The views pin the array.array buffers; an append while they live moves the column to a copy.
+        A thread that does not own the tape gets copies of a consistent snapshot instead."""
+        if self.owner is not state.token:
+            return self._snapshot()
         self.flush()
         rec = np.frombuffer(self.ints, dtype=np.int64).reshape(-1, ROW) if self.n else np.zeros((0, ROW), np.int64)
         sval = np.frombuffer(self.sval, dtype=np.float64) if self.n else np.zeros(0)
@@ -339,6 +358,27 @@ class Tape:
         consts = np.frombuffer(self.consts, dtype=np.float64) if len(self.consts) else np.zeros(1)
         iconsts = np.frombuffer(self.iconsts, dtype=np.int64) if len(self.iconsts) else np.zeros(1, np.int64)
         return rec, sval, arr, consts, iconsts
+
+    def _snapshot(self) -> tuple:
+        """(rec, sval, arr, consts, iconsts) copied while the owner thread may be recording (see ``columns``)."""
+        while True:
+            before = self.flushes
+            if before & 1:  # the owner is moving rows: let it finish
+                time.sleep(0)
+                continue
+            ints, sval = np.array(self.ints, dtype=np.int64), np.array(self.sval, dtype=np.float64)
+            pending_rows, pending_values = list(self._ints), list(self._sval)
+            arr = np.array(self.arr, dtype=np.int64).reshape(-1, 4)
+            consts = np.array(self.consts, dtype=np.float64)
+            iconsts = np.array(self.iconsts, dtype=np.int64)
+            if self.flushes == before:
+                break
+        # the owner's appends only lengthen the pending lists: keep the rows complete in both
+        count = min(len(pending_rows) // ROW, len(pending_values))
+        rec = np.concatenate([ints, np.array(pending_rows[:ROW * count], dtype=np.int64)]).reshape(-1, ROW)
+        sval = np.concatenate([sval, np.array(pending_values[:count], dtype=np.float64)])
+        return (rec, sval, arr, consts if consts.size else np.zeros(1),
+                iconsts if iconsts.size else np.zeros(1, np.int64))
 
     def array_value(self, loc: int) -> np.ndarray:
         """The recorded value of the array node in row ``loc`` of ``arr`` as float64 (a view of its block,
