@@ -63,7 +63,7 @@ def _numel(shape: tuple) -> int:
 
 def _operand(x, out_shape: tuple):
     """``x`` ready to be recorded as an operand of an elementwise op producing ``out_shape``."""
-    if type(x) is Tensor:
+    if isinstance(x, Tensor):  # a subclass too (a plain numpy value would drop its gradient)
         v = x._value
         if type(v) is float or v.shape == out_shape or v.size == 1 or v.size == _numel(out_shape):
             return x
@@ -358,7 +358,7 @@ def _promoted(v, x, y, true_division: bool = False):
 
     numpy treats a Python float (tape's 0-d float64 tensor) as a weak number and a
     0-d array as a strong one; PyTorch ranks 0-d tensors between the two."""
-    if ((type(x) is not Tensor or x._dt == _F64) and (type(y) is not Tensor or y._dt == _F64)
+    if ((not isinstance(x, Tensor) or x._dt == _F64) and (not isinstance(y, Tensor) or y._dt == _F64)
             and getattr(v, "dtype", _F64) == _F64):
         return v  # float64 tensors and numbers: float64 either way
     want = D.result_type(x, y)

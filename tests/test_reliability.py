@@ -728,3 +728,13 @@ def test_pickle_and_deepcopy_as_torch():
     assert dup.grad is not x.grad and dup.requires_grad
     with pytest.raises(RuntimeError, match="Only Tensors created explicitly by the user"):
         copy.deepcopy(h)
+
+
+def test_tensor_subclass_keeps_its_gradient_when_broadcast():
+    """A Tensor subclass broadcast against a bigger operand was re-wrapped as a constant: no gradient."""
+    class Sub(tape.Tensor):
+        __slots__ = ()
+
+    p = Sub(np.array([1.0, 2.0]), requires_grad=True)
+    (tape.ones(3, 2) * p).sum().backward()
+    np.testing.assert_array_equal(p.grad.numpy(), [3.0, 3.0])
