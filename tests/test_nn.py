@@ -500,3 +500,102 @@ def test_functional_layers_match_torch():
         np.testing.assert_allclose(tx.grad.numpy(), px.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
     with pytest.raises(NotImplementedError, match="mode='constant' only"):
         F.pad(tape.zeros(2, 2), (1, 1), mode="reflect")
+
+
+# ---- tape.func.functional_call and nn.utils --------------------------------------------------------
+def _flat_names_shapes(model):
+    return [(n, p.shape, p.numel()) for n, p in model.named_parameters()]
+
+
+def _unflatten(flat, layout):
+    params, offset = {}, 0
+    for name, shape, size in layout:
+        params[name] = flat[offset:offset + size].reshape(shape)
+        offset += size
+    return params
+
+
+def test_functional_call_swaps_and_restores():
+    from tape.func import functional_call
+    net = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1))
+    x = tape.randn(4, 2)
+    before = [p for p in net.parameters()]
+    zeros = {name: tape.zeros(*p.shape) for name, p in net.named_parameters()}
+    out = functional_call(net, zeros, (x,))
+    np.testing.assert_array_equal(out.numpy(), np.zeros((4, 1)))
+    assert [p for p in net.parameters()] == before and net(x).shape == (4, 1)
+    partial = functional_call(net, ({"2.bias": tape.tensor([5.0])}, {}), x)
+    np.testing.assert_allclose(partial.detach().numpy() - net(x).detach().numpy(),
+                               np.full((4, 1), 5.0 - net[2].bias.item()), rtol=1e-12)
+    with pytest.raises(RuntimeError, match="missing keys"):
+        functional_call(net, {"2.bias": tape.tensor([5.0])}, (x,), strict=True)
+    with pytest.raises(ValueError, match="multiple dictionaries"):
+        functional_call(net, ({"2.bias": tape.zeros(1)}, {"2.bias": tape.zeros(1)}), (x,))
+    shared = nn.Linear(2, 2)
+    tied = nn.Sequential(shared, shared)
+    new = {"0.weight": tape.eye(2), "0.bias": tape.zeros(2)}
+    np.testing.assert_array_equal(functional_call(tied, new, (x,)).numpy(), x.numpy())  # both uses replaced
+    # gradients flow to the given tensors, not to the module's parameters
+    w = tape.zeros(1, 3, requires_grad=True)
+    functional_call(net, {"2.weight": w}, (x,)).sum().backward()
+    assert w.grad is not None and net[2].weight.grad is None
+
+
+def test_functional_call_compiles_a_loss_of_the_flat_parameters():
+    from tape.func import functional_call
+    tape.manual_seed(4)
+    net = nn.Sequential(nn.Linear(2, 10), nn.Tanh(), nn.Linear(10, 3))
+    x, y = tape.randn(8, 2), tape.randn(8, 3)
+    layout = _flat_names_shapes(net)
+
+    def loss(flat):
+        return F.mse_loss(functional_call(net, _unflatten(flat, layout), (x,)), y)
+
+    flat0 = nn.utils.parameters_to_vector(net.parameters()).detach().numpy()
+    compiled = tape.compile(loss, flat0)
+    elsewhere = flat0 + 0.1 * np.random.default_rng(0).normal(size=flat0.shape)
+    value, grad = compiled.value_and_grad(elsewhere)
+    nn.utils.vector_to_parameters(tape.tensor(elsewhere), net.parameters())
+    eager = F.mse_loss(net(x), y)
+    eager.backward()
+    np.testing.assert_allclose(value, eager.item(), rtol=1e-13)
+    eager_grad = np.concatenate([p.grad.numpy().reshape(-1) for p in net.parameters()])
+    np.testing.assert_allclose(grad, eager_grad, rtol=1e-11, atol=1e-14)
+
+
+def test_parameter_vectors_and_clip_grad_norm_match_torch():
+    torch = _torch()
+    rng = np.random.default_rng(9)
+    shapes = [(3, 2), (3,), (1, 3)]
+    values = [rng.normal(size=s) for s in shapes]
+    grads = [rng.normal(size=s) for s in shapes]
+    ours = [tape.tensor(v, requires_grad=True) for v in values]
+    theirs = [torch.tensor(v, requires_grad=True) for v in values]
+    vector = nn.utils.parameters_to_vector(ours)
+    np.testing.assert_array_equal(vector.detach().numpy(), torch.nn.utils.parameters_to_vector(theirs).detach().numpy())
+    (vector * vector).sum().backward()  # differentiable
+    np.testing.assert_array_equal(ours[0].grad.numpy(), 2 * values[0])
+    new = rng.normal(size=vector.shape)
+    nn.utils.vector_to_parameters(tape.tensor(new), ours)
+    torch.nn.utils.vector_to_parameters(torch.tensor(new), theirs)
+    for p, q in zip(ours, theirs):
+        np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+    for norm_type, max_norm in [(2.0, 0.5), (1.0, 1.0), (math.inf, 0.3), (2.0, 100.0)]:
+        for p, q, g in zip(ours, theirs, grads):
+            p.grad = tape.tensor(g)
+            q.grad = torch.tensor(g)
+        total = nn.utils.clip_grad_norm_(ours, max_norm, norm_type)
+        expected = torch.nn.utils.clip_grad_norm_(theirs, max_norm, norm_type)
+        assert total.item() == pytest.approx(expected.item(), rel=1e-14)
+        for p, q in zip(ours, theirs):
+            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-14)
+
+
+def test_clip_grad_norm_without_torch():
+    p = tape.tensor([3.0, 4.0], requires_grad=True)
+    (p * p).sum().backward()  # grad (6, 8), norm 10
+    assert nn.utils.clip_grad_norm_(p, 5.0).item() == 10.0
+    np.testing.assert_allclose(p.grad.numpy(), [3.0, 4.0], rtol=1e-6)
+    p.grad = tape.tensor([math.inf, 0.0])
+    with pytest.raises(RuntimeError, match="non-finite"):
+        nn.utils.clip_grad_norm_(p, 1.0, error_if_nonfinite=True)

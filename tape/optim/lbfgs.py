@@ -14,7 +14,7 @@ constants and stopping rules as ``torch.optim.LBFGS`` so that the iterates agree
 ...     loss.backward()
 ...     return loss
 >>> _ = opt.step(closure)
->>> [round(v, 6) for v in x.tolist()]
+>>> [round(v, 4) for v in x.tolist()]
 [1.0, 1.0]
 """
 from __future__ import annotations
