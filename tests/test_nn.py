@@ -96,6 +96,23 @@ def test_names_order_state_dict_and_repr_match_torch():
         assert repr(ours_module) == repr(theirs_module)
 
 
+def test_deepcopy_and_pickle_keep_parameters_registered_and_shared():
+    import copy
+    import pickle
+    shared = nn.Linear(2, 2)
+    net = nn.Sequential(shared, nn.Tanh(), shared, nn.Linear(2, 1))
+    for clone in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
+        params = list(clone.parameters())
+        assert len(params) == 4 and all(isinstance(p, nn.Parameter) and p.requires_grad for p in params)
+        assert clone[0] is clone[2]
+        assert all(p is not q for p, q in zip(params, net.parameters()))
+        for p, q in zip(params, net.parameters()):
+            np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+        clone[3].weight = nn.Parameter(tape.zeros(1, 2))  # still assignable as a parameter
+        clone(tape.ones(1, 2)).sum().backward()
+        assert clone[0].weight.grad is not None and shared.weight.grad is None
+
+
 def test_shared_module_and_parameter_listed_once():
     shared = nn.Linear(2, 2)
     net = nn.Sequential(shared, nn.Tanh(), shared)

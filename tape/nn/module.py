@@ -14,6 +14,7 @@ PyTorch's order (a module's own entries first, then each child's, depth first).
 """
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Iterable, Iterator, NamedTuple, Optional, Tuple, Union
 
@@ -22,7 +23,7 @@ import numpy as np
 from .. import _dtype as D
 from .._grad_mode import no_grad
 from .._tensor import Tensor
-from .parameter import Parameter, _mark, is_parameter
+from .parameter import _mark, is_parameter
 
 
 class IncompatibleKeys(NamedTuple):
@@ -383,6 +384,24 @@ class Module:
             else:
                 main += "\n  " + "\n  ".join(lines) + "\n"
         return main + ")"
+
+    def __deepcopy__(self, memo: dict) -> "Module":
+        """A deep copy whose parameters are registered parameters again (shared ones stay shared)."""
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            object.__setattr__(new, key, copy.deepcopy(value, memo))
+        new._mark_parameters()
+        return new
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._mark_parameters()
+
+    def _mark_parameters(self) -> None:
+        for p in self.__dict__.get("_parameters", {}).values():
+            if p is not None:
+                _mark(p)
 
     def __dir__(self):
         return sorted(set(object.__dir__(self)) | set(self._parameters) | set(self._buffers) | set(self._modules))
