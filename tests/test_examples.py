@@ -18,7 +18,7 @@ import pytest
 import tape
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-EXAMPLES = ["seed_network_jacobian.py", "partial_derivatives.py", "pinn_heat.py", "custom_function.py"]
+EXAMPLES = ["seed_network_jacobian.py", "partial_derivatives.py", "pinn_heat.py", "custom_function.py", "ode_fit.py"]
 TIME_LIMIT_S = 30.0
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
