@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 import tape
@@ -28,6 +29,7 @@ def warm_kernels():
     x = tape.tensor([0.3, 0.4], requires_grad=True)
     (g,) = tape.autograd.grad((tape.tanh(x) ** 3).sum(), x, create_graph=True)
     g.sum().backward()
+    tape.compile(lambda v: (tape.exp(v) * v).sum(), np.ones(2)).value_and_grad(np.ones(2))  # the replay kernel
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
