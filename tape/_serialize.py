@@ -24,7 +24,6 @@ object is ever executed, and anything else (object arrays, unknown nodes) is ref
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections import OrderedDict

@@ -119,3 +119,15 @@ def test_load_refuses_pickles_and_foreign_files(tmp_path):
         tape.save(np.array([object()]), tmp_path / "bad.npz")
     with zipfile.ZipFile(pickled) as archive:  # the file is a plain zip of .npy members
         assert sorted(archive.namelist()) == ["__tape__.npy", "a0.npy"]
+
+
+@pytest.mark.parametrize("module_name", [
+    "tape.nn", "tape.nn.module", "tape.nn.parameter", "tape.nn.functional", "tape.nn.layers", "tape.nn.loss",
+    "tape.nn.init", "tape.nn.utils", "tape.optim", "tape.optim.optimizer", "tape.optim.algorithms",
+    "tape.optim.lbfgs", "tape.optim.lr_scheduler", "tape.func", "tape._serialize"])
+def test_docstring_examples_run(module_name):
+    """The short examples in the docstrings of issue 12's modules are executed, so they cannot rot."""
+    import doctest
+    import importlib
+    result = doctest.testmod(importlib.import_module(module_name))
+    assert result.attempted > 0 and result.failed == 0, result

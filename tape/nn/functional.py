@@ -26,7 +26,6 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .. import _dtype as D
 from .._creation import rand
 from .._grad_mode import no_grad
 from .._tensor import Tensor, _wrap

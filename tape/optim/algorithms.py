@@ -14,7 +14,6 @@ True
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Iterable, Optional, Tuple
 
 import numpy as np

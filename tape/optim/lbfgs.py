@@ -25,7 +25,6 @@ from typing import Any, Callable, Iterable, List, Optional, Tuple
 import numpy as np
 
 from .._grad_mode import enable_grad, no_grad
-from .._tensor import Tensor
 from .optimizer import Optimizer
 
 
