@@ -309,3 +309,27 @@ def test_schedulers_without_torch():
         rates.append(cosine.get_last_lr()[0])
     expected = [0.5 + 1.5 * (1 + np.cos(np.pi * e / 10)) / 2 for e in range(1, 11)]
     np.testing.assert_allclose(rates, expected, rtol=1e-12)
+
+
+def test_scheduler_state_dict_resumes():
+    def make():
+        opt = optim.SGD([tape.zeros(1, requires_grad=True)], lr=1.0)
+        return opt, optim.lr_scheduler.CosineAnnealingLR(opt, T_max=6, eta_min=0.1)
+
+    opt, sched = make()
+    for _ in range(9):
+        opt.step()
+        sched.step()
+    expected = sched.get_last_lr()
+    opt, sched = make()
+    for _ in range(4):
+        opt.step()
+        sched.step()
+    saved_opt, saved_sched = opt.state_dict(), sched.state_dict()
+    opt, sched = make()
+    opt.load_state_dict(saved_opt)
+    sched.load_state_dict(saved_sched)
+    for _ in range(5):
+        opt.step()
+        sched.step()
+    assert sched.get_last_lr() == expected
