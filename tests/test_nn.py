@@ -472,6 +472,18 @@ def test_losses_gradients_against_finite_differences():
         assert gradcheck(lambda v: loss(ours, v), (tx,)), name
 
 
+def test_losses_second_derivatives_against_finite_differences():
+    rng = np.random.default_rng(11)
+    ours = _Namespace(F, tape.tensor, tape.tensor, tape.log_softmax)
+    wanted = {"ce_smooth", "ce_probs", "bce_logits", "gaussian_nll_var_grad", "huber", "kl_div", "bce"}
+    checked = set()
+    for name, x, loss in _loss_cases(rng)[:15] + _loss_cases(rng)[45:46]:
+        if name in wanted:
+            assert gradgradcheck(lambda v: loss(ours, v), (tape.tensor(x, requires_grad=True),)), name
+            checked.add(name)
+    assert checked == wanted
+
+
 def test_loss_modules_and_errors():
     logits = tape.tensor([[2.0, 0.0, -1.0], [0.1, 0.2, 0.3]])
     classes = tape.tensor([0, 2])
