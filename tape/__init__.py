@@ -26,3 +26,7 @@ from ._compile import BranchChanged, CompiledFunction, compile  # noqa: A001 - t
 
 __version__ = "0.1.0"
 get_default_dtype = lambda: float64  # noqa: E731
+from . import nn  # noqa: E402 - modules, losses and initialisers (issue 12)
+from . import optim  # noqa: E402 - optimizers and learning-rate schedules (issue 12)
+from . import func  # noqa: E402 - functional_call
+from ._serialize import load, save  # noqa: E402
