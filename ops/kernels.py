@@ -862,8 +862,11 @@ def _reduction(body, n, x, g, rec, sval, arr, shapes, sadj,
             j = group[i]
             if zeros[j] == 0:
                 ga[i] += g[j] * nonzero_prod[j] / vx[i]
-            elif zeros[j] == 1 and vx[i] == 0.0:
-                ga[i] += g[j] * nonzero_prod[j]
+            elif zeros[j] == 1:
+                if vx[i] == 0.0:
+                    ga[i] += g[j] * nonzero_prod[j]
+                else:  # 0 * (the others' product), as the rule computes it: nan where that product is inf
+                    ga[i] += g[j] * nonzero_prod[j] * 0.0 / vx[i]
     else:
         vy = _value(n, rec, sval, arr)
         first_only = (rec[n, 3] >> 8) & 1

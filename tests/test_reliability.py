@@ -457,14 +457,19 @@ def test_clamp_tensor_bounds_match_torch(case):
 
 
 def test_prod_with_zero_and_inf_documented_convention():
-    """README ("Conventions"): in a group with one zero, the elements other than the zero get 0 even
-    when another element is inf (torch: nan there, from 0 * inf); the zero gets the product of the others."""
-    p = tape.tensor([0.0, np.inf, 2.0], requires_grad=True)
+    """README ("Conventions"): prod([0, inf, 2]) gives [inf, nan, nan] (torch: [inf, 0, nan]); the first
+    order and the re-taped gradient agree (they were [inf, 0, 0] and [inf, nan, nan])."""
     with np.errstate(invalid="ignore"):
+        p = tape.tensor([0.0, np.inf, 2.0], requires_grad=True)
         tape.prod(p).backward()
-    np.testing.assert_array_equal(p.grad.numpy(), [np.inf, 0.0, 0.0])
+        np.testing.assert_array_equal(p.grad.numpy(), [np.inf, np.nan, np.nan])
+        (g,) = tape.autograd.grad(tape.prod(p), p, create_graph=True)
+        np.testing.assert_array_equal(g.detach().numpy(), [np.inf, np.nan, np.nan])
+        q = tape.tensor([[0.0, 3.0, 2.0], [1.0, 0.0, 0.0]], requires_grad=True)
+        tape.prod(q, dim=1).sum().backward()
+        np.testing.assert_array_equal(q.grad.numpy(), [[6.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
     readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
-    assert "prod" in readme and "0 * inf" in readme
+    assert "`prod([0, inf, 2])`: tape [inf, nan, nan]" in readme
 
 
 PROMOTION_CASES = [
