@@ -1030,6 +1030,22 @@ def needed_values(rec, iconsts, body_of, freed, n):
     return needed
 
 
+@jit
+def blocks_in_use(rec, arr, iconsts, body_of, freed, n, nblocks):
+    """Per value block, 1 if it holds the value of a record a later sweep may read (``needed_values``);
+    the last entry is 1 if any record is still needed at all."""
+    needed = needed_values(rec, iconsts, body_of, freed, n)
+    out = np.zeros(nblocks + 1, np.int8)
+    for m in range(n):
+        if needed[m] == 1:
+            out[nblocks] = 1
+            l = rec[m, 4]
+            if l >= 0:
+                b = arr[l, 2]
+                out[b if b >= 0 else -1 - b] = 1
+    return out
+
+
 # ---- the re-taping sweep (create_graph=True) -----------------------------------
 # The kernel walks the tape newest first like the sweep, but an adjoint is a node
 # id, and each record reached appends the records of its derivative rule (the

@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from tape import _dtype as D
-from tape._tape import FLUSH, state
+from tape._tape import FLUSH, THREADS, state
 from tape._tensor import (Tensor, _Meta, _new, _norm_dim, _plain, _wrap, needs_record, node_on, record, target_tape,
                           taped_scalar, traced_node)
 
@@ -381,6 +381,7 @@ def scalar_fast_method(op: int, reflected: bool = False):
     """
     py_fn = _PY_BINARY[op]
     flush_at = FLUSH
+    threads = THREADS
     if reflected:  # the other operand is a number here: 2 - x records RsubBackward1
         op = _NUMBER_LEFT.get(op, op)
 
@@ -400,7 +401,7 @@ def scalar_fast_method(op: int, reflected: bool = False):
                 return binary(op, other, self) if reflected else binary(op, self, other)
             if (self._rg or (ot is Tensor and other._rg)) and state.grad_enabled:
                 tape = self._tape
-                if (tape is None or tape.sealed or tape.owner is not state.token
+                if (tape is None or tape.sealed or (threads[0] > 1 and tape.owner is not state.token)
                         or (ot is Tensor and other._tape is not None and other._tape is not tape)):
                     tape = target_tape((self, other))
                 na = self._node if self._tape is tape else node_on(tape, self)

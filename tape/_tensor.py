@@ -17,7 +17,7 @@ from typing import Any, Iterable, Optional
 import numpy as np
 
 from . import _dtype as D
-from ._tape import BIG, Tape, current_tape, state
+from ._tape import BIG, THREADS, Tape, current_tape, state
 from .ops import table as T
 
 _F64 = np.dtype(np.float64)
@@ -663,11 +663,12 @@ def check_shared(tape: Tape, hi: int, seed_nodes) -> None:
 def target_tape(inputs) -> Tape:
     """The tape an op on ``inputs`` records to: the newest open tape of an operand, else the current tape."""
     best = None
-    token = state.token
+    token = state.token if THREADS[0] > 1 else None  # one thread: every tape is its own
     for t in inputs:
         if isinstance(t, Tensor):
             tp = t._tape
-            if tp is not None and not tp.sealed and tp.owner is token and (best is None or tp.seq > best.seq):
+            if (tp is not None and not tp.sealed and (token is None or tp.owner is token)
+                    and (best is None or tp.seq > best.seq)):
                 best = tp  # the newest of this thread's open tapes: the others' nodes become extern records
     return best if best is not None else current_tape()
 
