@@ -10,7 +10,6 @@ n (n-1) x^(n-2); with matplotlib installed they are drawn
 """
 from __future__ import annotations
 
-import argparse
 import pathlib
 import time
 
@@ -18,7 +17,8 @@ import numpy as np
 
 import tape
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+import _figures  # examples/_figures.py
+
 
 
 class MyPow(tape.autograd.Function):
@@ -37,12 +37,8 @@ class MyPow(tape.autograd.Function):
 
 
 def plot(x, values, first, second, n, path: pathlib.Path) -> None:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: skipping the plot (pip install -e .[examples])")
+    plt = _figures.pyplot()
+    if plt is None:
         return
     fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
     for data, exact, label, color in [(values, x ** n, f"$x^{n}$", "C0"), (first, n * x ** (n - 1), "first derivative", "C1"),
@@ -52,16 +48,11 @@ def plot(x, values, first, second, n, path: pathlib.Path) -> None:
     ax.set_xlabel("x")
     ax.legend(fontsize=8)
     ax.set_title("custom autograd.Function MyPow: first and second derivatives")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=70)
-    print(f"wrote {path}")
+    _figures.save(fig, path)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--plot-dir", type=pathlib.Path, default=ROOT / "docs" / "img")
-    parser.add_argument("--no-plot", action="store_true")
-    args = parser.parse_args()
+    args = _figures.arguments(__doc__)
     start = time.perf_counter()
     n = 3
     x = tape.linspace(-2.0, 2.0, 161).requires_grad_(True)

@@ -20,7 +20,6 @@ torch. With matplotlib installed the data and the fit are drawn
 """
 from __future__ import annotations
 
-import argparse
 import pathlib
 import time
 
@@ -28,7 +27,8 @@ import numpy as np
 
 import tape
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+import _figures  # examples/_figures.py
+
 TRUE = np.array([1.0, 0.1, 1.5, 0.075])
 START = (10.0, 5.0)
 DT, STEPS = 0.1, 150
@@ -85,12 +85,8 @@ def time_per_call(fn, repeats: int = 5) -> float:
 
 
 def plot(data: np.ndarray, fitted: np.ndarray, path: pathlib.Path) -> None:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: skipping the plot (pip install -e .[examples])")
+    plt = _figures.pyplot()
+    if plt is None:
         return
     with tape.no_grad():
         xs, ys = solve([tape.tensor(v) for v in fitted])
@@ -104,16 +100,11 @@ def plot(data: np.ndarray, fitted: np.ndarray, path: pathlib.Path) -> None:
     ax.set_ylim(0.0, 1.3 * data.max())
     ax.legend(fontsize=8, ncol=4, loc="upper center")
     ax.set_title("Lotka-Volterra fitted through RK4 (tape: Adam, then compiled + L-BFGS-B)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=70)
-    print(f"wrote {path}")
+    _figures.save(fig, path)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--plot-dir", type=pathlib.Path, default=ROOT / "docs" / "img")
-    parser.add_argument("--no-plot", action="store_true")
-    args = parser.parse_args()
+    args = _figures.arguments(__doc__)
     start = time.perf_counter()
     data = make_data()
     loss = make_loss(data)

@@ -11,7 +11,6 @@ are drawn as heat maps (docs/img/partial_derivatives.png).
 """
 from __future__ import annotations
 
-import argparse
 import pathlib
 import time
 
@@ -19,7 +18,8 @@ import numpy as np
 
 import tape
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+import _figures  # examples/_figures.py
+
 
 
 def f(x, y):
@@ -35,12 +35,8 @@ def df_dy_exact(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def plot(x, y, value, dx, dy, path: pathlib.Path) -> None:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: skipping the plot (pip install -e .[examples])")
+    plt = _figures.pyplot()
+    if plt is None:
         return
     panels = [(value, "$f(x, y)$"), (dx, r"$\partial f/\partial x$ (tape)"),
               (df_dx_exact(x, y), r"$\partial f/\partial x$ (analytic)"),
@@ -53,16 +49,11 @@ def plot(x, y, value, dx, dy, path: pathlib.Path) -> None:
         ax.set_aspect("equal")
         fig.colorbar(image, ax=ax, shrink=0.85)
     fig.suptitle(r"$f(x,y) = \sin x\, e^{-y^2/2} + 0.1\, x y^2$ and its partial derivatives")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=70)
-    print(f"wrote {path}")
+    _figures.save(fig, path)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--plot-dir", type=pathlib.Path, default=ROOT / "docs" / "img")
-    parser.add_argument("--no-plot", action="store_true")
-    args = parser.parse_args()
+    args = _figures.arguments(__doc__)
     start = time.perf_counter()
 
     grid_x, grid_y = tape.meshgrid(tape.linspace(-3.0, 3.0, 101), tape.linspace(-2.0, 2.0, 101), indexing="xy")

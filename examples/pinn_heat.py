@@ -15,7 +15,6 @@ are drawn (docs/img/pinn_heat.png).
 """
 from __future__ import annotations
 
-import argparse
 import math
 import pathlib
 import time
@@ -25,7 +24,8 @@ import numpy as np
 import tape
 from tape import nn
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+import _figures  # examples/_figures.py
+
 DIFFUSIVITY = 0.1
 
 
@@ -66,12 +66,8 @@ def relative_error(net: nn.Module) -> tuple:
 
 
 def plot(gx, gt, predicted, truth, path: pathlib.Path) -> None:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: skipping the plot (pip install -e .[examples])")
+    plt = _figures.pyplot()
+    if plt is None:
         return
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.6), constrained_layout=True)
     for ax, field, title in [(axes[0], predicted, "PINN u(x, t)"), (axes[1], truth, "exact u(x, t)"),
@@ -89,16 +85,11 @@ def plot(gx, gt, predicted, truth, path: pathlib.Path) -> None:
     axes[3].set_title("slices (dots: PINN)")
     axes[3].legend(fontsize=7)
     fig.suptitle(r"$u_t = 0.1\,u_{xx}$: 2-20-20-1 tanh PINN (tape.nn, Adam then L-BFGS)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=70)
-    print(f"wrote {path}")
+    _figures.save(fig, path)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--plot-dir", type=pathlib.Path, default=ROOT / "docs" / "img")
-    parser.add_argument("--no-plot", action="store_true")
-    args = parser.parse_args()
+    args = _figures.arguments(__doc__)
     adam_steps, lbfgs_steps = 500, 60
     start = time.perf_counter()
 

@@ -12,7 +12,6 @@ installed it draws the three outputs and their six input derivatives over a grid
 """
 from __future__ import annotations
 
-import argparse
 import pathlib
 import time
 
@@ -22,7 +21,7 @@ import tape
 from tape import nn
 from tape.autograd.functional import jacobian
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+import _figures  # examples/_figures.py
 
 
 def targets(points: np.ndarray) -> np.ndarray:
@@ -76,12 +75,8 @@ def finite_differences(net: nn.Module, points: np.ndarray, step: float = 1e-6) -
 
 
 def plot(net: nn.Module, path: pathlib.Path) -> None:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: skipping the plot (pip install -e .[examples])")
+    plt = _figures.pyplot()
+    if plt is None:
         return
     side = np.linspace(-2.0, 2.0, 61)
     gx, gy = np.meshgrid(side, side, indexing="xy")
@@ -104,16 +99,11 @@ def plot(net: nn.Module, path: pathlib.Path) -> None:
             ax.set_aspect("equal")
             fig.colorbar(image, ax=ax, shrink=0.8)
     fig.suptitle("2-10-3 tanh network (tape.nn) and its input gradients (is_grads_batched)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=70)
-    print(f"wrote {path}")
+    _figures.save(fig, path)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--plot-dir", type=pathlib.Path, default=ROOT / "docs" / "img")
-    parser.add_argument("--no-plot", action="store_true")
-    args = parser.parse_args()
+    args = _figures.arguments(__doc__)
     start = time.perf_counter()
 
     tape.manual_seed(0)

@@ -51,6 +51,7 @@ def test_example_runs_and_passes_its_checks(name, tmp_path, warm_kernels):
 def test_example_skips_the_plot_cleanly_without_matplotlib(tmp_path, warm_kernels):
     script = ROOT / "examples" / "partial_derivatives.py"
     blocked = ("import runpy, sys; sys.modules['matplotlib'] = None; "  # import matplotlib now raises ImportError
+               f"sys.path.insert(0, {str(script.parent)!r}); "  # as running the script puts its folder first
                f"sys.argv = [{str(script)!r}, '--plot-dir', {str(tmp_path)!r}]; "
                f"runpy.run_path({str(script)!r}, run_name='__main__')")
     result = subprocess.run([sys.executable, "-c", blocked], cwd=ROOT, capture_output=True, text=True, timeout=300)
