@@ -135,7 +135,7 @@ def main() -> None:
         fitted, final_loss = np.exp(result.x), float(result.fun)
         tolerance = 0.02
         print(f"tape.compile: {compiled.num_records} records")
-    print(f"L-BFGS-B on the compiled loss: {result.nit} iterations, {result.nfev} evaluations, "
+        print(f"L-BFGS-B on the compiled loss: {result.nit} iterations, {result.nfev} evaluations, "
               f"loss {final_loss:.4f}")
     error = np.abs(fitted / TRUE - 1.0).max()
     print(f"fitted (a, b, c, d) = {np.round(fitted, 4)}, true {TRUE}; max relative error {error:.2%}")

@@ -57,3 +57,15 @@ def test_example_skips_the_plot_cleanly_without_matplotlib(tmp_path, warm_kernel
     result = subprocess.run([sys.executable, "-c", blocked], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "skipping the plot" in result.stdout and not list(tmp_path.iterdir())
+
+
+def test_ode_fit_runs_without_scipy(warm_kernels):
+    """CI installs only the test extra: the ODE example must still run and check itself without scipy."""
+    script = ROOT / "examples" / "ode_fit.py"
+    blocked = ("import runpy, sys; sys.modules['scipy'] = None; sys.modules['scipy.optimize'] = None; "
+               f"sys.path.insert(0, {str(script.parent)!r}); "
+               f"sys.argv = [{str(script)!r}, '--no-plot']; "
+               f"runpy.run_path({str(script)!r}, run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", blocked], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "skipping the L-BFGS-B phase" in result.stdout and "max relative error" in result.stdout
