@@ -275,7 +275,7 @@ def _record(fn: Callable, args: list, with_grad: bool) -> Program:
             if out.numel() != 1:
                 raise RuntimeError(f"hvp and hessian need a function with one output value, got shape "
                                    f"{tuple(out.shape)}")
-            if out._rg and inputs[0]._meta is not None and inputs[0]._meta.leaf_tape is not None:
+            if out._rg and inputs[0]._meta is not None and inputs[0]._meta.leaf is not None:
                 from .autograd import grad as _grad
                 (g,) = _grad(out, inputs[0], create_graph=True, allow_unused=True)
                 if g is not None:
@@ -283,8 +283,8 @@ def _record(fn: Callable, args: list, with_grad: bool) -> Program:
         leaves = []
         for t in inputs:
             meta = t._meta
-            ref = meta.leaf_tape if meta is not None else None
-            leaves.append(meta.leaf_node if ref is not None and ref() is tape else -1)
+            leaf = meta.leaf if meta is not None else None
+            leaves.append(leaf[1] if leaf is not None and leaf[0]() is tape else -1)
     finally:
         state.recording = None
         state.grad_enabled = saved

@@ -234,6 +234,9 @@ class Tape:
             return self.record_scalar(op, a, b, aux, float(value))
         node = self.n
         size = value.size
+        # what an interrupt must restore: the rows, and the arena's block list and current block
+        saved = (len(self.blocks), len(self.arr), self._block, self._block_address, self._block_index,
+                 self._block_used)
         try:
             loc = len(self.arr) // 4
             dtype = value.dtype
@@ -266,12 +269,17 @@ class Tape:
                 block[used:used + size] = value.reshape(-1)
                 row = (self.shape_id(value.shape), self._block_address + 8 * used, self._block_index, size)
                 self._block_used = used + size
-            self.arr = _append(self.arr, row)  # an interrupted record leaves at most an unused arr row
+            self.arr = _append(self.arr, row)
             self._ints += (op, a, b, aux, loc)
             self._sval.append(0.0)
             self.n = node + 1
         except BaseException:
             self.rollback(node)
+            nb, na, self._block, self._block_address, self._block_index, self._block_used = saved
+            del self.blocks[nb:]
+            del self.block_addresses[nb:]
+            if len(self.arr) > na:
+                self.arr = self.arr[:na]
             raise
         if op != T.LEAF and op != T.CONST:  # memory their tensors own anyway
             self.value_bytes += 8 * size

@@ -58,16 +58,16 @@ class GradFn:
 class _Meta:
     """Rarely used per-tensor state, allocated on first use."""
 
-    __slots__ = ("grad", "retain", "grad_fn", "leaf_tape", "leaf_node", "leaf_version", "version", "origin",
+    __slots__ = ("grad", "retain", "grad_fn", "leaf", "version", "origin",
                  "pending")
 
     def __init__(self) -> None:
         self.grad = None
         self.retain = False
         self.grad_fn = None
-        self.leaf_tape = None
-        self.leaf_node = -1
-        self.leaf_version = 0
+        # (weak reference to the tape, node, version) of the last registration as a leaf: one attribute,
+        # set in one step, so that an interrupt can never pair one tape with another tape's node
+        self.leaf = None
         self.version = [0]  # shared with detached aliases of the same memory, as PyTorch's version counter
         self.origin = None  # (tape, node) of a value tape.compile re-evaluates but does not differentiate
         self.pending = None  # tape.compile: records the guard this value needs once it is used (argmax indices)
@@ -600,18 +600,17 @@ def node_on(tape: Tape, t) -> int:
             meta = t._meta
             if meta is None:
                 meta = t._meta = _Meta()
-            ref = meta.leaf_tape
+            leaf = meta.leaf
             version = meta.version[0]
-            if ref is not None and ref() is tape and meta.leaf_version == version:
-                return meta.leaf_node
+            if leaf is not None and leaf[0]() is tape and leaf[2] == version:
+                return leaf[1]
             v = t._value
             node = (tape.record_scalar(T.LEAF, -1, -1, 0, v) if type(v) is float
                     else tape.record_array(T.LEAF, -1, -1, 0, v, share=True))
-            tape.leaves[node] = t  # before the tensor caches it: an interrupt in between registers it again
-            meta.leaf_tape = weakref.ref(tape)
-            meta.leaf_node = node
-            meta.leaf_version = version
+            # registered and watched before the tensor caches it: an interrupt in between registers it again
+            tape.leaves[node] = t
             _watch_shared(tape, node, t, v, version, every_size=True)
+            meta.leaf = (weakref.ref(tape), node, version)
             return node
         v = t._value
         if type(v) is float:

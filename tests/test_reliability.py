@@ -306,8 +306,26 @@ def _interrupted_ops():
 
     def where(s, w, x):
         s["v"] = tape.where(s["v"] > 0.5, s["v"], x * 2.0)
+
+    def roll(s, w, x):  # the open tape is full: the next op starts a tape and registers x there again
+        if s["y"]._tape is not None:
+            for _ in range(_tape.ROLL_RECORDS):
+                s["y"] * 1.0
+
+    def register_again(s, w, x):
+        s["v"] = s["v"] + x * 2.0
+
+    def fill_block(s, w, x):  # the arena block has no room for 3 more values: the op starts a new block
+        tp = s["v"]._tape
+        if tp is not None:
+            if tp._block is None:
+                tp.record_array(0, -1, -1, 0, np.ones(1))
+            room = tp._block.size - tp._block_used
+            if room >= 3:
+                tp.record_array(0, -1, -1, 0, np.ones(room - 2))  # a leaf record of filler values
     return {"scalar": (nothing, scalar), "array": (nothing, array), "leaf": (nothing, leaf),
-            "flush": (pad_to_flush, scalar), "where": (nothing, where)}
+            "flush": (pad_to_flush, scalar), "where": (nothing, where), "register_again": (roll, register_again),
+            "new_block": (fill_block, array)}
 
 
 def _run_interrupted(name, k, wv, xv):
@@ -326,15 +344,21 @@ def _run_interrupted(name, k, wv, xv):
             done = False
     else:
         op(s, w, x)
-    return s["y"] * w + (s["v"] * x).sum(), w, x, done
+    return _loss(s, w, x), w, x, done
+
+
+def _loss(s, w, x):
+    """What the test computes after the op; x * 3.0 starts on the thread's open tape, reusing x's registration."""
+    return s["y"] * w + (s["v"] * x).sum() + (x * 3.0).sum() * 0.1
 
 
 @pytest.mark.parametrize("name", sorted(_interrupted_ops()))
-def test_interrupt_at_every_bytecode_of_a_recording(name):
+def test_interrupt_at_every_bytecode_of_a_recording(name, monkeypatch):
     """An interrupt at any bytecode of a recording leaves the tape consistent (tape._check.validate), and
     the gradient computed afterwards on that tape matches central differences of the same computation
     (the op applied or not, as the interrupt left it)."""
     wv, xv = 1.25, np.array([0.3, 1.5, -0.5])  # away from where's switch at 0.5
+    monkeypatch.setattr(_tape, "ROLL_RECORDS", 64)
     k = 0
     while True:
         k += 1
@@ -349,7 +373,7 @@ def test_interrupt_at_every_bytecode_of_a_recording(name):
                     out = _run_interrupted(name, 0, wd, xd)[0]
                 else:
                     ww, xx = tape.tensor(wd), tape.tensor(xd)
-                    out = (ww * 0.5) * ww + ((xx * 1.0) * xx).sum()
+                    out = _loss({"y": ww * 0.5, "v": xx * 1.0}, ww, xx)
             return out.item()
 
         eps = 1e-6
