@@ -12,8 +12,9 @@ Three works, each run by tape and torch in their own processes:
   backward, above the RSS with x allocated.
 * **distinct shapes**: a ``create_graph=True`` gradient of ``(x * x).sum()`` for
   x of n elements, n = 1 .. 50,000 (``--quick``: 10,000), each shape new.
-  Rows: the median time of the first 1,000 and of the last 1,000; a process
-  whose per-call cost grows with the shapes it has seen shows it here.
+  Rows: the median time of the same gradient of a fixed 10-element x before
+  and after that loop (a process whose per-call cost grows with the shapes it
+  has seen shows it here), and the RSS growth over the loop.
 
 Run: python bench/memory_loops.py [--quick]
 """
@@ -33,8 +34,9 @@ import _harness as h  # noqa: E402
 HELD = "held loss: RSS per iteration"
 PEAK32 = "sin(x)*x backward peak, float32"
 PEAK64 = "sin(x)*x backward peak, float64"
-SHAPES_FIRST = "create_graph grad, first 1000 shapes"
-SHAPES_LAST = "create_graph grad, last 1000 shapes"
+SHAPES_FIRST = "create_graph grad (10 elements), before"
+SHAPES_LAST = "same, after the distinct shapes"
+SHAPES_RSS = "RSS growth over the distinct shapes"
 
 
 def _held(lib, quick: bool) -> float:
@@ -79,15 +81,25 @@ def _peak(lib, dtype: str, quick: bool) -> float:
     return peak - base
 
 
-def _shapes(lib, quick: bool) -> tuple[float, float]:
+def _shapes(lib, quick: bool) -> tuple[float, float, float]:
+    """(time of a create_graph grad of a fixed 10-element x, the same after ``total`` distinct shapes,
+    RSS growth over the distinct shapes)."""
     total = 10_000 if quick else 50_000
-    times = []
+    fixed = lib.from_numpy(np.linspace(0.0, 1.0, 10)).requires_grad_()
+
+    def grad_fixed() -> None:
+        lib.autograd.grad((fixed * fixed).sum(), fixed, create_graph=True)
+
+    before = h.median(h.measure(grad_fixed, min_time=0.3))
+    gc.collect()
+    rss = h.rss_bytes()
     for n in range(1, total + 1):
         x = lib.from_numpy(np.linspace(0.0, 1.0, n)).requires_grad_()
-        t0 = time.perf_counter()
         lib.autograd.grad((x * x).sum(), x, create_graph=True)
-        times.append(time.perf_counter() - t0)
-    return h.median(times[:1000]), h.median(times[-1000:])
+    del x
+    gc.collect()
+    grown = h.rss_bytes() - rss
+    return before, h.median(h.measure(grad_fixed, min_time=0.3)), grown
 
 
 def _warm(lib) -> None:
@@ -102,9 +114,10 @@ def _report(lib, quick: bool) -> h.Report:
     _warm(lib)
     report = h.Report()
     report.add(HELD, _held(lib, quick), unit="B")
-    first, last = _shapes(lib, quick)
+    first, last, grown = _shapes(lib, quick)
     report.add(SHAPES_FIRST, first)
     report.add(SHAPES_LAST, last)
+    report.add(SHAPES_RSS, grown, unit="B")
     return report
 
 
