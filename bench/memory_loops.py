@@ -24,7 +24,6 @@ import gc
 import os
 import resource
 import sys
-import time
 
 import numpy as np
 

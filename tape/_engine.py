@@ -242,7 +242,7 @@ def run_backward(roots: Sequence, seeds: Sequence, targets: Optional[Sequence], 
     whose gradients are wanted. Returns (gradient per target, {leaf tensor: grad}
     for backward()) with numpy float64 arrays, None where nothing reached.
     """
-    from ._tensor import Tensor, check_shared
+    from ._tensor import check_shared
 
     if state.recording is not None and not create_graph:
         raise RuntimeError("tape.compile: a backward or grad without create_graph=True inside a compiled function "

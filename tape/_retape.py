@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 
 from ._tape import ROW, Tape, state
-from ._tensor import Tensor, _new, _wrap, node_on, taped_scalar
+from ._tensor import Tensor, _new, _wrap, node_on
 from .ops import kernels as K
 from .ops import table as T
 
