@@ -168,6 +168,7 @@ class _Sweep:
         if completed:
             _adjoint_lists.append(self.aadj)
         self.aadj = None
+        self.cols = None  # the column views pin the tape's columns
         if free:
             self.tape.sealed = True
 
@@ -299,8 +300,6 @@ def run_backward(roots: Sequence, seeds: Sequence, targets: Optional[Sequence], 
                     _check.validate(tape)
                 wanted = _wanted(tape, targets, target_ids)
                 wanted_of[tape] = wanted
-                if seeds_here:
-                    check_shared(tape, hi, [node for node, _ in seeds_here])
                 if create_graph:
                     from ._retape import retape_sweep
                     sweep = retape_sweep(tape, {node for node, _ in wanted} | set(tape.externs), hi)
@@ -310,7 +309,7 @@ def run_backward(roots: Sequence, seeds: Sequence, targets: Optional[Sequence], 
                         extra.extend(m for m in ctx.output_nodes if m >= 0)
                     sweep = _Sweep(tape, [node for node, _ in wanted] + extra, hi)
                 sweeps[tape] = sweep
-            elif seeds_here:
+            if seeds_here:
                 check_shared(tape, hi, [node for node, _ in seeds_here])
             sweep.run(hi, lo, seeds_here, not retain_graph)
             for node, (other, other_node) in tape.externs.items():
@@ -336,8 +335,7 @@ def run_backward(roots: Sequence, seeds: Sequence, targets: Optional[Sequence], 
             else:
                 sweep.close(free=not retain_graph, completed=completed)
     if not retain_graph and state.recording is None:
-        for tape, sweep in sweeps.items():
-            sweep.cols = None  # the column views would pin the columns
+        for tape in sweeps:
             tape.release_consumed()
     return target_grads, leaf_grads
 

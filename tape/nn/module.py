@@ -414,7 +414,17 @@ class _Keys(IncompatibleKeys):
         return super().__repr__()
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: their children in order."""
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+
+class Sequential(_ModuleSequence):
     """Modules applied one after another; index, slice, iterate and ``append`` like a list.
 
     >>> import tape
@@ -442,12 +452,6 @@ class Sequential(Module):
             input = module(input)
         return input
 
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
     def __getitem__(self, index: Union[int, slice]):
         if isinstance(index, slice):
             return Sequential(OrderedDict(list(self._modules.items())[index]))
@@ -470,7 +474,7 @@ def _index(index: int, length: int) -> int:
     return index % length
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules whose parameters the parent registers.
 
     >>> import tape
@@ -483,12 +487,6 @@ class ModuleList(Module):
         super().__init__()
         if modules is not None:
             self.extend(modules)
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
 
     def __getitem__(self, index: Union[int, slice]):
         if isinstance(index, slice):
