@@ -1,11 +1,27 @@
 """The op table of tape, installed as ``tape.ops``.
 
-``tape.ops.table`` lists every primitive (id, grad_fn name, kernel body,
-arity, VJP rule); ``tape.ops.kernels`` holds the numba sweep and the bodies;
-``tape.ops.primitives`` the forwards and recording; ``tape.ops.functions`` the
-public functions and composites. The op modules are imported by ``tape``
-itself, after the engine, so import ``tape`` first.
+``tape.ops.elementwise`` declares every elementwise op once (``tape.ops.codegen``
+writes their numba side into ``tape.ops.kernels``); ``tape.ops.primitives``
+registers the other families and records every op; ``tape.ops.table`` lists
+the rows (id, grad_fn name, family, body, arity, VJP rule);
+``tape.ops.functions`` holds the public functions and composites. Importing
+this package fills the engine's registry (tape/_registry.py): the engine reads
+the table and the kernels from there and never imports ``tape.ops``.
 """
-from . import kernels, table
+import os
 
-__all__ = ["kernels", "table"]
+from tape import _registry
+
+from . import _declare, kernels, primitives, table
+
+_registry.kernels = kernels
+_registry.host_matmul = primitives.HOST_MATMUL
+# the family numbers the kernels were compiled with must be the registry's (a stale generated section)
+_stale = [f.name for f in _registry.Family if getattr(kernels, "FAMILY_" + f.name, None) != int(f)]
+_stale += [d.key for d in _declare.DECLARED.values()
+           if getattr(kernels, ("U_" if d.arity == 1 else "BIN_") + d.key.upper(), None) != d.code]
+if _stale and not os.environ.get("TAPE_CODEGEN"):  # set by ops/codegen.py, which rewrites the section
+    raise ImportError(f"ops/kernels.py is stale against the declarations ({', '.join(_stale)}): "
+                      "run python ops/codegen.py")
+
+__all__ = ["kernels", "primitives", "table"]

@@ -12,6 +12,7 @@ import numpy as np
 
 from tape._tensor import Tensor, _norm_dim, _plain, _wrap, escape
 
+from . import _declare
 from . import primitives as P
 
 # ---- arithmetic ------------------------------------------------------------------
@@ -56,44 +57,24 @@ def neg(x) -> Tensor:
 negative = neg
 
 
-def exp(x) -> Tensor:
-    return P.unary(P.EXP, x)
+# ---- the elementwise ops declared public (ops/elementwise.py): tape.exp, tape.log1p, tape.atan2, ...
+def _declared_function(decl):
+    if decl.arity == 1:
+        def function(input) -> Tensor:  # noqa: A002 - PyTorch's name
+            return P.unary(decl.id, input)
+    else:
+        def function(input, other) -> Tensor:  # noqa: A002
+            return P.binary(decl.id, input, other)
+    function.__name__ = function.__qualname__ = decl.key
+    function.__doc__ = decl.doc or f"``{decl.key}`` elementwise ({decl.grad_fn} in the graph)."
+    return function
 
 
-def log(x) -> Tensor:
-    return P.unary(P.LOG, x)
-
-
-def sqrt(x) -> Tensor:
-    return P.unary(P.SQRT, x)
-
-
-def sin(x) -> Tensor:
-    return P.unary(P.SIN, x)
-
-
-def cos(x) -> Tensor:
-    return P.unary(P.COS, x)
-
-
-def tan(x) -> Tensor:
-    return P.unary(P.TAN, x)
-
-
-def tanh(x) -> Tensor:
-    return P.unary(P.TANH, x)
-
-
-def sigmoid(x) -> Tensor:
-    return P.unary(P.SIGMOID, x)
-
-
-def relu(x) -> Tensor:
-    return P.unary(P.RELU, x)
-
-
-def abs(x) -> Tensor:  # noqa: A001
-    return P.unary(P.ABS, x)
+_DECLARED_PUBLIC = [d.key for d in _declare.DECLARED.values() if d.public]
+for _decl in _declare.DECLARED.values():
+    if _decl.public:
+        globals()[_decl.key] = _declared_function(_decl)
+del _decl
 
 
 absolute = abs

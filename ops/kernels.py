@@ -28,6 +28,7 @@ Functions make it pause).
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numpy as np
 from numba import carray, njit, types
@@ -36,53 +37,35 @@ from numba.typed import List
 
 MAXDIM = 8
 
-# ---- body ids (the op table maps every op id to one of these) -------------
-B_NONE = 0  # leaf, constant, extern: no vector-Jacobian product
-B_ADD = 1
-B_SUB = 2
-B_MUL = 3
-B_DIV = 4
-B_POW = 5
-B_MAXIMUM = 6
-B_MINIMUM = 7
-B_WHERE = 8
-B_NEG = 10
-B_EXP = 11
-B_LOG = 12
-B_SQRT = 13
-B_SIN = 14
-B_COS = 15
-B_TAN = 16
-B_TANH = 17
-B_SIGMOID = 18
-B_RELU = 19
-B_ABS = 20
-B_POWC = 21
-B_CLAMP = 22
-B_VIEW = 30
-B_EXPAND = 31
-B_PERMUTE = 32
-B_GATHER = 33
-B_CAT = 34
-B_SCATTER = 35
-B_SUM = 40
-B_MEAN = 41
-B_PROD = 42
-B_AMAX = 43
-B_AMIN = 44
-B_MATMUL = 50
-B_DOT = 51
-B_MV = 52
-B_SOFTMAX = 60
-B_LOG_SOFTMAX = 61
-B_LOGSUMEXP = 62
-B_CUSTOM = 90  # custom autograd.Function call: the sweep pauses here (and at wanted matrix products)
-B_KEEP = 91  # a node whose adjoint Python collects (custom Function outputs)
+# ---- body codes of the hand-written families (the elementwise ones are generated below) ----------
+# A record's family (tape/_registry.Family, one column of ``kinds``) selects the kernel section;
+# its body code selects the op within it. Codes mean something only within their family.
+S_VIEW = 1  # structural
+S_EXPAND = 2
+S_PERMUTE = 3
+S_GATHER = 4
+S_CAT = 5
+S_SCATTER = 6
+R_SUM = 1  # reductions
+R_MEAN = 2
+R_PROD = 3
+R_AMAX = 4
+R_AMIN = 5
+L_MM = 1  # matrix products
+L_BMM = 2
+L_DOT = 3
+L_MV = 4
+SM_SOFTMAX = 1  # the softmax family
+SM_LOG_SOFTMAX = 2
+SM_LOGSUMEXP = 3
+WHERE = 1  # the where family's one body
+FIRST_HIT = 1
 
 # status codes returned by sweep (>0 means: paused at record status-1)
 DONE = 0
 ERR_FREED = -1
 NEED_SPACE = -2
+ERR_UNKNOWN_OP = -3  # a record whose family or body no kernel section knows (the table and kernels disagree)
 
 def jit(fn):
     """njit with numba's on-disk cache, or without it where no cache location is writable.
@@ -106,6 +89,461 @@ def jit_inline(fn):
         return njit(cache=True, **options)(fn)
     except RuntimeError:
         return njit(**options)(fn)
+
+
+# ==== BEGIN GENERATED: elementwise ops (python ops/codegen.py; do not edit) ====
+# families, as tape/_registry.Family numbers them (checked when ops/ is imported)
+FAMILY_NONE = 0
+FAMILY_KEEP = 1
+FAMILY_CUSTOM = 2
+FAMILY_UNARY = 3
+FAMILY_BINARY = 4
+FAMILY_COMPARE = 5
+FAMILY_WHERE = 6
+FAMILY_STRUCTURAL = 7
+FAMILY_REDUCTION = 8
+FAMILY_LINALG = 9
+FAMILY_SOFTMAX = 10
+FAMILY_FIRST_HIT = 11
+CONST_BODY = 1  # the body of the engine's constant records
+# body codes of the declared ops, in declaration order
+U_NEG = 1
+U_EXP = 2
+U_LOG = 3
+U_SQRT = 4
+U_SIN = 5
+U_COS = 6
+U_TAN = 7
+U_TANH = 8
+U_SIGMOID = 9
+U_RELU = 10
+U_ABS = 11
+U_POW_SCALAR = 12
+U_CLAMP = 13
+U_LOG1P = 14
+U_ERF = 15
+BIN_GT = 1
+BIN_GE = 2
+BIN_LT = 3
+BIN_LE = 4
+BIN_EQ = 5
+BIN_NE = 6
+BIN_ADD = 7
+BIN_SUB = 8
+BIN_MUL = 9
+BIN_DIV = 10
+BIN_POW = 11
+BIN_MAXIMUM = 12
+BIN_MINIMUM = 13
+BIN_ATAN2 = 14
+N_UNARY = 15
+N_TWO_OPERAND = 14
+
+
+@jit_inline
+def _scalar_log(x):
+    if x < 0.0:
+        return math.nan
+    return -math.inf if x == 0.0 else math.log(x)
+
+
+@jit_inline
+def _scalar_sigmoid(x):
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@jit_inline
+def _scalar_pow_scalar(x, c):
+    if c == 2.0:
+        return x * x
+    if c == 1.0:
+        return x
+    if c == 0.0:
+        return 1.0
+    return x ** c
+
+
+@jit_inline
+def _scalar_clamp(x, lo, hi):
+    if x != x:
+        return x
+    return min(max(x, lo), hi)
+
+
+@jit_inline
+def _unary_value(code, x, c0, c1):
+    """The declared unary forward ``code`` at one element (c0, c1: the record's constants)."""
+    if code == U_NEG:
+        return (-x)
+    if code == U_EXP:
+        return (math.exp(x))
+    if code == U_LOG:
+        return _scalar_log(x)
+    if code == U_SQRT:
+        return (math.sqrt(x) if x >= 0.0 else math.nan)
+    if code == U_SIN:
+        return (math.sin(x))
+    if code == U_COS:
+        return (math.cos(x))
+    if code == U_TAN:
+        return (math.tan(x))
+    if code == U_TANH:
+        return (math.tanh(x))
+    if code == U_SIGMOID:
+        return _scalar_sigmoid(x)
+    if code == U_RELU:
+        return (x if x > 0.0 or x != x else 0.0)
+    if code == U_ABS:
+        return (abs(x))
+    if code == U_POW_SCALAR:
+        return _scalar_pow_scalar(x, c0)
+    if code == U_CLAMP:
+        return _scalar_clamp(x, c0, c1)
+    if code == U_LOG1P:
+        return (math.log1p(x))
+    if code == U_ERF:
+        return (math.erf(x))
+    return math.nan  # no such code: ops/ checks the table against these codes on import
+
+
+@jit_inline
+def _binary_value(code, a, b):
+    """The declared two-operand forward ``code`` at one element (comparisons give 1.0 or 0.0)."""
+    if code == BIN_GT:
+        return (1.0 if a > b else 0.0)
+    if code == BIN_GE:
+        return (1.0 if a >= b else 0.0)
+    if code == BIN_LT:
+        return (1.0 if a < b else 0.0)
+    if code == BIN_LE:
+        return (1.0 if a <= b else 0.0)
+    if code == BIN_EQ:
+        return (1.0 if a == b else 0.0)
+    if code == BIN_NE:
+        return (1.0 if a != b else 0.0)
+    if code == BIN_ADD:
+        return (a + b)
+    if code == BIN_SUB:
+        return (a - b)
+    if code == BIN_MUL:
+        return (a * b)
+    if code == BIN_DIV:
+        return (a / b)
+    if code == BIN_POW:
+        return (a ** b)
+    if code == BIN_MAXIMUM:
+        return (a if a > b or a != a else b)
+    if code == BIN_MINIMUM:
+        return (a if a < b or a != a else b)
+    if code == BIN_ATAN2:
+        return (math.atan2(a, b))
+    return math.nan  # no such code
+
+
+@jit_inline
+def _unary_grad(code, gi, x, y, c0, c1):
+    """d/dx of the declared unary op ``code`` at one element (input x, output y), times ``gi``."""
+    if code == U_NEG:
+        return (-gi)
+    if code == U_EXP:
+        return (gi * y)
+    if code == U_LOG:
+        return (gi / x)
+    if code == U_SQRT:
+        return (gi / (y * 2.0))
+    if code == U_SIN:
+        return (gi * math.cos(x))
+    if code == U_COS:
+        return (-(gi * math.sin(x)))
+    if code == U_TAN:
+        return (gi * (1.0 + y * y))
+    if code == U_TANH:
+        return (gi * (1.0 - y * y))
+    if code == U_SIGMOID:
+        return (gi * (y * (1.0 - y)))
+    if code == U_RELU:
+        return (gi if (y > 0.0) else 0.0)
+    if code == U_ABS:
+        return (gi * ((1.0 if x > 0.0 else 0.0) - (1.0 if x < 0.0 else 0.0)))
+    if code == U_POW_SCALAR:
+        return ((gi * 0.0) if (c0 == 0.0) else (gi * c0 * _scalar_pow_scalar(x, c0 - 1.0)))
+    if code == U_CLAMP:
+        return (gi if (((1.0 if x >= c0 else 0.0) * (1.0 if x <= c1 else 0.0)) != 0.0) else 0.0)
+    if code == U_LOG1P:
+        return (gi / (1.0 + x))
+    if code == U_ERF:
+        return (gi * 1.1283791670955126 * math.exp(-(x * x)))
+    return math.nan  # no such code
+
+
+@jit_inline
+def _binary_grads(code, gi, a, b, y):
+    """(d/da, d/db) of the declared binary op ``code`` at one element, times ``gi``."""
+    if code == BIN_ADD:
+        return gi, gi
+    if code == BIN_SUB:
+        return gi, (-gi)
+    if code == BIN_MUL:
+        return (gi * b), (gi * a)
+    if code == BIN_DIV:
+        return (gi / b), (-(gi * a) / (b * b))
+    if code == BIN_POW:
+        return (0.0 if (b == 0.0) else (gi * b * a ** (b - 1.0))), (0.0 if (((1.0 if a == 0.0 else 0.0) * (1.0 if b >= 0.0 else 0.0)) != 0.0) else (gi * y * _scalar_log(a)))
+    if code == BIN_MAXIMUM:
+        return (gi if (a > b) else ((gi * 0.5) if (a == b) else 0.0)), (0.0 if (a > b) else ((gi * 0.5) if (a == b) else gi))
+    if code == BIN_MINIMUM:
+        return (gi if (a < b) else ((gi * 0.5) if (a == b) else 0.0)), (0.0 if (a < b) else ((gi * 0.5) if (a == b) else gi))
+    if code == BIN_ATAN2:
+        return (gi * b / (a * a + b * b)), (-(gi * a) / (a * a + b * b))
+    return math.nan, math.nan  # no such code
+
+
+@jit
+def _unary_dispatch(code, dst, g, vx, vy, c0, c1, replace):
+    """dst (+)= d/dx of unary ``code`` times g, elementwise (ops declared with fast_loop=True in
+    loops of their own, the rest through the one per-element switch)."""
+    n = g.size
+    if code == U_EXP:
+        for i in range(n):
+            v = (g[i] * vy[i])
+            dst[i] = v if replace else dst[i] + v
+    elif code == U_TANH:
+        for i in range(n):
+            v = (g[i] * (1.0 - vy[i] * vy[i]))
+            dst[i] = v if replace else dst[i] + v
+    elif code == U_SIGMOID:
+        for i in range(n):
+            v = (g[i] * (vy[i] * (1.0 - vy[i])))
+            dst[i] = v if replace else dst[i] + v
+    else:
+        for i in range(n):
+            v = _unary_grad_call(code, g[i], vx[i], vy[i], c0, c1)
+            dst[i] = v if replace else dst[i] + v
+
+
+@jit
+def _retape_unary(B, code, n, g, x, c0, c1):
+    """Append the records of unary ``code``'s VJP at record ``n`` (adjoint node ``g``, operand
+    node ``x``); returns the gradient's node, -1 for none, -2 for an unknown code."""
+    if code == U_NEG:
+        t1 = _emit(B, FAMILY_UNARY, U_NEG, g, -1, 0, _sid(B, g))
+        return t1
+    if code == U_EXP:
+        t1 = _emit(B, FAMILY_BINARY, BIN_MUL, g, n, 0, _bigger(B, g, n))
+        return t1
+    if code == U_LOG:
+        t1 = _emit(B, FAMILY_BINARY, BIN_DIV, g, x, 0, _bigger(B, g, x))
+        return t1
+    if code == U_SQRT:
+        t1 = _number(B, 2.0)
+        t2 = _emit(B, FAMILY_BINARY, BIN_MUL, n, t1, 0, _bigger(B, n, t1))
+        t3 = _emit(B, FAMILY_BINARY, BIN_DIV, g, t2, 0, _bigger(B, g, t2))
+        return t3
+    if code == U_SIN:
+        t1 = _emit(B, FAMILY_UNARY, U_COS, x, -1, 0, _sid(B, x))
+        t2 = _emit(B, FAMILY_BINARY, BIN_MUL, g, t1, 0, _bigger(B, g, t1))
+        return t2
+    if code == U_COS:
+        t1 = _emit(B, FAMILY_UNARY, U_SIN, x, -1, 0, _sid(B, x))
+        t2 = _emit(B, FAMILY_BINARY, BIN_MUL, g, t1, 0, _bigger(B, g, t1))
+        t3 = _emit(B, FAMILY_UNARY, U_NEG, t2, -1, 0, _sid(B, t2))
+        return t3
+    if code == U_TAN:
+        t1 = _number(B, 1.0)
+        t2 = _emit(B, FAMILY_BINARY, BIN_MUL, n, n, 0, _bigger(B, n, n))
+        t3 = _emit(B, FAMILY_BINARY, BIN_ADD, t1, t2, 0, _bigger(B, t1, t2))
+        t4 = _emit(B, FAMILY_BINARY, BIN_MUL, g, t3, 0, _bigger(B, g, t3))
+        return t4
+    if code == U_TANH:
+        t1 = _number(B, 1.0)
+        t2 = _emit(B, FAMILY_BINARY, BIN_MUL, n, n, 0, _bigger(B, n, n))
+        t3 = _emit(B, FAMILY_BINARY, BIN_SUB, t1, t2, 0, _bigger(B, t1, t2))
+        t4 = _emit(B, FAMILY_BINARY, BIN_MUL, g, t3, 0, _bigger(B, g, t3))
+        return t4
+    if code == U_SIGMOID:
+        t1 = _number(B, 1.0)
+        t2 = _emit(B, FAMILY_BINARY, BIN_SUB, t1, n, 0, _bigger(B, t1, n))
+        t3 = _emit(B, FAMILY_BINARY, BIN_MUL, n, t2, 0, _bigger(B, n, t2))
+        t4 = _emit(B, FAMILY_BINARY, BIN_MUL, g, t3, 0, _bigger(B, g, t3))
+        return t4
+    if code == U_RELU:
+        t1 = _number(B, 0.0)
+        t2 = _emit(B, FAMILY_COMPARE, BIN_GT, n, t1, 0, _bigger(B, n, t1))
+        t3 = _emit(B, FAMILY_WHERE, WHERE, g, t1, t2, _bigger3(B, g, t1, t2))
+        return t3
+    if code == U_ABS:
+        t1 = _number(B, 0.0)
+        t2 = _emit(B, FAMILY_COMPARE, BIN_GT, x, t1, 0, _bigger(B, x, t1))
+        t3 = _emit(B, FAMILY_COMPARE, BIN_LT, x, t1, 0, _bigger(B, x, t1))
+        t4 = _emit(B, FAMILY_BINARY, BIN_SUB, t2, t3, 0, _bigger(B, t2, t3))
+        t5 = _emit(B, FAMILY_BINARY, BIN_MUL, g, t4, 0, _bigger(B, g, t4))
+        return t5
+    if code == U_POW_SCALAR:
+        if (c0 == 0.0):
+            t2 = _number(B, 0.0)
+            t3 = _emit(B, FAMILY_BINARY, BIN_MUL, g, t2, 0, _bigger(B, g, t2))
+            t1 = t3
+        else:
+            t4 = _number(B, c0)
+            t5 = _emit(B, FAMILY_BINARY, BIN_MUL, g, t4, 0, _bigger(B, g, t4))
+            t6 = _const_slot(B, (c0 - 1.0))
+            t7 = _emit(B, FAMILY_UNARY, U_POW_SCALAR, x, -1, t6, _sid(B, x))
+            t8 = _emit(B, FAMILY_BINARY, BIN_MUL, t5, t7, 0, _bigger(B, t5, t7))
+            t1 = t8
+        return t1
+    if code == U_CLAMP:
+        t1 = _number(B, c0)
+        t2 = _emit(B, FAMILY_COMPARE, BIN_GE, x, t1, 0, _bigger(B, x, t1))
+        t3 = _number(B, c1)
+        t4 = _emit(B, FAMILY_COMPARE, BIN_LE, x, t3, 0, _bigger(B, x, t3))
+        t5 = _emit(B, FAMILY_BINARY, BIN_MUL, t2, t4, 0, _bigger(B, t2, t4))
+        t6 = _number(B, 0.0)
+        t7 = _emit(B, FAMILY_WHERE, WHERE, g, t6, t5, _bigger3(B, g, t6, t5))
+        return t7
+    if code == U_LOG1P:
+        t1 = _number(B, 1.0)
+        t2 = _emit(B, FAMILY_BINARY, BIN_ADD, t1, x, 0, _bigger(B, t1, x))
+        t3 = _emit(B, FAMILY_BINARY, BIN_DIV, g, t2, 0, _bigger(B, g, t2))
+        return t3
+    if code == U_ERF:
+        t1 = _number(B, 1.1283791670955126)
+        t2 = _emit(B, FAMILY_BINARY, BIN_MUL, g, t1, 0, _bigger(B, g, t1))
+        t3 = _emit(B, FAMILY_BINARY, BIN_MUL, x, x, 0, _bigger(B, x, x))
+        t4 = _emit(B, FAMILY_UNARY, U_NEG, t3, -1, 0, _sid(B, t3))
+        t5 = _emit(B, FAMILY_UNARY, U_EXP, t4, -1, 0, _sid(B, t4))
+        t6 = _emit(B, FAMILY_BINARY, BIN_MUL, t2, t5, 0, _bigger(B, t2, t5))
+        return t6
+    return -2
+
+
+@jit
+def _retape_binary(B, code, n, g, a, b, need_a, need_b):
+    """Append the records of binary ``code``'s VJP at record ``n`` (operand nodes a, b); returns
+    the two gradients' nodes (-1: not wanted; -2: an unknown code)."""
+    if code == BIN_ADD:
+        ga = -1
+        gb = -1
+        if need_a:
+            ga = g
+        if need_b:
+            gb = g
+        return ga, gb
+    if code == BIN_SUB:
+        ga = -1
+        gb = -1
+        if need_a:
+            ga = g
+        if need_b:
+            t1 = _emit(B, FAMILY_UNARY, U_NEG, g, -1, 0, _sid(B, g))
+            gb = t1
+        return ga, gb
+    if code == BIN_MUL:
+        ga = -1
+        gb = -1
+        if need_a:
+            t1 = _emit(B, FAMILY_BINARY, BIN_MUL, g, b, 0, _bigger(B, g, b))
+            ga = t1
+        if need_b:
+            t2 = _emit(B, FAMILY_BINARY, BIN_MUL, g, a, 0, _bigger(B, g, a))
+            gb = t2
+        return ga, gb
+    if code == BIN_DIV:
+        ga = -1
+        gb = -1
+        if need_a:
+            t1 = _emit(B, FAMILY_BINARY, BIN_DIV, g, b, 0, _bigger(B, g, b))
+            ga = t1
+        if need_b:
+            t2 = _emit(B, FAMILY_BINARY, BIN_MUL, g, a, 0, _bigger(B, g, a))
+            t3 = _emit(B, FAMILY_UNARY, U_NEG, t2, -1, 0, _sid(B, t2))
+            t4 = _emit(B, FAMILY_BINARY, BIN_MUL, b, b, 0, _bigger(B, b, b))
+            t5 = _emit(B, FAMILY_BINARY, BIN_DIV, t3, t4, 0, _bigger(B, t3, t4))
+            gb = t5
+        return ga, gb
+    if code == BIN_POW:
+        ga = -1
+        gb = -1
+        if need_a:
+            t1 = _number(B, 0.0)
+            t2 = _emit(B, FAMILY_COMPARE, BIN_EQ, b, t1, 0, _bigger(B, b, t1))
+            t3 = _emit(B, FAMILY_BINARY, BIN_MUL, g, b, 0, _bigger(B, g, b))
+            t4 = _number(B, 1.0)
+            t5 = _emit(B, FAMILY_BINARY, BIN_SUB, b, t4, 0, _bigger(B, b, t4))
+            t6 = _emit(B, FAMILY_BINARY, BIN_POW, a, t5, 0, _bigger(B, a, t5))
+            t7 = _emit(B, FAMILY_BINARY, BIN_MUL, t3, t6, 0, _bigger(B, t3, t6))
+            t8 = _emit(B, FAMILY_WHERE, WHERE, t1, t7, t2, _bigger3(B, t1, t7, t2))
+            ga = t8
+        if need_b:
+            t9 = _number(B, 0.0)
+            t10 = _emit(B, FAMILY_COMPARE, BIN_EQ, a, t9, 0, _bigger(B, a, t9))
+            t11 = _emit(B, FAMILY_COMPARE, BIN_GE, b, t9, 0, _bigger(B, b, t9))
+            t12 = _emit(B, FAMILY_BINARY, BIN_MUL, t10, t11, 0, _bigger(B, t10, t11))
+            t13 = _emit(B, FAMILY_BINARY, BIN_MUL, g, n, 0, _bigger(B, g, n))
+            t14 = _emit(B, FAMILY_UNARY, U_LOG, a, -1, 0, _sid(B, a))
+            t15 = _emit(B, FAMILY_BINARY, BIN_MUL, t13, t14, 0, _bigger(B, t13, t14))
+            t16 = _emit(B, FAMILY_WHERE, WHERE, t9, t15, t12, _bigger3(B, t9, t15, t12))
+            gb = t16
+        return ga, gb
+    if code == BIN_MAXIMUM:
+        t1 = _emit(B, FAMILY_COMPARE, BIN_GT, a, b, 0, _bigger(B, a, b))
+        t2 = _emit(B, FAMILY_COMPARE, BIN_EQ, a, b, 0, _bigger(B, a, b))
+        t3 = _number(B, 0.5)
+        t4 = _emit(B, FAMILY_BINARY, BIN_MUL, g, t3, 0, _bigger(B, g, t3))
+        ga = -1
+        gb = -1
+        if need_a:
+            t5 = _number(B, 0.0)
+            t6 = _emit(B, FAMILY_WHERE, WHERE, t4, t5, t2, _bigger3(B, t4, t5, t2))
+            t7 = _emit(B, FAMILY_WHERE, WHERE, g, t6, t1, _bigger3(B, g, t6, t1))
+            ga = t7
+        if need_b:
+            t8 = _number(B, 0.0)
+            t9 = _emit(B, FAMILY_WHERE, WHERE, t4, g, t2, _bigger3(B, t4, g, t2))
+            t10 = _emit(B, FAMILY_WHERE, WHERE, t8, t9, t1, _bigger3(B, t8, t9, t1))
+            gb = t10
+        return ga, gb
+    if code == BIN_MINIMUM:
+        t1 = _emit(B, FAMILY_COMPARE, BIN_LT, a, b, 0, _bigger(B, a, b))
+        t2 = _emit(B, FAMILY_COMPARE, BIN_EQ, a, b, 0, _bigger(B, a, b))
+        t3 = _number(B, 0.5)
+        t4 = _emit(B, FAMILY_BINARY, BIN_MUL, g, t3, 0, _bigger(B, g, t3))
+        ga = -1
+        gb = -1
+        if need_a:
+            t5 = _number(B, 0.0)
+            t6 = _emit(B, FAMILY_WHERE, WHERE, t4, t5, t2, _bigger3(B, t4, t5, t2))
+            t7 = _emit(B, FAMILY_WHERE, WHERE, g, t6, t1, _bigger3(B, g, t6, t1))
+            ga = t7
+        if need_b:
+            t8 = _number(B, 0.0)
+            t9 = _emit(B, FAMILY_WHERE, WHERE, t4, g, t2, _bigger3(B, t4, g, t2))
+            t10 = _emit(B, FAMILY_WHERE, WHERE, t8, t9, t1, _bigger3(B, t8, t9, t1))
+            gb = t10
+        return ga, gb
+    if code == BIN_ATAN2:
+        t1 = _emit(B, FAMILY_BINARY, BIN_MUL, a, a, 0, _bigger(B, a, a))
+        t2 = _emit(B, FAMILY_BINARY, BIN_MUL, b, b, 0, _bigger(B, b, b))
+        t3 = _emit(B, FAMILY_BINARY, BIN_ADD, t1, t2, 0, _bigger(B, t1, t2))
+        ga = -1
+        gb = -1
+        if need_a:
+            t4 = _emit(B, FAMILY_BINARY, BIN_MUL, g, b, 0, _bigger(B, g, b))
+            t5 = _emit(B, FAMILY_BINARY, BIN_DIV, t4, t3, 0, _bigger(B, t4, t3))
+            ga = t5
+        if need_b:
+            t6 = _emit(B, FAMILY_BINARY, BIN_MUL, g, a, 0, _bigger(B, g, a))
+            t7 = _emit(B, FAMILY_UNARY, U_NEG, t6, -1, 0, _sid(B, t6))
+            t8 = _emit(B, FAMILY_BINARY, BIN_DIV, t7, t3, 0, _bigger(B, t7, t3))
+            gb = t8
+        return ga, gb
+    return -2, -2
+
+
+MAX_ELEMENTWISE_RECORDS = 16  # the most records one declared VJP appends
+# ==== END GENERATED ====
 
 
 # ---- index helpers ---------------------------------------------------------
@@ -197,7 +635,7 @@ def _source_index(body, n, x, rec, arr, shapes, iconsts):
     st_in = contiguous_strides(shapes, sid_in)
     st = np.zeros(max(nd_out, 1), np.int64)
     for d in range(nd_in):
-        if body == B_PERMUTE:
+        if body == S_PERMUTE:
             st[d] = st_in[iconsts[rec[n, 3] + d]]
         elif shapes[sid_in, 1 + d] != 1:  # expand: a broadcast dimension repeats its element
             st[d + nd_out - nd_in] = st_in[d]
@@ -324,7 +762,7 @@ def _adjoint(node, rec, arr, sadj, aadj, touched, keep, out):
 
 
 @jit
-def sweep(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, touched, keep, out_rows,
+def sweep(rec, sval, arr, shapes, consts, iconsts, kinds, hi, lo, sadj, aadj, touched, keep, out_rows,
           seed_nodes, seed_offsets, seed_rows, freed, free):
     """One reverse sweep per row of ``seed_rows`` (writing to ``out_rows[row]``); see ``_sweep_pass``.
 
@@ -333,20 +771,67 @@ def sweep(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, 
     pass starts from zero adjoints and retains the graph. Returns DONE, ERR_FREED
     or the pause status of the first pass that stopped.
     """
+    if not _table_known(kinds):
+        return ERR_UNKNOWN_OP
     rows = seed_rows.shape[0]
     for r in range(rows):
         if r > 0:
             sadj[:] = 0.0
             touched[:] = 0
-        status = _sweep_pass(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, touched, keep,
+        status = _sweep_pass(rec, sval, arr, shapes, consts, iconsts, kinds, hi, lo, sadj, aadj, touched, keep,
                              out_rows[r], seed_nodes, seed_offsets, seed_rows[r], freed, free and rows == 1)
         if status != DONE:
             return status
     return DONE
 
 
+@jit_inline
+def _inert(kinds, op):
+    """Whether records of ``op`` have no VJP of their own (values, comparisons): an adjoint reaching
+    one goes nowhere unless Python asked for it."""
+    f = kinds[op, 0]
+    return f == FAMILY_NONE or f == FAMILY_COMPARE or f == FAMILY_FIRST_HIT
+
+
+@jit_inline
+def _known(family, body):
+    """Whether a kernel section holds ``body`` of ``family`` (else the kernels stop with ERR_UNKNOWN_OP)."""
+    if family == FAMILY_UNARY:
+        return 1 <= body <= N_UNARY
+    if family == FAMILY_BINARY or family == FAMILY_COMPARE:
+        return 1 <= body <= N_TWO_OPERAND
+    if family == FAMILY_STRUCTURAL:
+        return S_VIEW <= body <= S_SCATTER
+    if family == FAMILY_REDUCTION:
+        return R_SUM <= body <= R_AMIN
+    if family == FAMILY_LINALG:
+        return L_MM <= body <= L_MV
+    if family == FAMILY_SOFTMAX:
+        return SM_SOFTMAX <= body <= SM_LOGSUMEXP
+    if family == FAMILY_WHERE or family == FAMILY_FIRST_HIT or family == FAMILY_KEEP or family == FAMILY_CUSTOM:
+        return body == 0 or body == 1
+    return family == FAMILY_NONE
+
+
 @jit
-def _sweep_pass(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, aadj, touched, keep, out,
+def _table_known(kinds):
+    """Whether every row of the op table names a (family, body) the kernels hold: checked once per kernel
+    call, so that no record of an op they do not know is ever swept (a stale kernels.py)."""
+    for op in range(kinds.shape[0]):
+        if not _known(kinds[op, 0], kinds[op, 1]):
+            return False
+    return True
+
+
+@jit_inline
+def _params(kinds, op, consts, c):
+    """The float constants (c0, c1) of a record of ``op`` whose aux is ``c`` (0.0 where it has none)."""
+    k = kinds[op, 2]
+    return consts[c] if k >= 1 else 0.0, consts[c + 1] if k >= 2 else 0.0
+
+
+@jit
+def _sweep_pass(rec, sval, arr, shapes, consts, iconsts, kinds, hi, lo, sadj, aadj, touched, keep, out,
                 seed_nodes, seed_offsets, seeds, freed, free):
     """Reverse sweep over records ``hi`` down to ``lo`` (inclusive). Returns a status code.
 
@@ -362,35 +847,39 @@ def _sweep_pass(rec, sval, arr, shapes, consts, iconsts, body_of, hi, lo, sadj, 
     n = hi
     while n >= lo:
         # runs of 0-d records go through a loop that holds no arrays (a few ns a record)
-        n = _scalar_run(rec, sval, consts, body_of, n, lo, sadj, touched, keep, out, freed, free)
+        n = _scalar_run(rec, sval, consts, kinds, n, lo, sadj, touched, keep, out, freed, free)
         if n < lo:
             return DONE if n == lo - 1 else ERR_FREED
-        l = rec[n, 4]
-        body = body_of[rec[n, 0]]
-        if body == B_NONE or body == B_KEEP:
-            if body == B_KEEP:
-                touched[rec[n, 1]] = 1  # the custom Function call this output belongs to is reached
+        op = rec[n, 0]
+        family = kinds[op, 0]
+        if family == FAMILY_KEEP:
+            touched[rec[n, 1]] = 1  # the custom Function call this output belongs to is reached
+            n -= 1
+            continue
+        if _inert(kinds, op):
             n -= 1
             continue
         if freed[n]:
             return ERR_FREED
         if free:
             freed[n] = 1
-        if body == B_CUSTOM or (body == B_MATMUL and keep[n] >= 0):
+        if family == FAMILY_CUSTOM or (family == FAMILY_LINALG and kinds[op, 1] <= L_BMM and keep[n] >= 0):
             # a custom Function, or a large matrix product that Python hands to numpy's BLAS
             return n + 1
         x = rec[n, 1]
         y2 = rec[n, 2]
-        need_a = x >= 0 and (keep[x] >= 0 or body_of[rec[x, 0]] != B_NONE)
-        need_b = y2 >= 0 and (keep[y2] >= 0 or body_of[rec[y2, 0]] != B_NONE)
-        _sweep_record(body, n, l, x, y2, need_a, need_b, rec, sval, arr, shapes, consts, iconsts, body_of, sadj,
-                      aadj, touched, keep, out)
+        need_a = x >= 0 and (keep[x] >= 0 or not _inert(kinds, rec[x, 0]))
+        need_b = y2 >= 0 and (keep[y2] >= 0 or not _inert(kinds, rec[y2, 0]))
+        status = _sweep_record(family, kinds[op, 1], n, x, y2, need_a, need_b, rec, sval, arr, shapes, consts,
+                               iconsts, kinds, sadj, aadj, touched, keep, out)
+        if status != DONE:
+            return status
         n -= 1
     return DONE
 
 
 @jit
-def _scalar_run(rec, sval, consts, body_of, hi, lo, sadj, touched, keep, out, freed, free):
+def _scalar_run(rec, sval, consts, kinds, hi, lo, sadj, touched, keep, out, freed, free):
     """Sweep from ``hi`` down while records are 0-d (elementwise ops of 0-d operands, or no VJP).
 
     Returns the index of the first record that needs the general path, ``lo - 1``
@@ -405,11 +894,10 @@ def _scalar_run(rec, sval, consts, body_of, hi, lo, sadj, touched, keep, out, fr
             return n
         if keep[n] >= 0:
             out[keep[n]] = sadj[n]
-        body = body_of[rec[n, 0]]
-        if body == B_NONE:
-            continue
+        op = rec[n, 0]
+        family = kinds[op, 0]
         x = rec[n, 1]
-        if body < B_WHERE:
+        if family == FAMILY_BINARY:
             y2 = rec[n, 2]
             if rec[x, 4] >= 0 or rec[y2, 4] >= 0:
                 return n
@@ -417,21 +905,20 @@ def _scalar_run(rec, sval, consts, body_of, hi, lo, sadj, touched, keep, out, fr
                 return lo - 2
             if free:
                 freed[n] = 1
-            da, db = _binary_grads(body, sadj[n], sval[x], sval[y2], sval[n])
+            da, db = _binary_grads(kinds[op, 1], sadj[n], sval[x], sval[y2], sval[n])
             sadj[x] += da
             touched[x] = 1
             sadj[y2] += db
             touched[y2] = 1
-        elif B_NEG <= body <= B_CLAMP and rec[x, 4] < 0:
+        elif family == FAMILY_UNARY and rec[x, 4] < 0:
             if freed[n]:
                 return lo - 2
             if free:
                 freed[n] = 1
-            c = rec[n, 3]
-            sadj[x] += _unary_grad(body, sadj[n], sval[x], sval[n], consts[c] if body >= B_POWC else 0.0,
-                                   consts[c + 1] if body == B_CLAMP else 0.0)
+            c0, c1 = _params(kinds, op, consts, rec[n, 3])
+            sadj[x] += _unary_grad(kinds[op, 1], sadj[n], sval[x], sval[n], c0, c1)
             touched[x] = 1
-        else:
+        elif not _inert(kinds, op):
             return n
     return lo - 1
 
@@ -451,67 +938,38 @@ def _add_seeds(rec, arr, sadj, aadj, touched, keep, out, seed_nodes, seed_offset
 
 
 @jit
-def _sweep_record(body, n, l, x, y2, need_a, need_b, rec, sval, arr, shapes, consts, iconsts, body_of, sadj, aadj,
-                  touched, keep, out):
+def _sweep_record(family, body, n, x, y2, need_a, need_b, rec, sval, arr, shapes, consts, iconsts, kinds, sadj,
+                  aadj, touched, keep, out):
     """The VJP of one record whose value or operands are arrays (kept out of the sweep's loop, which
-    then holds no arrays and costs a few nanoseconds per 0-d record)."""
+    then holds no arrays and costs a few nanoseconds per 0-d record). Returns DONE or ERR_UNKNOWN_OP."""
     g = _adjoint(n, rec, arr, sadj, aadj, touched, keep, out)
     ng = g.size
-    if body <= B_WHERE:
-        _binary(body, n, x, y2, g, ng, need_a, need_b, rec, sval, arr, iconsts, sadj, aadj, touched, keep,
-                out)
-    elif body <= B_CLAMP:
+    if family == FAMILY_BINARY:
+        _binary(body, n, x, y2, g, ng, need_a, need_b, rec, sval, arr, sadj, aadj, touched, keep, out)
+    elif family == FAMILY_WHERE:
+        _where(n, x, y2, g, ng, need_a, need_b, rec, sval, arr, sadj, aadj, touched, keep, out)
+    elif family == FAMILY_UNARY:
         if need_a:
-            _unary(body, n, x, g, ng, rec, sval, arr, consts, sadj, aadj, touched, keep, out)
-    elif body <= B_SCATTER:
-        _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sadj, aadj, touched, need_a, out)
-    elif body <= B_AMIN:
+            c0, c1 = _params(kinds, rec[n, 0], consts, rec[n, 3])
+            _unary(body, n, x, g, ng, c0, c1, rec, sval, arr, sadj, aadj, touched, keep, out)
+    elif family == FAMILY_STRUCTURAL:
+        _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, kinds, keep, sadj, aadj, touched, need_a, out)
+    elif family == FAMILY_REDUCTION:
         if need_a:
             _reduction(body, n, x, g, rec, sval, arr, shapes, sadj, aadj, touched, keep, out)
-    elif body <= B_MV:
+    elif family == FAMILY_LINALG:
         _linalg(body, n, x, y2, g, need_a, need_b, rec, sval, arr, shapes, sadj, aadj, touched, keep, out)
-    elif body <= B_LOGSUMEXP:
+    elif family == FAMILY_SOFTMAX:
         if need_a:
             _softmax_family(body, n, x, g, rec, sval, arr, shapes, sadj, aadj, touched, keep, out)
+    else:
+        return ERR_UNKNOWN_OP
     # the output's adjoint is consumed: release it (a wanted one stays in ``out``)
+    l = rec[n, 4]
     if l >= 0 and keep[n] < 0:
         aadj[l] = np.empty(0, np.float64)
         touched[n] = 2
-
-
-@jit_inline
-def _powc(v, c):
-    """``v ** c`` for a constant exponent, without libm's pow where the result is exact anyway."""
-    if c == 2.0:
-        return v * v
-    if c == 1.0:
-        return v
-    if c == 0.0:
-        return 1.0
-    return v ** c
-
-
-@jit_inline
-def _binary_grads(body, gi, p, q, y):
-    """(d/dp, d/dq) of the elementwise binary body at one element, times the adjoint ``gi``."""
-    if body == B_ADD:
-        return gi, gi
-    if body == B_SUB:
-        return gi, -gi
-    if body == B_MUL:
-        return gi * q, gi * p
-    if body == B_DIV:
-        return gi / q, -gi * p / (q * q)
-    if body == B_POW:
-        da = 0.0 if q == 0.0 else gi * q * p ** (q - 1.0)
-        db = 0.0 if (p == 0.0 and q >= 0.0) else gi * y * math.log(p)
-        return da, db
-    # maximum / minimum: ties split the gradient evenly, as PyTorch does
-    if p == q:
-        return 0.5 * gi, 0.5 * gi
-    if (p > q) == (body == B_MAXIMUM):
-        return gi, 0.0
-    return 0.0, gi
+    return DONE
 
 
 @jit
@@ -535,8 +993,30 @@ def _binary_f32(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, sadj, aadj
 
 
 @jit
-def _binary(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, iconsts, sadj, aadj, touched, keep, out):
-    if body != B_WHERE and x != y and (_is_f32(x, rec, arr) or _is_f32(y, rec, arr) or _is_f32(n, rec, arr)):
+def _where(n, x, y, g, ng, need_a, need_b, rec, sval, arr, sadj, aadj, touched, keep, out):
+    """where's VJP: x's value where the condition holds, y's elsewhere. The condition is node ``aux``
+    (0/1 values, the output's size or one element): a constant, or a recorded comparison that a replay
+    re-evaluates."""
+    vc = _value(rec[n, 3], rec, sval, arr)
+    nc = vc.size
+    if need_a:
+        na = _size_of(x, rec, arr)
+        ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
+        for i in range(ng):
+            if vc[i if nc == ng else 0] != 0.0:
+                ga[i if na == ng else 0] += g[i]
+    if need_b:
+        nb = _size_of(y, rec, arr)
+        gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out)
+        for i in range(ng):
+            if vc[i if nc == ng else 0] == 0.0:
+                gb[i if nb == ng else 0] += g[i]
+
+
+@jit
+def _binary(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, sadj, aadj, touched, keep, out):
+    """The VJP of a declared binary op (its operands hold the output's size or one element)."""
+    if x != y and (_is_f32(x, rec, arr) or _is_f32(y, rec, arr) or _is_f32(n, rec, arr)):
         if _size_of(x, rec, arr) == ng and _size_of(y, rec, arr) == ng:
             _binary_f32(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, sadj, aadj, touched, keep, out)
             return
@@ -544,22 +1024,6 @@ def _binary(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, iconsts, sadj,
     vb = _value(y, rec, sval, arr)
     na = va.size
     nb = vb.size
-    if body == B_WHERE:
-        # a = value if true, b = value if false; the condition is node ``aux`` (0/1 values, the output's
-        # size or one element): a constant, or a recorded comparison that a replay re-evaluates
-        vc = _value(rec[n, 3], rec, sval, arr)
-        nc = vc.size
-        if need_a:
-            ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
-            for i in range(ng):
-                if vc[i if nc == ng else 0] != 0.0:
-                    ga[i if na == ng else 0] += g[i]
-        if need_b:
-            gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out)
-            for i in range(ng):
-                if vc[i if nc == ng else 0] == 0.0:
-                    gb[i if nb == ng else 0] += g[i]
-        return
     vy = _value(n, rec, sval, arr)
     if na == ng and nb == ng and x == y:
         ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
@@ -591,11 +1055,11 @@ def _binary(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, iconsts, sadj,
     # a one-element operand broadcast against the output: one loop for both partials
     ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out) if need_a else g
     gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out) if need_b else g
-    if body == B_MUL or body == B_ADD or body == B_SUB:
+    if body == BIN_MUL or body == BIN_ADD or body == BIN_SUB:
         # the common cases in their own loops: the full-size operand's gradient, then the one-element one's
         full_is_a = na == ng
         c = vb[0] if full_is_a else va[0]
-        if body == B_MUL:
+        if body == BIN_MUL:
             if (need_a if full_is_a else need_b):
                 dst = ga if full_is_a else gb
                 for i in range(ng):
@@ -610,7 +1074,7 @@ def _binary(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, iconsts, sadj,
                 else:
                     ga[0] += acc
         else:
-            sign_b = -1.0 if body == B_SUB else 1.0
+            sign_b = -1.0 if body == BIN_SUB else 1.0
             acc = 0.0
             for i in range(ng):
                 acc += g[i]
@@ -644,10 +1108,10 @@ def _binary_dispatch(body, side, dst, g, va, vb, vy, replace):
     add, sub and mul get loops of their own (the switch on ``body`` out of the
     loop, so that it vectorises); the rest share one loop."""
     n = g.size
-    if body == B_MUL or ((body == B_ADD or body == B_SUB) and not replace):
+    if body == BIN_MUL or ((body == BIN_ADD or body == BIN_SUB) and not replace):
         other = vb if side == 0 else va
-        sign = -1.0 if (body == B_SUB and side == 1) else 1.0
-        if body == B_MUL:
+        sign = -1.0 if (body == BIN_SUB and side == 1) else 1.0
+        if body == BIN_MUL:
             if replace:
                 for i in range(n):
                     dst[i] = g[i] * other[i]
@@ -663,37 +1127,6 @@ def _binary_dispatch(body, side, dst, g, va, vb, vy, replace):
         dst[i] = v if replace else dst[i] + v
 
 
-@jit_inline
-def _unary_grad(body, gi, x, y, c0, c1):
-    """d/dx of the elementwise unary body at one element (value x, output y), times ``gi``."""
-    if body == B_NEG:
-        return -gi
-    if body == B_EXP:
-        return gi * y
-    if body == B_LOG:
-        return gi / x
-    if body == B_SQRT:
-        return gi / (2.0 * y)
-    if body == B_SIN:
-        return gi * math.cos(x)
-    if body == B_COS:
-        return -gi * math.sin(x)
-    if body == B_TAN:
-        return gi * (1.0 + y * y)
-    if body == B_TANH:
-        return gi * (1.0 - y * y)
-    if body == B_SIGMOID:
-        return gi * y * (1.0 - y)
-    if body == B_RELU:
-        return gi if y > 0.0 else 0.0
-    if body == B_ABS:
-        return gi if x > 0.0 else (-gi if x < 0.0 else 0.0)
-    if body == B_POWC:
-        return 0.0 if c0 == 0.0 else gi * c0 * _powc(x, c0 - 1.0)
-    # clamp: the gradient passes where lo <= x <= hi
-    return gi if (x >= c0 and x <= c1) else 0.0
-
-
 @jit
 def _size_of(node, rec, arr):
     l = rec[node, 4]
@@ -701,13 +1134,8 @@ def _size_of(node, rec, arr):
 
 
 @jit
-def _unary(body, n, x, g, ng, rec, sval, arr, consts, sadj, aadj, touched, keep, out):
-    c0 = 0.0
-    c1 = 0.0
-    if body >= B_POWC:
-        c0 = consts[rec[n, 3]]
-    if body == B_CLAMP:
-        c1 = consts[rec[n, 3] + 1]
+def _unary(body, n, x, g, ng, c0, c1, rec, sval, arr, sadj, aadj, touched, keep, out):
+    """The VJP of a declared unary op (c0, c1: the record's constants)."""
     steal = rec[n, 4] >= 0 and rec[x, 4] >= 0 and keep[n] < 0 and touched[x] != 1 and keep[x] < 0
     if _is_f32(x, rec, arr) or _is_f32(n, rec, arr):
         # float32 memory: read in float64 chunks, no float64 copy of the whole value
@@ -734,31 +1162,9 @@ def _unary(body, n, x, g, ng, rec, sval, arr, consts, sadj, aadj, touched, keep,
 
 
 @jit
-def _unary_dispatch(body, dst, g, vx, vy, c0, c1, replace):
-    """dst (+)= d/dx of ``body`` times g, elementwise (tanh, exp and sigmoid in loops of their own)."""
-    n = g.size
-    if body == B_TANH:
-        for i in range(n):
-            v = g[i] * (1.0 - vy[i] * vy[i])
-            dst[i] = v if replace else dst[i] + v
-    elif body == B_EXP:
-        for i in range(n):
-            v = g[i] * vy[i]
-            dst[i] = v if replace else dst[i] + v
-    elif body == B_SIGMOID:
-        for i in range(n):
-            v = g[i] * (vy[i] * (1.0 - vy[i]))
-            dst[i] = v if replace else dst[i] + v
-    else:
-        for i in range(n):
-            v = _unary_grad_call(body, g[i], vx[i], vy[i], c0, c1)
-            dst[i] = v if replace else dst[i] + v
-
-
-@jit
-def _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sadj,
+def _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, kinds, keep, sadj,
                 aadj, touched, need_a, out):
-    if body == B_CAT:
+    if body == S_CAT:
         base = rec[n, 3]
         dim = iconsts[base]
         count = iconsts[base + 1]
@@ -773,7 +1179,7 @@ def _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sad
             inner = 1
             if rec[m, 4] >= 0 and outer > 0:
                 inner = arr[rec[m, 4], 3] // outer
-            if keep[m] >= 0 or body_of[rec[m, 0]] != B_NONE:
+            if keep[m] >= 0 or not _inert(kinds, rec[m, 0]):
                 gm = _adjoint(m, rec, arr, sadj, aadj, touched, keep, out)
                 for o in range(outer):
                     for t in range(inner):
@@ -783,10 +1189,10 @@ def _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sad
     if not need_a:
         return
     ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
-    if body == B_VIEW:
+    if body == S_VIEW:
         for i in range(ng):
             ga[i] += g[i]
-    elif body == B_EXPAND:
+    elif body == S_EXPAND:
         kind, outer, inner = _expand_kind(shapes, _shape_id(x, rec, arr), _shape_id(n, rec, arr))
         if kind == 1:  # the input repeated over leading dims (a bias over a batch)
             for o in range(outer):
@@ -803,15 +1209,15 @@ def _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, body_of, keep, sad
         idx = _source_index(body, n, x, rec, arr, shapes, iconsts)
         for i in range(ng):
             ga[idx[i]] += g[i]
-    elif body == B_PERMUTE:
+    elif body == S_PERMUTE:
         idx = _source_index(body, n, x, rec, arr, shapes, iconsts)
         for i in range(ng):
             ga[idx[i]] += g[i]
-    elif body == B_GATHER:
+    elif body == S_GATHER:
         base = rec[n, 3]
         for i in range(ng):
             ga[iconsts[base + i]] += g[i]
-    elif body == B_SCATTER:
+    elif body == S_SCATTER:
         base = rec[n, 3]
         for i in range(ga.size):
             ga[i] += g[iconsts[base + i]]
@@ -827,30 +1233,30 @@ def _reduction(body, n, x, g, rec, sval, arr, shapes, sadj,
     nx = vx.size
     ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
     nd = shapes[sid_in, 0]
-    if (body == B_SUM or body == B_MEAN) and mask == (1 << nd) - 1:
+    if (body == R_SUM or body == R_MEAN) and mask == (1 << nd) - 1:
         # a reduction over every dimension: one group, no index map
-        v = g[0] / nx if body == B_MEAN and nx > 0 else g[0]
+        v = g[0] / nx if body == R_MEAN and nx > 0 else g[0]
         for i in range(nx):
             ga[i] += v
         return
-    if body == B_SUM or body == B_MEAN:
+    if body == R_SUM or body == R_MEAN:
         kind, outer, inner = block_split(shapes, sid_in, mask)
         if kind != 0:
             ngroups = inner if kind == 1 else outer
-            scale = ngroups / nx if (body == B_MEAN and nx > 0) else 1.0
+            scale = ngroups / nx if (body == R_MEAN and nx > 0) else 1.0
             for o in range(outer):
                 for t in range(inner):
                     ga[o * inner + t] += g[t if kind == 1 else o] * scale
             return
     group, ngroups = reduce_map(shapes, sid_in, mask)
-    if body == B_SUM:
+    if body == R_SUM:
         for i in range(nx):
             ga[i] += g[group[i]]
-    elif body == B_MEAN:
+    elif body == R_MEAN:
         scale = ngroups / nx if nx > 0 else 0.0
         for i in range(nx):
             ga[i] += g[group[i]] * scale
-    elif body == B_PROD:
+    elif body == R_PROD:
         zeros = np.zeros(ngroups, np.int64)
         nonzero_prod = np.ones(ngroups, np.float64)
         for i in range(nx):
@@ -891,7 +1297,7 @@ def _linalg(body, n, x, y, g, need_a, need_b, rec, sval, arr,
             shapes, sadj, aadj, touched, keep, out):
     va = _value(x, rec, sval, arr)
     vb = _value(y, rec, sval, arr)
-    if body == B_DOT:
+    if body == L_DOT:
         if need_a:
             ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
             for i in range(va.size):
@@ -902,7 +1308,7 @@ def _linalg(body, n, x, y, g, need_a, need_b, rec, sval, arr,
                 gb[i] += g[0] * va[i]
         return
     sa = _shape_id(x, rec, arr)
-    if body == B_MV:
+    if body == L_MV:
         rows = shapes[sa, 1]
         cols = shapes[sa, 2]
         A = va.reshape((rows, cols))
@@ -956,12 +1362,12 @@ def _softmax_family(body, n, x, g, rec, sval, arr, shapes,
     for o in range(outer):
         for t in range(inner):
             base = o * size * inner + t
-            if body == B_LOGSUMEXP:
+            if body == SM_LOGSUMEXP:
                 j = o * inner + t
                 for s in range(size):
                     p = base + s * inner
                     ga[p] += g[j] * math.exp(vx[p] - vy[j])
-            elif body == B_SOFTMAX:
+            elif body == SM_SOFTMAX:
                 acc = 0.0
                 for s in range(size):
                     p = base + s * inner
@@ -978,8 +1384,21 @@ def _softmax_family(body, n, x, g, rec, sval, arr, shapes,
                     ga[p] += g[p] - math.exp(vy[p]) * acc
 
 
+@jit_inline
+def _operand_list(kinds, rec, n):
+    """Where record ``n``'s operand list starts in iconsts (count, then node ids), or -1 when its
+    operands are ``rec[n, 1]`` and ``rec[n, 2]`` (cat and custom Function calls list theirs)."""
+    op = rec[n, 0]
+    family = kinds[op, 0]
+    if family == FAMILY_CUSTOM:
+        return rec[n, 3]
+    if family == FAMILY_STRUCTURAL and kinds[op, 1] == S_CAT:
+        return rec[n, 3] + 1
+    return -1
+
+
 @jit
-def reach(rec, iconsts, body_of, hi, seed_nodes):
+def reach(rec, iconsts, kinds, hi, seed_nodes):
     """1 for every record at or below ``hi`` that a sweep from ``seed_nodes`` reaches or reads."""
     marked = np.zeros(hi + 1, np.int8)
     for i in range(seed_nodes.size):
@@ -987,13 +1406,12 @@ def reach(rec, iconsts, body_of, hi, seed_nodes):
     for n in range(hi, -1, -1):
         if marked[n] == 0:
             continue
-        body = body_of[rec[n, 0]]
-        if body == B_CAT or body == B_CUSTOM:
-            base = rec[n, 3] + (1 if body == B_CAT else 0)
+        base = _operand_list(kinds, rec, n)
+        if base >= 0:
             for j in range(iconsts[base]):
                 marked[iconsts[base + 1 + j]] = 1
-        elif body != B_NONE:
-            if body == B_WHERE:
+        elif not _inert(kinds, rec[n, 0]):
+            if kinds[rec[n, 0], 0] == FAMILY_WHERE:
                 marked[rec[n, 3]] = 1  # the condition node is read
             if rec[n, 1] >= 0:
                 marked[rec[n, 1]] = 1
@@ -1003,7 +1421,7 @@ def reach(rec, iconsts, body_of, hi, seed_nodes):
 
 
 @jit
-def needed_values(rec, iconsts, body_of, freed, n):
+def needed_values(rec, iconsts, kinds, freed, n):
     """1 for every record among the first ``n`` whose value a later sweep may still read.
 
     A sweep reads the values of the records it runs a VJP for and of their operands
@@ -1012,16 +1430,16 @@ def needed_values(rec, iconsts, body_of, freed, n):
     of unconsumed records with a VJP and of their operands."""
     needed = np.zeros(n, np.int8)
     for m in range(n - 1, -1, -1):
-        body = body_of[rec[m, 0]]
-        if body == B_NONE or body == B_KEEP or (m < freed.size and freed[m] == 1):
+        op = rec[m, 0]
+        if _inert(kinds, op) or kinds[op, 0] == FAMILY_KEEP or (m < freed.size and freed[m] == 1):
             continue
         needed[m] = 1
-        if body == B_CAT or body == B_CUSTOM:
-            base = rec[m, 3] + (1 if body == B_CAT else 0)
+        base = _operand_list(kinds, rec, m)
+        if base >= 0:
             for j in range(iconsts[base]):
                 needed[iconsts[base + 1 + j]] = 1
             continue
-        if body == B_WHERE:
+        if kinds[op, 0] == FAMILY_WHERE:
             needed[rec[m, 3]] = 1
         if rec[m, 1] >= 0:
             needed[rec[m, 1]] = 1
@@ -1031,10 +1449,10 @@ def needed_values(rec, iconsts, body_of, freed, n):
 
 
 @jit
-def blocks_in_use(rec, arr, iconsts, body_of, freed, n, nblocks):
+def blocks_in_use(rec, arr, iconsts, kinds, freed, n, nblocks):
     """Per value block, 1 if it holds the value of a record a later sweep may read (``needed_values``);
     the last entry is 1 if any record is still needed at all."""
-    needed = needed_values(rec, iconsts, body_of, freed, n)
+    needed = needed_values(rec, iconsts, kinds, freed, n)
     out = np.zeros(nblocks + 1, np.int8)
     for m in range(n):
         if needed[m] == 1:
@@ -1054,43 +1472,6 @@ def blocks_in_use(rec, arr, iconsts, body_of, freed, n, nblocks):
 # buffers are copies of the tape's columns with room to grow; Python appends
 # the new rows to the tape afterwards (tape/_retape.py).
 
-# positions in the ``emit`` array: the op ids the re-taping kernel appends
-E_CONST = 0
-E_ADD = 1
-E_SUB = 2
-E_RSUB = 3
-E_MUL = 4
-E_DIV = 5
-E_NEG = 6
-E_SIN = 7
-E_COS = 8
-E_EXP = 9
-E_LOG = 10
-E_POW = 11
-E_POWC = 12
-E_GT = 13
-E_LT = 14
-E_GE = 15
-E_LE = 16
-E_EQ = 17
-E_WHERE = 18
-E_VIEW = 19
-E_EXPAND = 20
-E_PERMUTE = 21
-E_TRANSPOSE = 22
-E_T = 23
-E_SCATTER = 24
-E_INDEX = 25
-E_SLICE = 26
-E_SELECT = 27
-E_SUM = 28
-E_SUM_DIM = 29
-E_PROD_DIM = 30
-E_MM = 31
-E_BMM = 32
-E_MV = 33
-E_FIRST = 34
-
 # slots of the kernel's ``counts``: how much of each buffer is used
 C_REC = 0
 C_ARR = 1
@@ -1104,7 +1485,9 @@ C_HOSTS = 8    # large matrix products appended (their VJP runs in numpy's BLAS)
 C_RESUME = 9  # the record to resume from after NEED_SPACE
 C_VALUE_ROOM = 10  # floats of value room the record being checked needs
 C_CAPACITY = 11  # floats the value block holds
-N_COUNTS = 12
+C_HOST_MIN = 12  # multiply-adds from which a matrix product's value and VJP run in numpy's BLAS
+N_COUNTS = 13
+MAX_RULE_RECORDS = 24  # the most records one hand-written rule appends (prod's: 18)
 
 BIG_VALUE = 2048  # elements from which an appended value gets an allocation of its own
 RETAPE_CUSTOM = -2  # ``adj`` of a custom Function call reached through its outputs (-1: not reached)
@@ -1113,14 +1496,21 @@ RETAPE_CUSTOM = -2  # ``adj`` of a custom Function call reached through its outp
 @jit
 def _sid(B, node):
     """The shape id of ``node`` in the kernel's buffers."""
-    l = B[0][node, 4]
-    return 0 if l < 0 else B[2][l, 0]
+    l = B.rec[node, 4]
+    return 0 if l < 0 else B.arr[l, 0]
 
 
 @jit
 def _size(B, node):
-    l = B[0][node, 4]
-    return 1 if l < 0 else B[2][l, 3]
+    l = B.rec[node, 4]
+    return 1 if l < 0 else B.arr[l, 3]
+
+
+# The kernel's buffers, by name: the tape's columns with room to grow, the counts of what is used,
+# the op table's ``kinds`` and ``emit`` (the op id to append for a family and body), ``dep`` (1 where a
+# value depends on something that requires grad) and ``bigs`` (values allocated one by one)
+Buffers = namedtuple("Buffers", ["rec", "sval", "arr", "shapes", "consts", "iconsts", "counts", "kinds", "emit",
+                                 "dep", "bigs"])
 
 
 @jit
@@ -1130,10 +1520,10 @@ def _new(B, op, a, b, aux, sid):
     Values are computed after the sweep, by ``forward`` over the appended records
     (pausing at large matrix products, which numpy's BLAS computes): emitting a
     rule never reads the values of the records it appends."""
-    rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep, bigs = B
+    rec, sval, arr, shapes, consts, iconsts, counts, kinds, emit, dep, bigs = B
     k = counts[C_REC]
     # whether the value depends on something that requires grad (comparisons never do)
-    dep[k] = 1 if (F_GT > fwd_of[op] or fwd_of[op] > F_NE) and ((a >= 0 and dep[a] != 0) or (b >= 0 and dep[b] != 0)) else 0
+    dep[k] = 1 if (kinds[op, 0] != FAMILY_COMPARE and ((a >= 0 and dep[a] != 0) or (b >= 0 and dep[b] != 0))) else 0
     rec[k, 0] = op
     rec[k, 1] = a
     rec[k, 2] = b
@@ -1164,24 +1554,39 @@ def _new(B, op, a, b, aux, sid):
 
 
 @jit
-def _op(B, e, a, b, sid):
-    """Append the emitted op at position ``e`` of ``emit`` on operands a, b (aux 0)."""
-    return _new(B, B[8][e], a, b, 0, sid)
+def _emit(B, family, body, a, b, aux, sid):
+    """Append a record of the op the table registers for (family, body)."""
+    return _new(B, B.emit[family, body], a, b, aux, sid)
+
+
+@jit
+def _op(B, family, body, a, b, sid):
+    """``_emit`` with aux 0."""
+    return _new(B, B.emit[family, body], a, b, 0, sid)
 
 
 @jit
 def _number(B, v):
     """A 0-d constant record holding ``v``."""
-    k = _new(B, B[8][E_CONST], -1, -1, 0, 0)
-    B[1][k] = v
+    k = _new(B, B.emit[FAMILY_NONE, CONST_BODY], -1, -1, 0, 0)
+    B.sval[k] = v
+    return k
+
+
+@jit
+def _const_slot(B, v):
+    """A new float constant ``v`` in the constant pool; returns its index (a record's aux)."""
+    k = B.counts[C_CONSTS]
+    B.consts[k] = v
+    B.counts[C_CONSTS] = k + 1
     return k
 
 
 @jit
 def _find_shape(B, dims):
     """The shape id of ``dims`` in the kernel's shape table, appended if new."""
-    shapes = B[3]
-    counts = B[6]
+    shapes = B.shapes
+    counts = B.counts
     nd = dims.size
     for s in range(counts[C_SHAPES]):
         if shapes[s, 0] != nd:
@@ -1203,7 +1608,7 @@ def _find_shape(B, dims):
 
 @jit
 def _dims(B, sid):
-    shapes = B[3]
+    shapes = B.shapes
     out = np.empty(shapes[sid, 0], np.int64)
     for d in range(out.size):
         out[d] = shapes[sid, 1 + d]
@@ -1225,14 +1630,14 @@ def _as_shape(B, node, sid):
     """``node`` viewed as shape ``sid`` (same elements), or ``node`` itself."""
     if _sid(B, node) == sid:
         return node
-    return _op(B, E_VIEW, node, -1, sid)
+    return _op(B, FAMILY_STRUCTURAL, S_VIEW, node, -1, sid)
 
 
 @jit
 def _expand_to(B, node, sid):
     if _sid(B, node) == sid:
         return node
-    return _op(B, E_EXPAND, node, -1, sid)
+    return _op(B, FAMILY_STRUCTURAL, S_EXPAND, node, -1, sid)
 
 
 @jit
@@ -1242,28 +1647,28 @@ def _fit(B, gnode, m):
     sm = _sid(B, m)
     if sg == sm:
         return gnode
-    shapes = B[3]
+    shapes = B.shapes
     if shape_size(shapes, sg) == shape_size(shapes, sm):
-        return _op(B, E_VIEW, gnode, -1, sm)
-    t = _new(B, B[8][E_SUM], gnode, -1, (1 << shapes[sg, 0]) - 1, 0)
-    return t if sm == 0 else _op(B, E_VIEW, t, -1, sm)
+        return _op(B, FAMILY_STRUCTURAL, S_VIEW, gnode, -1, sm)
+    t = _emit(B, FAMILY_REDUCTION, R_SUM, gnode, -1, (1 << shapes[sg, 0]) - 1, 0)
+    return t if sm == 0 else _op(B, FAMILY_STRUCTURAL, S_VIEW, t, -1, sm)
 
 
 @jit
-def _wanted(B, m, keep, body_of):
-    return m >= 0 and (keep[m] != 0 or body_of[B[0][m, 0]] != B_NONE)
+def _wanted(B, m, keep):
+    return m >= 0 and (keep[m] != 0 or not _inert(B.kinds, B.rec[m, 0]))
 
 
 @jit
-def _accumulate(B, m, gnode, adj, keep, body_of):
+def _accumulate(B, m, gnode, adj, keep):
     """Add the gradient ``gnode`` to operand ``m``'s adjoint (an add record after the first)."""
-    if gnode < 0 or not _wanted(B, m, keep, body_of):
+    if gnode < 0 or not _wanted(B, m, keep):
         return
     gnode = _fit(B, gnode, m)
     if adj[m] < 0:
         adj[m] = gnode
     else:
-        adj[m] = _op(B, E_ADD, adj[m], gnode, _sid(B, m))
+        adj[m] = _op(B, FAMILY_BINARY, BIN_ADD, adj[m], gnode, _sid(B, m))
 
 
 @jit
@@ -1273,8 +1678,15 @@ def _bigger(B, a, b):
 
 
 @jit
+def _bigger3(B, a, b, c):
+    """The shape id of whichever of where's three operands has the most elements."""
+    s = _bigger(B, a, b)
+    return s if shape_size(B.shapes, s) >= _size(B, c) else _sid(B, c)
+
+
+@jit
 def _new_iconsts(B, count):
-    counts = B[6]
+    counts = B.counts
     k = counts[C_ICONSTS]
     counts[C_ICONSTS] = k + count
     return k
@@ -1286,7 +1698,7 @@ def _transposed(B, node, batched):
     dims = _dims(B, _sid(B, node))
     nd = dims.size
     k = _new_iconsts(B, nd)
-    iconsts = B[5]
+    iconsts = B.iconsts
     for d in range(nd):
         iconsts[k + d] = d
     iconsts[k + nd - 2] = nd - 1
@@ -1294,16 +1706,16 @@ def _transposed(B, node, batched):
     t = dims[nd - 1]
     dims[nd - 1] = dims[nd - 2]
     dims[nd - 2] = t
-    return _new(B, B[8][E_TRANSPOSE if batched else E_T], node, -1, k, _find_shape(B, dims))
+    return _emit(B, FAMILY_STRUCTURAL, S_PERMUTE, node, -1, k, _find_shape(B, dims))
 
 
 @jit
-def _retape_structural(B, body, n, g, sn, adj, keep, body_of):
-    rec = B[0]
-    iconsts = B[5]
-    shapes = B[3]
+def _retape_structural(B, body, n, g, sn, adj, keep):
+    rec = B.rec
+    iconsts = B.iconsts
+    shapes = B.shapes
     x = rec[n, 1]
-    if body == B_CAT:
+    if body == S_CAT:
         base = rec[n, 3]
         dim = iconsts[base]
         count = iconsts[base + 1]
@@ -1317,23 +1729,23 @@ def _retape_structural(B, body, n, g, sn, adj, keep, body_of):
             m = iconsts[base + 2 + j]
             sm = _sid(B, m)
             inner = _size(B, m) // outer if outer > 0 else 0
-            if _wanted(B, m, keep, body_of):
+            if _wanted(B, m, keep):
                 k = _new_iconsts(B, max(outer * inner, 1))
                 iconsts[k] = 0
                 for o in range(outer):
                     for t in range(inner):
                         iconsts[k + o * inner + t] = o * total + start + t
-                gm = _new(B, B[8][E_SELECT if is_stack else E_SLICE], g, -1, k, sm)
-                _accumulate(B, m, gm, adj, keep, body_of)
+                gm = _emit(B, FAMILY_STRUCTURAL, S_GATHER, g, -1, k, sm)
+                _accumulate(B, m, gm, adj, keep)
             start += inner
-        return
-    if not _wanted(B, x, keep, body_of):
-        return
+        return DONE
+    if not _wanted(B, x, keep):
+        return DONE
     sx = _sid(B, x)
     ga = -1
-    if body == B_VIEW:
-        ga = _op(B, E_VIEW, g, -1, sx)
-    elif body == B_EXPAND:
+    if body == S_VIEW:
+        ga = _op(B, FAMILY_STRUCTURAL, S_VIEW, g, -1, sx)
+    elif body == S_EXPAND:
         # sum over the dimensions broadcasting added or stretched, back to x's shape
         ndx = shapes[sx, 0]
         ndo = shapes[sn, 0]
@@ -1349,92 +1761,98 @@ def _retape_structural(B, body, n, g, sn, adj, keep, body_of):
                 dims[lead + i] = 1
         t = g
         if mask != 0:
-            t = _new(B, B[8][E_SUM_DIM], g, -1, mask, _find_shape(B, dims))
+            t = _emit(B, FAMILY_REDUCTION, R_SUM, g, -1, mask, _find_shape(B, dims))
         ga = _as_shape(B, t, sx)
-    elif body == B_PERMUTE:
+    elif body == S_PERMUTE:
         nd = shapes[sx, 0]
         if nd == 0:
-            ga = _op(B, E_VIEW, g, -1, sx)
+            ga = _op(B, FAMILY_STRUCTURAL, S_VIEW, g, -1, sx)
         else:
             base = rec[n, 3]
             k = _new_iconsts(B, nd)
             for d in range(nd):
                 iconsts[k + iconsts[base + d]] = d
-            ga = _new(B, B[8][E_PERMUTE], g, -1, k, sx)
-    elif body == B_GATHER:
-        ga = _new(B, B[8][E_SCATTER], g, -1, rec[n, 3], sx)
-    else:  # scatter: its VJP gathers
-        ga = _new(B, B[8][E_INDEX], g, -1, rec[n, 3], sx)
-    _accumulate(B, x, ga, adj, keep, body_of)
+            ga = _emit(B, FAMILY_STRUCTURAL, S_PERMUTE, g, -1, k, sx)
+    elif body == S_GATHER:
+        ga = _emit(B, FAMILY_STRUCTURAL, S_SCATTER, g, -1, rec[n, 3], sx)
+    elif body == S_SCATTER:  # its VJP gathers
+        ga = _emit(B, FAMILY_STRUCTURAL, S_GATHER, g, -1, rec[n, 3], sx)
+    else:
+        return ERR_UNKNOWN_OP
+    _accumulate(B, x, ga, adj, keep)
+    return DONE
 
 
 @jit
-def _retape_reduction(B, body, n, g, sn, adj, keep, body_of):
-    rec = B[0]
+def _retape_reduction(B, body, n, g, sn, adj, keep):
+    rec = B.rec
     x = rec[n, 1]
-    if not _wanted(B, x, keep, body_of):
-        return
+    if not _wanted(B, x, keep):
+        return DONE
     sx = _sid(B, x)
     mask = rec[n, 3] & 0xFF
     sk = _keep_sid(B, sx, mask)
     gk = _expand_to(B, _as_shape(B, g, sk), sx)
     ga = -1
-    if body == B_SUM:
+    if body == R_SUM:
         ga = gk
-    elif body == B_MEAN:
+    elif body == R_MEAN:
         nx = _size(B, x)
         c = _number(B, _size(B, n) / nx if nx else 0.0)
-        ga = _op(B, E_MUL, gk, c, sx)
-    elif body == B_PROD:
+        ga = _op(B, FAMILY_BINARY, BIN_MUL, gk, c, sx)
+    elif body == R_PROD:
         # g * (product of the other elements), exact where a group holds at most one zero
         zero = _number(B, 0.0)
         one = _number(B, 1.0)
-        z = _op(B, E_EQ, x, zero, sx)
-        ones = _new(B, B[8][E_WHERE], one, x, z, sx)
-        npx = _expand_to(B, _new(B, B[8][E_PROD_DIM], ones, -1, mask, sk), sx)
-        t = _new(B, B[8][E_WHERE], x, zero, z, sx)
-        tzx = _expand_to(B, _new(B, B[8][E_SUM_DIM], t, -1, mask, sk), sx)
-        cnt = _expand_to(B, _new(B, B[8][E_SUM_DIM], z, -1, mask, sk), sx)
-        no_zero = _op(B, E_EQ, cnt, zero, sx)
-        one_zero = _op(B, E_EQ, cnt, one, sx)
-        at_zero = _op(B, E_MUL, gk, npx, sx)
-        t = _op(B, E_MUL, at_zero, tzx, sx)
-        elsewhere = _op(B, E_DIV, t, ones, sx)
-        t = _new(B, B[8][E_WHERE], at_zero, elsewhere, z, sx)
-        t = _new(B, B[8][E_WHERE], t, zero, one_zero, sx)
-        d = _op(B, E_DIV, at_zero, ones, sx)
-        ga = _new(B, B[8][E_WHERE], d, t, no_zero, sx)
-    else:  # amax / amin
+        z = _op(B, FAMILY_COMPARE, BIN_EQ, x, zero, sx)
+        ones = _emit(B, FAMILY_WHERE, WHERE, one, x, z, sx)
+        npx = _expand_to(B, _emit(B, FAMILY_REDUCTION, R_PROD, ones, -1, mask, sk), sx)
+        t = _emit(B, FAMILY_WHERE, WHERE, x, zero, z, sx)
+        tzx = _expand_to(B, _emit(B, FAMILY_REDUCTION, R_SUM, t, -1, mask, sk), sx)
+        cnt = _expand_to(B, _emit(B, FAMILY_REDUCTION, R_SUM, z, -1, mask, sk), sx)
+        no_zero = _op(B, FAMILY_COMPARE, BIN_EQ, cnt, zero, sx)
+        one_zero = _op(B, FAMILY_COMPARE, BIN_EQ, cnt, one, sx)
+        at_zero = _op(B, FAMILY_BINARY, BIN_MUL, gk, npx, sx)
+        t = _op(B, FAMILY_BINARY, BIN_MUL, at_zero, tzx, sx)
+        elsewhere = _op(B, FAMILY_BINARY, BIN_DIV, t, ones, sx)
+        t = _emit(B, FAMILY_WHERE, WHERE, at_zero, elsewhere, z, sx)
+        t = _emit(B, FAMILY_WHERE, WHERE, t, zero, one_zero, sx)
+        d = _op(B, FAMILY_BINARY, BIN_DIV, at_zero, ones, sx)
+        ga = _emit(B, FAMILY_WHERE, WHERE, d, t, no_zero, sx)
+    elif body == R_AMAX or body == R_AMIN:
         yx = _expand_to(B, _as_shape(B, n, sk), sx)
-        hit = _op(B, E_EQ, x, yx, sx)
+        hit = _op(B, FAMILY_COMPARE, BIN_EQ, x, yx, sx)
         if (rec[n, 3] >> 8) & 1:
             # max(dim)/min(dim): the first extreme element of each group takes the gradient
-            w = _new(B, B[8][E_FIRST], hit, -1, mask, sx)
+            w = _emit(B, FAMILY_FIRST_HIT, FIRST_HIT, hit, -1, mask, sx)
         elif mask != 0:
-            cnt = _expand_to(B, _new(B, B[8][E_SUM_DIM], hit, -1, mask, sk), sx)
-            w = _op(B, E_DIV, hit, cnt, sx)
+            cnt = _expand_to(B, _emit(B, FAMILY_REDUCTION, R_SUM, hit, -1, mask, sk), sx)
+            w = _op(B, FAMILY_BINARY, BIN_DIV, hit, cnt, sx)
         else:
             w = hit
-        ga = _op(B, E_MUL, gk, w, sx)
-    _accumulate(B, x, ga, adj, keep, body_of)
+        ga = _op(B, FAMILY_BINARY, BIN_MUL, gk, w, sx)
+    else:
+        return ERR_UNKNOWN_OP
+    _accumulate(B, x, ga, adj, keep)
+    return DONE
 
 
 @jit
-def _retape_linalg(B, body, n, g, sn, adj, keep, body_of, hosts, host_min):
-    rec = B[0]
-    shapes = B[3]
+def _retape_linalg(B, body, n, g, sn, adj, keep, hosts):
+    rec = B.rec
+    shapes = B.shapes
     x = rec[n, 1]
     y = rec[n, 2]
-    need_a = _wanted(B, x, keep, body_of)
-    need_b = _wanted(B, y, keep, body_of)
+    need_a = _wanted(B, x, keep)
+    need_b = _wanted(B, y, keep)
     ga = -1
     gb = -1
-    if body == B_DOT:
+    if body == L_DOT:
         if need_a:
-            ga = _op(B, E_MUL, g, y, _sid(B, y))
+            ga = _op(B, FAMILY_BINARY, BIN_MUL, g, y, _sid(B, y))
         if need_b:
-            gb = _op(B, E_MUL, g, x, _sid(B, x))
-    elif body == B_MV:
+            gb = _op(B, FAMILY_BINARY, BIN_MUL, g, x, _sid(B, x))
+    elif body == L_MV:
         sa = _sid(B, x)
         r = shapes[sa, 1]
         c = shapes[sa, 2]
@@ -1442,216 +1860,128 @@ def _retape_linalg(B, body, n, g, sn, adj, keep, body_of, hosts, host_min):
             dims = np.empty(2, np.int64)
             dims[0] = r
             dims[1] = 1
-            gv = _expand_to(B, _op(B, E_VIEW, g, -1, _find_shape(B, dims)), sa)
+            gv = _expand_to(B, _op(B, FAMILY_STRUCTURAL, S_VIEW, g, -1, _find_shape(B, dims)), sa)
             dims[0] = 1
             dims[1] = c
-            vv = _expand_to(B, _op(B, E_VIEW, y, -1, _find_shape(B, dims)), sa)
-            ga = _op(B, E_MUL, gv, vv, sa)
+            vv = _expand_to(B, _op(B, FAMILY_STRUCTURAL, S_VIEW, y, -1, _find_shape(B, dims)), sa)
+            ga = _op(B, FAMILY_BINARY, BIN_MUL, gv, vv, sa)
         if need_b:
             at = _transposed(B, x, False)
-            gb = _op(B, E_MV, at, g, _sid(B, y))
-    else:  # mm / bmm: g b^T and a^T g
-        batched = rec[n, 0] == B[8][E_BMM]
-        e = E_BMM if batched else E_MM
+            gb = _op(B, FAMILY_LINALG, L_MV, at, g, _sid(B, y))
+    elif body == L_MM or body == L_BMM:  # g b^T and a^T g
+        batched = body == L_BMM
         if need_a:
-            ga = _op(B, e, g, _transposed(B, y, batched), _sid(B, x))
+            ga = _op(B, FAMILY_LINALG, body, g, _transposed(B, y, batched), _sid(B, x))
         if need_b:
-            gb = _op(B, e, _transposed(B, x, batched), g, _sid(B, y))
+            gb = _op(B, FAMILY_LINALG, body, _transposed(B, x, batched), g, _sid(B, y))
         macs = _size(B, x) * shapes[_sid(B, y), shapes[_sid(B, y), 0]]
-        if macs >= host_min:
-            counts = B[6]
+        if macs >= B.counts[C_HOST_MIN]:
+            counts = B.counts
             for node in (ga, gb):
                 if node >= 0:
                     hosts[counts[C_HOSTS]] = node
                     counts[C_HOSTS] += 1
-    _accumulate(B, x, ga, adj, keep, body_of)
-    _accumulate(B, y, gb, adj, keep, body_of)
+    else:
+        return ERR_UNKNOWN_OP
+    _accumulate(B, x, ga, adj, keep)
+    _accumulate(B, y, gb, adj, keep)
+    return DONE
 
 
 @jit
-def _retape_softmax(B, body, n, g, sn, adj, keep, body_of):
-    rec = B[0]
+def _retape_softmax(B, body, n, g, sn, adj, keep):
+    rec = B.rec
     x = rec[n, 1]
-    if not _wanted(B, x, keep, body_of):
-        return
+    if not _wanted(B, x, keep):
+        return DONE
     sx = _sid(B, x)
     ga = -1
-    if B[3][sx, 0] == 0:
-        if body == B_LOGSUMEXP:
+    if B.shapes[sx, 0] == 0:
+        if body == SM_LOGSUMEXP:
             ga = g
         else:
             zero = _number(B, 0.0)
-            ga = _op(B, E_MUL, g, zero, sx)
+            ga = _op(B, FAMILY_BINARY, BIN_MUL, g, zero, sx)
     else:
         mask = 1 << rec[n, 3]
         sk = _keep_sid(B, sx, mask)
-        if body == B_SOFTMAX:
-            gy = _op(B, E_MUL, g, n, sx)
-            s = _expand_to(B, _new(B, B[8][E_SUM_DIM], gy, -1, mask, sk), sx)
-            t = _op(B, E_MUL, n, s, sx)
-            ga = _op(B, E_SUB, gy, t, sx)
-        elif body == B_LOG_SOFTMAX:
-            s = _expand_to(B, _new(B, B[8][E_SUM_DIM], g, -1, mask, sk), sx)
-            e = _op(B, E_EXP, n, -1, sx)
-            t = _op(B, E_MUL, e, s, sx)
-            ga = _op(B, E_SUB, g, t, sx)
-        else:
+        if body == SM_SOFTMAX:
+            gy = _op(B, FAMILY_BINARY, BIN_MUL, g, n, sx)
+            s = _expand_to(B, _emit(B, FAMILY_REDUCTION, R_SUM, gy, -1, mask, sk), sx)
+            t = _op(B, FAMILY_BINARY, BIN_MUL, n, s, sx)
+            ga = _op(B, FAMILY_BINARY, BIN_SUB, gy, t, sx)
+        elif body == SM_LOG_SOFTMAX:
+            s = _expand_to(B, _emit(B, FAMILY_REDUCTION, R_SUM, g, -1, mask, sk), sx)
+            e = _op(B, FAMILY_UNARY, U_EXP, n, -1, sx)
+            t = _op(B, FAMILY_BINARY, BIN_MUL, e, s, sx)
+            ga = _op(B, FAMILY_BINARY, BIN_SUB, g, t, sx)
+        elif body == SM_LOGSUMEXP:
             yx = _expand_to(B, _as_shape(B, n, sk), sx)
-            t = _op(B, E_SUB, x, yx, sx)
-            t = _op(B, E_EXP, t, -1, sx)
+            t = _op(B, FAMILY_BINARY, BIN_SUB, x, yx, sx)
+            t = _op(B, FAMILY_UNARY, U_EXP, t, -1, sx)
             gx = _expand_to(B, _as_shape(B, g, sk), sx)
-            ga = _op(B, E_MUL, gx, t, sx)
-    _accumulate(B, x, ga, adj, keep, body_of)
+            ga = _op(B, FAMILY_BINARY, BIN_MUL, gx, t, sx)
+        else:
+            return ERR_UNKNOWN_OP
+    _accumulate(B, x, ga, adj, keep)
+    return DONE
 
 
 @jit
-def _scalar_operands(rec, n, body):
+def _scalar_operands(rec, n, family):
     """Whether record ``n`` (0-d) is an elementwise one whose operands (and condition) are 0-d too."""
     x = rec[n, 1]
-    if body <= B_WHERE:
+    if family == FAMILY_UNARY:
+        return rec[x, 4] < 0
+    if family == FAMILY_BINARY or family == FAMILY_WHERE:
         y = rec[n, 2]
-        return rec[x, 4] < 0 and rec[y, 4] < 0 and (body != B_WHERE or rec[rec[n, 3], 4] < 0)
-    return B_NEG <= body <= B_CLAMP and rec[x, 4] < 0
+        return rec[x, 4] < 0 and rec[y, 4] < 0 and (family == FAMILY_BINARY or rec[rec[n, 3], 4] < 0)
+    return False
 
 
 @jit
-def _retape_elementwise(B, body, n, g, sn, adj, keep, body_of):
-    """The derivative rule of an elementwise record (binary, where, unary): each result has the output's
-    shape ``sn`` (an operand's own where noted); operands hold that many elements or one."""
-    rec = B[0]
-    consts = B[4]
-    counts = B[6]
-    emit = B[8]
+def _retape_elementwise(B, family, body, n, g, sn, adj, keep):
+    """The derivative rule of an elementwise record (declared unary or binary, or where): a result has
+    the output's element count or one; ``_fit`` shapes it like its operand. Returns DONE or
+    ERR_UNKNOWN_OP."""
+    rec = B.rec
     x = rec[n, 1]
     y = rec[n, 2]
-    need_a = _wanted(B, x, keep, body_of)
-    need_b = body <= B_WHERE and _wanted(B, y, keep, body_of)
+    need_a = _wanted(B, x, keep)
+    need_b = family != FAMILY_UNARY and _wanted(B, y, keep)
     ga = -1
     gb = -1
-    E = emit
-    if body == B_ADD:
-        ga = g
-        gb = g
-    elif body == B_SUB:
-        ga = g
-        if need_b:
-            gb = _new(B, E[E_NEG], g, -1, 0, sn)
-    elif body == B_MUL:
+    if family == FAMILY_UNARY:
         if need_a:
-            ga = _new(B, E[E_MUL], g, y, 0, sn)
-        if need_b:
-            gb = _new(B, E[E_MUL], g, x, 0, sn)
-    elif body == B_DIV:
+            c0, c1 = _params(B.kinds, rec[n, 0], B.consts, rec[n, 3])
+            ga = _retape_unary(B, body, n, g, x, c0, c1)
+    elif family == FAMILY_BINARY:
+        if need_a or need_b:
+            ga, gb = _retape_binary(B, body, n, g, x, y, need_a, need_b)
+    else:  # where: the gradient goes to x where the condition (node aux) holds, to y elsewhere
+        zero = _number(B, 0.0)
+        c = rec[n, 3]
         if need_a:
-            ga = _new(B, E[E_DIV], g, y, 0, sn)
+            ga = _emit(B, FAMILY_WHERE, WHERE, g, zero, c, sn)
         if need_b:
-            t = _new(B, E[E_MUL], g, x, 0, sn)
-            t = _new(B, E[E_NEG], t, -1, 0, sn)
-            bb = _new(B, E[E_MUL], y, y, 0, _sid(B, y))
-            gb = _new(B, E[E_DIV], t, bb, 0, sn)
-    elif body == B_POW:
-        zero = _number(B, 0.0)
-        one = _number(B, 1.0)
-        sy = _sid(B, y)
-        c = _new(B, E[E_EQ], y, zero, 0, sy)
-        t = _new(B, E[E_SUB], y, one, 0, sy)
-        p = _new(B, E[E_POW], x, t, 0, sn)
-        t = _new(B, E[E_MUL], g, y, 0, sn)
-        t = _new(B, E[E_MUL], t, p, 0, sn)
-        ga = _new(B, E[E_WHERE], zero, t, c, sn)
-        c = _new(B, E[E_EQ], x, zero, 0, _sid(B, x))
-        c2 = _new(B, E[E_GE], y, zero, 0, sy)
-        c = _new(B, E[E_MUL], c, c2, 0, _bigger(B, x, y))
-        lg = _new(B, E[E_LOG], x, -1, 0, _sid(B, x))
-        t = _new(B, E[E_MUL], g, n, 0, sn)
-        t = _new(B, E[E_MUL], t, lg, 0, sn)
-        gb = _new(B, E[E_WHERE], zero, t, c, sn)
-    elif body == B_MAXIMUM or body == B_MINIMUM:
-        w = _new(B, E[E_GT if body == B_MAXIMUM else E_LT], x, y, 0, sn)
-        e = _new(B, E[E_EQ], x, y, 0, sn)
-        h = _number(B, 0.5)
-        e = _new(B, E[E_MUL], e, h, 0, sn)
-        share = _new(B, E[E_ADD], w, e, 0, sn)
-        ga = _new(B, E[E_MUL], g, share, 0, sn)
-        one = _number(B, 1.0)
-        t = _new(B, E[E_RSUB], one, share, 0, sn)
-        gb = _new(B, E[E_MUL], g, t, 0, sn)
-    elif body == B_WHERE:
-        zero = _number(B, 0.0)
-        ga = _new(B, E[E_WHERE], g, zero, rec[n, 3], sn)
-        gb = _new(B, E[E_WHERE], zero, g, rec[n, 3], sn)
-    elif need_a:
-        if body == B_NEG:
-            ga = _new(B, E[E_NEG], g, -1, 0, sn)
-        elif body == B_EXP:
-            ga = _new(B, E[E_MUL], g, n, 0, sn)
-        elif body == B_LOG:
-            ga = _new(B, E[E_DIV], g, x, 0, sn)
-        elif body == B_SQRT:
-            two = _number(B, 2.0)
-            t = _new(B, E[E_MUL], n, two, 0, sn)
-            ga = _new(B, E[E_DIV], g, t, 0, sn)
-        elif body == B_SIN:
-            t = _new(B, E[E_COS], x, -1, 0, sn)
-            ga = _new(B, E[E_MUL], g, t, 0, sn)
-        elif body == B_COS:
-            t = _new(B, E[E_SIN], x, -1, 0, sn)
-            t = _new(B, E[E_MUL], g, t, 0, sn)
-            ga = _new(B, E[E_NEG], t, -1, 0, sn)
-        elif body == B_TAN or body == B_TANH:
-            one = _number(B, 1.0)
-            yy = _new(B, E[E_MUL], n, n, 0, sn)
-            t = _new(B, E[E_ADD if body == B_TAN else E_RSUB], one, yy, 0, sn)
-            ga = _new(B, E[E_MUL], g, t, 0, sn)
-        elif body == B_SIGMOID:
-            one = _number(B, 1.0)
-            t = _new(B, E[E_RSUB], one, n, 0, sn)
-            t = _new(B, E[E_MUL], n, t, 0, sn)
-            ga = _new(B, E[E_MUL], g, t, 0, sn)
-        elif body == B_RELU:
-            zero = _number(B, 0.0)
-            c = _new(B, E[E_GT], n, zero, 0, sn)
-            ga = _new(B, E[E_MUL], g, c, 0, sn)
-        elif body == B_ABS:
-            zero = _number(B, 0.0)
-            p = _new(B, E[E_GT], x, zero, 0, sn)
-            q = _new(B, E[E_LT], x, zero, 0, sn)
-            w = _new(B, E[E_SUB], p, q, 0, sn)
-            ga = _new(B, E[E_MUL], g, w, 0, sn)
-        elif body == B_POWC:
-            c = consts[rec[n, 3]]
-            if c == 0.0:  # x ** 0 is constant: a zero gradient that still reaches x, as in PyTorch
-                ga = _new(B, E[E_MUL], g, _number(B, 0.0), 0, sn)
-            else:
-                k = counts[C_CONSTS]
-                consts[k] = c - 1.0
-                counts[C_CONSTS] = k + 1
-                cn = _number(B, c)
-                t = _new(B, E[E_MUL], g, cn, 0, sn)
-                p = _new(B, E[E_POWC], x, -1, k, sn)
-                ga = _new(B, E[E_MUL], t, p, 0, sn)
-        else:  # clamp
-            lo = _number(B, consts[rec[n, 3]])
-            hi = _number(B, consts[rec[n, 3] + 1])
-            p = _new(B, E[E_GE], x, lo, 0, sn)
-            q = _new(B, E[E_LE], x, hi, 0, sn)
-            w = _new(B, E[E_MUL], p, q, 0, sn)
-            ga = _new(B, E[E_MUL], g, w, 0, sn)
+            gb = _emit(B, FAMILY_WHERE, WHERE, zero, g, c, sn)
+    if ga == -2 or gb == -2:
+        return ERR_UNKNOWN_OP
     for side in range(2):
         m = x if side == 0 else y
         gm = ga if side == 0 else gb
         if gm < 0 or not (need_a if side == 0 else need_b):
             continue
-        sm = _sid(B, m)
-        if sm != sn:  # a one-element operand, or one of the output's size in another shape
+        if _sid(B, m) != _sid(B, gm):  # a one-element operand, or one of the output's size in another shape
             gm = _fit(B, gm, m)
-        adj[m] = gm if adj[m] < 0 else _new(B, E[E_ADD], adj[m], gm, 0, sm)
+        adj[m] = gm if adj[m] < 0 else _op(B, FAMILY_BINARY, BIN_ADD, adj[m], gm, _sid(B, m))
+    return DONE
 
 
 @jit
-def _retape_room(B, body, n, hosts):
+def _retape_room(B, n, hosts):
     """Whether the buffers hold the worst case of one record's rule; else the value room it needs is noted."""
-    rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep, bigs = B
+    rec, sval, arr, shapes, consts, iconsts, counts, kinds, emit, dep, bigs = B
     x = rec[n, 1]
     y = rec[n, 2]
     biggest = _size(B, n)
@@ -1660,11 +1990,12 @@ def _retape_room(B, body, n, hosts):
     if y >= 0:
         biggest = max(biggest, _size(B, y))
     extra = 0
-    if body == B_CAT:
+    op = rec[n, 0]
+    if kinds[op, 0] == FAMILY_STRUCTURAL and kinds[op, 1] == S_CAT:
         extra = iconsts[rec[n, 3] + 1]
         biggest = _size(B, n)
-    rows = 48 + 3 * extra
-    values = (24 + 3 * extra) * min(biggest, BIG_VALUE)  # larger values are allocated one by one
+    rows = 24 + MAX_RULE_RECORDS + 3 * extra
+    values = (MAX_RULE_RECORDS + 3 * extra) * min(biggest, BIG_VALUE)  # larger values are allocated one by one
     counts[C_VALUE_ROOM] = values
     return (rec.shape[0] - counts[C_REC] >= rows and arr.shape[0] - counts[C_ARR] >= rows
             and shapes.shape[0] - counts[C_SHAPES] >= 16 and consts.size - counts[C_CONSTS] >= 4
@@ -1673,37 +2004,44 @@ def _retape_room(B, body, n, hosts):
 
 
 @jit
-def retape(rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep, bigs, body_of, hi, lo, adj, keep,
-           freed, free, hosts, host_min):
+def retape(B, hi, lo, adj, keep, freed, free, hosts):
     """create_graph=True: sweep records ``hi`` down to ``lo``, appending each reached record's derivative rule.
 
     ``adj[node]`` is the node holding that node's adjoint (-1: none yet). The
-    buffers are the tape's columns with room after ``counts`` (see C_*); new values
-    of fewer than BIG_VALUE elements go to one value block (capacity in
-    ``counts[C_CAPACITY]``, block index ``counts[C_BLOCK]``), larger ones to arrays
-    of their own appended to ``bigs`` (block indices after it). Returns DONE,
-    ERR_FREED, NEED_SPACE (resume from ``counts[C_RESUME]`` with bigger buffers),
-    or ``n + 1`` at a custom Function record ``n``, which Python differentiates.
-    ``dep[node]`` is 1 where a value depends on something that requires grad; the
-    kernel sets it for the records it appends (a gradient built from constants
-    alone does not require grad, as in PyTorch).
+    buffers ``B`` (see Buffers) are the tape's columns with room after
+    ``B.counts`` (see C_*); new values of fewer than BIG_VALUE elements go to one
+    value block (capacity in ``counts[C_CAPACITY]``, block index
+    ``counts[C_BLOCK]``), larger ones to arrays of their own appended to ``bigs``
+    (block indices after it). Matrix products of at least
+    ``counts[C_HOST_MIN]`` multiply-adds are listed in ``hosts`` (numpy's BLAS
+    computes them). Returns DONE, ERR_FREED, ERR_UNKNOWN_OP, NEED_SPACE (resume
+    from ``counts[C_RESUME]`` with bigger buffers), or ``n + 1`` at a custom
+    Function record ``n``, which Python differentiates. ``dep[node]`` is 1 where a
+    value depends on something that requires grad; the kernel sets it for the
+    records it appends (a gradient built from constants alone does not require
+    grad, as in PyTorch).
     """
-    B = (rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep, bigs)
+    rec = B.rec
+    kinds = B.kinds
+    counts = B.counts
+    if not _table_known(kinds):
+        return ERR_UNKNOWN_OP
     for n in range(hi, lo - 1, -1):
         g = adj[n]
         if g == -1:
             continue
-        body = body_of[rec[n, 0]]
-        if body == B_NONE:
-            continue
-        if body == B_CUSTOM or body == B_KEEP:
+        op = rec[n, 0]
+        family = kinds[op, 0]
+        if family == FAMILY_CUSTOM or family == FAMILY_KEEP:
             return n + 1
-        if rec[n, 4] < 0 and _scalar_operands(rec, n, body):
-            # a 0-d rule appends at most 20 0-d records: no value room to work out (the general check
-            # cost as much as the rule itself in scalar loops)
-            room = rec.shape[0] - counts[C_REC] >= 24 and consts.size - counts[C_CONSTS] >= 2
+        if _inert(kinds, op):
+            continue
+        if rec[n, 4] < 0 and _scalar_operands(rec, n, family):
+            # a 0-d rule appends at most MAX_ELEMENTWISE_RECORDS 0-d records: no value room to work out (the
+            # general check cost as much as the rule itself in scalar loops)
+            room = rec.shape[0] - counts[C_REC] >= MAX_ELEMENTWISE_RECORDS + 4 and B.consts.size - counts[C_CONSTS] >= 4
         else:
-            room = _retape_room(B, body, n, hosts)
+            room = _retape_room(B, n, hosts)
         if not room:
             counts[C_RESUME] = n
             return NEED_SPACE
@@ -1712,98 +2050,28 @@ def retape(rec, sval, arr, shapes, consts, iconsts, counts, fwd_of, emit, dep, b
         if free:
             freed[n] = 1
         sn = _sid(B, n)
-        if body <= B_CLAMP:
-            _retape_elementwise(B, body, n, g, sn, adj, keep, body_of)
-        elif body <= B_SCATTER:
-            _retape_structural(B, body, n, g, sn, adj, keep, body_of)
-        elif body <= B_AMIN:
-            _retape_reduction(B, body, n, g, sn, adj, keep, body_of)
-        elif body <= B_MV:
-            _retape_linalg(B, body, n, g, sn, adj, keep, body_of, hosts, host_min)
+        body = kinds[op, 1]
+        status = DONE
+        if family == FAMILY_UNARY or family == FAMILY_BINARY or family == FAMILY_WHERE:
+            status = _retape_elementwise(B, family, body, n, g, sn, adj, keep)
+        elif family == FAMILY_STRUCTURAL:
+            status = _retape_structural(B, body, n, g, sn, adj, keep)
+        elif family == FAMILY_REDUCTION:
+            status = _retape_reduction(B, body, n, g, sn, adj, keep)
+        elif family == FAMILY_LINALG:
+            status = _retape_linalg(B, body, n, g, sn, adj, keep, hosts)
+        elif family == FAMILY_SOFTMAX:
+            status = _retape_softmax(B, body, n, g, sn, adj, keep)
         else:
-            _retape_softmax(B, body, n, g, sn, adj, keep, body_of)
+            status = ERR_UNKNOWN_OP
+        if status != DONE:
+            return status
     return DONE
 
 
 # ---- the forward replay (tape.compile) -------------------------------------------
-# Forward ids: every primitive's op-table row names one. They are the body ids for ops
-# that have a VJP body, and these for the comparisons (recorded with no VJP: their
-# derivative is zero, but a replay must re-evaluate them at new values).
-F_GT = 70
-F_GE = 71
-F_LT = 72
-F_LE = 73
-F_EQ = 74
-F_NE = 75
-F_FIRST = 76  # 1 at the first nonzero of each group: where max(dim)/min(dim) pass the gradient
-
-
-@jit_inline
-def _binary_value(f, p, q):
-    """The elementwise binary forward ``f`` at one element (numpy's IEEE results)."""
-    if f == B_ADD:
-        return p + q
-    if f == B_SUB:
-        return p - q
-    if f == B_MUL:
-        return p * q
-    if f == B_DIV:
-        return p / q
-    if f == B_POW:
-        return p ** q
-    if f == B_MAXIMUM:
-        return p if (p > q or p != p) else q
-    if f == B_MINIMUM:
-        return p if (p < q or p != p) else q
-    if f == F_GT:
-        return 1.0 if p > q else 0.0
-    if f == F_GE:
-        return 1.0 if p >= q else 0.0
-    if f == F_LT:
-        return 1.0 if p < q else 0.0
-    if f == F_LE:
-        return 1.0 if p <= q else 0.0
-    if f == F_EQ:
-        return 1.0 if p == q else 0.0
-    return 1.0 if p != q else 0.0
-
-
-@jit_inline
-def _unary_value(f, v, c0, c1):
-    """The elementwise unary forward ``f`` at one element; c0, c1 are the record's float constants."""
-    if f == B_NEG:
-        return -v
-    if f == B_EXP:
-        return math.exp(v)
-    if f == B_LOG:
-        if v < 0.0:
-            return math.nan
-        return -math.inf if v == 0.0 else math.log(v)
-    if f == B_SQRT:
-        return math.nan if v < 0.0 else math.sqrt(v)
-    if f == B_SIN:
-        return math.sin(v)
-    if f == B_COS:
-        return math.cos(v)
-    if f == B_TAN:
-        return math.tan(v)
-    if f == B_TANH:
-        return math.tanh(v)
-    if f == B_SIGMOID:
-        if v >= 0.0:
-            return 1.0 / (1.0 + math.exp(-v))
-        e = math.exp(v)
-        return e / (1.0 + e)
-    if f == B_RELU:
-        return v if (v > 0.0 or v != v) else 0.0
-    if f == B_ABS:
-        return abs(v)
-    if f == B_POWC:
-        return _powc(v, c0)
-    # clamp into [c0, c1] (NaN stays NaN; lo > hi gives hi, as numpy and PyTorch do)
-    if v != v:
-        return v
-    return min(max(v, c0), c1)
+# Every record is re-evaluated from its operands' values by its family's forward; leaves, constants
+# and externs keep theirs.
 
 
 @jit
@@ -1812,7 +2080,7 @@ def _forward_reduction(f, n, x, out, rec, sval, arr, shapes):
     mask = rec[n, 3] & 0xFF
     vx = _value(x, rec, sval, arr)
     nx = vx.size
-    if f == B_SUM or f == B_MEAN:
+    if f == R_SUM or f == R_MEAN:
         out[:] = 0.0
         kind, outer, inner = block_split(shapes, sid_in, mask)
         if kind == 0 and mask == (1 << shapes[sid_in, 0]) - 1:
@@ -1832,13 +2100,15 @@ def _forward_reduction(f, n, x, out, rec, sval, arr, shapes):
             group, ngroups = reduce_map(shapes, sid_in, mask)
             for i in range(nx):
                 out[group[i]] += vx[i]
-        if f == B_MEAN:
+        if f == R_MEAN:
             scale = ngroups / nx if nx > 0 else math.nan
             for j in range(out.size):
                 out[j] *= scale
-        return
+        return DONE
+    if f != R_PROD and f != R_AMAX and f != R_AMIN:
+        return ERR_UNKNOWN_OP
     group, ngroups = reduce_map(shapes, sid_in, mask)
-    if f == B_PROD:
+    if f == R_PROD:
         out[:] = 1.0
         for i in range(nx):
             out[group[i]] *= vx[i]
@@ -1850,12 +2120,15 @@ def _forward_reduction(f, n, x, out, rec, sval, arr, shapes):
             if seen[j] == 0:
                 out[j] = v
                 seen[j] = 1
-            elif out[j] == out[j] and (v != v or (v > out[j] if f == B_AMAX else v < out[j])):
+            elif out[j] == out[j] and (v != v or (v > out[j] if f == R_AMAX else v < out[j])):
                 out[j] = v
+    return DONE
 
 
 @jit
 def _forward_softmax(f, n, x, out, rec, sval, arr, shapes):
+    if f != SM_SOFTMAX and f != SM_LOG_SOFTMAX and f != SM_LOGSUMEXP:
+        return ERR_UNKNOWN_OP
     sid_in = _shape_id(x, rec, arr)
     vx = _value(x, rec, sval, arr)
     if shapes[sid_in, 0] == 0:
@@ -1870,14 +2143,14 @@ def _forward_softmax(f, n, x, out, rec, sval, arr, shapes):
                 v = vx[base + s * inner]
                 if v > m or v != v:
                     m = v
-            if f != B_SOFTMAX and not (m > -math.inf and m < math.inf):
+            if f != SM_SOFTMAX and not (m > -math.inf and m < math.inf):
                 m = 0.0  # an infinite maximum: shift by nothing (numpy's and PyTorch's results)
             acc = 0.0
             for s in range(size):
                 acc += math.exp(vx[base + s * inner] - m)
-            if f == B_LOGSUMEXP:
+            if f == SM_LOGSUMEXP:
                 out[o * inner + t] = math.log(acc) + m
-            elif f == B_LOG_SOFTMAX:
+            elif f == SM_LOG_SOFTMAX:
                 lse = math.log(acc) + m
                 for s in range(size):
                     out[base + s * inner] = vx[base + s * inner] - lse
@@ -1885,20 +2158,21 @@ def _forward_softmax(f, n, x, out, rec, sval, arr, shapes):
                 for s in range(size):
                     p = base + s * inner
                     out[p] = math.exp(vx[p] - m) / acc
+    return DONE
 
 
 @jit
 def _forward_linalg(f, x, y, out, rec, sval, arr, shapes):
     va = _value(x, rec, sval, arr)
     vb = _value(y, rec, sval, arr)
-    if f == B_DOT:
+    if f == L_DOT:
         acc = 0.0
         for i in range(va.size):
             acc += va[i] * vb[i]
         out[0] = acc
-        return
+        return DONE
     sa = _shape_id(x, rec, arr)
-    if f == B_MV:
+    if f == L_MV:
         rows = shapes[sa, 1]
         cols = shapes[sa, 2]
         for r in range(rows):
@@ -1906,7 +2180,9 @@ def _forward_linalg(f, x, y, out, rec, sval, arr, shapes):
             for c in range(cols):
                 acc += va[r * cols + c] * vb[c]
             out[r] = acc
-        return
+        return DONE
+    if f != L_MM and f != L_BMM:
+        return ERR_UNKNOWN_OP
     sb = _shape_id(y, rec, arr)
     nda = shapes[sa, 0]
     r = shapes[sa, nda - 1]
@@ -1922,6 +2198,7 @@ def _forward_linalg(f, x, y, out, rec, sval, arr, shapes):
                 dst = t * r * c + i * c
                 for j in range(c):
                     out[dst + j] += aiq * vb[row + j]
+    return DONE
 
 
 @jit
@@ -1969,7 +2246,7 @@ def _expand_kind(shapes, sid_in, sid_out):
 
 @jit
 def _forward_structural(f, n, x, out, rec, sval, arr, shapes, iconsts):
-    if f == B_CAT:
+    if f == S_CAT:
         base = rec[n, 3]
         dim = iconsts[base]
         count = iconsts[base + 1]
@@ -1987,47 +2264,50 @@ def _forward_structural(f, n, x, out, rec, sval, arr, shapes, iconsts):
                 for t in range(inner):
                     out[o * total + start + t] = vm[o * inner + t]
             start += inner
-        return
+        return DONE
     vx = _value(x, rec, sval, arr)
     ng = out.size
-    if f == B_VIEW:
+    if f == S_VIEW:
         for i in range(ng):
             out[i] = vx[i]
-    elif f == B_EXPAND:
+    elif f == S_EXPAND:
         if vx.size == 1:
             out[:] = vx[0]
-            return
+            return DONE
         kind, outer, inner = _expand_kind(shapes, _shape_id(x, rec, arr), _shape_id(n, rec, arr))
         if kind == 1:  # the input repeated over leading dims (a bias over a batch)
             for o in range(outer):
                 for t in range(inner):
                     out[o * inner + t] = vx[t]
-            return
+            return DONE
         if kind == 2:  # each input element repeated over trailing dims (a column)
             for o in range(outer):
                 for t in range(inner):
                     out[o * inner + t] = vx[o]
-            return
+            return DONE
         idx = _source_index(f, n, x, rec, arr, shapes, iconsts)
         for i in range(ng):
             out[i] = vx[idx[i]]
-    elif f == B_PERMUTE:
+    elif f == S_PERMUTE:
         idx = _source_index(f, n, x, rec, arr, shapes, iconsts)
         for i in range(ng):
             out[i] = vx[idx[i]]
-    elif f == B_GATHER:
+    elif f == S_GATHER:
         base = rec[n, 3]
         for i in range(ng):
             out[i] = vx[iconsts[base + i]]
-    elif f == B_SCATTER:
+    elif f == S_SCATTER:
         base = rec[n, 3]
         out[:] = 0.0
         for i in range(vx.size):
             out[iconsts[base + i]] += vx[i]
+    else:
+        return ERR_UNKNOWN_OP
+    return DONE
 
 
 @jit
-def forward(rec, sval, arr, shapes, consts, iconsts, fwd_of, lo, hi, host_min):
+def forward(rec, sval, arr, shapes, consts, iconsts, kinds, lo, hi, host_min):
     """Re-evaluate records ``lo`` to ``hi`` in place: each value is recomputed from its operands' values.
 
     The values of leaves (written by the caller), constants and externs are kept.
@@ -2038,27 +2318,31 @@ def forward(rec, sval, arr, shapes, consts, iconsts, fwd_of, lo, hi, host_min):
     few nanoseconds a record); array records go to ``_forward_record``.
     With ``host_min`` > 0 it returns ``n + 1`` at a matrix product ``n`` of at least
     that many multiply-adds, for Python to compute with numpy's BLAS (then resume
-    from ``n + 1``); DONE at the end.
+    from ``n + 1``); DONE at the end (ERR_UNKNOWN_OP for an op table the kernels do not match).
     """
+    if not _table_known(kinds):
+        return ERR_UNKNOWN_OP
     for n in range(lo, hi + 1):
-        f = fwd_of[rec[n, 0]]
-        if f == B_NONE:
+        op = rec[n, 0]
+        family = kinds[op, 0]
+        if family == FAMILY_NONE:
             continue
         x = rec[n, 1]
         if rec[n, 4] < 0 and rec[x, 4] < 0:
-            if f < B_WHERE or F_GT <= f <= F_NE:
+            if family == FAMILY_BINARY or family == FAMILY_COMPARE:
                 y = rec[n, 2]
                 if rec[y, 4] < 0:
-                    sval[n] = _binary_value(f, sval[x], sval[y])
+                    sval[n] = _binary_value(kinds[op, 1], sval[x], sval[y])
                     continue
-            elif B_NEG <= f <= B_CLAMP:
-                c = rec[n, 3]
-                sval[n] = _unary_value(f, sval[x], consts[c] if f >= B_POWC else 0.0,
-                                       consts[c + 1] if f == B_CLAMP else 0.0)
+            elif family == FAMILY_UNARY:
+                c0, c1 = _params(kinds, op, consts, rec[n, 3])
+                sval[n] = _unary_value(kinds[op, 1], sval[x], c0, c1)
                 continue
-        if f == B_MATMUL and host_min > 0 and _macs(rec, arr, shapes, x, rec[n, 2]) >= host_min:
+        if (family == FAMILY_LINALG and kinds[op, 1] <= L_BMM and host_min > 0
+                and _macs(rec, arr, shapes, x, rec[n, 2]) >= host_min):
             return n + 1
-        _forward_record(f, n, rec, sval, arr, shapes, consts, iconsts)
+        if _forward_record(family, kinds[op, 1], n, rec, sval, arr, shapes, consts, iconsts, kinds) != DONE:
+            return ERR_UNKNOWN_OP
     return DONE
 
 
@@ -2078,17 +2362,17 @@ def _forward_arithmetic(f, out, va, vb):
         b0 = vb[0]
         full = va if va.size == n else vb
         left = va.size == n  # the full-size operand is on the left
-        if f == B_ADD:
+        if f == BIN_ADD:
             for i in range(n):
                 out[i] = full[i] + (b0 if left else a0)
-        elif f == B_SUB:
+        elif f == BIN_SUB:
             if left:
                 for i in range(n):
                     out[i] = full[i] - b0
             else:
                 for i in range(n):
                     out[i] = a0 - full[i]
-        elif f == B_MUL:
+        elif f == BIN_MUL:
             for i in range(n):
                 out[i] = full[i] * (b0 if left else a0)
         elif left:
@@ -2098,13 +2382,13 @@ def _forward_arithmetic(f, out, va, vb):
             for i in range(n):
                 out[i] = a0 / full[i]
         return
-    if f == B_ADD:
+    if f == BIN_ADD:
         for i in range(n):
             out[i] = va[i] + vb[i]
-    elif f == B_SUB:
+    elif f == BIN_SUB:
         for i in range(n):
             out[i] = va[i] - vb[i]
-    elif f == B_MUL:
+    elif f == BIN_MUL:
         for i in range(n):
             out[i] = va[i] * vb[i]
     else:
@@ -2113,23 +2397,24 @@ def _forward_arithmetic(f, out, va, vb):
 
 
 @jit
-def _forward_record(f, n, rec, sval, arr, shapes, consts, iconsts):
-    """Re-evaluate one record whose value or operands are arrays."""
+def _forward_record(family, body, n, rec, sval, arr, shapes, consts, iconsts, kinds):
+    """Re-evaluate one record whose value or operands are arrays; DONE, or ERR_UNKNOWN_OP."""
     x = rec[n, 1]
     y = rec[n, 2]
     out = _value(n, rec, sval, arr)
     ng = out.size
-    if f < B_WHERE or F_GT <= f <= F_NE:
+    if family == FAMILY_BINARY or family == FAMILY_COMPARE:
         va = _value(x, rec, sval, arr)
         vb = _value(y, rec, sval, arr)
         na = va.size
         nb = vb.size
-        if B_ADD <= f <= B_DIV and (na == ng or na == 1) and (nb == ng or nb == 1) and ng > 0:
-            _forward_arithmetic(f, out, va, vb)
+        if (family == FAMILY_BINARY and (body == BIN_ADD or body == BIN_SUB or body == BIN_MUL or body == BIN_DIV)
+                and (na == ng or na == 1) and (nb == ng or nb == 1) and ng > 0):
+            _forward_arithmetic(body, out, va, vb)
         else:
             for i in range(ng):
-                out[i] = _binary_value_call(f, va[i if na == ng else 0], vb[i if nb == ng else 0])
-    elif f == B_WHERE:
+                out[i] = _binary_value_call(body, va[i if na == ng else 0], vb[i if nb == ng else 0])
+    elif family == FAMILY_WHERE:
         va = _value(x, rec, sval, arr)
         vb = _value(y, rec, sval, arr)
         vc = _value(rec[n, 3], rec, sval, arr)
@@ -2138,22 +2423,20 @@ def _forward_record(f, n, rec, sval, arr, shapes, consts, iconsts):
         nc = vc.size
         for i in range(ng):
             out[i] = va[i if na == ng else 0] if vc[i if nc == ng else 0] != 0.0 else vb[i if nb == ng else 0]
-    elif f <= B_CLAMP:
+    elif family == FAMILY_UNARY:
         vx = _value(x, rec, sval, arr)
-        c = rec[n, 3]
-        c0 = consts[c] if f >= B_POWC else 0.0
-        c1 = consts[c + 1] if f == B_CLAMP else 0.0
+        c0, c1 = _params(kinds, rec[n, 0], consts, rec[n, 3])
         for i in range(ng):
-            out[i] = _unary_value_call(f, vx[i], c0, c1)
-    elif f <= B_SCATTER:
-        _forward_structural(f, n, x, out, rec, sval, arr, shapes, iconsts)
-    elif f <= B_AMIN:
-        _forward_reduction(f, n, x, out, rec, sval, arr, shapes)
-    elif f <= B_MV:
-        _forward_linalg(f, x, y, out, rec, sval, arr, shapes)
-    elif f <= B_LOGSUMEXP:
-        _forward_softmax(f, n, x, out, rec, sval, arr, shapes)
-    elif f == F_FIRST:
+            out[i] = _unary_value_call(body, vx[i], c0, c1)
+    elif family == FAMILY_STRUCTURAL:
+        return _forward_structural(body, n, x, out, rec, sval, arr, shapes, iconsts)
+    elif family == FAMILY_REDUCTION:
+        return _forward_reduction(body, n, x, out, rec, sval, arr, shapes)
+    elif family == FAMILY_LINALG:
+        return _forward_linalg(body, x, y, out, rec, sval, arr, shapes)
+    elif family == FAMILY_SOFTMAX:
+        return _forward_softmax(body, n, x, out, rec, sval, arr, shapes)
+    elif family == FAMILY_FIRST_HIT:
         # 1 at the first nonzero of each group of the dims in bitmask aux (flat order), else 0
         vx = _value(x, rec, sval, arr)
         group, ngroups = reduce_map(shapes, _shape_id(x, rec, arr), rec[n, 3])
@@ -2163,21 +2446,24 @@ def _forward_record(f, n, rec, sval, arr, shapes, consts, iconsts):
             if vx[i] != 0.0 and done[group[i]] == 0:
                 out[i] = 1.0
                 done[group[i]] = 1
+    else:
+        return ERR_UNKNOWN_OP
+    return DONE
 
 
 @jit
-def check_guards(rec, sval, arr, nodes, kinds, starts, expected):
+def check_guards(rec, sval, arr, nodes, guard_kinds, starts, expected):
     """The index of the first guard whose node no longer gives what it gave when recorded, or -1.
 
     Guard ``i`` watches node ``nodes[i]``; its recorded values are
-    ``expected[starts[i]:]``. Kind 0 compares the values exactly (NaN equals NaN:
+    ``expected[starts[i]:]``. Kind (``guard_kinds[i]``) 0 compares the values exactly (NaN equals NaN:
     float(), item(), tolist(), numpy()); kind 1 their truth (bool()); kind 2 their
     truncation to an integer (int()).
     """
     for i in range(nodes.size):
         v = _value(nodes[i], rec, sval, arr)
         s = starts[i]
-        k = kinds[i]
+        k = guard_kinds[i]
         for j in range(v.size):
             a = v[j]
             e = expected[s + j]
@@ -2193,7 +2479,7 @@ def check_guards(rec, sval, arr, nodes, kinds, starts, expected):
 
 
 @jit
-def replay(rec, sval, arr, shapes, consts, iconsts, fwd_of, body_of, guard_nodes, guard_kinds, guard_starts,
+def replay(rec, sval, arr, shapes, consts, iconsts, kinds, guard_nodes, guard_kinds, guard_starts,
            guard_values, keep, freed, out_rows, seed_node, seed_rows, scalar):
     """tape.compile's one kernel call: re-evaluate the whole tape, check its guards, then (``seed_node``
     >= 0) sweep it in reverse once per row of ``seed_rows``, leaf adjoints to ``out_rows``.
@@ -2203,7 +2489,9 @@ def replay(rec, sval, arr, shapes, consts, iconsts, fwd_of, body_of, guard_nodes
     index of the first failing guard (>= 0; nothing is swept then), or
     ``-2 - status`` when the sweep stopped with a status.
     """
-    forward(rec, sval, arr, shapes, consts, iconsts, fwd_of, 0, rec.shape[0] - 1, 0)
+    status = forward(rec, sval, arr, shapes, consts, iconsts, kinds, 0, rec.shape[0] - 1, 0)
+    if status != DONE:
+        return -2 - status
     if guard_nodes.size:
         failed = check_guards(rec, sval, arr, guard_nodes, guard_kinds, guard_starts, guard_values)
         if failed >= 0:
@@ -2219,40 +2507,38 @@ def replay(rec, sval, arr, shapes, consts, iconsts, fwd_of, body_of, guard_nodes
                 touched[:] = 0
             sadj[seed_node] = seed_rows[r, 0]
             touched[seed_node] = 1
-            _reverse_scalars(rec, sval, consts, body_of, seed_node, sadj, touched)
+            _reverse_scalars(rec, sval, consts, kinds, seed_node, sadj, touched)
             for n in range(seed_node + 1):
                 if keep[n] >= 0 and touched[n] != 0:
                     out_rows[r, keep[n]] = sadj[n]
         return -1
     nodes = np.full(1, seed_node, np.int64)
     offsets = np.zeros(1, np.int64)
-    status = sweep(rec, sval, arr, shapes, consts, iconsts, body_of, seed_node, 0, sadj, new_adjoint_list(0),
+    status = sweep(rec, sval, arr, shapes, consts, iconsts, kinds, seed_node, 0, sadj, new_adjoint_list(0),
                    touched, keep, out_rows, nodes, offsets, seed_rows, freed, False)
     return -1 if status == DONE else -2 - status
 
 
 @jit
-def _reverse_scalars(rec, sval, consts, body_of, hi, adj, touched):
+def _reverse_scalars(rec, sval, consts, kinds, hi, adj, touched):
     """The reverse sweep of a tape whose records are all 0-d elementwise ones (or have no VJP): no
     array, wanted or freed bookkeeping, so a few nanoseconds a record (tape.compile's scalar loops)."""
     for n in range(hi, -1, -1):
         if touched[n] == 0:
             continue
-        body = body_of[rec[n, 0]]
-        if body == B_NONE:
-            continue
+        op = rec[n, 0]
+        family = kinds[op, 0]
         x = rec[n, 1]
-        if body < B_WHERE:
+        if family == FAMILY_BINARY:
             y = rec[n, 2]
-            da, db = _binary_grads(body, adj[n], sval[x], sval[y], sval[n])
+            da, db = _binary_grads(kinds[op, 1], adj[n], sval[x], sval[y], sval[n])
             adj[x] += da
             touched[x] = 1
             adj[y] += db
             touched[y] = 1
-        else:
-            c = rec[n, 3]
-            adj[x] += _unary_grad(body, adj[n], sval[x], sval[n], consts[c] if body >= B_POWC else 0.0,
-                                  consts[c + 1] if body == B_CLAMP else 0.0)
+        elif family == FAMILY_UNARY:
+            c0, c1 = _params(kinds, op, consts, rec[n, 3])
+            adj[x] += _unary_grad(kinds[op, 1], adj[n], sval[x], sval[n], c0, c1)
             touched[x] = 1
 
 
@@ -2277,3 +2563,18 @@ def _binary_value_call(f, p, q):
 @jit
 def _unary_value_call(f, v, c0, c1):
     return _unary_value(f, v, c0, c1)
+
+
+@jit
+def map_unary(code, x, c0, c1, out):
+    """out[i] = the declared unary forward ``code`` at x[i]: the eager forward of an op declared
+    without a numpy ufunc."""
+    for i in range(x.size):
+        out[i] = _unary_value(code, x[i], c0, c1)
+
+
+@jit
+def map_binary(code, a, b, out):
+    """out[i] = the declared two-operand forward ``code`` at (a[i], b[i]) (same-size flat operands)."""
+    for i in range(a.size):
+        out[i] = _binary_value(code, a[i], b[i])

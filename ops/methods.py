@@ -145,7 +145,7 @@ _FUNCTIONS_AS_METHODS = [
 def install() -> None:
     for name, fn in _METHODS.items():
         setattr(Tensor, name, fn)
-    for name in _FUNCTIONS_AS_METHODS:
+    for name in _FUNCTIONS_AS_METHODS + F._DECLARED_PUBLIC:
         setattr(Tensor, name, getattr(F, name))
     Tensor.__hash__ = lambda self: id(self)
 

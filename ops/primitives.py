@@ -21,6 +21,10 @@ from tape._tape import FLUSH, THREADS, state
 from tape._tensor import (Tensor, _Meta, _new, _norm_dim, _plain, _wrap, needs_record, node_on, record, target_tape,
                           taped_scalar, traced_node)
 
+from tape._registry import Family
+
+from . import _declare
+from . import elementwise as E
 from . import kernels as K
 from . import table as T
 from .table import register
@@ -89,43 +93,10 @@ def _keep_shape(shape: tuple, mask: int) -> tuple:
     return tuple(1 if (mask >> d) & 1 else s for d, s in enumerate(shape))
 
 
-def _add_vjp(g, y, xs, r):
-    return g, g
-
-
-def _sub_vjp(g, y, xs, r):
-    return g, -g
-
-
-def _mul_vjp(g, y, xs, r):
-    a, b = xs
-    return g * b, g * a
-
-
-def _div_vjp(g, y, xs, r):
-    a, b = xs
-    return g / b, -(g * a) / (b * b)
-
-
 # Where a derivative depends on a comparison of values (relu's step, max's winner, pow at 0),
 # rules take it from ``mask``: a recorded comparison, so that a replay of the re-taped sweep
 # (tape.compile's hvp and hessian) re-evaluates it at new values instead of baking it in.
-
-def _pow_vjp(g, y, xs, r):
-    a, b = xs
-    da = where(mask(EQ, b, 0.0), 0.0, g * b * binary(POW, a, b - 1.0))
-    with np.errstate(all="ignore"):
-        db = where(mask(EQ, a, 0.0) * mask(GE, b, 0.0), 0.0, g * y * unary(LOG, a))
-    return da, db
-
-
-def _extremum_vjp(larger: bool):
-    def rule(g, y, xs, r):
-        a, b = xs
-        share = mask(GT if larger else LT, a, b) + mask(EQ, a, b) * 0.5
-        return g * share, g * (1.0 - share)
-    return rule
-
+# The elementwise ops' rules are their declarations' VJPs (ops/elementwise.py).
 
 def _where_vjp(g, y, xs, r):
     cond = r.handle(r.aux)
@@ -277,41 +248,65 @@ def sum_to(g: Tensor, shape: tuple) -> Tensor:
 
 
 # ---- elementwise binary ----------------------------------------------------------
-ADD = register("add", "AddBackward0", K.B_ADD, 2, _add_vjp).id
-SUB = register("sub", "SubBackward0", K.B_SUB, 2, _sub_vjp).id
-MUL = register("mul", "MulBackward0", K.B_MUL, 2, _mul_vjp).id
-DIV = register("div", "DivBackward0", K.B_DIV, 2, _div_vjp).id
-POW = register("pow", "PowBackward1", K.B_POW, 2, _pow_vjp).id
-MAXIMUM = register("maximum", "MaximumBackward0", K.B_MAXIMUM, 2, _extremum_vjp(True)).id
-MINIMUM = register("minimum", "MinimumBackward0", K.B_MINIMUM, 2, _extremum_vjp(False)).id
-WHERE = register("where", "WhereBackward0", K.B_WHERE, 2, _where_vjp).id
+# ---- elementwise ops: their declarations (ops/elementwise.py) give the rows, forwards and rules -------
+ADD, SUB, MUL, DIV, POW = E.add.id, E.sub.id, E.mul.id, E.div.id, E.pow.id
+MAXIMUM, MINIMUM = E.maximum.id, E.minimum.id
 # a number on the left keeps PyTorch's names: 2 - x is RsubBackward1, 2 ** x is PowBackward2
-RSUB = register("rsub", "RsubBackward1", K.B_SUB, 2, _sub_vjp).id
-RPOW = register("rpow", "PowBackward2", K.B_POW, 2, _pow_vjp).id
-_NUMBER_LEFT = {}
+RSUB, RPOW = E.sub.variants["rsub"], E.pow.variants["rpow"]
+_NUMBER_LEFT = {SUB: RSUB, POW: RPOW}
+GT, GE, LT, LE, EQ, NE = E.gt.id, E.ge.id, E.lt.id, E.le.id, E.eq.id, E.ne.id
+NEG, EXP, LOG, SQRT, SIN, COS, TAN, TANH = (E.neg.id, E.exp.id, E.log.id, E.sqrt.id, E.sin.id, E.cos.id, E.tan.id,
+                                            E.tanh.id)
+SIGMOID, RELU, ABS, POWC, CLAMP = E.sigmoid.id, E.relu.id, E.abs.id, E.pow_scalar.id, E.clamp.id
+
+WHERE = register("where", "WhereBackward0", Family.WHERE, K.WHERE, 2, _where_vjp).id
+
+DECLARED = {}  # op id (variants too) -> its declaration
+for _d in _declare.DECLARED.values():
+    DECLARED[_d.id] = _d
+    for _v in _d.variants.values():
+        DECLARED[_v] = _d
 
 
-def _pow_scalar(a: float, b: float) -> float:
-    r = a ** b
-    if type(r) is complex:
-        return math.nan
-    return r
+def _compiled_forward(decl):
+    """The declared forward on arrays through the numba per-element loop (ops declared without a ufunc)."""
+    def forward(*args):
+        if decl.arity == 1:
+            x = np.asarray(args[0])
+            flat = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
+            out = np.empty(flat.size)
+            K.map_unary(decl.code, flat, *(list(args[1:]) + [0.0, 0.0])[:2], out)
+            return out.reshape(x.shape).astype(x.dtype if x.dtype.kind == "f" else np.float64, copy=False)
+        a, b = np.broadcast_arrays(np.asarray(args[0], dtype=np.float64), np.asarray(args[1], dtype=np.float64))
+        out = np.empty(a.shape)
+        K.map_binary(decl.code, np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1),
+                     out.reshape(-1))
+        return out
+    return forward
 
 
-_PY_BINARY = {
-    ADD: operator.add,
-    SUB: operator.sub,
-    MUL: operator.mul,
-    DIV: operator.truediv,
-    POW: _pow_scalar,
-    MAXIMUM: lambda a, b: a if a > b or a != a else b,
-    MINIMUM: lambda a, b: a if a < b or a != a else b,
-}
-_NUMBER_LEFT.update({SUB: RSUB, POW: RPOW})
-_PY_BINARY[RSUB] = _PY_BINARY[SUB]
-_PY_BINARY[RPOW] = _PY_BINARY[POW]
-_NP_BINARY = {ADD: np.add, SUB: np.subtract, MUL: np.multiply, DIV: np.true_divide, POW: np.power,
-              MAXIMUM: np.maximum, MINIMUM: np.minimum, RSUB: np.subtract, RPOW: np.power}
+def _python_forward(decl):
+    """The declared forward on Python floats, with the array forward's IEEE result where Python raises
+    (1 / 0, exp(1000), log(-1))."""
+    py = decl.py
+    array = _ARRAY[decl.id]
+
+    def forward(*args):
+        try:
+            return py(*args)
+        except (ValueError, ZeroDivisionError, OverflowError):
+            with np.errstate(all="ignore"):
+                return float(array(*(np.float64(a) for a in args)))
+    return forward
+
+
+_ARRAY = {i: (d.numpy or _compiled_forward(d)) for i, d in DECLARED.items()}  # eager forward on arrays
+_PYTHON = {i: _python_forward(d) for i, d in DECLARED.items()}  # eager forward on Python floats
+_PY_BINARY = {i: f for i, f in _PYTHON.items() if DECLARED[i].arity == 2}
+_NP_BINARY = {i: f for i, f in _ARRAY.items() if DECLARED[i].arity == 2}
+# ops whose numpy forward raises no floating-point warning worth silencing (errstate costs ~1 us a call)
+_QUIET = frozenset(i for i, d in DECLARED.items() if d.quiet)
+COMPARE = {i: f for i, f in _ARRAY.items() if DECLARED[i].family == Family.COMPARE}
 
 
 def binary(op: int, x, y) -> Tensor:
@@ -369,8 +364,6 @@ def _promoted(v, x, y, true_division: bool = False):
     return v
 
 
-# ops that raise no floating-point warnings worth silencing (numpy's errstate costs ~1 us a call)
-_QUIET = frozenset((ADD, SUB, RSUB, MUL, MAXIMUM, MINIMUM))
 
 
 def scalar_fast_method(op: int, reflected: bool = False):
@@ -480,15 +473,6 @@ def where(condition, x, y) -> Tensor:
 # Recorded only where a replay must re-evaluate them: in derivative rules (``mask``) and
 # while tape.compile records a function. They have no VJP (their derivative is zero);
 # their value node holds 0/1.
-GT = register("gt", "GtBackward0", K.B_NONE, 2, fwd=K.F_GT).id
-GE = register("ge", "GeBackward0", K.B_NONE, 2, fwd=K.F_GE).id
-LT = register("lt", "LtBackward0", K.B_NONE, 2, fwd=K.F_LT).id
-LE = register("le", "LeBackward0", K.B_NONE, 2, fwd=K.F_LE).id
-EQ = register("eq", "EqBackward0", K.B_NONE, 2, fwd=K.F_EQ).id
-NE = register("ne", "NeBackward0", K.B_NONE, 2, fwd=K.F_NE).id
-COMPARE = {GT: np.greater, GE: np.greater_equal, LT: np.less, LE: np.less_equal, EQ: np.equal, NE: np.not_equal}
-
-
 def _record_traced(tape, op: int, value: np.ndarray, operands: tuple, aux: int = 0) -> Tensor:
     """Record ``op`` (one or two operands) with no derivative; the result carries its node as ``origin``."""
     shape = value.shape
@@ -540,7 +524,7 @@ def mask(op: int, x, y) -> Tensor:
     return _record_traced(tape, op, v, (x, y))
 
 
-FIRST_HIT = register("first_hit", "FirstHit", K.B_NONE, 1, fwd=K.F_FIRST).id
+FIRST_HIT = register("first_hit", "FirstHit", Family.FIRST_HIT, K.FIRST_HIT, 1).id
 
 
 def first_hit(hit: Tensor, bits: int) -> Tensor:
@@ -567,89 +551,13 @@ def _guard_pattern(t: Tensor, what: str) -> None:
 
 
 # ---- elementwise unary -----------------------------------------------------------
-def _sigmoid_np(x):
-    out = np.empty_like(x, dtype=np.result_type(x, np.float32))
-    pos = x >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
-    e = np.exp(x[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
-
-
-def _sigmoid_py(x: float) -> float:
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
-
-
-def _safe(fn):
-    def wrapped(x: float) -> float:
-        try:
-            return fn(x)
-        except (ValueError, ZeroDivisionError):
-            with np.errstate(all="ignore"):
-                return float(_NP_OF_PY[fn](np.float64(x)))
-        except OverflowError:
-            with np.errstate(all="ignore"):
-                return float(_NP_OF_PY[fn](np.float64(x)))
-    return wrapped
-
-
-_NP_OF_PY = {math.exp: np.exp, math.log: np.log, math.sqrt: np.sqrt, math.sin: np.sin, math.cos: np.cos,
-             math.tan: np.tan, math.tanh: np.tanh}
-
-UNARY = {}
-
-
-def _unary_op(key: str, name: str, body: int, np_fn, py_fn, vjp) -> int:
-    op = register(key, name, body, 1, lambda g, y, xs, r: (vjp(g, y, xs[0]),)).id
-    UNARY[op] = (np_fn, py_fn)
-    return op
-
-
-NEG = _unary_op("neg", "NegBackward0", K.B_NEG, np.negative, float.__neg__, lambda g, y, x: -g)
-EXP = _unary_op("exp", "ExpBackward0", K.B_EXP, np.exp, _safe(math.exp), lambda g, y, x: g * y)
-LOG = _unary_op("log", "LogBackward0", K.B_LOG, np.log, _safe(math.log), lambda g, y, x: g / x)
-SQRT = _unary_op("sqrt", "SqrtBackward0", K.B_SQRT, np.sqrt, _safe(math.sqrt), lambda g, y, x: g / (y * 2.0))
-SIN = _unary_op("sin", "SinBackward0", K.B_SIN, np.sin, _safe(math.sin), lambda g, y, x: g * unary(COS, x))
-COS = _unary_op("cos", "CosBackward0", K.B_COS, np.cos, _safe(math.cos), lambda g, y, x: -(g * unary(SIN, x)))
-TAN = _unary_op("tan", "TanBackward0", K.B_TAN, np.tan, _safe(math.tan), lambda g, y, x: g * (1.0 + y * y))
-TANH = _unary_op("tanh", "TanhBackward0", K.B_TANH, np.tanh, _safe(math.tanh), lambda g, y, x: g * (1.0 - y * y))
-SIGMOID = _unary_op("sigmoid", "SigmoidBackward0", K.B_SIGMOID, _sigmoid_np, _sigmoid_py,
-                    lambda g, y, x: g * (y * (1.0 - y)))
-RELU = _unary_op("relu", "ReluBackward0", K.B_RELU, lambda x: np.maximum(x, 0).astype(x.dtype, copy=False),
-                 lambda x: x if x > 0.0 else 0.0, lambda g, y, x: g * mask(GT, y, 0.0))
-ABS = _unary_op("abs", "AbsBackward0", K.B_ABS, np.abs, abs,
-                lambda g, y, x: g * (mask(GT, x, 0.0) - mask(LT, x, 0.0)))
-
-
-def _powc_vjp(g, y, xs, r):
-    c = r.const(0)
-    if c == 0.0:  # x ** 0 is constant: a zero gradient that still reaches x, as in PyTorch
-        return g * 0.0,
-    return g * c * pow_scalar(xs[0], c - 1.0),
-
-
-def _clamp_vjp(g, y, xs, r):
-    x = xs[0]
-    return g * (mask(GE, x, r.const(0)) * mask(LE, x, r.const(1))),
-
-
-_QUIET_UNARY = frozenset((NEG, SIN, COS, TANH, SIGMOID, RELU, ABS))
-
-POWC = register("pow_scalar", "PowBackward0", K.B_POWC, 1, _powc_vjp).id
-CLAMP = register("clamp", "ClampBackward1", K.B_CLAMP, 1, _clamp_vjp).id
-
-
 def unary(op: int, x) -> Tensor:
     """Record the elementwise primitive ``op`` on ``x``."""
     if not isinstance(x, Tensor):
         x = _wrap(np.asarray(x, dtype=np.float64) if not isinstance(x, float) else x)
     v = x._value
-    np_fn, py_fn = UNARY[op]
     if type(v) is float:
-        out = py_fn(v)
+        out = _PYTHON[op](v)
         if state.grad_enabled and x._rg:
             tape = target_tape((x,))
             return taped_scalar(out, tape, tape.record_scalar(op, node_on(tape, x), -1, 0, out))
@@ -658,11 +566,11 @@ def unary(op: int, x) -> Tensor:
         return _wrap(out)
     if v.dtype.kind != "f":
         v = v.astype(np.float64)
-    if op in _QUIET_UNARY:
-        out = np_fn(v)
+    if op in _QUIET:
+        out = _ARRAY[op](v)
     else:
         with np.errstate(all="ignore"):
-            out = np_fn(v)
+            out = _ARRAY[op](v)
     return record(op, out, (x,))
 
 
@@ -673,7 +581,7 @@ def pow_scalar(x: Tensor, exponent: float) -> Tensor:
     with np.errstate(all="ignore"):
         if type(v) is float:
             try:
-                out = _pow_scalar(v, c)
+                out = E._pow_python(v, c)
             except (ZeroDivisionError, OverflowError):
                 out = float(np.power(np.float64(v), c))
         else:
@@ -713,26 +621,41 @@ def clamp(x: Tensor, min: Optional[float] = None, max: Optional[float] = None) -
     return record(CLAMP, out, (x,), consts=(lo, hi))
 
 
+def _eager_unary(decl, x, params: tuple) -> Tensor:
+    """A declared unary op recorded on a tensor (the declarations' VJPs call their vocabulary so)."""
+    if decl.id == POWC:
+        return pow_scalar(x, params[0])
+    if decl.id == CLAMP:
+        return clamp(x, *params)
+    return unary(decl.id, x)
+
+
+_declare.eager_unary = _eager_unary
+_declare.eager_binary = lambda decl, a, b: binary(decl.id, a, b)
+_declare.eager_mask = lambda decl, a, b: mask(decl.id, a, b)
+_declare.eager_where = lambda condition, a, b: where(condition, a, b)
+
+
 # ---- structural ops ---------------------------------------------------------------
-VIEW = register("view", "ViewBackward0", K.B_VIEW, 1, _view_vjp).id
-ALIAS = register("alias", "AliasBackward0", K.B_VIEW, 1, _view_vjp).id
-UNSAFE_VIEW = register("unsafe_view", "UnsafeViewBackward0", K.B_VIEW, 1, _view_vjp).id
-SQUEEZE = register("squeeze", "SqueezeBackward0", K.B_VIEW, 1, _view_vjp).id
-SQUEEZE_DIM = register("squeeze_dim", "SqueezeBackward1", K.B_VIEW, 1, _view_vjp).id
-SQUEEZE_DIMS = register("squeeze_dims", "SqueezeBackward4", K.B_VIEW, 1, _view_vjp).id
-UNSQUEEZE = register("unsqueeze", "UnsqueezeBackward0", K.B_VIEW, 1, _view_vjp).id
-CLONE = register("clone", "CloneBackward0", K.B_VIEW, 1, _view_vjp).id
-TO_COPY = register("to_copy", "ToCopyBackward0", K.B_VIEW, 1, _view_vjp).id
-EXPAND = register("expand", "ExpandBackward0", K.B_EXPAND, 1, _expand_vjp).id
-PERMUTE = register("permute", "PermuteBackward0", K.B_PERMUTE, 1, _permute_vjp).id
-TRANSPOSE = register("transpose", "TransposeBackward0", K.B_PERMUTE, 1, _permute_vjp).id
-T_OP = register("t", "TBackward0", K.B_PERMUTE, 1, _permute_vjp).id
-SELECT = register("select", "SelectBackward0", K.B_GATHER, 1, _gather_vjp).id
-SLICE = register("slice", "SliceBackward0", K.B_GATHER, 1, _gather_vjp).id
-INDEX = register("index", "IndexBackward0", K.B_GATHER, 1, _gather_vjp).id
-SCATTER = register("scatter_add", "IndexPutBackward0", K.B_SCATTER, 1, _scatter_vjp).id
-CAT = register("cat", "CatBackward0", K.B_CAT, -1, _cat_vjp).id
-STACK = register("stack", "StackBackward0", K.B_CAT, -1, _cat_vjp).id
+VIEW = register("view", "ViewBackward0", Family.STRUCTURAL, K.S_VIEW, 1, _view_vjp).id
+ALIAS = register("alias", "AliasBackward0", Family.STRUCTURAL, K.S_VIEW, 1, _view_vjp).id
+UNSAFE_VIEW = register("unsafe_view", "UnsafeViewBackward0", Family.STRUCTURAL, K.S_VIEW, 1, _view_vjp).id
+SQUEEZE = register("squeeze", "SqueezeBackward0", Family.STRUCTURAL, K.S_VIEW, 1, _view_vjp).id
+SQUEEZE_DIM = register("squeeze_dim", "SqueezeBackward1", Family.STRUCTURAL, K.S_VIEW, 1, _view_vjp).id
+SQUEEZE_DIMS = register("squeeze_dims", "SqueezeBackward4", Family.STRUCTURAL, K.S_VIEW, 1, _view_vjp).id
+UNSQUEEZE = register("unsqueeze", "UnsqueezeBackward0", Family.STRUCTURAL, K.S_VIEW, 1, _view_vjp).id
+CLONE = register("clone", "CloneBackward0", Family.STRUCTURAL, K.S_VIEW, 1, _view_vjp).id
+TO_COPY = register("to_copy", "ToCopyBackward0", Family.STRUCTURAL, K.S_VIEW, 1, _view_vjp).id
+EXPAND = register("expand", "ExpandBackward0", Family.STRUCTURAL, K.S_EXPAND, 1, _expand_vjp).id
+PERMUTE = register("permute", "PermuteBackward0", Family.STRUCTURAL, K.S_PERMUTE, 1, _permute_vjp).id
+TRANSPOSE = register("transpose", "TransposeBackward0", Family.STRUCTURAL, K.S_PERMUTE, 1, _permute_vjp).id
+T_OP = register("t", "TBackward0", Family.STRUCTURAL, K.S_PERMUTE, 1, _permute_vjp).id
+SELECT = register("select", "SelectBackward0", Family.STRUCTURAL, K.S_GATHER, 1, _gather_vjp).id
+SLICE = register("slice", "SliceBackward0", Family.STRUCTURAL, K.S_GATHER, 1, _gather_vjp).id
+INDEX = register("index", "IndexBackward0", Family.STRUCTURAL, K.S_GATHER, 1, _gather_vjp).id
+SCATTER = register("scatter_add", "IndexPutBackward0", Family.STRUCTURAL, K.S_SCATTER, 1, _scatter_vjp).id
+CAT = register("cat", "CatBackward0", Family.STRUCTURAL, K.S_CAT, -1, _cat_vjp).id
+STACK = register("stack", "StackBackward0", Family.STRUCTURAL, K.S_CAT, -1, _cat_vjp).id
 
 
 def view_as(op: int, x: Tensor, shape: tuple) -> Tensor:
@@ -907,18 +830,18 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 
 
 # ---- reductions ------------------------------------------------------------------
-SUM = register("sum", "SumBackward0", K.B_SUM, 1, _sum_vjp).id
-SUM_DIM = register("sum_dim", "SumBackward1", K.B_SUM, 1, _sum_vjp).id
-MEAN = register("mean", "MeanBackward0", K.B_MEAN, 1, _mean_vjp).id
-MEAN_DIM = register("mean_dim", "MeanBackward1", K.B_MEAN, 1, _mean_vjp).id
-PROD = register("prod", "ProdBackward0", K.B_PROD, 1, _prod_vjp).id
-PROD_DIM = register("prod_dim", "ProdBackward1", K.B_PROD, 1, _prod_vjp).id
-MAX = register("max", "MaxBackward1", K.B_AMAX, 1, _extreme_reduction_vjp).id
-MAX_DIM = register("max_dim", "MaxBackward0", K.B_AMAX, 1, _extreme_reduction_vjp).id
-AMAX = register("amax", "AmaxBackward0", K.B_AMAX, 1, _extreme_reduction_vjp).id
-MIN = register("min", "MinBackward1", K.B_AMIN, 1, _extreme_reduction_vjp).id
-MIN_DIM = register("min_dim", "MinBackward0", K.B_AMIN, 1, _extreme_reduction_vjp).id
-AMIN = register("amin", "AminBackward0", K.B_AMIN, 1, _extreme_reduction_vjp).id
+SUM = register("sum", "SumBackward0", Family.REDUCTION, K.R_SUM, 1, _sum_vjp).id
+SUM_DIM = register("sum_dim", "SumBackward1", Family.REDUCTION, K.R_SUM, 1, _sum_vjp).id
+MEAN = register("mean", "MeanBackward0", Family.REDUCTION, K.R_MEAN, 1, _mean_vjp).id
+MEAN_DIM = register("mean_dim", "MeanBackward1", Family.REDUCTION, K.R_MEAN, 1, _mean_vjp).id
+PROD = register("prod", "ProdBackward0", Family.REDUCTION, K.R_PROD, 1, _prod_vjp).id
+PROD_DIM = register("prod_dim", "ProdBackward1", Family.REDUCTION, K.R_PROD, 1, _prod_vjp).id
+MAX = register("max", "MaxBackward1", Family.REDUCTION, K.R_AMAX, 1, _extreme_reduction_vjp).id
+MAX_DIM = register("max_dim", "MaxBackward0", Family.REDUCTION, K.R_AMAX, 1, _extreme_reduction_vjp).id
+AMAX = register("amax", "AmaxBackward0", Family.REDUCTION, K.R_AMAX, 1, _extreme_reduction_vjp).id
+MIN = register("min", "MinBackward1", Family.REDUCTION, K.R_AMIN, 1, _extreme_reduction_vjp).id
+MIN_DIM = register("min_dim", "MinBackward0", Family.REDUCTION, K.R_AMIN, 1, _extreme_reduction_vjp).id
+AMIN = register("amin", "AminBackward0", Family.REDUCTION, K.R_AMIN, 1, _extreme_reduction_vjp).id
 
 FIRST_INDEX = 1 << 8
 
@@ -1010,10 +933,10 @@ def _matmul_host_vjp(needs: tuple, g: np.ndarray, a: np.ndarray, b: np.ndarray) 
             np.matmul(np.swapaxes(a, -1, -2), g) if needs[1] else None)
 
 
-MM = register("mm", "MmBackward0", K.B_MATMUL, 2, _mm_vjp, host=_matmul_host_vjp).id
-BMM = register("bmm", "BmmBackward0", K.B_MATMUL, 2, _bmm_vjp, host=_matmul_host_vjp).id
-DOT = register("dot", "DotBackward0", K.B_DOT, 2, _dot_vjp).id
-MV = register("mv", "MvBackward0", K.B_MV, 2, _mv_vjp).id
+MM = register("mm", "MmBackward0", Family.LINALG, K.L_MM, 2, _mm_vjp, host=_matmul_host_vjp).id
+BMM = register("bmm", "BmmBackward0", Family.LINALG, K.L_BMM, 2, _bmm_vjp, host=_matmul_host_vjp).id
+DOT = register("dot", "DotBackward0", Family.LINALG, K.L_DOT, 2, _dot_vjp).id
+MV = register("mv", "MvBackward0", Family.LINALG, K.L_MV, 2, _mv_vjp).id
 
 
 def _float_operand(x) -> Tensor:
@@ -1081,9 +1004,9 @@ def mv(a, b) -> Tensor:
 
 
 # ---- softmax family ------------------------------------------------------------------
-SOFTMAX = register("softmax", "SoftmaxBackward0", K.B_SOFTMAX, 1, _softmax_vjp).id
-LOG_SOFTMAX = register("log_softmax", "LogSoftmaxBackward0", K.B_LOG_SOFTMAX, 1, _log_softmax_vjp).id
-LOGSUMEXP = register("logsumexp", "LogsumexpBackward0", K.B_LOGSUMEXP, 1, _logsumexp_vjp).id
+SOFTMAX = register("softmax", "SoftmaxBackward0", Family.SOFTMAX, K.SM_SOFTMAX, 1, _softmax_vjp).id
+LOG_SOFTMAX = register("log_softmax", "LogSoftmaxBackward0", Family.SOFTMAX, K.SM_LOG_SOFTMAX, 1, _log_softmax_vjp).id
+LOGSUMEXP = register("logsumexp", "LogsumexpBackward0", Family.SOFTMAX, K.SM_LOGSUMEXP, 1, _logsumexp_vjp).id
 
 
 def _lse(v: np.ndarray, d: int, keepdims: bool) -> np.ndarray:

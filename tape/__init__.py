@@ -9,6 +9,23 @@
 """
 from __future__ import annotations
 
+
+def _checkout_ops() -> None:
+    """In an uninstalled checkout ``tape.ops`` is the sibling folder ops/ (an install maps it there too)."""
+    import importlib.util
+    import os
+    import sys
+    if "tape.ops" in sys.modules or importlib.util.find_spec("tape.ops") is not None:
+        return
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ops")
+    spec = importlib.util.spec_from_file_location("tape.ops", os.path.join(folder, "__init__.py"),
+                                                  submodule_search_locations=[folder])
+    if spec is not None:
+        module = sys.modules["tape.ops"] = importlib.util.module_from_spec(spec)
+        globals()["ops"] = module
+        spec.loader.exec_module(module)
+
+
 from . import _dtype
 from ._dtype import bool_ as bool  # noqa: A001 - PyTorch's name
 from ._dtype import double, dtype, float32, float64, int32, int64, long
@@ -18,6 +35,7 @@ from ._grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from ._creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, is_tensor,
                         linspace, logspace, manual_seed, numel, ones, ones_like, rand, rand_like, randint, randn,
                         randn_like, randperm, tensor, zeros, zeros_like)
+_checkout_ops()
 from .ops import methods as _methods  # noqa: F401 - attaches operators to Tensor
 from .ops.functions import *  # noqa: F401,F403
 from .ops.functions import __all__ as _function_names

@@ -21,9 +21,8 @@ import os
 
 import numpy as np
 
+from . import _registry as R
 from ._tape import ROW, Tape
-from .ops import kernels as K
-from .ops import table as T
 
 DEBUG = os.environ.get("TAPE_DEBUG", "") not in ("", "0")
 
@@ -41,10 +40,9 @@ def validate(tape: Tape) -> None:
     assert tape.n == len(tape.sval) + len(tape._sval), (
         f"count {tape.n} != {len(tape.sval)} flushed + {len(tape._sval)} pending records")
     rec, _, arr, _, iconsts = tape.columns()
-    body_of = T.body_of()
     for node in range(tape.n):
         op, a, b, aux, loc = (int(v) for v in rec[node])
-        spec = T.OPS[op]
+        spec = R.OPS[op]
         where = f"record {node} ({spec.name})"
         assert loc < len(arr), f"{where}: array row {loc} of {len(arr)}"
         if loc >= 0:
@@ -53,17 +51,17 @@ def validate(tape: Tape) -> None:
             assert 0 <= index < len(tape.blocks), f"{where}: block {block} of {len(tape.blocks)}"
             assert 0 <= sid < tape.nshapes, f"{where}: shape id {sid} of {tape.nshapes}"
         if spec.arity == -1:
-            start = aux if op == T.CUSTOM else aux + 1
+            start = aux if op == R.CUSTOM else aux + 1
             count = int(iconsts[start])
             operands = [int(m) for m in iconsts[start + 1:start + 1 + count]]
         else:
             operands = [m for m in (a, b) if m >= 0]
-        body = spec.body
-        if body == K.B_WHERE:
+        family = spec.family
+        if family == R.Family.WHERE:
             operands.append(aux)
         for m in operands:
             assert 0 <= m < node, f"{where}: operand {m} is not an earlier record of this tape"
-        if (K.B_NONE < body <= K.B_CLAMP or spec.fwd in (K.F_GT, K.F_GE, K.F_LT, K.F_LE, K.F_EQ, K.F_NE)) and spec.arity != -1:
+        if family in (R.Family.UNARY, R.Family.BINARY, R.Family.COMPARE, R.Family.WHERE):
             size = _size(tape, rec, arr, node)
             for m in operands:
                 got = _size(tape, rec, arr, m)
@@ -76,4 +74,3 @@ def validate(tape: Tape) -> None:
             f"extern {node} (segment stamp {tape.stamp_of(node)}) refers to a node stamped "
             f"{other.stamp_of(other_node)}: not newer")
     del rec, arr, iconsts
-    assert body_of is not None

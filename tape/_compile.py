@@ -31,10 +31,9 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ._tape import ROW, Tape, state
+from . import _registry as R
+from ._tape import MAXDIM, ROW, Tape, state
 from ._tensor import Tensor, _wrap, node_on, traced_node
-from .ops import kernels as K
-from .ops import table as T
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _OPS_DIR = os.path.join(os.path.dirname(_PACKAGE_DIR), "ops")
@@ -101,7 +100,7 @@ class Program:
         self.rec = np.frombuffer(tape.ints, dtype=np.int64).reshape(-1, ROW).copy() if n else np.zeros((0, ROW),
                                                                                                       np.int64)
         ops = set(np.unique(self.rec[:, 0]).tolist())
-        if T.CUSTOM in ops or T.CUSTOM_OUT in ops:
+        if R.CUSTOM in ops or R.CUSTOM_OUT in ops:
             raise RuntimeError("tape.compile: the function calls a custom autograd.Function, whose forward and "
                                "backward are Python code that a compiled replay cannot run")
         self.sval = np.array(tape.sval, dtype=np.float64)
@@ -123,14 +122,15 @@ class Program:
             self.arena[offset:offset + size] = tape.array_value(loc).reshape(-1)
             self.arr[loc] = (local[shape], offset, 0, size)
             offset += size
-        self.shapes = np.zeros((len(shapes), 1 + K.MAXDIM), np.int64)
+        self.shapes = np.zeros((len(shapes), 1 + MAXDIM), np.int64)
         for i, shape in enumerate(shapes):
             self.shapes[i, 0] = len(shape)
             self.shapes[i, 1:1 + len(shape)] = shape
-        bodies = T.body_of()[self.rec[:, 0]] if n else np.zeros(0, np.int64)
-        # every record 0-d and elementwise (or without a VJP): the replay's reverse sweep takes a lighter loop
-        self.scalar = bool(len(rows) == 0 and np.all((bodies == K.B_NONE) | (bodies < K.B_WHERE)
-                                                    | ((bodies >= K.B_NEG) & (bodies <= K.B_CLAMP))))
+        families = R.kinds()[self.rec[:, 0], 0] if n else np.zeros(0, np.int64)
+        # every record 0-d and declared elementwise (or without a VJP): the replay's reverse sweep takes a
+        # lighter loop
+        light = [R.Family.UNARY, R.Family.BINARY] + sorted(R.INERT)
+        self.scalar = bool(len(rows) == 0 and np.all(np.isin(families, light)))
         self.leaves = np.array(leaves, dtype=np.int64)
         self.arg_shapes = [tuple(s) for s in arg_shapes]
         self.out = out
@@ -197,19 +197,20 @@ class Program:
         rt = self._ready()
         if not rt.announced:
             from ._engine import _announce_compile
-            _announce_compile(K.replay, "the numba replay kernel", 12)
+            _announce_compile(R.kernels.replay, "the numba replay kernel", 12)
             rt.announced = True
         if seed_node >= 0:
             out = np.zeros((seeds.shape[0], max(rt.total, 1)), np.float64)
         else:
             out = rt.no_rows
             seeds = rt.no_rows
-        code = K.replay(self.rec, self.sval, rt.arr, self.shapes, self.consts, self.iconsts, rt.fwd_of, rt.body_of,
-                        self.guard_nodes, self.guard_kinds, self.guard_starts, self.guard_values, rt.keep, rt.freed,
-                        out, seed_node, seeds, self.scalar)
+        code = R.kernels.replay(self.rec, self.sval, rt.arr, self.shapes, self.consts, self.iconsts, rt.kinds,
+                                self.guard_nodes, self.guard_kinds, self.guard_starts, self.guard_values, rt.keep,
+                                rt.freed, out, seed_node, seeds, self.scalar)
         if code >= 0:
             return code, None
         if code < -1:
+            R.check_status(-2 - code)
             raise RuntimeError(f"internal error: the compiled reverse sweep stopped with status {-2 - code}")
         return -1, (out[:, :rt.total] if seed_node >= 0 else None)
 
@@ -234,8 +235,7 @@ class _Runtime:
         self.freed = np.zeros(n, np.int8)
         self.no_rows = np.zeros((1, 1), np.float64)
         self.announced = False
-        self.fwd_of = T.fwd_of()
-        self.body_of = T.body_of()
+        self.kinds = R.kinds()
 
 
 # ---- recording --------------------------------------------------------------------

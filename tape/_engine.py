@@ -15,8 +15,7 @@ import numpy as np
 
 from . import _check
 from ._tape import Tape, state
-from .ops import kernels as K
-from .ops import table as T
+from . import _registry as R
 
 SECOND_BACKWARD = (
     "Trying to backward through the graph a second time (or directly access saved tensors after they have "
@@ -29,7 +28,7 @@ _announced: set = set()
 
 def _announce_compile(kernel=None, what: str = "the numba sweep kernels", seconds: int = 15) -> None:
     """Say once on stderr that a kernel is being compiled (never when it loads from numba's cache)."""
-    kernel = K.sweep if kernel is None else kernel
+    kernel = R.kernels.sweep if kernel is None else kernel
     if kernel in _announced:
         return
     _announced.add(kernel)
@@ -47,17 +46,17 @@ def _cache_is_warm(kernel) -> bool:
         index = cache._cache_file._index_path
     except AttributeError:  # numba internals moved: stay quiet rather than guess
         return True
-    return os.path.exists(index) and os.path.getmtime(index) >= os.path.getmtime(K.__file__)
+    return os.path.exists(index) and os.path.getmtime(index) >= os.path.getmtime(R.kernels.__file__)
 
 
 def operand_nodes(tape: Tape, node: int) -> list[int]:
     """Operand node ids of a record (variadic records list theirs in iconsts)."""
     op, a, b, aux, _ = tape.row(node)
-    if T.OPS[op].arity == -1:
+    if R.OPS[op].arity == -1:
         tape.flush()
         ic = tape.iconsts
         # layout: prefix..., count, nodes...; the prefix length is 1 for every variadic primitive but custom
-        start = aux if op == T.CUSTOM else aux + 1
+        start = aux if op == R.CUSTOM else aux + 1
         count = ic[start]
         return list(ic[start + 1:start + 1 + count])
     return [m for m in (a, b) if m >= 0]
@@ -85,7 +84,7 @@ class _Sweep:
                 l = self.loc[node]
                 total += 1 if l < 0 else int(sizes[l])
         self.out = np.empty(total, np.float64)
-        self.aadj = _adjoint_lists.pop() if _adjoint_lists else K.new_adjoint_list(0)
+        self.aadj = _adjoint_lists.pop() if _adjoint_lists else R.kernels.new_adjoint_list(0)
         tape.ensure_freed()
 
     def shape(self, node: int) -> tuple:
@@ -108,15 +107,16 @@ class _Sweep:
         _announce_compile()
         while True:
             nodes, offsets, buf = self._pack(seeds)
-            status = K.sweep(c[0], c[1], c[2], self.tape.shapes, c[3], c[4], T.body_of(), hi, lo, self.sadj,
+            status = R.kernels.sweep(c[0], c[1], c[2], self.tape.shapes, c[3], c[4], R.kinds(), hi, lo, self.sadj,
                              self.aadj, self.touched, self.keep, self.out.reshape(1, -1), nodes, offsets,
                              buf.reshape(1, -1), self.tape.freed, free)
-            if status == K.DONE:
+            if status == R.kernels.DONE:
                 return
-            if status == K.ERR_FREED:
+            if status == R.kernels.ERR_FREED:
                 raise RuntimeError(SECOND_BACKWARD)
+            R.check_status(status)
             node = status - 1
-            if self.tape.op_of(node) == T.CUSTOM:
+            if self.tape.op_of(node) == R.CUSTOM:
                 seeds = self.run_custom(node)
             else:
                 seeds = self.run_host(node)
@@ -146,13 +146,13 @@ class _Sweep:
 
     def needs(self, node: int) -> bool:
         """Whether the sweep accumulates an adjoint for ``node`` (as the kernel decides it)."""
-        return self.keep[node] >= 0 or T.body_of()[self.tape.op_of(node)] != K.B_NONE
+        return self.keep[node] >= 0 or not R.inert(self.tape.op_of(node))
 
     def run_host(self, node: int) -> list:
         """A record whose VJP the op table gives in numpy (``Op.host``); returns the seeds for its operands."""
         operands = operand_nodes(self.tape, node)
         needs = tuple(self.needs(m) for m in operands)
-        grads = T.OPS[self.tape.op_of(node)].host(needs, self.get(node), *(self.value(m) for m in operands))
+        grads = R.OPS[self.tape.op_of(node)].host(needs, self.get(node), *(self.value(m) for m in operands))
         return [(m, g) for m, g, wanted in zip(operands, grads, needs) if g is not None and wanted]
 
     def run_custom(self, node: int) -> list:
@@ -211,13 +211,15 @@ def run_backward_rows(roots: Sequence, seed_rows: Sequence[np.ndarray], targets:
     out_rows = np.empty((nb, sweep.out.size), np.float64)
     c = sweep.cols
     _announce_compile()
-    status = K.sweep(c[0], c[1], c[2], tape.shapes, c[3], c[4], T.body_of(), hi, 0, sweep.sadj, sweep.aadj,
-                     sweep.touched, sweep.keep, out_rows, nodes, offsets, flat_rows, tape.freed, False)
-    if status == K.ERR_FREED:
+    status = R.kernels.sweep(c[0], c[1], c[2], tape.shapes, c[3], c[4], R.kinds(), hi, 0, sweep.sadj,
+                             sweep.aadj, sweep.touched, sweep.keep, out_rows, nodes, offsets, flat_rows, tape.freed,
+                             False)
+    if status == R.kernels.ERR_FREED:
         raise RuntimeError(SECOND_BACKWARD)
+    R.check_status(status)
     if not retain_graph:  # consume what the rows reached, as a freeing sweep would have
         tape.freed[:sweep.n][sweep.touched != 0] = 1
-    sweep.close(free=not retain_graph, completed=status == K.DONE)
+    sweep.close(free=not retain_graph, completed=status == R.kernels.DONE)
     result = []
     for m, t in zip(wanted, targets):
         if m < 0 or m > hi or sweep.touched[m] == 0:

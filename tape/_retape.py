@@ -17,8 +17,7 @@ import numpy as np
 
 from ._tape import ROW, Tape, state
 from ._tensor import Tensor, _new, _wrap, node_on
-from .ops import kernels as K
-from .ops import table as T
+from . import _registry as R
 
 _F64 = np.dtype(np.float64)
 
@@ -65,13 +64,10 @@ class _Handles:
         t._dt = _F64
         t._tape = tape
         t._node = node
-        t._rg = op != T.CONST
+        t._rg = op != R.CONST
         t._meta = None
         self.cache[node] = t
         return t
-
-
-from .ops import primitives as P  # noqa: E402 - the op modules import the engine first
 
 
 def _fit(grad, operand: Tensor) -> Tensor:
@@ -81,38 +77,16 @@ def _fit(grad, operand: Tensor) -> Tensor:
     if grad.shape == operand.shape:
         return grad
     if grad.numel() == operand.numel():
-        return P.view_as(P.VIEW, grad, operand.shape)
+        return grad.reshape(operand.shape)
     if operand.numel() == 1:
-        total = P.reduction(P.SUM, grad, tuple(range(grad.ndim)), False, np.sum)
-        return P.view_as(P.VIEW, total, operand.shape) if operand.shape else total
+        total = grad.sum()
+        return total.reshape(operand.shape) if operand.shape else total
     raise RuntimeError(f"derivative rule returned a gradient of shape {tuple(grad.shape)} for an operand of "
                        f"shape {tuple(operand.shape)}")
 
 
 # ---- the numba re-taping sweep -----------------------------------------------------
 USE_KERNEL = True  # False: every record through its Python rule (the reference the kernel is tested against)
-
-_EMIT_KEYS = {K.E_CONST: "const", K.E_ADD: "add", K.E_SUB: "sub", K.E_RSUB: "rsub", K.E_MUL: "mul",
-              K.E_DIV: "div", K.E_NEG: "neg", K.E_SIN: "sin", K.E_COS: "cos", K.E_EXP: "exp", K.E_LOG: "log",
-              K.E_POW: "pow", K.E_POWC: "pow_scalar", K.E_GT: "gt", K.E_LT: "lt", K.E_GE: "ge", K.E_LE: "le",
-              K.E_EQ: "eq", K.E_WHERE: "where", K.E_VIEW: "view", K.E_EXPAND: "expand", K.E_PERMUTE: "permute",
-              K.E_TRANSPOSE: "transpose", K.E_T: "t", K.E_SCATTER: "scatter_add", K.E_INDEX: "index",
-              K.E_SLICE: "slice", K.E_SELECT: "select", K.E_SUM: "sum", K.E_SUM_DIM: "sum_dim",
-              K.E_PROD_DIM: "prod_dim", K.E_MM: "mm", K.E_BMM: "bmm", K.E_MV: "mv",
-              K.E_FIRST: "first_hit"}
-_EMIT: Optional[np.ndarray] = None
-
-
-def _emit_ops() -> np.ndarray:
-    """The op ids the re-taping kernel appends, at the positions ops.kernels.E_* name."""
-    global _EMIT
-    if _EMIT is None:
-        out = np.zeros(len(_EMIT_KEYS), np.int64)
-        for position, key in _EMIT_KEYS.items():
-            out[position] = T.BY_NAME[key].id
-        _EMIT = out
-    return _EMIT
-
 
 def _grown(column, used: int, room: int, dtype, width: int = 0) -> np.ndarray:
     """A copy of a tape column's ``used`` entries with ``room`` more (rows of ``width`` when given)."""
@@ -140,9 +114,10 @@ def _evaluate(tape: Tape, rec, sval, arr, shapes, consts, iconsts, blocks: list,
         return tape.array_value(l)
 
     while lo < hi:
-        status = K.forward(rec, sval, arr, shapes, consts, iconsts, T.fwd_of(), lo, hi - 1, host_min)
-        if status == K.DONE:
+        status = R.kernels.forward(rec, sval, arr, shapes, consts, iconsts, R.kinds(), lo, hi - 1, host_min)
+        if status == R.kernels.DONE:
             return
+        R.check_status(status)
         node = status - 1
         np.matmul(value(int(rec[node, 1])), value(int(rec[node, 2])), out=value(node))
         lo = node + 1
@@ -157,7 +132,7 @@ def _run_kernel(tape: Tape, hi: int, lo: int, adj: np.ndarray, keep: np.ndarray,
     resumes. ``room`` is [records, value floats], kept by the caller across calls;
     ``result`` receives the kernel's ``dep`` flags and how many nodes they cover.
     """
-    from .ops.primitives import HOST_MATMUL
+    K = R.kernels
     while True:
         tape.flush()
         n0, na0, nc0, ni0 = tape.n, len(tape.arr) // 4, len(tape.consts), len(tape.iconsts)
@@ -175,23 +150,25 @@ def _run_kernel(tape: Tape, hi: int, lo: int, adj: np.ndarray, keep: np.ndarray,
         counts[K.C_REC], counts[K.C_ARR], counts[K.C_SHAPES] = n0, na0, ns0
         counts[K.C_CONSTS], counts[K.C_ICONSTS] = nc0, ni0
         counts[K.C_BLOCK], counts[K.C_ADDRESS], counts[K.C_CAPACITY] = len(tape.blocks), block.ctypes.data, block.size
+        counts[K.C_HOST_MIN] = R.host_matmul
         hosts = np.zeros(rows // 4 + 8, np.int64)
         dep = np.zeros(n0 + rows, np.int8)
         known = 0 if result[0] is None else min(result[1], n0)  # flags the kernel set in earlier calls
         if known:
             dep[:known] = result[0][:known]
         ops = rec[known:n0, 0]
-        body, fwd = T.body_of()[ops], T.fwd_of()[ops]
-        dep[known:n0] = (ops != T.CONST) & ~((body == K.B_NONE) & (fwd != K.B_NONE))  # comparisons: no
+        family = R.kinds()[ops, 0]
+        # a constant, a comparison or a first-hit mask never requires grad
+        dep[known:n0] = ((ops != R.CONST) & (family != R.Family.COMPARE) & (family != R.Family.FIRST_HIT))
         bigs = K.new_adjoint_list(0)
-        status = K.retape(rec, sval, arr, shapes, consts, iconsts, counts, T.fwd_of(), _emit_ops(), dep, bigs,
-                          T.body_of(), hi, lo, adj, keep, tape.freed, free, hosts, HOST_MATMUL)
+        buffers = K.Buffers(rec, sval, arr, shapes, consts, iconsts, counts, R.kinds(), R.emit_of(), dep, bigs)
+        status = K.retape(buffers, hi, lo, adj, keep, tape.freed, free, hosts)
         result[0] = dep
         n1 = int(counts[K.C_REC])
         result[1] = n1
         if n1 > n0:
             blocks = [block] + list(bigs)
-            _evaluate(tape, rec, sval, arr, shapes, consts, iconsts, blocks, n0, n1, HOST_MATMUL)
+            _evaluate(tape, rec, sval, arr, shapes, consts, iconsts, blocks, n0, n1, R.host_matmul)
             # append what the kernel wrote: the value block first (its index is the one the kernel wrote),
             # then the big ones; shapes before the rows that name them
             tape.adopt_shapes(shapes, ns0, int(counts[K.C_SHAPES]))
@@ -238,7 +215,7 @@ class KernelRetape:
     def tensor_for(self, node: int) -> Tensor:
         dep = self.result[0]
         tape = self.tape
-        constant = (tape.row(node)[0] == T.CONST if dep is None or node >= self.result[1] else not dep[node])
+        constant = (tape.row(node)[0] == R.CONST if dep is None or node >= self.result[1] else not dep[node])
         return _wrap(self.handle(node)._value) if constant else self.handle(node)
 
     def accumulate(self, m: int, grad: Tensor) -> None:
@@ -253,6 +230,7 @@ class KernelRetape:
         for node, g in seeds:
             self.accumulate(node, g)
         tape.ensure_freed()
+        K = R.kernels
         _announce_compile(K.retape, "the numba re-taping kernel", 30)
         adj, keep = self.adj, self.keep
         while hi >= lo:
@@ -261,9 +239,10 @@ class KernelRetape:
                 break
             if status == K.ERR_FREED:
                 raise RuntimeError(SECOND_BACKWARD)
+            R.check_status(status)
             node = status - 1
             op, a, _, aux, _ = tape.row(node)
-            if T.OPS[op].body == K.B_KEEP:  # a custom Function's output: its call is reached
+            if R.OPS[op].family == R.Family.KEEP:  # a custom Function's output: its call is reached
                 self.custom_grads.setdefault(a, {})[aux] = self.tensor_for(int(adj[node]))
                 if adj[a] == -1:
                     adj[a] = K.RETAPE_CUSTOM
@@ -277,7 +256,7 @@ class KernelRetape:
                 ctx = tape.customs[node]
                 input_grads = run_custom_backward_taped(ctx, self.custom_grads.pop(node, {}))
                 for m, gm in zip(ctx.input_nodes, input_grads):
-                    if m >= 0 and gm is not None and (T.OPS[tape.row(m)[0]].body != K.B_NONE or keep[m]):
+                    if m >= 0 and gm is not None and (not R.inert(tape.row(m)[0]) or keep[m]):
                         self.accumulate(m, gm)
             hi = node - 1
 
@@ -322,19 +301,19 @@ class RuleRetape:
                 continue
             k = ROW * n
             op_id, a, b, aux = rows[k], rows[k + 1], rows[k + 2], rows[k + 3]
-            op = T.OPS[op_id]
+            op = R.OPS[op_id]
             if g is not None and n in wanted:
                 self.results[n] = g
-            if op.body == K.B_NONE:
+            if op.family in R.INERT:
                 continue
-            if op.body == K.B_KEEP:
+            if op.family == R.Family.KEEP:
                 self.custom_grads.setdefault(a, {})[aux] = g
                 continue
             if freed[n]:
                 raise RuntimeError(SECOND_BACKWARD)
             if free:
                 freed[n] = 1
-            if op.body == K.B_CUSTOM:
+            if op.family == R.Family.CUSTOM:
                 from .autograd.function import run_custom_backward_taped
                 ctx = tape.customs[n]
                 input_grads = run_custom_backward_taped(ctx, self.custom_grads.pop(n, {}))
@@ -348,8 +327,7 @@ class RuleRetape:
             for m, x, gm in zip(operands, xs, grads):
                 if gm is None:
                     continue
-                body = T.OPS[rows[ROW * m]].body
-                if body == K.B_NONE and m not in wanted and m not in tape.externs:
+                if R.inert(rows[ROW * m]) and m not in wanted and m not in tape.externs:
                     continue
                 self.accumulate(m, _fit(gm, x))
 
@@ -371,7 +349,6 @@ def leaf_grad(grad: Tensor, like: Tensor) -> Tensor:
     """A re-taped gradient in the leaf's dtype (a recorded cast for float32 leaves)."""
     if like._dt == _F64 or not isinstance(grad, Tensor):
         return grad
-    from .ops.functions import to_dtype
-    return to_dtype(grad, like._dt)
+    return grad.to(like._dt)
 
 

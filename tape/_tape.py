@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from .ops import table as T
+from . import _registry as R
 
 FLUSH = 1024
 BLOCK = 1 << 15
@@ -281,7 +281,7 @@ class Tape:
             if len(self.arr) > na:
                 self.arr = self.arr[:na]
             raise
-        if op != T.LEAF and op != T.CONST:  # memory their tensors own anyway
+        if op != R.LEAF and op != R.CONST:  # memory their tensors own anyway
             self.value_bytes += 8 * size
         if len(self._sval) >= FLUSH:
             self.flush()
@@ -414,11 +414,10 @@ class Tape:
         cost more than the memory it returns (about 12 us a backward)."""
         if self.n == 0 or self.value_bytes < RELEASE_BYTES:
             return
-        from .ops import kernels as K
         rec, _, arr, _, iconsts = self.columns()
         self.ensure_freed()
         nblocks = len(self.blocks)
-        in_use = K.blocks_in_use(rec, arr, iconsts, T.body_of(), self.freed, self.n, nblocks)
+        in_use = R.kernels.blocks_in_use(rec, arr, iconsts, R.kinds(), self.freed, self.n, nblocks)
         del rec, arr, iconsts
         if not self.sealed:
             if self._block_index >= 0:

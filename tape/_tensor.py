@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _dtype as D
 from ._tape import BIG, THREADS, Tape, current_tape, state
-from .ops import table as T
+from . import _registry as R
 
 _F64 = np.dtype(np.float64)
 _F32 = np.dtype(np.float32)
@@ -45,10 +45,10 @@ class GradFn:
         out = []
         for m in operand_nodes(self._tape, self._node):
             op = self._tape.op_of(m)
-            if op == T.CONST:
+            if op == R.CONST:
                 out.append((None, 0))
             else:
-                out.append((GradFn(self._tape, m, T.OPS[op].name), 0))
+                out.append((GradFn(self._tape, m, R.OPS[op].name), 0))
         return tuple(out)
 
     def __repr__(self) -> str:
@@ -462,10 +462,10 @@ def _rebuild(value, requires_grad):
 
 
 def _grad_fn_name(tape: Tape, node: int, op: int) -> str:
-    if op == T.CUSTOM_OUT:
+    if op == R.CUSTOM_OUT:
         ctx = tape.customs.get(tape.operands(node)[0])
         return f"{ctx.fn_class.__name__}Backward" if ctx is not None else "CustomFunctionBackward"
-    return T.OPS[op].name
+    return R.OPS[op].name
 
 
 # ---- construction helpers used by creation functions and op definitions ------------
@@ -587,7 +587,7 @@ def node_on(tape: Tape, t) -> int:
         v = float(t)
         node = tape.scalar_consts.get(v)
         if node is None:
-            node = tape.scalar_consts[v] = tape.record_scalar(T.CONST, -1, -1, 0, v)
+            node = tape.scalar_consts[v] = tape.record_scalar(R.CONST, -1, -1, 0, v)
         return node
     tp = t._tape
     if tp is tape:
@@ -605,8 +605,8 @@ def node_on(tape: Tape, t) -> int:
             if leaf is not None and leaf[0]() is tape and leaf[2] == version:
                 return leaf[1]
             v = t._value
-            node = (tape.record_scalar(T.LEAF, -1, -1, 0, v) if type(v) is float
-                    else tape.record_array(T.LEAF, -1, -1, 0, v, share=True))
+            node = (tape.record_scalar(R.LEAF, -1, -1, 0, v) if type(v) is float
+                    else tape.record_array(R.LEAF, -1, -1, 0, v, share=True))
             # registered and watched before the tensor caches it: an interrupt in between registers it again
             tape.leaves[node] = t
             _watch_shared(tape, node, t, v, version, every_size=True)
@@ -615,12 +615,12 @@ def node_on(tape: Tape, t) -> int:
         v = t._value
         if type(v) is float:
             return node_on(tape, v)
-        node = tape.record_array(T.CONST, -1, -1, 0, v, share=True)
+        node = tape.record_array(R.CONST, -1, -1, 0, v, share=True)
         _watch_shared(tape, node, t, v, t._version, every_size=True)
         return node
     v = t._value
     tape.refer_to(tp, t._node)  # the extern must sit in a segment stamped after the node it refers to
-    node = tape.record_scalar(T.EXTERN, -1, -1, 0, v) if type(v) is float else tape.record_array(T.EXTERN, -1, -1, 0, v)
+    node = tape.record_scalar(R.EXTERN, -1, -1, 0, v) if type(v) is float else tape.record_array(R.EXTERN, -1, -1, 0, v)
     tape.externs[node] = (tp, t._node)
     return node
 
@@ -646,9 +646,8 @@ def check_shared(tape: Tape, hi: int, seed_nodes) -> None:
              if node <= hi and cell[0] != version]
     if not stale:
         return
-    from .ops import kernels as K
     rec, _, _, _, iconsts = tape.columns()
-    marked = K.reach(rec, iconsts, T.body_of(), hi, np.asarray(list(seed_nodes), dtype=np.int64))
+    marked = R.kernels.reach(rec, iconsts, R.kinds(), hi, np.asarray(list(seed_nodes), dtype=np.int64))
     del rec, iconsts
     for node, cell, version, shape in stale:
         if marked[node]:
@@ -711,7 +710,7 @@ def record(op: int, value, inputs: tuple, aux: int = 0, consts: Optional[tuple] 
         aux = tape.add_consts(*consts)
     elif iconsts is not None:
         aux = tape.add_iconsts(iconsts)
-    if T.OPS[op].arity == -1:
+    if R.OPS[op].arity == -1:
         aux = tape.add_iconsts(list(prefix) + [len(nodes)] + nodes)
         a = b = -1
     else:

@@ -234,6 +234,11 @@ spec("clamp_min", lambda x: tape.clamp(x, min=0.2), 1, (M34,), domain="distinct"
      torch_fn=lambda x: _t("clamp")(x, min=0.2), torch_name="ClampBackward1")
 spec("clamp_max", lambda x: x.clamp(max=-0.1), 1, (M34,), domain="distinct", broadcast=True,
      torch_fn=lambda x: x.clamp(max=-0.1), torch_name="ClampBackward1")
+spec("log1p", lambda x: tape.log1p(x), 1, (M34,), domain="positive", broadcast=True, torch_fn=_t("log1p"),
+     torch_name="Log1PBackward0")
+spec("erf", lambda x: tape.erf(x), 1, (M34,), broadcast=True, torch_fn=_t("erf"), torch_name="ErfBackward0")
+spec("atan2", lambda y, x: tape.atan2(y, x), 2, (M34, M34), broadcast=True, torch_fn=_t("atan2"),
+     torch_name="Atan2Backward0")
 
 # reductions ------------------------------------------------------------------------------
 spec("sum", lambda x: tape.sum(x), 1, (T234,), torch_fn=_t("sum"), torch_name="SumBackward0")

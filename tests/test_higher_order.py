@@ -237,7 +237,16 @@ ELEMENTWISE = {
                  lambda x: [np.exp(x) * (x * x + 2 * n * x + n * (n - 1)) for n in range(1, 5)], "real"),
     "exp_sin_x": (lambda x: tape.exp(x.sin()),
                   lambda x: _exp_sin_derivs(x), "real"),
+    "log1p": (lambda x: tape.log1p(x), lambda x: [1 / (1 + x), -1 / (1 + x) ** 2, 2 / (1 + x) ** 3, -6 / (1 + x) ** 4],
+              "positive"),
+    "erf": (lambda x: tape.erf(x), lambda x: _erf_derivs(x), "real"),
 }
+
+
+def _erf_derivs(x):
+    # erf' = c e^{-x^2} with c = 2 / sqrt(pi); each further derivative multiplies by a Hermite factor
+    d1 = 2.0 / np.sqrt(np.pi) * np.exp(-x * x)
+    return [d1, -2 * x * d1, (4 * x * x - 2) * d1, (-8 * x ** 3 + 12 * x) * d1]
 
 
 def _exp_sin_derivs(x):
@@ -316,7 +325,7 @@ def test_mixed_partials_agree_in_both_orders(x0, y0):
 # ---- third order against finite differences, for the op-spec rows ------------------------------------
 THIRD_ORDER_ROWS = ["exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sigmoid", "sigmoid_plain", "square",
                     "pow_int", "pow_frac", "pow_negative", "rsqrt", "rpow_number", "rdiv_scalar",
-                    "mul", "div", "pow_tensor"]
+                    "mul", "div", "pow_tensor", "log1p", "erf", "atan2"]
 
 
 @pytest.mark.parametrize("name", THIRD_ORDER_ROWS)

@@ -52,7 +52,7 @@ def ops_by_row() -> dict:
 def comparison_ids() -> dict:
     """Records with a forward but no VJP (comparisons): derivative rules and tape.compile record them;
     tests/test_compile.py replays each of them."""
-    return {op.id: key for key, op in T.BY_NAME.items() if op.fwd >= 0 and op.body == 0}
+    return {op.id: key for key, op in T.BY_NAME.items() if op.family in (T.Family.COMPARE, T.Family.FIRST_HIT)}
 
 
 def primitive_ids() -> dict:
