@@ -23,6 +23,7 @@ if __name__ == "__main__":  # run as a script: tape from this checkout, whatever
 from tape import _registry as R  # noqa: E402
 from tape._registry import Family  # noqa: E402
 from tape.ops import _declare as D  # noqa: E402
+from tape.ops import elementwise  # noqa: E402,F401 - the declarations
 from tape.ops._declare import ElementwiseOp, Sym  # noqa: E402
 
 BEGIN = "# ==== BEGIN GENERATED: elementwise ops (python ops/codegen.py; do not edit) ===="
@@ -226,7 +227,6 @@ def _topological(*roots) -> list:
 
 # ---- the section --------------------------------------------------------------------------------
 def generate() -> str:
-    from tape.ops import elementwise  # noqa: F401 - the declarations
     unary = D.UNARY
     two = D.TWO_OPERAND
     L = [BEGIN, "# families, as tape/_registry.Family numbers them (checked when ops/ is imported)"]

@@ -10,6 +10,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from tape._dtype import to_numpy_dtype as _to_numpy_dtype
 from tape._tensor import Tensor, _norm_dim, _plain, _wrap, escape
 
 from . import _declare
@@ -204,7 +205,7 @@ def norm(x, p=2, dim=None, keepdim: bool = False) -> Tensor:
     if p == "fro":
         p = 2
     if p == 2:
-        return sqrt(sum(x * x, dim=dim, keepdim=keepdim))
+        return P.unary(P.SQRT, sum(x * x, dim=dim, keepdim=keepdim))
     if p == 1:
         return sum(abs(x), dim=dim, keepdim=keepdim)
     if p == math.inf or p == "inf":
@@ -405,8 +406,7 @@ def meshgrid(*tensors, indexing: str = "ij") -> tuple:
 
 
 def to_dtype(x: Tensor, dtype) -> Tensor:
-    from tape._dtype import to_numpy_dtype
-    nd = to_numpy_dtype(dtype)
+    nd = _to_numpy_dtype(dtype)
     if nd == x._dt:
         return x
     value = x._array().astype(nd)

@@ -1724,7 +1724,6 @@ def _retape_structural(B, body, n, g, sn, adj, keep):
             outer *= shapes[sn, 1 + d]
         total = _size(B, n) // outer if outer > 0 else 0
         start = 0
-        is_stack = shapes[sn, 0] != shapes[_sid(B, iconsts[base + 2]), 0]
         for j in range(count):
             m = iconsts[base + 2 + j]
             sm = _sid(B, m)

@@ -10,7 +10,6 @@ to the operand's shape by expand's VJP, never by each rule (DESIGN.md, invariant
 from __future__ import annotations
 
 import math
-import operator
 from collections import namedtuple
 from typing import Optional, Sequence
 
@@ -18,10 +17,9 @@ import numpy as np
 
 from tape import _dtype as D
 from tape._tape import FLUSH, THREADS, state
-from tape._tensor import (Tensor, _Meta, _new, _norm_dim, _plain, _wrap, needs_record, node_on, record, target_tape,
-                          taped_scalar, traced_node)
-
 from tape._registry import Family
+from tape._tensor import (Tensor, _Meta, _new, _norm_dim, _plain, _wrap, escape, guard, needs_record, node_on, record,
+                          target_tape, taped_scalar, traced_node)
 
 from . import _declare
 from . import elementwise as E
@@ -546,7 +544,6 @@ def first_hit(hit: Tensor, bits: int) -> Tensor:
 def _guard_pattern(t: Tensor, what: str) -> None:
     """A rule that bakes ``t``'s values into constants makes a tape.compile replay check them."""
     if state.recording is not None:
-        from tape._tensor import guard
         guard(t, 0, what)
 
 
@@ -749,7 +746,6 @@ def _plain_index(key):
     def one(k):
         if isinstance(k, Tensor):
             if state.recording is not None:  # an index computed from traced values: guard it
-                from tape._tensor import escape
                 escape(k, 0, "an index")
             return k._array()
         return k
@@ -904,7 +900,6 @@ def _guard_extremum(x, dims: tuple, is_max: bool, what: str) -> None:
     bits = 0
     for d in dims:
         bits |= 1 << d
-    from tape._tensor import guard
     guard(first_hit(hit, bits), 0, what)
 
 

@@ -23,6 +23,7 @@ sweep of that program from the gradient, seeded with ``v``, is ``H v``.
 """
 from __future__ import annotations
 
+import linecache
 import os
 import pickle
 import sys
@@ -32,8 +33,10 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from . import _registry as R
+from ._engine import _announce_compile
 from ._tape import MAXDIM, ROW, Tape, state
-from ._tensor import Tensor, _wrap, node_on, traced_node
+from ._tensor import Tensor, _wrap, node_on
+from .autograd import grad as _grad
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _OPS_DIR = os.path.join(os.path.dirname(_PACKAGE_DIR), "ops")
@@ -62,7 +65,6 @@ def _user_line() -> str:
     while frame is not None:
         path = os.path.abspath(frame.f_code.co_filename)
         if not (path.startswith(_PACKAGE_DIR + os.sep) or path.startswith(_OPS_DIR + os.sep)):
-            import linecache
             line = linecache.getline(path, frame.f_lineno).strip()
             return f"{frame.f_code.co_filename}:{frame.f_lineno}" + (f": {line}" if line else "")
         frame = frame.f_back
@@ -196,7 +198,6 @@ class Program:
         the arguments' gradients concatenated, or None without a seed)."""
         rt = self._ready()
         if not rt.announced:
-            from ._engine import _announce_compile
             _announce_compile(R.kernels.replay, "the numba replay kernel", 12)
             rt.announced = True
         if seed_node >= 0:
@@ -276,7 +277,6 @@ def _record(fn: Callable, args: list, with_grad: bool) -> Program:
                 raise RuntimeError(f"hvp and hessian need a function with one output value, got shape "
                                    f"{tuple(out.shape)}")
             if out._rg and inputs[0]._meta is not None and inputs[0]._meta.leaf is not None:
-                from .autograd import grad as _grad
                 (g,) = _grad(out, inputs[0], create_graph=True, allow_unused=True)
                 if g is not None:
                     grad_node = node_on(tape, g)

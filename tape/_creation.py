@@ -6,7 +6,7 @@ from typing import Optional
 import numpy as np
 
 from . import _dtype as D
-from ._tensor import Tensor, _init, _wrap, escape
+from ._tensor import Tensor, _init, _to_numpy, _wrap
 
 _rng = np.random.default_rng()
 
@@ -20,36 +20,6 @@ def manual_seed(seed: int):
 
 def _np_dtype(dtype, default=np.float64) -> np.dtype:
     return np.dtype(default) if dtype is None else D.to_numpy_dtype(dtype)
-
-
-def _to_numpy(data, dtype=None) -> np.ndarray:
-    if isinstance(data, Tensor):
-        escape(data, 0, "a copy into a new tensor")
-        arr = data._array()
-    else:
-        if isinstance(data, (list, tuple)):
-            data = _unwrap_nested(data)
-        arr = np.asarray(data)
-    if dtype is not None:
-        return np.array(arr, dtype=D.to_numpy_dtype(dtype), copy=True)
-    if arr.dtype.kind == "f":
-        return np.array(arr, dtype=arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64, copy=True)
-    if arr.dtype.kind in "iu":
-        return np.array(arr, dtype=np.int64, copy=True)
-    if arr.dtype.kind == "b":
-        return np.array(arr, copy=True)
-    if arr.dtype == object or arr.size == 0:
-        return np.array(arr, dtype=np.float64)
-    raise TypeError(f"can't convert data of numpy dtype {arr.dtype} to a tensor")
-
-
-def _unwrap_nested(data):
-    if isinstance(data, Tensor):
-        escape(data, 0, "a copy into a new tensor")
-        return data._array()
-    if isinstance(data, (list, tuple)):
-        return [_unwrap_nested(d) for d in data]
-    return data
 
 
 def _shape_arg(size) -> tuple:

@@ -15,7 +15,8 @@ from typing import Optional
 
 import numpy as np
 
-from ._tape import ROW, Tape, state
+from ._engine import _announce_compile
+from ._tape import ROW, SECOND_BACKWARD, Tape, operand_nodes, state
 from ._tensor import Tensor, _new, _wrap, node_on
 from . import _registry as R
 
@@ -225,7 +226,6 @@ class KernelRetape:
         self.adj[m] = node_on(self.tape, grad)
 
     def run(self, hi: int, lo: int, seeds: list, free: bool) -> None:
-        from ._engine import SECOND_BACKWARD, _announce_compile
         tape = self.tape
         for node, g in seeds:
             self.accumulate(node, g)
@@ -252,9 +252,8 @@ class KernelRetape:
                     raise RuntimeError(SECOND_BACKWARD)
                 if free:
                     tape.freed[node] = 1
-                from .autograd.function import run_custom_backward_taped
                 ctx = tape.customs[node]
-                input_grads = run_custom_backward_taped(ctx, self.custom_grads.pop(node, {}))
+                input_grads = ctx.backward_taped(self.custom_grads.pop(node, {}))
                 for m, gm in zip(ctx.input_nodes, input_grads):
                     if m >= 0 and gm is not None and (not R.inert(tape.row(m)[0]) or keep[m]):
                         self.accumulate(m, gm)
@@ -289,7 +288,6 @@ class RuleRetape:
         self.adjoints[node] = grad if old is None else old + grad
 
     def run(self, hi: int, lo: int, seeds: list, free: bool) -> None:
-        from ._engine import SECOND_BACKWARD, operand_nodes
         tape, rows, handle, wanted = self.tape, self.rows, self.handle, self.wanted
         for node, g in seeds:
             self.accumulate(node, g)
@@ -314,9 +312,8 @@ class RuleRetape:
             if free:
                 freed[n] = 1
             if op.family == R.Family.CUSTOM:
-                from .autograd.function import run_custom_backward_taped
                 ctx = tape.customs[n]
-                input_grads = run_custom_backward_taped(ctx, self.custom_grads.pop(n, {}))
+                input_grads = ctx.backward_taped(self.custom_grads.pop(n, {}))
                 for m, gm in zip(ctx.input_nodes, input_grads):
                     if m >= 0 and gm is not None:
                         self.accumulate(m, _fit(gm, handle(m)))

@@ -32,6 +32,7 @@ from typing import Any, BinaryIO, Union
 import numpy as np
 
 from ._tensor import Tensor, _wrap
+from .nn.parameter import Parameter, is_parameter
 
 __all__ = ["save", "load"]
 
@@ -54,7 +55,6 @@ class _Writer:
         return index
 
     def node(self, obj: Any) -> dict:
-        from .nn.parameter import is_parameter
         if isinstance(obj, Tensor):
             return {"tensor": self._array(obj.detach()._array()), "requires_grad": bool(obj.requires_grad),
                     "parameter": is_parameter(obj)}
@@ -124,7 +124,6 @@ class _Reader:
         if "tensor" in node:
             value = self._array(node["tensor"])
             if node.get("parameter"):
-                from .nn.parameter import Parameter
                 return Parameter(_wrap(value), requires_grad=bool(node.get("requires_grad", True)))
             t = _wrap(value if value.ndim or value.dtype != np.float64 else float(value))
             if node.get("requires_grad"):

@@ -50,6 +50,12 @@ BLOCK = 1 << 15
 FIRST_BLOCK = 1 << 11
 BIG = 1 << 11
 MAXDIM = 8
+
+SECOND_BACKWARD = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after they have "
+    "already been freed). Saved intermediate values of the graph are freed when you call .backward() or "
+    "autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second time or "
+    "if you need to access saved tensors after calling backward.")
 ROW = 5  # ints per record: op, a, b, aux, loc
 ROLL_RECORDS = 1 << 12
 ROLL_BYTES = 256 << 20
@@ -396,7 +402,6 @@ class Tape:
         index = block if block >= 0 else -1 - block
         memory = self.blocks[index]
         if memory is None:
-            from ._engine import SECOND_BACKWARD
             raise RuntimeError(SECOND_BACKWARD)
         offset = (address - self.block_addresses[index]) // memory.itemsize
         value = memory[offset:offset + size].reshape(self.shape_tuple(sid))
@@ -475,3 +480,16 @@ def current_tape() -> Tape:
         tape = Tape()
         state.tape_ref = weakref.ref(tape)
     return tape
+
+
+def operand_nodes(tape: Tape, node: int) -> list[int]:
+    """Operand node ids of a record (variadic records list theirs in iconsts)."""
+    op, a, b, aux, _ = tape.row(node)
+    if R.OPS[op].arity == -1:
+        tape.flush()
+        ic = tape.iconsts
+        # layout: prefix..., count, nodes...; the prefix length is 1 for every variadic primitive but custom
+        start = aux if op == R.CUSTOM else aux + 1
+        count = ic[start]
+        return list(ic[start + 1:start + 1 + count])
+    return [m for m in (a, b) if m >= 0]

@@ -11,14 +11,16 @@ definitions in ``tape.ops``; this module holds what every tensor has.
 """
 from __future__ import annotations
 
+import copy
 import weakref
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 import numpy as np
 
 from . import _dtype as D
-from ._tape import BIG, THREADS, Tape, current_tape, state
 from . import _registry as R
+from ._repr import tensor_repr
+from ._tape import BIG, THREADS, Tape, current_tape, operand_nodes, state
 
 _F64 = np.dtype(np.float64)
 _F32 = np.dtype(np.float32)
@@ -41,7 +43,6 @@ class GradFn:
     @property
     def next_functions(self) -> tuple:
         """((grad_fn or None, 0), ...) for the record's operands, as PyTorch lists them."""
-        from ._engine import operand_nodes
         out = []
         for m in operand_nodes(self._tape, self._node):
             op = self._tape.op_of(m)
@@ -73,6 +74,36 @@ class _Meta:
         self.pending = None  # tape.compile: records the guard this value needs once it is used (argmax indices)
 
 
+def _to_numpy(data, dtype=None) -> np.ndarray:
+    if isinstance(data, Tensor):
+        escape(data, 0, "a copy into a new tensor")
+        arr = data._array()
+    else:
+        if isinstance(data, (list, tuple)):
+            data = _unwrap_nested(data)
+        arr = np.asarray(data)
+    if dtype is not None:
+        return np.array(arr, dtype=D.to_numpy_dtype(dtype), copy=True)
+    if arr.dtype.kind == "f":
+        return np.array(arr, dtype=arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64, copy=True)
+    if arr.dtype.kind in "iu":
+        return np.array(arr, dtype=np.int64, copy=True)
+    if arr.dtype.kind == "b":
+        return np.array(arr, copy=True)
+    if arr.dtype == object or arr.size == 0:
+        return np.array(arr, dtype=np.float64)
+    raise TypeError(f"can't convert data of numpy dtype {arr.dtype} to a tensor")
+
+
+def _unwrap_nested(data):
+    if isinstance(data, Tensor):
+        escape(data, 0, "a copy into a new tensor")
+        return data._array()
+    if isinstance(data, (list, tuple)):
+        return [_unwrap_nested(d) for d in data]
+    return data
+
+
 class Tensor:
     """A multi-dimensional array that records the operations applied to it.
 
@@ -87,7 +118,6 @@ class Tensor:
     __array_priority__ = 1000
 
     def __init__(self, data: Any = None, *, dtype=None, requires_grad: bool = False) -> None:
-        from ._creation import _to_numpy
         value = _to_numpy(data if data is not None else [], dtype)
         _init(self, value, requires_grad)
 
@@ -208,7 +238,6 @@ class Tensor:
             yield self[i]
 
     def __repr__(self) -> str:
-        from ._repr import tensor_repr
         return tensor_repr(self)
 
     __str__ = __repr__
@@ -334,11 +363,6 @@ class Tensor:
         self._rg = False
         return self
 
-    def backward(self, gradient=None, retain_graph=None, create_graph: bool = False, inputs=None) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``; see ``tape.autograd.backward``."""
-        from .autograd import backward
-        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
-
     def register_hook(self, hook):
         raise NotImplementedError("Tensor.register_hook is not supported by tape yet")
 
@@ -446,7 +470,6 @@ class Tensor:
         memo[id(self)] = out
         out._rg = self._rg
         if self.grad is not None:
-            import copy
             out.grad = copy.deepcopy(self.grad, memo)
         return out
 

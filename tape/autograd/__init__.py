@@ -12,11 +12,11 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from .._engine import run_backward, run_backward_rows
+from .._backward import run_backward, run_backward_rows
 from .._grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .._tensor import Tensor, _wrap
+from .._retape import leaf_grad
 from .function import Function, FunctionCtx
-from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 
 __all__ = ["backward", "grad", "Function", "FunctionCtx", "gradcheck", "gradgradcheck", "GradcheckError",
            "functional", "no_grad",
@@ -117,7 +117,6 @@ def _seed_tensors(seeds: list, given) -> list:
 
 def _accumulate(t: Tensor, g) -> None:
     if isinstance(g, Tensor):  # a re-taped gradient: accumulate out of place so it stays differentiable
-        from .._retape import leaf_grad
         g = leaf_grad(g, t)
         t.grad = g if t.grad is None else t.grad + g
         return
@@ -188,7 +187,6 @@ def grad(outputs: TensorOrTensors, inputs: TensorOrTensors, grad_outputs=None, r
                 out.append(None)
             continue
         if isinstance(g, Tensor):
-            from .._retape import leaf_grad
             out.append(leaf_grad(g, t))
             continue
         value = g.astype(t._dt, copy=False)
@@ -196,4 +194,21 @@ def grad(outputs: TensorOrTensors, inputs: TensorOrTensors, grad_outputs=None, r
     return tuple(out)
 
 
-from . import functional  # noqa: E402 - uses grad, defined above
+def _tensor_backward(self, gradient=None, retain_graph=None, create_graph: bool = False, inputs=None) -> None:
+    """Accumulate d(self)/d(leaf) into every leaf's ``.grad``; see ``tape.autograd.backward``.
+
+    >>> import tape
+    >>> x = tape.tensor(3.0, requires_grad=True)
+    >>> (x * x).backward()
+    >>> x.grad
+    tensor(6.)
+    """
+    backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+
+_tensor_backward.__name__ = _tensor_backward.__qualname__ = "backward"
+Tensor.backward = _tensor_backward  # the API layer gives the engine's Tensor its backward
+
+# these use grad and backward, defined above
+from . import functional  # noqa: E402
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .._grad_mode import no_grad
+from .._grad_mode import enable_grad, no_grad
 from .._tensor import Tensor, _wrap, needs_record, node_on, target_tape
 from ..ops import table as T
 
@@ -66,6 +66,61 @@ class FunctionCtx:
     def mark_dirty(self, *tensors) -> None:
         raise NotImplementedError("mark_dirty (in-place custom Functions) is not supported by tape")
 
+
+    def backward_arrays(ctx, grads: list) -> list:  # noqa: N805 - ``ctx``, as the user's backward names it
+        """The engine's first-order sweep calls this at the call's record: run the user's backward on the outputs' adjoints; returns one float64 array (or None) per forward argument."""
+        grad_tensors = []
+        for node, g, shape in zip(ctx.output_nodes, grads, ctx.output_shapes):
+            if g is None and node >= 0 and ctx.materialize_grads:
+                g = np.zeros(shape, np.float64)
+            grad_tensors.append(None if g is None else _wrap(np.array(g, dtype=np.float64)))
+        with no_grad():
+            result = ctx.fn_class.backward(ctx, *grad_tensors)
+        if not isinstance(result, tuple):
+            result = (result,)
+        name = f"{ctx.fn_class.__name__}Backward"
+        if len(result) != len(ctx.input_nodes):
+            # PyTorch tolerates trailing Nones beyond the inputs
+            if len(result) > len(ctx.input_nodes) and all(r is None for r in result[len(ctx.input_nodes):]):
+                result = result[:len(ctx.input_nodes)]
+            else:
+                raise RuntimeError(f"function {name} returned an incorrect number of gradients "
+                                   f"(expected {len(ctx.input_nodes)}, got {len(result)})")
+        out = []
+        for i, (r, node, shape) in enumerate(zip(result, ctx.input_nodes, ctx.input_shapes)):
+            if r is None or node < 0:
+                out.append(None)
+                continue
+            arr = np.asarray(r._array() if isinstance(r, Tensor) else r, dtype=np.float64)
+            if arr.shape != tuple(shape):
+                if arr.size == int(np.prod(shape)):
+                    arr = arr.reshape(shape)
+                else:
+                    raise RuntimeError(f"Function {name} returned an invalid gradient at index {i} - got "
+                                       f"{list(arr.shape)} but expected shape compatible with {list(shape)}")
+            out.append(arr)
+        return out
+
+
+    def backward_taped(ctx, grads_by_index: dict) -> list:  # noqa: N805
+        """The re-taping sweep (create_graph=True) calls this: run the user's backward with recording on; returns one tensor (or None) per argument."""
+        grad_tensors = []
+        for i, (node, shape) in enumerate(zip(ctx.output_nodes, ctx.output_shapes)):
+            g = grads_by_index.get(i)
+            if g is None and node >= 0 and ctx.materialize_grads:
+                g = _wrap(np.zeros(shape, np.float64))
+            grad_tensors.append(g)
+        with enable_grad():
+            result = ctx.fn_class.backward(ctx, *grad_tensors)
+        if not isinstance(result, tuple):
+            result = (result,)
+        n = len(ctx.input_nodes)
+        if len(result) > n and all(r is None for r in result[n:]):
+            result = result[:n]
+        if len(result) != n:
+            raise RuntimeError(f"function {ctx.fn_class.__name__}Backward returned an incorrect number of gradients "
+                               f"(expected {n}, got {len(result)})")
+        return [r if node >= 0 else None for r, node in zip(result, ctx.input_nodes)]
 
 class Function:
     """Subclass with static ``forward(ctx, *args)`` and ``backward(ctx, *grad_outputs)``; call ``apply``."""
@@ -121,60 +176,3 @@ class Function:
         ctx.output_dtypes = [o._dt if isinstance(o, Tensor) else None for o in outs]
         tape.customs[call] = ctx
         return tuple(wrapped) if is_tuple else wrapped[0]
-
-
-def run_custom_backward(ctx: FunctionCtx, grads: list) -> list:
-    """Run the user's backward on the outputs' adjoints; returns one float64 array (or None) per forward argument."""
-    grad_tensors = []
-    for node, g, shape in zip(ctx.output_nodes, grads, ctx.output_shapes):
-        if g is None and node >= 0 and ctx.materialize_grads:
-            g = np.zeros(shape, np.float64)
-        grad_tensors.append(None if g is None else _wrap(np.array(g, dtype=np.float64)))
-    with no_grad():
-        result = ctx.fn_class.backward(ctx, *grad_tensors)
-    if not isinstance(result, tuple):
-        result = (result,)
-    name = f"{ctx.fn_class.__name__}Backward"
-    if len(result) != len(ctx.input_nodes):
-        # PyTorch tolerates trailing Nones beyond the inputs
-        if len(result) > len(ctx.input_nodes) and all(r is None for r in result[len(ctx.input_nodes):]):
-            result = result[:len(ctx.input_nodes)]
-        else:
-            raise RuntimeError(f"function {name} returned an incorrect number of gradients "
-                               f"(expected {len(ctx.input_nodes)}, got {len(result)})")
-    out = []
-    for i, (r, node, shape) in enumerate(zip(result, ctx.input_nodes, ctx.input_shapes)):
-        if r is None or node < 0:
-            out.append(None)
-            continue
-        arr = np.asarray(r._array() if isinstance(r, Tensor) else r, dtype=np.float64)
-        if arr.shape != tuple(shape):
-            if arr.size == int(np.prod(shape)):
-                arr = arr.reshape(shape)
-            else:
-                raise RuntimeError(f"Function {name} returned an invalid gradient at index {i} - got "
-                                   f"{list(arr.shape)} but expected shape compatible with {list(shape)}")
-        out.append(arr)
-    return out
-
-
-def run_custom_backward_taped(ctx: FunctionCtx, grads_by_index: dict) -> list:
-    """create_graph=True: run the user's backward with recording on; returns one tensor (or None) per argument."""
-    from .._grad_mode import enable_grad
-    grad_tensors = []
-    for i, (node, shape) in enumerate(zip(ctx.output_nodes, ctx.output_shapes)):
-        g = grads_by_index.get(i)
-        if g is None and node >= 0 and ctx.materialize_grads:
-            g = _wrap(np.zeros(shape, np.float64))
-        grad_tensors.append(g)
-    with enable_grad():
-        result = ctx.fn_class.backward(ctx, *grad_tensors)
-    if not isinstance(result, tuple):
-        result = (result,)
-    n = len(ctx.input_nodes)
-    if len(result) > n and all(r is None for r in result[n:]):
-        result = result[:n]
-    if len(result) != n:
-        raise RuntimeError(f"function {ctx.fn_class.__name__}Backward returned an incorrect number of gradients "
-                           f"(expected {n}, got {len(result)})")
-    return [r if node >= 0 else None for r, node in zip(result, ctx.input_nodes)]

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from .._tensor import Tensor, _wrap
+from ..ops.functions import reshape, stack
 from . import grad as _grad
 
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "hvp", "vhp"]
@@ -165,7 +166,6 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
         blocks = []
         for i, t in enumerate(ins):
             if create_graph:
-                from ..ops.functions import reshape, stack
                 block = reshape(stack(per_input[i]), o.shape + t.shape) if per_input[i] else _wrap(
                     np.zeros(o.shape + t.shape))
             else:

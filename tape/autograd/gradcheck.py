@@ -7,12 +7,14 @@ True
 """
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Sequence
 
 import numpy as np
 
-from .._grad_mode import no_grad
+from .._grad_mode import enable_grad, no_grad
 from .._tensor import Tensor, _wrap
+from . import grad
 
 
 class GradcheckError(RuntimeError):
@@ -62,7 +64,6 @@ def numerical_jacobian(fn: Callable, inputs: tuple, eps: float) -> list:
 
 def analytical_jacobian(fn: Callable, inputs: tuple) -> list:
     """One reverse sweep per output element, through ``tape.autograd.grad``."""
-    from . import grad
     diff = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
     outs = _outputs(fn, inputs)
     jac = [[np.zeros((o.numel(), t.numel())) for t in diff] for o in outs]
@@ -89,7 +90,6 @@ def gradcheck(fn: Callable, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rt
     inputs = tuple(inputs) if isinstance(inputs, Sequence) else (inputs,)
     for t in inputs:
         if isinstance(t, Tensor) and t.requires_grad and t._dt != np.float64:
-            import warnings
             warnings.warn("Input #0 requires gradient and is not a double precision floating point. "
                           "This check will likely fail if all the inputs are not of double precision floating point.")
     numerical = numerical_jacobian(fn, inputs, eps)
@@ -113,7 +113,6 @@ def gradgradcheck(fn: Callable, inputs, grad_outputs=None, *, eps: float = 1e-6,
     >>> tape.autograd.gradgradcheck(lambda x: (x.sin() * x).sum(), (x,))
     True
     """
-    from . import grad
     inputs = tuple(inputs) if isinstance(inputs, Sequence) else (inputs,)
     outs = _outputs(fn, inputs)
     if grad_outputs is None:
@@ -123,7 +122,6 @@ def gradgradcheck(fn: Callable, inputs, grad_outputs=None, *, eps: float = 1e-6,
     n = len(inputs)
 
     def first_derivatives(*args):
-        from .._grad_mode import enable_grad
         xs, vs = args[:n], args[n:]
         with enable_grad():  # the finite differences run under no_grad; the inner gradient needs recording
             out = _outputs(fn, xs)
