@@ -67,6 +67,17 @@ ERR_FREED = -1
 NEED_SPACE = -2
 ERR_UNKNOWN_OP = -3  # a record whose family or body no kernel section knows (the table and kernels disagree)
 
+# The kernels' arguments, grouped by name (no kernel reads a buffer by position):
+# the tape's columns and the op table's ``kinds`` (family, body, parameters per op id)
+Columns = namedtuple("Columns", ["rec", "sval", "arr", "shapes", "consts", "iconsts", "kinds"])
+# a sweep's state: 0-d adjoints by node, array adjoints by arr row (a typed List), 1 where a node was reached
+# (2: consumed), where Python wants a node's adjoint (its offset in ``out``, else -1), records consumed
+Adjoints = namedtuple("Adjoints", ["sadj", "aadj", "touched", "keep", "freed"])
+# the seeds: their nodes, their offsets in each row, one row of seed values per sweep
+Seeds = namedtuple("Seeds", ["nodes", "offsets", "rows"])
+# tape.compile's guards: the nodes watched, their kinds, where their recorded values start, the values
+Guards = namedtuple("Guards", ["nodes", "kinds", "starts", "values"])
+
 def jit(fn):
     """njit with numba's on-disk cache, or without it where no cache location is writable.
 
@@ -762,24 +773,25 @@ def _adjoint(node, rec, arr, sadj, aadj, touched, keep, out):
 
 
 @jit
-def sweep(rec, sval, arr, shapes, consts, iconsts, kinds, hi, lo, sadj, aadj, touched, keep, out_rows,
-          seed_nodes, seed_offsets, seed_rows, freed, free):
-    """One reverse sweep per row of ``seed_rows`` (writing to ``out_rows[row]``); see ``_sweep_pass``.
+def sweep(C, A, hi, lo, out_rows, seeds, free):
+    """One reverse sweep per row of ``seeds.rows`` (writing to ``out_rows[row]``); see ``_sweep_pass``.
 
-    One row is an ordinary backward. Several rows are a batch of vector-Jacobian
+    ``C`` are the tape's columns (Columns), ``A`` the sweep's adjoints (Adjoints),
+    ``seeds`` the seeds (Seeds). One row is an ordinary backward. Several rows are a batch of vector-Jacobian
     products (a Jacobian, a Hessian from a re-taped gradient) in one call: each
     pass starts from zero adjoints and retains the graph. Returns DONE, ERR_FREED
     or the pause status of the first pass that stopped.
     """
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    sadj, aadj, touched, keep, freed = A
     if not _table_known(kinds):
         return ERR_UNKNOWN_OP
-    rows = seed_rows.shape[0]
+    rows = seeds.rows.shape[0]
     for r in range(rows):
         if r > 0:
             sadj[:] = 0.0
             touched[:] = 0
-        status = _sweep_pass(rec, sval, arr, shapes, consts, iconsts, kinds, hi, lo, sadj, aadj, touched, keep,
-                             out_rows[r], seed_nodes, seed_offsets, seed_rows[r], freed, free and rows == 1)
+        status = _sweep_pass(C, A, hi, lo, out_rows[r], seeds, r, free and rows == 1)
         if status != DONE:
             return status
     return DONE
@@ -831,11 +843,10 @@ def _params(kinds, op, consts, c):
 
 
 @jit
-def _sweep_pass(rec, sval, arr, shapes, consts, iconsts, kinds, hi, lo, sadj, aadj, touched, keep, out,
-                seed_nodes, seed_offsets, seeds, freed, free):
+def _sweep_pass(C, A, hi, lo, out, seeds, row, free):
     """Reverse sweep over records ``hi`` down to ``lo`` (inclusive). Returns a status code.
 
-    ``seeds[seed_offsets[i]:]`` is added to the adjoint of ``seed_nodes[i]`` first.
+    ``seeds.rows[row, seeds.offsets[i]:]`` is added to the adjoint of ``seeds.nodes[i]`` first.
     Where ``keep[node] >= 0`` Python wants the node's adjoint: it accumulates in
     ``out[keep[node]:]`` (a scalar's is copied there when the sweep reaches it).
     ``aadj`` holds the other array adjoints (one slot per array node, grown here)
@@ -843,11 +854,13 @@ def _sweep_pass(rec, sval, arr, shapes, consts, iconsts, kinds, hi, lo, sadj, aa
     A record already marked in ``freed`` stops the sweep with ERR_FREED; with
     ``free`` set, every record whose VJP runs is marked (retain_graph=False).
     """
-    _add_seeds(rec, arr, sadj, aadj, touched, keep, out, seed_nodes, seed_offsets, seeds)
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    sadj, aadj, touched, keep, freed = A
+    _add_seeds(C, A, out, seeds, row)
     n = hi
     while n >= lo:
         # runs of 0-d records go through a loop that holds no arrays (a few ns a record)
-        n = _scalar_run(rec, sval, consts, kinds, n, lo, sadj, touched, keep, out, freed, free)
+        n = _scalar_run(C, A, out, n, lo, free)
         if n < lo:
             return DONE if n == lo - 1 else ERR_FREED
         op = rec[n, 0]
@@ -870,8 +883,7 @@ def _sweep_pass(rec, sval, arr, shapes, consts, iconsts, kinds, hi, lo, sadj, aa
         y2 = rec[n, 2]
         need_a = x >= 0 and (keep[x] >= 0 or not _inert(kinds, rec[x, 0]))
         need_b = y2 >= 0 and (keep[y2] >= 0 or not _inert(kinds, rec[y2, 0]))
-        status = _sweep_record(family, kinds[op, 1], n, x, y2, need_a, need_b, rec, sval, arr, shapes, consts,
-                               iconsts, kinds, sadj, aadj, touched, keep, out)
+        status = _sweep_record(C, A, out, family, kinds[op, 1], n, need_a, need_b)
         if status != DONE:
             return status
         n -= 1
@@ -879,7 +891,7 @@ def _sweep_pass(rec, sval, arr, shapes, consts, iconsts, kinds, hi, lo, sadj, aa
 
 
 @jit
-def _scalar_run(rec, sval, consts, kinds, hi, lo, sadj, touched, keep, out, freed, free):
+def _scalar_run(C, A, out, hi, lo, free):
     """Sweep from ``hi`` down while records are 0-d (elementwise ops of 0-d operands, or no VJP).
 
     Returns the index of the first record that needs the general path, ``lo - 1``
@@ -887,6 +899,8 @@ def _scalar_run(rec, sval, consts, kinds, hi, lo, sadj, touched, keep, out, free
     operands' adjoints are written whether or not they are wanted (a constant's is
     never read), which keeps the loop free of lookups.
     """
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    sadj, aadj, touched, keep, freed = A
     for n in range(hi, lo - 1, -1):
         if touched[n] != 1:
             continue
@@ -924,44 +938,46 @@ def _scalar_run(rec, sval, consts, kinds, hi, lo, sadj, touched, keep, out, free
 
 
 @jit
-def _add_seeds(rec, arr, sadj, aadj, touched, keep, out, seed_nodes, seed_offsets, seeds):
+def _add_seeds(C, A, out, seeds, row):
     """Grow ``aadj`` to one slot per array node and add the seeds to their nodes' adjoints."""
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    sadj, aadj, touched, keep, freed = A
     empty = np.empty(0, np.float64)
     while len(aadj) < arr.shape[0]:
         aadj.append(empty)
-    for i in range(seed_nodes.size):
-        m = seed_nodes[i]
-        o = seed_offsets[i]
+    values = seeds.rows[row]
+    for i in range(seeds.nodes.size):
+        m = seeds.nodes[i]
+        o = seeds.offsets[i]
         gm = _adjoint(m, rec, arr, sadj, aadj, touched, keep, out)
         for k in range(gm.size):
-            gm[k] += seeds[o + k]
+            gm[k] += values[o + k]
 
 
 @jit
-def _sweep_record(family, body, n, x, y2, need_a, need_b, rec, sval, arr, shapes, consts, iconsts, kinds, sadj,
-                  aadj, touched, keep, out):
+def _sweep_record(C, A, out, family, body, n, need_a, need_b):
     """The VJP of one record whose value or operands are arrays (kept out of the sweep's loop, which
     then holds no arrays and costs a few nanoseconds per 0-d record). Returns DONE or ERR_UNKNOWN_OP."""
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    sadj, aadj, touched, keep, freed = A
     g = _adjoint(n, rec, arr, sadj, aadj, touched, keep, out)
-    ng = g.size
     if family == FAMILY_BINARY:
-        _binary(body, n, x, y2, g, ng, need_a, need_b, rec, sval, arr, sadj, aadj, touched, keep, out)
+        _binary(C, A, out, body, n, g, need_a, need_b)
     elif family == FAMILY_WHERE:
-        _where(n, x, y2, g, ng, need_a, need_b, rec, sval, arr, sadj, aadj, touched, keep, out)
+        _where(C, A, out, n, g, need_a, need_b)
     elif family == FAMILY_UNARY:
         if need_a:
-            c0, c1 = _params(kinds, rec[n, 0], consts, rec[n, 3])
-            _unary(body, n, x, g, ng, c0, c1, rec, sval, arr, sadj, aadj, touched, keep, out)
+            _unary(C, A, out, body, n, g)
     elif family == FAMILY_STRUCTURAL:
-        _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, kinds, keep, sadj, aadj, touched, need_a, out)
+        _structural(C, A, out, body, n, g, need_a)
     elif family == FAMILY_REDUCTION:
         if need_a:
-            _reduction(body, n, x, g, rec, sval, arr, shapes, sadj, aadj, touched, keep, out)
+            _reduction(C, A, out, body, n, g)
     elif family == FAMILY_LINALG:
-        _linalg(body, n, x, y2, g, need_a, need_b, rec, sval, arr, shapes, sadj, aadj, touched, keep, out)
+        _linalg(C, A, out, body, n, g, need_a, need_b)
     elif family == FAMILY_SOFTMAX:
         if need_a:
-            _softmax_family(body, n, x, g, rec, sval, arr, shapes, sadj, aadj, touched, keep, out)
+            _softmax_family(C, A, out, body, n, g)
     else:
         return ERR_UNKNOWN_OP
     # the output's adjoint is consumed: release it (a wanted one stays in ``out``)
@@ -973,9 +989,14 @@ def _sweep_record(family, body, n, x, y2, need_a, need_b, rec, sval, arr, shapes
 
 
 @jit
-def _binary_f32(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, sadj, aadj, touched, keep, out):
+def _binary_f32(C, A, out, body, n, g, need_a, need_b):
     """``_binary`` for same-size operands where float32 memory is read: in float64 chunks of CHUNK
     elements, so that no float64 copy of a whole operand is made."""
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    sadj, aadj, touched, keep, freed = A
+    x = rec[n, 1]
+    y = rec[n, 2]
+    ng = g.size
     ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out) if need_a else g
     gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out) if need_b else g
     ba = np.empty(CHUNK, np.float64)
@@ -993,10 +1014,15 @@ def _binary_f32(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, sadj, aadj
 
 
 @jit
-def _where(n, x, y, g, ng, need_a, need_b, rec, sval, arr, sadj, aadj, touched, keep, out):
+def _where(C, A, out, n, g, need_a, need_b):
     """where's VJP: x's value where the condition holds, y's elsewhere. The condition is node ``aux``
     (0/1 values, the output's size or one element): a constant, or a recorded comparison that a replay
     re-evaluates."""
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    sadj, aadj, touched, keep, freed = A
+    x = rec[n, 1]
+    y = rec[n, 2]
+    ng = g.size
     vc = _value(rec[n, 3], rec, sval, arr)
     nc = vc.size
     if need_a:
@@ -1014,11 +1040,16 @@ def _where(n, x, y, g, ng, need_a, need_b, rec, sval, arr, sadj, aadj, touched, 
 
 
 @jit
-def _binary(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, sadj, aadj, touched, keep, out):
+def _binary(C, A, out, body, n, g, need_a, need_b):
     """The VJP of a declared binary op (its operands hold the output's size or one element)."""
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    sadj, aadj, touched, keep, freed = A
+    x = rec[n, 1]
+    y = rec[n, 2]
+    ng = g.size
     if x != y and (_is_f32(x, rec, arr) or _is_f32(y, rec, arr) or _is_f32(n, rec, arr)):
         if _size_of(x, rec, arr) == ng and _size_of(y, rec, arr) == ng:
-            _binary_f32(body, n, x, y, g, ng, need_a, need_b, rec, sval, arr, sadj, aadj, touched, keep, out)
+            _binary_f32(C, A, out, body, n, g, need_a, need_b)
             return
     va = _value(x, rec, sval, arr)
     vb = _value(y, rec, sval, arr)
@@ -1134,8 +1165,13 @@ def _size_of(node, rec, arr):
 
 
 @jit
-def _unary(body, n, x, g, ng, c0, c1, rec, sval, arr, sadj, aadj, touched, keep, out):
+def _unary(C, A, out, body, n, g):
     """The VJP of a declared unary op (c0, c1: the record's constants)."""
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    sadj, aadj, touched, keep, freed = A
+    x = rec[n, 1]
+    ng = g.size
+    c0, c1 = _params(kinds, rec[n, 0], consts, rec[n, 3])
     steal = rec[n, 4] >= 0 and rec[x, 4] >= 0 and keep[n] < 0 and touched[x] != 1 and keep[x] < 0
     if _is_f32(x, rec, arr) or _is_f32(n, rec, arr):
         # float32 memory: read in float64 chunks, no float64 copy of the whole value
@@ -1162,8 +1198,11 @@ def _unary(body, n, x, g, ng, c0, c1, rec, sval, arr, sadj, aadj, touched, keep,
 
 
 @jit
-def _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, kinds, keep, sadj,
-                aadj, touched, need_a, out):
+def _structural(C, A, out, body, n, g, need_a):
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    sadj, aadj, touched, keep, freed = A
+    x = rec[n, 1]
+    ng = g.size
     if body == S_CAT:
         base = rec[n, 3]
         dim = iconsts[base]
@@ -1224,9 +1263,11 @@ def _structural(body, n, x, g, ng, rec, arr, shapes, iconsts, kinds, keep, sadj,
 
 
 @jit
-def _reduction(body, n, x, g, rec, sval, arr, shapes, sadj,
-               aadj, touched, keep, out):
+def _reduction(C, A, out, body, n, g):
     """sum/mean/prod/amax/amin over the dims in bitmask ``aux & 0xff``; bit 8 selects 'first index' ties."""
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    sadj, aadj, touched, keep, freed = A
+    x = rec[n, 1]
     sid_in = _shape_id(x, rec, arr)
     mask = rec[n, 3] & 0xFF
     vx = _value(x, rec, sval, arr)
@@ -1293,8 +1334,11 @@ def _reduction(body, n, x, g, rec, sval, arr, shapes, sadj,
 
 
 @jit
-def _linalg(body, n, x, y, g, need_a, need_b, rec, sval, arr,
-            shapes, sadj, aadj, touched, keep, out):
+def _linalg(C, A, out, body, n, g, need_a, need_b):
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    sadj, aadj, touched, keep, freed = A
+    x = rec[n, 1]
+    y = rec[n, 2]
     va = _value(x, rec, sval, arr)
     vb = _value(y, rec, sval, arr)
     if body == L_DOT:
@@ -1348,9 +1392,11 @@ def _linalg(body, n, x, y, g, need_a, need_b, rec, sval, arr,
 
 
 @jit
-def _softmax_family(body, n, x, g, rec, sval, arr, shapes,
-                    sadj, aadj, touched, keep, out):
+def _softmax_family(C, A, out, body, n, g):
     """softmax / log_softmax / logsumexp along dim ``aux``; the input is viewed as (outer, size, inner)."""
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    sadj, aadj, touched, keep, freed = A
+    x = rec[n, 1]
     sid_in = _shape_id(x, rec, arr)
     vx = _value(x, rec, sval, arr)
     vy = _value(n, rec, sval, arr)
@@ -2074,7 +2120,9 @@ def retape(B, hi, lo, adj, keep, freed, free, hosts):
 
 
 @jit
-def _forward_reduction(f, n, x, out, rec, sval, arr, shapes):
+def _forward_reduction(C, f, n, out):
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    x = rec[n, 1]
     sid_in = _shape_id(x, rec, arr)
     mask = rec[n, 3] & 0xFF
     vx = _value(x, rec, sval, arr)
@@ -2125,7 +2173,9 @@ def _forward_reduction(f, n, x, out, rec, sval, arr, shapes):
 
 
 @jit
-def _forward_softmax(f, n, x, out, rec, sval, arr, shapes):
+def _forward_softmax(C, f, n, out):
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    x = rec[n, 1]
     if f != SM_SOFTMAX and f != SM_LOG_SOFTMAX and f != SM_LOGSUMEXP:
         return ERR_UNKNOWN_OP
     sid_in = _shape_id(x, rec, arr)
@@ -2161,7 +2211,10 @@ def _forward_softmax(f, n, x, out, rec, sval, arr, shapes):
 
 
 @jit
-def _forward_linalg(f, x, y, out, rec, sval, arr, shapes):
+def _forward_linalg(C, f, n, out):
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    x = rec[n, 1]
+    y = rec[n, 2]
     va = _value(x, rec, sval, arr)
     vb = _value(y, rec, sval, arr)
     if f == L_DOT:
@@ -2244,7 +2297,9 @@ def _expand_kind(shapes, sid_in, sid_out):
 
 
 @jit
-def _forward_structural(f, n, x, out, rec, sval, arr, shapes, iconsts):
+def _forward_structural(C, f, n, out):
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    x = rec[n, 1]
     if f == S_CAT:
         base = rec[n, 3]
         dim = iconsts[base]
@@ -2306,7 +2361,7 @@ def _forward_structural(f, n, x, out, rec, sval, arr, shapes, iconsts):
 
 
 @jit
-def forward(rec, sval, arr, shapes, consts, iconsts, kinds, lo, hi, host_min):
+def forward(C, lo, hi, host_min):
     """Re-evaluate records ``lo`` to ``hi`` in place: each value is recomputed from its operands' values.
 
     The values of leaves (written by the caller), constants and externs are kept.
@@ -2319,6 +2374,7 @@ def forward(rec, sval, arr, shapes, consts, iconsts, kinds, lo, hi, host_min):
     that many multiply-adds, for Python to compute with numpy's BLAS (then resume
     from ``n + 1``); DONE at the end (ERR_UNKNOWN_OP for an op table the kernels do not match).
     """
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
     if not _table_known(kinds):
         return ERR_UNKNOWN_OP
     for n in range(lo, hi + 1):
@@ -2340,7 +2396,7 @@ def forward(rec, sval, arr, shapes, consts, iconsts, kinds, lo, hi, host_min):
         if (family == FAMILY_LINALG and kinds[op, 1] <= L_BMM and host_min > 0
                 and _macs(rec, arr, shapes, x, rec[n, 2]) >= host_min):
             return n + 1
-        if _forward_record(family, kinds[op, 1], n, rec, sval, arr, shapes, consts, iconsts, kinds) != DONE:
+        if _forward_record(C, family, kinds[op, 1], n) != DONE:
             return ERR_UNKNOWN_OP
     return DONE
 
@@ -2396,8 +2452,9 @@ def _forward_arithmetic(f, out, va, vb):
 
 
 @jit
-def _forward_record(family, body, n, rec, sval, arr, shapes, consts, iconsts, kinds):
+def _forward_record(C, family, body, n):
     """Re-evaluate one record whose value or operands are arrays; DONE, or ERR_UNKNOWN_OP."""
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
     x = rec[n, 1]
     y = rec[n, 2]
     out = _value(n, rec, sval, arr)
@@ -2428,13 +2485,13 @@ def _forward_record(family, body, n, rec, sval, arr, shapes, consts, iconsts, ki
         for i in range(ng):
             out[i] = _unary_value_call(body, vx[i], c0, c1)
     elif family == FAMILY_STRUCTURAL:
-        return _forward_structural(body, n, x, out, rec, sval, arr, shapes, iconsts)
+        return _forward_structural(C, body, n, out)
     elif family == FAMILY_REDUCTION:
-        return _forward_reduction(body, n, x, out, rec, sval, arr, shapes)
+        return _forward_reduction(C, body, n, out)
     elif family == FAMILY_LINALG:
-        return _forward_linalg(body, x, y, out, rec, sval, arr, shapes)
+        return _forward_linalg(C, body, n, out)
     elif family == FAMILY_SOFTMAX:
-        return _forward_softmax(body, n, x, out, rec, sval, arr, shapes)
+        return _forward_softmax(C, body, n, out)
     elif family == FAMILY_FIRST_HIT:
         # 1 at the first nonzero of each group of the dims in bitmask aux (flat order), else 0
         vx = _value(x, rec, sval, arr)
@@ -2451,7 +2508,7 @@ def _forward_record(family, body, n, rec, sval, arr, shapes, consts, iconsts, ki
 
 
 @jit
-def check_guards(rec, sval, arr, nodes, guard_kinds, starts, expected):
+def check_guards(C, guards):
     """The index of the first guard whose node no longer gives what it gave when recorded, or -1.
 
     Guard ``i`` watches node ``nodes[i]``; its recorded values are
@@ -2459,6 +2516,8 @@ def check_guards(rec, sval, arr, nodes, guard_kinds, starts, expected):
     float(), item(), tolist(), numpy()); kind 1 their truth (bool()); kind 2 their
     truncation to an integer (int()).
     """
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    nodes, guard_kinds, starts, expected = guards
     for i in range(nodes.size):
         v = _value(nodes[i], rec, sval, arr)
         s = starts[i]
@@ -2478,8 +2537,7 @@ def check_guards(rec, sval, arr, nodes, guard_kinds, starts, expected):
 
 
 @jit
-def replay(rec, sval, arr, shapes, consts, iconsts, kinds, guard_nodes, guard_kinds, guard_starts,
-           guard_values, keep, freed, out_rows, seed_node, seed_rows, scalar):
+def replay(C, guards, keep, freed, out_rows, seed_node, seed_rows, scalar):
     """tape.compile's one kernel call: re-evaluate the whole tape, check its guards, then (``seed_node``
     >= 0) sweep it in reverse once per row of ``seed_rows``, leaf adjoints to ``out_rows``.
 
@@ -2488,11 +2546,12 @@ def replay(rec, sval, arr, shapes, consts, iconsts, kinds, guard_nodes, guard_ki
     index of the first failing guard (>= 0; nothing is swept then), or
     ``-2 - status`` when the sweep stopped with a status.
     """
-    status = forward(rec, sval, arr, shapes, consts, iconsts, kinds, 0, rec.shape[0] - 1, 0)
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    status = forward(C, 0, rec.shape[0] - 1, 0)
     if status != DONE:
         return -2 - status
-    if guard_nodes.size:
-        failed = check_guards(rec, sval, arr, guard_nodes, guard_kinds, guard_starts, guard_values)
+    if guards.nodes.size:
+        failed = check_guards(C, guards)
         if failed >= 0:
             return failed
     if seed_node < 0:
@@ -2506,22 +2565,23 @@ def replay(rec, sval, arr, shapes, consts, iconsts, kinds, guard_nodes, guard_ki
                 touched[:] = 0
             sadj[seed_node] = seed_rows[r, 0]
             touched[seed_node] = 1
-            _reverse_scalars(rec, sval, consts, kinds, seed_node, sadj, touched)
+            _reverse_scalars(C, seed_node, sadj, touched)
             for n in range(seed_node + 1):
                 if keep[n] >= 0 and touched[n] != 0:
                     out_rows[r, keep[n]] = sadj[n]
         return -1
     nodes = np.full(1, seed_node, np.int64)
     offsets = np.zeros(1, np.int64)
-    status = sweep(rec, sval, arr, shapes, consts, iconsts, kinds, seed_node, 0, sadj, new_adjoint_list(0),
-                   touched, keep, out_rows, nodes, offsets, seed_rows, freed, False)
+    status = sweep(C, Adjoints(sadj, new_adjoint_list(0), touched, keep, freed), seed_node, 0, out_rows,
+                   Seeds(nodes, offsets, seed_rows), False)
     return -1 if status == DONE else -2 - status
 
 
 @jit
-def _reverse_scalars(rec, sval, consts, kinds, hi, adj, touched):
+def _reverse_scalars(C, hi, adj, touched):
     """The reverse sweep of a tape whose records are all 0-d elementwise ones (or have no VJP): no
     array, wanted or freed bookkeeping, so a few nanoseconds a record (tape.compile's scalar loops)."""
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
     for n in range(hi, -1, -1):
         if touched[n] == 0:
             continue

@@ -173,11 +173,9 @@ def run_backward_rows(roots: Sequence, seed_rows: Sequence[np.ndarray], targets:
     flat_rows = np.ascontiguousarray(np.concatenate([s.reshape(nb, -1) for s in seed_rows], axis=1),
                                      dtype=np.float64)
     out_rows = np.empty((nb, sweep.out.size), np.float64)
-    c = sweep.cols
     _announce_compile()
-    status = R.kernels.sweep(c[0], c[1], c[2], tape.shapes, c[3], c[4], R.kinds(), hi, 0, sweep.sadj,
-                             sweep.aadj, sweep.touched, sweep.keep, out_rows, nodes, offsets, flat_rows, tape.freed,
-                             False)
+    K = R.kernels
+    status = K.sweep(sweep.columns(), sweep.adjoints(), hi, 0, out_rows, K.Seeds(nodes, offsets, flat_rows), False)
     if status == R.kernels.ERR_FREED:
         raise RuntimeError(SECOND_BACKWARD)
     R.check_status(status)

@@ -205,9 +205,10 @@ class Program:
         else:
             out = rt.no_rows
             seeds = rt.no_rows
-        code = R.kernels.replay(self.rec, self.sval, rt.arr, self.shapes, self.consts, self.iconsts, rt.kinds,
-                                self.guard_nodes, self.guard_kinds, self.guard_starts, self.guard_values, rt.keep,
-                                rt.freed, out, seed_node, seeds, self.scalar)
+        K = R.kernels
+        code = K.replay(K.Columns(self.rec, self.sval, rt.arr, self.shapes, self.consts, self.iconsts, rt.kinds),
+                        K.Guards(self.guard_nodes, self.guard_kinds, self.guard_starts, self.guard_values), rt.keep,
+                        rt.freed, out, seed_node, seeds, self.scalar)
         if code >= 0:
             return code, None
         if code < -1:

@@ -79,15 +79,23 @@ class _Sweep:
             return np.array(self.out[o])
         return self.out[o:o + self.cols[2][l, 3]].reshape(self.shape(node))
 
+    def columns(self):
+        """The tape's columns as the kernels read them (kernels.Columns)."""
+        c = self.cols
+        return R.kernels.Columns(c[0], c[1], c[2], self.tape.shapes, c[3], c[4], R.kinds())
+
+    def adjoints(self):
+        """This sweep's adjoint buffers as the kernels read them (kernels.Adjoints)."""
+        return R.kernels.Adjoints(self.sadj, self.aadj, self.touched, self.keep, self.tape.freed)
+
     def run(self, hi: int, lo: int, seeds: list, free: bool) -> None:
         """Sweep from record ``hi`` down to ``lo`` after adding ``seeds`` [(node, array)]; ``free`` consumes records."""
-        c = self.cols
         _announce_compile()
         while True:
             nodes, offsets, buf = self._pack(seeds)
-            status = R.kernels.sweep(c[0], c[1], c[2], self.tape.shapes, c[3], c[4], R.kinds(), hi, lo, self.sadj,
-                             self.aadj, self.touched, self.keep, self.out.reshape(1, -1), nodes, offsets,
-                             buf.reshape(1, -1), self.tape.freed, free)
+            K = R.kernels
+            status = K.sweep(self.columns(), self.adjoints(), hi, lo, self.out.reshape(1, -1),
+                             K.Seeds(nodes, offsets, buf.reshape(1, -1)), free)
             if status == R.kernels.DONE:
                 return
             if status == R.kernels.ERR_FREED:

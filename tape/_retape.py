@@ -115,7 +115,8 @@ def _evaluate(tape: Tape, rec, sval, arr, shapes, consts, iconsts, blocks: list,
         return tape.array_value(l)
 
     while lo < hi:
-        status = R.kernels.forward(rec, sval, arr, shapes, consts, iconsts, R.kinds(), lo, hi - 1, host_min)
+        status = R.kernels.forward(R.kernels.Columns(rec, sval, arr, shapes, consts, iconsts, R.kinds()), lo, hi - 1,
+                                   host_min)
         if status == R.kernels.DONE:
             return
         R.check_status(status)
