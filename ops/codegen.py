@@ -284,7 +284,7 @@ def generate() -> str:
     L += ["    return math.nan, math.nan  # no such code", ""]
 
     fast = [op for op in unary if op.fast_loop]
-    L += ["", "@jit", "def _unary_dispatch(code, dst, g, vx, vy, c0, c1, replace):",
+    L += ["", "@jit_literal", "def _unary_dispatch(code, dst, g, vx, vy, c0, c1, replace):",
           '    """dst (+)= d/dx of unary ``code`` times g, elementwise (ops declared with fast_loop=True in',
           '    loops of their own, the rest through the one per-element switch)."""',
           "    n = g.size"]

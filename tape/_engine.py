@@ -90,10 +90,23 @@ class _Sweep:
 
     def run(self, hi: int, lo: int, seeds: list, free: bool) -> None:
         """Sweep from record ``hi`` down to ``lo`` after adding ``seeds`` [(node, array)]; ``free`` consumes records."""
-        _announce_compile()
+        K = R.kernels
         while True:
             nodes, offsets, buf = self._pack(seeds)
-            K = R.kernels
+            if len(seeds) == 1 and hi >= lo and self._scalar_start(seeds[0][0]):
+                # a 0-d seed of a 0-d record: the small scalar kernel first, the general one only if the sweep
+                # reaches an array record (a scalar function's gradient never compiles the array bodies)
+                n = K.sweep_scalars(self.columns(), self.adjoints(), self.out, hi, lo,
+                                    K.Seeds(nodes, offsets, buf.reshape(1, -1)), free)
+                if n == lo - 1:
+                    return
+                if n == lo - 2:
+                    raise RuntimeError(SECOND_BACKWARD)
+                if n == lo - 3:
+                    R.check_status(K.ERR_UNKNOWN_OP)
+                hi = n
+                nodes, offsets, buf = nodes[:0], offsets[:0], buf[:0]
+            _announce_compile()
             status = K.sweep(self.columns(), self.adjoints(), hi, lo, self.out.reshape(1, -1),
                              K.Seeds(nodes, offsets, buf.reshape(1, -1)), free)
             if status == R.kernels.DONE:
@@ -107,6 +120,13 @@ class _Sweep:
             else:
                 seeds = self.run_host(node)
             hi = node - 1
+
+    def _scalar_start(self, m: int) -> bool:
+        """Whether node ``m`` and its first operand are 0-d (a sweep from it may start in ``sweep_scalars``)."""
+        if self.loc[m] >= 0:
+            return False
+        a = self.cols[0][m, 1]
+        return a < 0 or self.loc[a] < 0
 
     def _pack(self, seeds: list) -> tuple:
         """(nodes, offsets, flat values) of [(node, gradient)] seeds, each checked against its node's size."""
