@@ -96,13 +96,17 @@ pow = binary(  # noqa: A001 - PyTorch's name
     lambda g, a, b, y: (where(eq(b, 0.0), 0.0, g * b * pow(a, b - 1.0)),
                         where(eq(a, 0.0) * ge(b, 0.0), 0.0, g * y * log(a))),
     np.power, variants=(("rpow", "PowBackward2"),), python=_pow_python)
-# ties split the gradient evenly, as PyTorch does
-maximum = binary("maximum", "MaximumBackward0", "a if (a > b or a != a) else b",
-                 lambda g, a, b, y: (where(gt(a, b), g, where(eq(a, b), g * 0.5, 0.0)),
-                                     where(gt(a, b), 0.0, where(eq(a, b), g * 0.5, g))), np.maximum, quiet=True)
-minimum = binary("minimum", "MinimumBackward0", "a if (a < b or a != a) else b",
-                 lambda g, a, b, y: (where(lt(a, b), g, where(eq(a, b), g * 0.5, 0.0)),
-                                     where(lt(a, b), 0.0, where(eq(a, b), g * 0.5, g))), np.minimum, quiet=True)
+def _extremum_vjp(wins):
+    """maximum's (wins = gt) or minimum's (wins = lt) VJP: the winner takes the gradient, a tie splits it
+    evenly, as PyTorch does; with a NaN operand the second operand takes it."""
+    return lambda g, a, b, y: (where(wins(a, b), g, where(eq(a, b), g * 0.5, 0.0)),
+                               where(wins(a, b), 0.0, where(eq(a, b), g * 0.5, g)))
+
+
+maximum = binary("maximum", "MaximumBackward0", "a if (a > b or a != a) else b", _extremum_vjp(gt),
+                 np.maximum, quiet=True)
+minimum = binary("minimum", "MinimumBackward0", "a if (a < b or a != a) else b", _extremum_vjp(lt),
+                 np.minimum, quiet=True)
 atan2 = binary("atan2", "Atan2Backward0", "math.atan2(a, b)", _atan2_vjp, np.arctan2, public=True,
                doc="The angle of the point (b, a) in radians, elementwise: ``atan2(a, b)``.")
 

@@ -77,6 +77,9 @@ Adjoints = namedtuple("Adjoints", ["sadj", "aadj", "touched", "keep", "freed"])
 Seeds = namedtuple("Seeds", ["nodes", "offsets", "rows"])
 # tape.compile's guards: the nodes watched, their kinds, where their recorded values start, the values
 Guards = namedtuple("Guards", ["nodes", "kinds", "starts", "values"])
+# Python passes them as plain tuples of arrays in these fields' order (``tuple(Columns(...))``), and a typed
+# List (``aadj``, ``bigs``) as an argument of its own: numba types a plain tuple of arrays in its fast C path,
+# a named one or one holding a List field by field in Python (~70 us a call for the sweep's adjoints)
 
 class _Unliteral:
     """Mixin for a kernel's dispatcher: calls from other kernels are typed with plain argument types.
@@ -808,8 +811,25 @@ def _adjoint(node, rec, arr, sadj, aadj, touched, keep, out):
     return aadj[l]
 
 
+@jit_inline
+def _named(columns, adjoints, aadj, seeds):
+    """The plain tuples Python passes, as the named tuples the kernels read (``adjoints`` holds
+    Adjoints' fields but ``aadj``)."""
+    return (Columns(columns[0], columns[1], columns[2], columns[3], columns[4], columns[5], columns[6]),
+            Adjoints(adjoints[0], aadj, adjoints[1], adjoints[2], adjoints[3]),
+            Seeds(seeds[0], seeds[1], seeds[2]))
+
+
 @jit
-def sweep(C, A, hi, lo, out_rows, seeds, free):
+def sweep(columns, adjoints, aadj, hi, lo, out_rows, seeds, free):
+    """The first-order sweep (``_sweep``), called from Python with plain tuples for Columns, Adjoints (but
+    its typed List ``aadj``) and Seeds."""
+    C, A, S = _named(columns, adjoints, aadj, seeds)
+    return _sweep(C, A, hi, lo, out_rows, S, free)
+
+
+@jit
+def _sweep(C, A, hi, lo, out_rows, seeds, free):
     """One reverse sweep per row of ``seeds.rows`` (writing to ``out_rows[row]``); see ``_sweep_pass``.
 
     ``C`` are the tape's columns (Columns), ``A`` the sweep's adjoints (Adjoints),
@@ -974,15 +994,16 @@ def _scalar_run(C, A, out, hi, lo, free):
 
 
 @jit
-def sweep_scalars(C, A, out, hi, lo, seeds, free):
+def sweep_scalars(columns, adjoints, aadj, out, hi, lo, seeds, free):
     """The start of a sweep whose seeds are 0-d: adds them, then sweeps while records are 0-d.
 
     A kernel of its own (``_scalar_run`` inside), so that the gradient of a
     scalar function compiles in a few seconds: ``sweep`` and its array bodies
     compile only when a sweep first reaches an array record. Returns where
     ``sweep`` must go on (>= lo), ``lo - 1`` when done, ``lo - 2`` when a
-    record was already freed, ``lo - 3`` for an op table the kernels do not hold.
+    record was already freed, ``lo - 3`` for an op table the kernels do not hold. Arguments as ``sweep``'s.
     """
+    C, A, seeds = _named(columns, adjoints, aadj, seeds)
     sadj, aadj, touched, keep, freed = A
     if not _table_known(C.kinds):
         return lo - 3
@@ -2106,11 +2127,11 @@ def _retape_room(B, n, hosts):
 
 
 @jit
-def retape(B, hi, lo, adj, keep, freed, free, hosts):
+def retape(buffers, bigs, hi, lo, state, free, hosts):
     """create_graph=True: sweep records ``hi`` down to ``lo``, appending each reached record's derivative rule.
 
-    ``adj[node]`` is the node holding that node's adjoint (-1: none yet). The
-    buffers ``B`` (see Buffers) are the tape's columns with room after
+    ``state`` is (adj, keep, freed): ``adj[node]`` is the node holding that node's adjoint (-1: none yet). The
+    buffers (a plain tuple in the order of Buffers) are the tape's columns with room after
     ``B.counts`` (see C_*); new values of fewer than BIG_VALUE elements go to one
     value block (capacity in ``counts[C_CAPACITY]``, block index
     ``counts[C_BLOCK]``), larger ones to arrays of their own appended to ``bigs``
@@ -2123,6 +2144,9 @@ def retape(B, hi, lo, adj, keep, freed, free, hosts):
     records it appends (a gradient built from constants alone does not require
     grad, as in PyTorch).
     """
+    b = buffers  # a plain tuple in Buffers' order but ``bigs`` (see Columns)
+    B = Buffers(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], bigs)
+    adj, keep, freed = state
     rec = B.rec
     kinds = B.kinds
     counts = B.counts
@@ -2418,7 +2442,14 @@ def _forward_structural(C, f, n, out):
 
 
 @jit
-def forward(C, lo, hi, host_min):
+def forward(columns, lo, hi, host_min):
+    """``_forward``, called from Python with a plain tuple for Columns."""
+    c = columns
+    return _forward(Columns(c[0], c[1], c[2], c[3], c[4], c[5], c[6]), lo, hi, host_min)
+
+
+@jit
+def _forward(C, lo, hi, host_min):
     """Re-evaluate records ``lo`` to ``hi`` in place: each value is recomputed from its operands' values.
 
     The values of leaves (written by the caller), constants and externs are kept.
@@ -2595,17 +2626,21 @@ def check_guards(C, guards):
 
 
 @jit
-def replay(C, guards, keep, freed, out_rows, seed_node, seed_rows, scalar):
+def replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar):
     """tape.compile's one kernel call: re-evaluate the whole tape, check its guards, then (``seed_node``
     >= 0) sweep it in reverse once per row of ``seed_rows``, leaf adjoints to ``out_rows``.
 
     ``scalar`` says that every record is a 0-d elementwise one (or has no VJP):
     the reverse sweep is then ``_reverse_scalars``. Returns -1 when done, the
     index of the first failing guard (>= 0; nothing is swept then), or
-    ``-2 - status`` when the sweep stopped with a status.
+    ``-2 - status`` when the sweep stopped with a status. ``columns`` and ``guards`` are plain tuples
+    in the order of Columns and Guards.
     """
-    rec, sval, arr, shapes, consts, iconsts, kinds = C
-    status = forward(C, 0, rec.shape[0] - 1, 0)
+    c = columns
+    C = Columns(c[0], c[1], c[2], c[3], c[4], c[5], c[6])
+    guards = Guards(guards[0], guards[1], guards[2], guards[3])
+    rec = C.rec
+    status = _forward(C, 0, rec.shape[0] - 1, 0)
     if status != DONE:
         return -2 - status
     if guards.nodes.size:
@@ -2630,8 +2665,8 @@ def replay(C, guards, keep, freed, out_rows, seed_node, seed_rows, scalar):
         return -1
     nodes = np.full(1, seed_node, np.int64)
     offsets = np.zeros(1, np.int64)
-    status = sweep(C, Adjoints(sadj, new_adjoint_list(0), touched, keep, freed), seed_node, 0, out_rows,
-                   Seeds(nodes, offsets, seed_rows), False)
+    status = _sweep(C, Adjoints(sadj, new_adjoint_list(0), touched, keep, freed), seed_node, 0, out_rows,
+                    Seeds(nodes, offsets, seed_rows), False)
     return -1 if status == DONE else -2 - status
 
 

@@ -206,9 +206,10 @@ class Program:
             out = rt.no_rows
             seeds = rt.no_rows
         K = R.kernels
-        code = K.replay(K.Columns(self.rec, self.sval, rt.arr, self.shapes, self.consts, self.iconsts, rt.kinds),
-                        K.Guards(self.guard_nodes, self.guard_kinds, self.guard_starts, self.guard_values), rt.keep,
-                        rt.freed, out, seed_node, seeds, self.scalar)
+        code = K.replay(tuple(K.Columns(self.rec, self.sval, rt.arr, self.shapes, self.consts, self.iconsts,
+                                        rt.kinds)),
+                        tuple(K.Guards(self.guard_nodes, self.guard_kinds, self.guard_starts, self.guard_values)),
+                        rt.keep, rt.freed, out, seed_node, seeds, self.scalar)
         if code >= 0:
             return code, None
         if code < -1:

@@ -79,14 +79,15 @@ class _Sweep:
             return np.array(self.out[o])
         return self.out[o:o + self.cols[2][l, 3]].reshape(self.shape(node))
 
-    def columns(self):
-        """The tape's columns as the kernels read them (kernels.Columns)."""
+    def columns(self) -> tuple:
+        """The tape's columns as the kernels take them (kernels.Columns' fields, as a plain tuple)."""
         c = self.cols
-        return R.kernels.Columns(c[0], c[1], c[2], self.tape.shapes, c[3], c[4], R.kinds())
+        return tuple(R.kernels.Columns(c[0], c[1], c[2], self.tape.shapes, c[3], c[4], R.kinds()))
 
-    def adjoints(self):
-        """This sweep's adjoint buffers as the kernels read them (kernels.Adjoints)."""
-        return R.kernels.Adjoints(self.sadj, self.aadj, self.touched, self.keep, self.tape.freed)
+    def adjoints(self) -> tuple:
+        """This sweep's adjoint arrays as the kernels take them (kernels.Adjoints' fields but the typed List
+        ``aadj``, which goes as an argument of its own)."""
+        return self.sadj, self.touched, self.keep, self.tape.freed
 
     def run(self, hi: int, lo: int, seeds: list, free: bool) -> None:
         """Sweep from record ``hi`` down to ``lo`` after adding ``seeds`` [(node, array)]; ``free`` consumes records."""
@@ -96,8 +97,8 @@ class _Sweep:
             if len(seeds) == 1 and hi >= lo and self._scalar_start(seeds[0][0]):
                 # a 0-d seed of a 0-d record: the small scalar kernel first, the general one only if the sweep
                 # reaches an array record (a scalar function's gradient never compiles the array bodies)
-                n = K.sweep_scalars(self.columns(), self.adjoints(), self.out, hi, lo,
-                                    K.Seeds(nodes, offsets, buf.reshape(1, -1)), free)
+                n = K.sweep_scalars(self.columns(), self.adjoints(), self.aadj, self.out, hi, lo,
+                                    (nodes, offsets, buf.reshape(1, -1)), free)
                 if n == lo - 1:
                     return
                 if n == lo - 2:
@@ -107,8 +108,8 @@ class _Sweep:
                 hi = n
                 nodes, offsets, buf = nodes[:0], offsets[:0], buf[:0]
             _announce_compile()
-            status = K.sweep(self.columns(), self.adjoints(), hi, lo, self.out.reshape(1, -1),
-                             K.Seeds(nodes, offsets, buf.reshape(1, -1)), free)
+            status = K.sweep(self.columns(), self.adjoints(), self.aadj, hi, lo, self.out.reshape(1, -1),
+                             (nodes, offsets, buf.reshape(1, -1)), free)
             if status == R.kernels.DONE:
                 return
             if status == R.kernels.ERR_FREED:

@@ -115,7 +115,7 @@ def _evaluate(tape: Tape, rec, sval, arr, shapes, consts, iconsts, blocks: list,
         return tape.array_value(l)
 
     while lo < hi:
-        status = R.kernels.forward(R.kernels.Columns(rec, sval, arr, shapes, consts, iconsts, R.kinds()), lo, hi - 1,
+        status = R.kernels.forward(tuple(R.kernels.Columns(rec, sval, arr, shapes, consts, iconsts, R.kinds())), lo, hi - 1,
                                    host_min)
         if status == R.kernels.DONE:
             return
@@ -163,8 +163,9 @@ def _run_kernel(tape: Tape, hi: int, lo: int, adj: np.ndarray, keep: np.ndarray,
         # a constant, a comparison or a first-hit mask never requires grad
         dep[known:n0] = ((ops != R.CONST) & (family != R.Family.COMPARE) & (family != R.Family.FIRST_HIT))
         bigs = K.new_adjoint_list(0)
-        buffers = K.Buffers(rec, sval, arr, shapes, consts, iconsts, counts, R.kinds(), R.emit_of(), dep, bigs)
-        status = K.retape(buffers, hi, lo, adj, keep, tape.freed, free, hosts)
+        buffers = tuple(K.Buffers(rec, sval, arr, shapes, consts, iconsts, counts, R.kinds(), R.emit_of(), dep,
+                                  bigs))[:-1]  # the typed List ``bigs`` goes as an argument of its own
+        status = K.retape(buffers, bigs, hi, lo, (adj, keep, tape.freed), free, hosts)
         result[0] = dep
         n1 = int(counts[K.C_REC])
         result[1] = n1

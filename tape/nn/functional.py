@@ -10,9 +10,7 @@ to stay accurate where a naive formula loses digits:
 - ``elu`` uses ``_expm1``, a Taylor polynomial near 0 and ``exp(x) - 1`` elsewhere.
 - ``silu(x) = x * sigmoid(x)``; ``leaky_relu`` is a ``where``.
 - ``gelu(approximate='tanh')`` is the tanh formula; ``gelu(approximate='none')``
-  needs erf, which the table lacks: it is a small ``autograd.Function``
-  (forward from ``math.erf``, backward ``2/sqrt(pi) exp(-x^2)`` written with tape
-  ops, so second derivatives work); ``tape.compile`` refuses it like every custom Function.
+  is ``0.5 x (1 + erf(x / sqrt(2)))`` with the table's ``erf``.
 
 >>> import tape
 >>> import tape.nn.functional as F
@@ -29,7 +27,6 @@ import numpy as np
 from .._creation import rand
 from .._grad_mode import no_grad
 from .._tensor import Tensor, _wrap
-from ..autograd.function import Function
 from ..ops import functions as T
 
 __all__ = [
@@ -150,32 +147,16 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
-_erf_values = np.frompyfunc(math.erf, 1, 1)
-
-
-class _Erf(Function):
-    """erf as a custom Function: forward by math.erf, backward 2/sqrt(pi) exp(-x^2) in tape ops."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return Tensor(np.asarray(_erf_values(x._array()), dtype=x._array().dtype))
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        (x,) = ctx.saved_tensors
-        return grad_output * (_TWO_OVER_SQRT_PI * T.exp(-(x * x)))
 
 
 def erf(input: Tensor) -> Tensor:
-    """The error function (a custom autograd.Function: differentiable to any order, not compilable).
+    """The error function (``tape.erf``).
 
     >>> import tape
     >>> round(tape.nn.functional.erf(tape.tensor(1.0)).item(), 6)
     0.842701
     """
-    return _Erf.apply(_as_tensor(input))
+    return T.erf(_as_tensor(input))
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
