@@ -27,6 +27,7 @@ from __future__ import annotations
 import ast
 import inspect
 import math
+import operator
 import textwrap
 from typing import Callable, Optional, Union
 
@@ -254,13 +255,31 @@ def argument_names(op: ElementwiseOp) -> tuple:
     return (("x",) if op.arity == 1 else ("a", "b")) + op.param_names
 
 
+_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+              ast.USub: operator.neg}
+
+
 def _python_scalar(op: ElementwiseOp) -> Callable:
-    """The declared scalar forward as a plain Python function (the eager path of 0-d tensors)."""
+    """The declared scalar forward as a plain Python function (the eager path of 0-d tensors).
+
+    A forward that is one operator or one ``math`` function of the arguments in order is that
+    function itself (a C call: the scalar recording path runs it per op); else the expression,
+    compiled as a Python function."""
     if callable(op.scalar):
         return op.scalar
-    names = ", ".join(argument_names(op))
+    names = argument_names(op)
+    node = ast.parse(op.scalar, mode="eval").body
+    args = [a.id if isinstance(a, ast.Name) else None for a in (
+        [node.left, node.right] if isinstance(node, ast.BinOp) else [node.operand] if isinstance(node, ast.UnaryOp)
+        else node.args if isinstance(node, ast.Call) else [])]
+    if tuple(args) == names:
+        if isinstance(node, (ast.BinOp, ast.UnaryOp)) and type(node.op) in _OPERATORS:
+            return _OPERATORS[type(node.op)]
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "math" and not node.keywords):
+            return getattr(math, node.func.attr)
     namespace = {"math": math}
-    exec(f"def _scalar({names}):\n    return {op.scalar}\n", namespace)  # noqa: S102 - a declaration's expression
+    exec(f"def _scalar({', '.join(names)}):\n    return {op.scalar}\n", namespace)  # noqa: S102 - a declaration
     return namespace["_scalar"]
 
 

@@ -1617,14 +1617,14 @@ BIG_VALUE = 2048  # elements from which an appended value gets an allocation of 
 RETAPE_CUSTOM = -2  # ``adj`` of a custom Function call reached through its outputs (-1: not reached)
 
 
-@jit
+@jit_inline
 def _sid(B, node):
     """The shape id of ``node`` in the kernel's buffers."""
     l = B.rec[node, 4]
     return 0 if l < 0 else B.arr[l, 0]
 
 
-@jit
+@jit_inline
 def _size(B, node):
     l = B.rec[node, 4]
     return 1 if l < 0 else B.arr[l, 3]
@@ -1677,19 +1677,19 @@ def _new(B, op, a, b, aux, sid):
     return k
 
 
-@jit
+@jit_inline
 def _emit(B, family, body, a, b, aux, sid):
     """Append a record of the op the table registers for (family, body)."""
     return _new(B, B.emit[family, body], a, b, aux, sid)
 
 
-@jit
+@jit_inline
 def _op(B, family, body, a, b, sid):
     """``_emit`` with aux 0."""
     return _new(B, B.emit[family, body], a, b, 0, sid)
 
 
-@jit
+@jit_inline
 def _number(B, v):
     """A 0-d constant record holding ``v``."""
     k = _new(B, B.emit[FAMILY_NONE, CONST_BODY], -1, -1, 0, 0)
@@ -1697,7 +1697,7 @@ def _number(B, v):
     return k
 
 
-@jit
+@jit_inline
 def _const_slot(B, v):
     """A new float constant ``v`` in the constant pool; returns its index (a record's aux)."""
     k = B.counts[C_CONSTS]
@@ -1778,7 +1778,7 @@ def _fit(B, gnode, m):
     return t if sm == 0 else _op(B, FAMILY_STRUCTURAL, S_VIEW, t, -1, sm)
 
 
-@jit
+@jit_inline
 def _wanted(B, m, keep):
     return m >= 0 and (keep[m] != 0 or not _inert(B.kinds, B.rec[m, 0]))
 
@@ -1795,13 +1795,13 @@ def _accumulate(B, m, gnode, adj, keep):
         adj[m] = _op(B, FAMILY_BINARY, BIN_ADD, adj[m], gnode, _sid(B, m))
 
 
-@jit
+@jit_inline
 def _bigger(B, a, b):
     """The shape id of whichever of two elementwise operands has more elements."""
     return _sid(B, a) if _size(B, a) >= _size(B, b) else _sid(B, b)
 
 
-@jit
+@jit_inline
 def _bigger3(B, a, b, c):
     """The shape id of whichever of where's three operands has the most elements."""
     s = _bigger(B, a, b)
@@ -2062,7 +2062,7 @@ def _scalar_operands(rec, n, family):
     return False
 
 
-@jit
+@jit_inline
 def _retape_elementwise(B, family, body, n, g, sn, adj, keep):
     """The derivative rule of an elementwise record (declared unary or binary, or where): a result has
     the output's element count or one; ``_fit`` shapes it like its operand. Returns DONE or

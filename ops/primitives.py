@@ -300,7 +300,8 @@ def _python_forward(decl):
 
 _ARRAY = {i: (d.numpy or _compiled_forward(d)) for i, d in DECLARED.items()}  # eager forward on arrays
 _PYTHON = {i: _python_forward(d) for i, d in DECLARED.items()}  # eager forward on Python floats
-_PY_BINARY = {i: f for i, f in _PYTHON.items() if DECLARED[i].arity == 2}
+# binary() and the scalar fast path catch Python's exceptions themselves: the declared forward as it is
+_PY_BINARY = {i: d.py for i, d in DECLARED.items() if d.arity == 2}
 _NP_BINARY = {i: f for i, f in _ARRAY.items() if DECLARED[i].arity == 2}
 # ops whose numpy forward raises no floating-point warning worth silencing (errstate costs ~1 us a call)
 _QUIET = frozenset(i for i, d in DECLARED.items() if d.quiet)
