@@ -84,8 +84,27 @@ def element_expr(node: Sym, env: dict) -> str:
 
 
 # ---- the records a traced VJP appends ---------------------------------------------------------
+def _inputs(node: Sym, into: set) -> set:
+    """The inputs (g, x, y, a, b) a traced node depends on."""
+    if node.kind == "input":
+        into.add(node.name)
+    for a in node.args:
+        _inputs(a, into)
+    return into
+
+
+def _shape_of(node: Sym) -> str:
+    """The shape id a record of ``node`` gets, known from what it depends on: the output's (``sn``) where it
+    depends on the adjoint, the output or a unary op's operand (all of the output's shape), else the
+    operands' (``sa``, ``sb``, or the bigger of the two, ``sab``)."""
+    used = _inputs(node, set())
+    if used & {"g", "y", "x"}:
+        return "sn"
+    return {frozenset("a"): "sa", frozenset("b"): "sb"}.get(frozenset(used), "sab")
+
+
 class _Emitter:
-    """Writes numba statements that append a traced expression's records (see kernels._emit)."""
+    """Writes numba statements that append a traced expression's records (see kernels._new)."""
 
     def __init__(self, env: dict, indent: str):
         self.env = env  # input name -> node variable
@@ -143,7 +162,7 @@ class _Emitter:
             else:
                 cv, av, bv = self.node(c), self.node(a), self.node(b)
                 v = self._var()
-                self._line(f"{v} = _emit(B, FAMILY_WHERE, WHERE, {av}, {bv}, {cv}, _bigger3(B, {av}, {bv}, {cv}))")
+                self._line(f"{v} = _new(B, B.emit[FAMILY_WHERE, WHERE], {av}, {bv}, {cv}, {_shape_of(node)})")
                 self.records += 1
         else:
             op = node.op
@@ -155,12 +174,11 @@ class _Emitter:
                     self._line(f"{s} = _const_slot(B, {element_expr(p, {})})")
                 aux = slots[0]
             v = self._var()
-            family = "FAMILY_" + op.family.name
+            emitted = f"B.emit[FAMILY_{op.family.name}, {_const_name(op)}]"
             if op.arity == 1:
-                self._line(f"{v} = _emit(B, {family}, {_const_name(op)}, {args[0]}, -1, {aux}, _sid(B, {args[0]}))")
+                self._line(f"{v} = _new(B, {emitted}, {args[0]}, -1, {aux}, {_shape_of(node)})")
             else:
-                self._line(f"{v} = _emit(B, {family}, {_const_name(op)}, {args[0]}, {args[1]}, 0, "
-                           f"_bigger(B, {args[0]}, {args[1]}))")
+                self._line(f"{v} = _new(B, {emitted}, {args[0]}, {args[1]}, 0, {_shape_of(node)})")
             self.records += 1
         self.done[key] = v
         return v
@@ -180,6 +198,8 @@ def _retape_unary_branch(op: ElementwiseOp, lines: list) -> int:
     (d,) = op.trace()
     e = _Emitter({"g": "g", "x": "x", "y": "n"}, " " * 8)
     e.lines = lines
+    if d is not None and not d.params_only and d.kind != "input":
+        lines.append("        sn = _sid(B, n)")
     v = e.node(d) if d is not None else "-1"
     lines.append(f"        return {v}")
     return e.records
@@ -191,6 +211,15 @@ def _retape_binary_branch(op: ElementwiseOp, lines: list) -> int:
     shared = _uses(da, set()) & _uses(db, set())
     e = _Emitter(env, " " * 8)
     e.lines = lines
+    shapes = {_shape_of(node) for node in _topological(da, db)}
+    if "sn" in shapes:
+        lines.append("        sn = _sid(B, n)")
+    if "sa" in shapes:
+        lines.append("        sa = _sid(B, a)")
+    if "sb" in shapes:
+        lines.append("        sb = _sid(B, b)")
+    if "sab" in shapes:
+        lines.append("        sab = _bigger(B, a, b)")
     # nodes both gradients use are appended once, before either
     for node in _topological(da, db):
         if id(node) in shared:

@@ -379,92 +379,107 @@ def _retape_unary(B, code, n, g, x, c0, c1):
     """Append the records of unary ``code``'s VJP at record ``n`` (adjoint node ``g``, operand
     node ``x``); returns the gradient's node, -1 for none, -2 for an unknown code."""
     if code == U_NEG:
-        t1 = _emit(B, FAMILY_UNARY, U_NEG, g, -1, 0, _sid(B, g))
+        sn = _sid(B, n)
+        t1 = _new(B, B.emit[FAMILY_UNARY, U_NEG], g, -1, 0, sn)
         return t1
     if code == U_EXP:
-        t1 = _emit(B, FAMILY_BINARY, BIN_MUL, g, n, 0, _bigger(B, g, n))
+        sn = _sid(B, n)
+        t1 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, n, 0, sn)
         return t1
     if code == U_LOG:
-        t1 = _emit(B, FAMILY_BINARY, BIN_DIV, g, x, 0, _bigger(B, g, x))
+        sn = _sid(B, n)
+        t1 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], g, x, 0, sn)
         return t1
     if code == U_SQRT:
+        sn = _sid(B, n)
         t1 = _number(B, 2.0)
-        t2 = _emit(B, FAMILY_BINARY, BIN_MUL, n, t1, 0, _bigger(B, n, t1))
-        t3 = _emit(B, FAMILY_BINARY, BIN_DIV, g, t2, 0, _bigger(B, g, t2))
+        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], n, t1, 0, sn)
+        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], g, t2, 0, sn)
         return t3
     if code == U_SIN:
-        t1 = _emit(B, FAMILY_UNARY, U_COS, x, -1, 0, _sid(B, x))
-        t2 = _emit(B, FAMILY_BINARY, BIN_MUL, g, t1, 0, _bigger(B, g, t1))
+        sn = _sid(B, n)
+        t1 = _new(B, B.emit[FAMILY_UNARY, U_COS], x, -1, 0, sn)
+        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t1, 0, sn)
         return t2
     if code == U_COS:
-        t1 = _emit(B, FAMILY_UNARY, U_SIN, x, -1, 0, _sid(B, x))
-        t2 = _emit(B, FAMILY_BINARY, BIN_MUL, g, t1, 0, _bigger(B, g, t1))
-        t3 = _emit(B, FAMILY_UNARY, U_NEG, t2, -1, 0, _sid(B, t2))
+        sn = _sid(B, n)
+        t1 = _new(B, B.emit[FAMILY_UNARY, U_SIN], x, -1, 0, sn)
+        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t1, 0, sn)
+        t3 = _new(B, B.emit[FAMILY_UNARY, U_NEG], t2, -1, 0, sn)
         return t3
     if code == U_TAN:
+        sn = _sid(B, n)
         t1 = _number(B, 1.0)
-        t2 = _emit(B, FAMILY_BINARY, BIN_MUL, n, n, 0, _bigger(B, n, n))
-        t3 = _emit(B, FAMILY_BINARY, BIN_ADD, t1, t2, 0, _bigger(B, t1, t2))
-        t4 = _emit(B, FAMILY_BINARY, BIN_MUL, g, t3, 0, _bigger(B, g, t3))
+        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], n, n, 0, sn)
+        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_ADD], t1, t2, 0, sn)
+        t4 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t3, 0, sn)
         return t4
     if code == U_TANH:
+        sn = _sid(B, n)
         t1 = _number(B, 1.0)
-        t2 = _emit(B, FAMILY_BINARY, BIN_MUL, n, n, 0, _bigger(B, n, n))
-        t3 = _emit(B, FAMILY_BINARY, BIN_SUB, t1, t2, 0, _bigger(B, t1, t2))
-        t4 = _emit(B, FAMILY_BINARY, BIN_MUL, g, t3, 0, _bigger(B, g, t3))
+        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], n, n, 0, sn)
+        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_SUB], t1, t2, 0, sn)
+        t4 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t3, 0, sn)
         return t4
     if code == U_SIGMOID:
+        sn = _sid(B, n)
         t1 = _number(B, 1.0)
-        t2 = _emit(B, FAMILY_BINARY, BIN_SUB, t1, n, 0, _bigger(B, t1, n))
-        t3 = _emit(B, FAMILY_BINARY, BIN_MUL, n, t2, 0, _bigger(B, n, t2))
-        t4 = _emit(B, FAMILY_BINARY, BIN_MUL, g, t3, 0, _bigger(B, g, t3))
+        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_SUB], t1, n, 0, sn)
+        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], n, t2, 0, sn)
+        t4 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t3, 0, sn)
         return t4
     if code == U_RELU:
+        sn = _sid(B, n)
         t1 = _number(B, 0.0)
-        t2 = _emit(B, FAMILY_COMPARE, BIN_GT, n, t1, 0, _bigger(B, n, t1))
-        t3 = _emit(B, FAMILY_WHERE, WHERE, g, t1, t2, _bigger3(B, g, t1, t2))
+        t2 = _new(B, B.emit[FAMILY_COMPARE, BIN_GT], n, t1, 0, sn)
+        t3 = _new(B, B.emit[FAMILY_WHERE, WHERE], g, t1, t2, sn)
         return t3
     if code == U_ABS:
+        sn = _sid(B, n)
         t1 = _number(B, 0.0)
-        t2 = _emit(B, FAMILY_COMPARE, BIN_GT, x, t1, 0, _bigger(B, x, t1))
-        t3 = _emit(B, FAMILY_COMPARE, BIN_LT, x, t1, 0, _bigger(B, x, t1))
-        t4 = _emit(B, FAMILY_BINARY, BIN_SUB, t2, t3, 0, _bigger(B, t2, t3))
-        t5 = _emit(B, FAMILY_BINARY, BIN_MUL, g, t4, 0, _bigger(B, g, t4))
+        t2 = _new(B, B.emit[FAMILY_COMPARE, BIN_GT], x, t1, 0, sn)
+        t3 = _new(B, B.emit[FAMILY_COMPARE, BIN_LT], x, t1, 0, sn)
+        t4 = _new(B, B.emit[FAMILY_BINARY, BIN_SUB], t2, t3, 0, sn)
+        t5 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t4, 0, sn)
         return t5
     if code == U_POW_SCALAR:
+        sn = _sid(B, n)
         if (c0 == 0.0):
             t2 = _number(B, 0.0)
-            t3 = _emit(B, FAMILY_BINARY, BIN_MUL, g, t2, 0, _bigger(B, g, t2))
+            t3 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t2, 0, sn)
             t1 = t3
         else:
             t4 = _number(B, c0)
-            t5 = _emit(B, FAMILY_BINARY, BIN_MUL, g, t4, 0, _bigger(B, g, t4))
+            t5 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t4, 0, sn)
             t6 = _const_slot(B, (c0 - 1.0))
-            t7 = _emit(B, FAMILY_UNARY, U_POW_SCALAR, x, -1, t6, _sid(B, x))
-            t8 = _emit(B, FAMILY_BINARY, BIN_MUL, t5, t7, 0, _bigger(B, t5, t7))
+            t7 = _new(B, B.emit[FAMILY_UNARY, U_POW_SCALAR], x, -1, t6, sn)
+            t8 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], t5, t7, 0, sn)
             t1 = t8
         return t1
     if code == U_CLAMP:
+        sn = _sid(B, n)
         t1 = _number(B, c0)
-        t2 = _emit(B, FAMILY_COMPARE, BIN_GE, x, t1, 0, _bigger(B, x, t1))
+        t2 = _new(B, B.emit[FAMILY_COMPARE, BIN_GE], x, t1, 0, sn)
         t3 = _number(B, c1)
-        t4 = _emit(B, FAMILY_COMPARE, BIN_LE, x, t3, 0, _bigger(B, x, t3))
-        t5 = _emit(B, FAMILY_BINARY, BIN_MUL, t2, t4, 0, _bigger(B, t2, t4))
+        t4 = _new(B, B.emit[FAMILY_COMPARE, BIN_LE], x, t3, 0, sn)
+        t5 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], t2, t4, 0, sn)
         t6 = _number(B, 0.0)
-        t7 = _emit(B, FAMILY_WHERE, WHERE, g, t6, t5, _bigger3(B, g, t6, t5))
+        t7 = _new(B, B.emit[FAMILY_WHERE, WHERE], g, t6, t5, sn)
         return t7
     if code == U_LOG1P:
+        sn = _sid(B, n)
         t1 = _number(B, 1.0)
-        t2 = _emit(B, FAMILY_BINARY, BIN_ADD, t1, x, 0, _bigger(B, t1, x))
-        t3 = _emit(B, FAMILY_BINARY, BIN_DIV, g, t2, 0, _bigger(B, g, t2))
+        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_ADD], t1, x, 0, sn)
+        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], g, t2, 0, sn)
         return t3
     if code == U_ERF:
+        sn = _sid(B, n)
         t1 = _number(B, 1.1283791670955126)
-        t2 = _emit(B, FAMILY_BINARY, BIN_MUL, g, t1, 0, _bigger(B, g, t1))
-        t3 = _emit(B, FAMILY_BINARY, BIN_MUL, x, x, 0, _bigger(B, x, x))
-        t4 = _emit(B, FAMILY_UNARY, U_NEG, t3, -1, 0, _sid(B, t3))
-        t5 = _emit(B, FAMILY_UNARY, U_EXP, t4, -1, 0, _sid(B, t4))
-        t6 = _emit(B, FAMILY_BINARY, BIN_MUL, t2, t5, 0, _bigger(B, t2, t5))
+        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t1, 0, sn)
+        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], x, x, 0, sn)
+        t4 = _new(B, B.emit[FAMILY_UNARY, U_NEG], t3, -1, 0, sn)
+        t5 = _new(B, B.emit[FAMILY_UNARY, U_EXP], t4, -1, 0, sn)
+        t6 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], t2, t5, 0, sn)
         return t6
     return -2
 
@@ -482,111 +497,127 @@ def _retape_binary(B, code, n, g, a, b, need_a, need_b):
             gb = g
         return ga, gb
     if code == BIN_SUB:
+        sn = _sid(B, n)
         ga = -1
         gb = -1
         if need_a:
             ga = g
         if need_b:
-            t1 = _emit(B, FAMILY_UNARY, U_NEG, g, -1, 0, _sid(B, g))
+            t1 = _new(B, B.emit[FAMILY_UNARY, U_NEG], g, -1, 0, sn)
             gb = t1
         return ga, gb
     if code == BIN_MUL:
+        sn = _sid(B, n)
         ga = -1
         gb = -1
         if need_a:
-            t1 = _emit(B, FAMILY_BINARY, BIN_MUL, g, b, 0, _bigger(B, g, b))
+            t1 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, b, 0, sn)
             ga = t1
         if need_b:
-            t2 = _emit(B, FAMILY_BINARY, BIN_MUL, g, a, 0, _bigger(B, g, a))
+            t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, a, 0, sn)
             gb = t2
         return ga, gb
     if code == BIN_DIV:
+        sn = _sid(B, n)
+        sb = _sid(B, b)
         ga = -1
         gb = -1
         if need_a:
-            t1 = _emit(B, FAMILY_BINARY, BIN_DIV, g, b, 0, _bigger(B, g, b))
+            t1 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], g, b, 0, sn)
             ga = t1
         if need_b:
-            t2 = _emit(B, FAMILY_BINARY, BIN_MUL, g, a, 0, _bigger(B, g, a))
-            t3 = _emit(B, FAMILY_UNARY, U_NEG, t2, -1, 0, _sid(B, t2))
-            t4 = _emit(B, FAMILY_BINARY, BIN_MUL, b, b, 0, _bigger(B, b, b))
-            t5 = _emit(B, FAMILY_BINARY, BIN_DIV, t3, t4, 0, _bigger(B, t3, t4))
+            t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, a, 0, sn)
+            t3 = _new(B, B.emit[FAMILY_UNARY, U_NEG], t2, -1, 0, sn)
+            t4 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], b, b, 0, sb)
+            t5 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], t3, t4, 0, sn)
             gb = t5
         return ga, gb
     if code == BIN_POW:
+        sn = _sid(B, n)
+        sa = _sid(B, a)
+        sb = _sid(B, b)
+        sab = _bigger(B, a, b)
         ga = -1
         gb = -1
         if need_a:
             t1 = _number(B, 0.0)
-            t2 = _emit(B, FAMILY_COMPARE, BIN_EQ, b, t1, 0, _bigger(B, b, t1))
-            t3 = _emit(B, FAMILY_BINARY, BIN_MUL, g, b, 0, _bigger(B, g, b))
+            t2 = _new(B, B.emit[FAMILY_COMPARE, BIN_EQ], b, t1, 0, sb)
+            t3 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, b, 0, sn)
             t4 = _number(B, 1.0)
-            t5 = _emit(B, FAMILY_BINARY, BIN_SUB, b, t4, 0, _bigger(B, b, t4))
-            t6 = _emit(B, FAMILY_BINARY, BIN_POW, a, t5, 0, _bigger(B, a, t5))
-            t7 = _emit(B, FAMILY_BINARY, BIN_MUL, t3, t6, 0, _bigger(B, t3, t6))
-            t8 = _emit(B, FAMILY_WHERE, WHERE, t1, t7, t2, _bigger3(B, t1, t7, t2))
+            t5 = _new(B, B.emit[FAMILY_BINARY, BIN_SUB], b, t4, 0, sb)
+            t6 = _new(B, B.emit[FAMILY_BINARY, BIN_POW], a, t5, 0, sab)
+            t7 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], t3, t6, 0, sn)
+            t8 = _new(B, B.emit[FAMILY_WHERE, WHERE], t1, t7, t2, sn)
             ga = t8
         if need_b:
             t9 = _number(B, 0.0)
-            t10 = _emit(B, FAMILY_COMPARE, BIN_EQ, a, t9, 0, _bigger(B, a, t9))
-            t11 = _emit(B, FAMILY_COMPARE, BIN_GE, b, t9, 0, _bigger(B, b, t9))
-            t12 = _emit(B, FAMILY_BINARY, BIN_MUL, t10, t11, 0, _bigger(B, t10, t11))
-            t13 = _emit(B, FAMILY_BINARY, BIN_MUL, g, n, 0, _bigger(B, g, n))
-            t14 = _emit(B, FAMILY_UNARY, U_LOG, a, -1, 0, _sid(B, a))
-            t15 = _emit(B, FAMILY_BINARY, BIN_MUL, t13, t14, 0, _bigger(B, t13, t14))
-            t16 = _emit(B, FAMILY_WHERE, WHERE, t9, t15, t12, _bigger3(B, t9, t15, t12))
+            t10 = _new(B, B.emit[FAMILY_COMPARE, BIN_EQ], a, t9, 0, sa)
+            t11 = _new(B, B.emit[FAMILY_COMPARE, BIN_GE], b, t9, 0, sb)
+            t12 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], t10, t11, 0, sab)
+            t13 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, n, 0, sn)
+            t14 = _new(B, B.emit[FAMILY_UNARY, U_LOG], a, -1, 0, sa)
+            t15 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], t13, t14, 0, sn)
+            t16 = _new(B, B.emit[FAMILY_WHERE, WHERE], t9, t15, t12, sn)
             gb = t16
         return ga, gb
     if code == BIN_MAXIMUM:
-        t1 = _emit(B, FAMILY_COMPARE, BIN_GT, a, b, 0, _bigger(B, a, b))
-        t2 = _emit(B, FAMILY_COMPARE, BIN_EQ, a, b, 0, _bigger(B, a, b))
+        sn = _sid(B, n)
+        sab = _bigger(B, a, b)
+        t1 = _new(B, B.emit[FAMILY_COMPARE, BIN_GT], a, b, 0, sab)
+        t2 = _new(B, B.emit[FAMILY_COMPARE, BIN_EQ], a, b, 0, sab)
         t3 = _number(B, 0.5)
-        t4 = _emit(B, FAMILY_BINARY, BIN_MUL, g, t3, 0, _bigger(B, g, t3))
+        t4 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t3, 0, sn)
         ga = -1
         gb = -1
         if need_a:
             t5 = _number(B, 0.0)
-            t6 = _emit(B, FAMILY_WHERE, WHERE, t4, t5, t2, _bigger3(B, t4, t5, t2))
-            t7 = _emit(B, FAMILY_WHERE, WHERE, g, t6, t1, _bigger3(B, g, t6, t1))
+            t6 = _new(B, B.emit[FAMILY_WHERE, WHERE], t4, t5, t2, sn)
+            t7 = _new(B, B.emit[FAMILY_WHERE, WHERE], g, t6, t1, sn)
             ga = t7
         if need_b:
             t8 = _number(B, 0.0)
-            t9 = _emit(B, FAMILY_WHERE, WHERE, t4, g, t2, _bigger3(B, t4, g, t2))
-            t10 = _emit(B, FAMILY_WHERE, WHERE, t8, t9, t1, _bigger3(B, t8, t9, t1))
+            t9 = _new(B, B.emit[FAMILY_WHERE, WHERE], t4, g, t2, sn)
+            t10 = _new(B, B.emit[FAMILY_WHERE, WHERE], t8, t9, t1, sn)
             gb = t10
         return ga, gb
     if code == BIN_MINIMUM:
-        t1 = _emit(B, FAMILY_COMPARE, BIN_LT, a, b, 0, _bigger(B, a, b))
-        t2 = _emit(B, FAMILY_COMPARE, BIN_EQ, a, b, 0, _bigger(B, a, b))
+        sn = _sid(B, n)
+        sab = _bigger(B, a, b)
+        t1 = _new(B, B.emit[FAMILY_COMPARE, BIN_LT], a, b, 0, sab)
+        t2 = _new(B, B.emit[FAMILY_COMPARE, BIN_EQ], a, b, 0, sab)
         t3 = _number(B, 0.5)
-        t4 = _emit(B, FAMILY_BINARY, BIN_MUL, g, t3, 0, _bigger(B, g, t3))
+        t4 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t3, 0, sn)
         ga = -1
         gb = -1
         if need_a:
             t5 = _number(B, 0.0)
-            t6 = _emit(B, FAMILY_WHERE, WHERE, t4, t5, t2, _bigger3(B, t4, t5, t2))
-            t7 = _emit(B, FAMILY_WHERE, WHERE, g, t6, t1, _bigger3(B, g, t6, t1))
+            t6 = _new(B, B.emit[FAMILY_WHERE, WHERE], t4, t5, t2, sn)
+            t7 = _new(B, B.emit[FAMILY_WHERE, WHERE], g, t6, t1, sn)
             ga = t7
         if need_b:
             t8 = _number(B, 0.0)
-            t9 = _emit(B, FAMILY_WHERE, WHERE, t4, g, t2, _bigger3(B, t4, g, t2))
-            t10 = _emit(B, FAMILY_WHERE, WHERE, t8, t9, t1, _bigger3(B, t8, t9, t1))
+            t9 = _new(B, B.emit[FAMILY_WHERE, WHERE], t4, g, t2, sn)
+            t10 = _new(B, B.emit[FAMILY_WHERE, WHERE], t8, t9, t1, sn)
             gb = t10
         return ga, gb
     if code == BIN_ATAN2:
-        t1 = _emit(B, FAMILY_BINARY, BIN_MUL, a, a, 0, _bigger(B, a, a))
-        t2 = _emit(B, FAMILY_BINARY, BIN_MUL, b, b, 0, _bigger(B, b, b))
-        t3 = _emit(B, FAMILY_BINARY, BIN_ADD, t1, t2, 0, _bigger(B, t1, t2))
+        sn = _sid(B, n)
+        sa = _sid(B, a)
+        sb = _sid(B, b)
+        sab = _bigger(B, a, b)
+        t1 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], a, a, 0, sa)
+        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], b, b, 0, sb)
+        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_ADD], t1, t2, 0, sab)
         ga = -1
         gb = -1
         if need_a:
-            t4 = _emit(B, FAMILY_BINARY, BIN_MUL, g, b, 0, _bigger(B, g, b))
-            t5 = _emit(B, FAMILY_BINARY, BIN_DIV, t4, t3, 0, _bigger(B, t4, t3))
+            t4 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, b, 0, sn)
+            t5 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], t4, t3, 0, sn)
             ga = t5
         if need_b:
-            t6 = _emit(B, FAMILY_BINARY, BIN_MUL, g, a, 0, _bigger(B, g, a))
-            t7 = _emit(B, FAMILY_UNARY, U_NEG, t6, -1, 0, _sid(B, t6))
-            t8 = _emit(B, FAMILY_BINARY, BIN_DIV, t7, t3, 0, _bigger(B, t7, t3))
+            t6 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, a, 0, sn)
+            t7 = _new(B, B.emit[FAMILY_UNARY, U_NEG], t6, -1, 0, sn)
+            t8 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], t7, t3, 0, sn)
             gb = t8
         return ga, gb
     return -2, -2
@@ -1617,14 +1648,14 @@ BIG_VALUE = 2048  # elements from which an appended value gets an allocation of 
 RETAPE_CUSTOM = -2  # ``adj`` of a custom Function call reached through its outputs (-1: not reached)
 
 
-@jit_inline
+@jit
 def _sid(B, node):
     """The shape id of ``node`` in the kernel's buffers."""
     l = B.rec[node, 4]
     return 0 if l < 0 else B.arr[l, 0]
 
 
-@jit_inline
+@jit
 def _size(B, node):
     l = B.rec[node, 4]
     return 1 if l < 0 else B.arr[l, 3]
@@ -1677,19 +1708,19 @@ def _new(B, op, a, b, aux, sid):
     return k
 
 
-@jit_inline
+@jit
 def _emit(B, family, body, a, b, aux, sid):
     """Append a record of the op the table registers for (family, body)."""
     return _new(B, B.emit[family, body], a, b, aux, sid)
 
 
-@jit_inline
+@jit
 def _op(B, family, body, a, b, sid):
     """``_emit`` with aux 0."""
     return _new(B, B.emit[family, body], a, b, 0, sid)
 
 
-@jit_inline
+@jit
 def _number(B, v):
     """A 0-d constant record holding ``v``."""
     k = _new(B, B.emit[FAMILY_NONE, CONST_BODY], -1, -1, 0, 0)
@@ -1697,7 +1728,7 @@ def _number(B, v):
     return k
 
 
-@jit_inline
+@jit
 def _const_slot(B, v):
     """A new float constant ``v`` in the constant pool; returns its index (a record's aux)."""
     k = B.counts[C_CONSTS]
@@ -1778,7 +1809,7 @@ def _fit(B, gnode, m):
     return t if sm == 0 else _op(B, FAMILY_STRUCTURAL, S_VIEW, t, -1, sm)
 
 
-@jit_inline
+@jit
 def _wanted(B, m, keep):
     return m >= 0 and (keep[m] != 0 or not _inert(B.kinds, B.rec[m, 0]))
 
@@ -1795,17 +1826,10 @@ def _accumulate(B, m, gnode, adj, keep):
         adj[m] = _op(B, FAMILY_BINARY, BIN_ADD, adj[m], gnode, _sid(B, m))
 
 
-@jit_inline
+@jit
 def _bigger(B, a, b):
     """The shape id of whichever of two elementwise operands has more elements."""
     return _sid(B, a) if _size(B, a) >= _size(B, b) else _sid(B, b)
-
-
-@jit_inline
-def _bigger3(B, a, b, c):
-    """The shape id of whichever of where's three operands has the most elements."""
-    s = _bigger(B, a, b)
-    return s if shape_size(B.shapes, s) >= _size(B, c) else _sid(B, c)
 
 
 @jit
@@ -2062,7 +2086,7 @@ def _scalar_operands(rec, n, family):
     return False
 
 
-@jit_inline
+@jit
 def _retape_elementwise(B, family, body, n, g, sn, adj, keep):
     """The derivative rule of an elementwise record (declared unary or binary, or where): a result has
     the output's element count or one; ``_fit`` shapes it like its operand. Returns DONE or
