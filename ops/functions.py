@@ -6,7 +6,7 @@ add no table rows and need no derivative of their own.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 

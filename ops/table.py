@@ -14,5 +14,8 @@ The first five ids are not primitives but the engine's own record kinds.
 """
 from __future__ import annotations
 
-from tape._registry import (BY_NAME, CONST, CUSTOM, CUSTOM_OUT, EXTERN, LEAF, OPS, Family, Op, Rule, emit_of,  # noqa: F401
+from tape._registry import (BY_NAME, CONST, CUSTOM, CUSTOM_OUT, EXTERN, LEAF, OPS, Family, Op, Rule, emit_of,
                             kinds, register)
+
+__all__ = ["BY_NAME", "CONST", "CUSTOM", "CUSTOM_OUT", "EXTERN", "LEAF", "OPS", "Family", "Op", "Rule", "emit_of",
+           "kinds", "register"]
