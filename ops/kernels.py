@@ -1423,7 +1423,7 @@ def _reduction(C, A, out, body, n, g):
                     ga[i] += g[j] * nonzero_prod[j]
                 else:  # 0 * (the others' product), as the rule computes it: nan where that product is inf
                     ga[i] += g[j] * nonzero_prod[j] * 0.0 / vx[i]
-    else:
+    elif body == R_AMAX or body == R_AMIN:
         vy = _value(n, rec, sval, arr)
         first_only = (rec[n, 3] >> 8) & 1
         count = np.zeros(ngroups, np.int64)
@@ -1476,6 +1476,8 @@ def _linalg(C, A, out, body, n, g, need_a, need_b):
                 for c in range(cols):
                     gb[c] += A[r, c] * g[r]
         return
+    if body != L_MM and body != L_BMM:
+        return  # no such body: the table check (_table_known) stops every kernel call before this
     # batched matrix product: a (batch, r, k) @ b (batch, k, c), batch = 1 for 2-D operands
     sb = _shape_id(y, rec, arr)
     nda = shapes[sa, 0]
@@ -1530,7 +1532,7 @@ def _softmax_family(C, A, out, body, n, g):
                 for s in range(size):
                     p = base + s * inner
                     ga[p] += vy[p] * (g[p] - acc)
-            else:
+            elif body == SM_LOG_SOFTMAX:
                 acc = 0.0
                 for s in range(size):
                     acc += g[base + s * inner]
