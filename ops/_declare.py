@@ -118,6 +118,7 @@ def _sym(v) -> Sym:
 
 # ---- declarations ----------------------------------------------------------------------
 DECLARED: dict[str, "ElementwiseOp"] = {}
+BY_ID: dict[int, "ElementwiseOp"] = {}  # op id (a variant's too) -> its declaration
 UNARY: list["ElementwiseOp"] = []       # in declaration order: body code = position + 1
 TWO_OPERAND: list["ElementwiseOp"] = []  # binary ops and comparisons share one code sequence
 
@@ -163,9 +164,11 @@ class ElementwiseOp:
         self.code = len(seq)
         self.id = register(self.key, self.grad_fn, self.family, self.code, self.arity, self._rule(), self.doc,
                            params=len(self.param_names)).id
+        BY_ID[self.id] = self
         for key, grad_fn in variants:
             self.variants[key] = register(key, grad_fn, self.family, self.code, self.arity, self._rule(),
                                           params=len(self.param_names)).id
+            BY_ID[self.variants[key]] = self
 
     def _rule(self):
         """The table's rule signature (g, y, xs, record) around the declared VJP."""

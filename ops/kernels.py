@@ -35,7 +35,6 @@ from numba import carray, njit, types
 from numba.extending import intrinsic
 from numba.typed import List
 
-MAXDIM = 8
 
 # ---- body codes of the hand-written families (the elementwise ones are generated below) ----------
 # A record's family (tape/_registry.Family, one column of ``kinds``) selects the kernel section;
@@ -843,11 +842,16 @@ def _adjoint(node, rec, arr, sadj, aadj, touched, keep, out):
 
 
 @jit_inline
+def _columns(c):
+    """The plain tuple Python passes for the tape's columns, as the named tuple the kernels read."""
+    return Columns(c[0], c[1], c[2], c[3], c[4], c[5], c[6])
+
+
+@jit_inline
 def _named(columns, adjoints, aadj, seeds):
-    """The plain tuples Python passes, as the named tuples the kernels read (``adjoints`` holds
-    Adjoints' fields but ``aadj``)."""
-    return (Columns(columns[0], columns[1], columns[2], columns[3], columns[4], columns[5], columns[6]),
-            Adjoints(adjoints[0], aadj, adjoints[1], adjoints[2], adjoints[3]),
+    """The plain tuples Python passes to the sweeps, as the named tuples the kernels read (``adjoints``
+    holds Adjoints' fields but ``aadj``)."""
+    return (_columns(columns), Adjoints(adjoints[0], aadj, adjoints[1], adjoints[2], adjoints[3]),
             Seeds(seeds[0], seeds[1], seeds[2]))
 
 
@@ -2470,8 +2474,7 @@ def _forward_structural(C, f, n, out):
 @jit
 def forward(columns, lo, hi, host_min):
     """``_forward``, called from Python with a plain tuple for Columns."""
-    c = columns
-    return _forward(Columns(c[0], c[1], c[2], c[3], c[4], c[5], c[6]), lo, hi, host_min)
+    return _forward(_columns(columns), lo, hi, host_min)
 
 
 @jit
@@ -2662,8 +2665,7 @@ def replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar)
     ``-2 - status`` when the sweep stopped with a status. ``columns`` and ``guards`` are plain tuples
     in the order of Columns and Guards.
     """
-    c = columns
-    C = Columns(c[0], c[1], c[2], c[3], c[4], c[5], c[6])
+    C = _columns(columns)
     guards = Guards(guards[0], guards[1], guards[2], guards[3])
     rec = C.rec
     status = _forward(C, 0, rec.shape[0] - 1, 0)

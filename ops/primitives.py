@@ -83,10 +83,6 @@ def _operand(x, out_shape: tuple):
 # A gradient may have its operand's element count in any shape, or be summed by the
 # engine to a one-element operand; broadcasting itself is the expand record's job.
 
-def _const(values) -> Tensor:
-    return _wrap(np.asarray(values, dtype=np.float64))
-
-
 def _keep_shape(shape: tuple, mask: int) -> tuple:
     return tuple(1 if (mask >> d) & 1 else s for d, s in enumerate(shape))
 
@@ -259,13 +255,6 @@ SIGMOID, RELU, ABS, POWC, CLAMP = E.sigmoid.id, E.relu.id, E.abs.id, E.pow_scala
 
 WHERE = register("where", "WhereBackward0", Family.WHERE, K.WHERE, 2, _where_vjp).id
 
-DECLARED = {}  # op id (variants too) -> its declaration
-for _d in _declare.DECLARED.values():
-    DECLARED[_d.id] = _d
-    for _v in _d.variants.values():
-        DECLARED[_v] = _d
-
-
 def _compiled_forward(decl):
     """The declared forward on arrays through the numba per-element loop (ops declared without a ufunc)."""
     def forward(*args):
@@ -298,14 +287,12 @@ def _python_forward(decl):
     return forward
 
 
-_ARRAY = {i: (d.numpy or _compiled_forward(d)) for i, d in DECLARED.items()}  # eager forward on arrays
-_PYTHON = {i: _python_forward(d) for i, d in DECLARED.items()}  # eager forward on Python floats
+_ARRAY = {i: (d.numpy or _compiled_forward(d)) for i, d in _declare.BY_ID.items()}  # eager forward on arrays
+_PYTHON = {i: _python_forward(d) for i, d in _declare.BY_ID.items() if d.arity == 1}  # unary() on Python floats
 # binary() and the scalar fast path catch Python's exceptions themselves: the declared forward as it is
-_PY_BINARY = {i: d.py for i, d in DECLARED.items() if d.arity == 2}
-_NP_BINARY = {i: f for i, f in _ARRAY.items() if DECLARED[i].arity == 2}
+_PY_BINARY = {i: d.py for i, d in _declare.BY_ID.items() if d.arity == 2}
 # ops whose numpy forward raises no floating-point warning worth silencing (errstate costs ~1 us a call)
-_QUIET = frozenset(i for i, d in DECLARED.items() if d.quiet)
-COMPARE = {i: f for i, f in _ARRAY.items() if DECLARED[i].family == Family.COMPARE}
+_QUIET = frozenset(i for i, d in _declare.BY_ID.items() if d.quiet)
 
 
 def binary(op: int, x, y) -> Tensor:
@@ -322,14 +309,14 @@ def binary(op: int, x, y) -> Tensor:
             v = _PY_BINARY[op](float(xv), float(yv))
         except (ZeroDivisionError, OverflowError):
             with np.errstate(all="ignore"):
-                v = float(_NP_BINARY[op](np.float64(xv), np.float64(yv)))
+                v = float(_ARRAY[op](np.float64(xv), np.float64(yv)))
         if state.grad_enabled and ((isinstance(x, Tensor) and x._rg) or (isinstance(y, Tensor) and y._rg)):
             tape = target_tape((x, y))
             return taped_scalar(v, tape, tape.record_scalar(op, node_on(tape, x), node_on(tape, y), 0, v))
         if state.recording is not None and needs_record((x, y)):
             return record(op, v, (x, y), checked=True)
         return _wrap(v)
-    ufunc = _NP_BINARY[op]
+    ufunc = _ARRAY[op]
     try:
         if op in _QUIET:
             v = ufunc(xv, yv)
@@ -361,8 +348,6 @@ def _promoted(v, x, y, true_division: bool = False):
     if getattr(v, "dtype", None) != want:
         v = np.asarray(v).astype(want)
     return v
-
-
 
 
 def scalar_fast_method(op: int, reflected: bool = False):
@@ -507,7 +492,7 @@ def _traced_tape(*values):
 def compare(op: int, x, y) -> Tensor:
     """``x <op> y`` as a bool tensor; recorded while tape.compile records a function of traced values."""
     with np.errstate(invalid="ignore"):
-        v = np.asarray(COMPARE[op](_plain(x), _plain(y)))
+        v = np.asarray(_ARRAY[op](_plain(x), _plain(y)))
     if state.recording is None or not state.grad_enabled or (traced_node(x) < 0 and traced_node(y) < 0):
         return _wrap(v)
     return _record_traced(state.recording.tape, op, v, (x, y))
@@ -516,7 +501,7 @@ def compare(op: int, x, y) -> Tensor:
 def mask(op: int, x, y) -> Tensor:
     """``x <op> y`` as float64 0/1 values, recorded on the operands' tape when one of them is recorded."""
     with np.errstate(invalid="ignore"):
-        v = np.asarray(COMPARE[op](_plain(x), _plain(y)), dtype=np.float64)
+        v = np.asarray(_ARRAY[op](_plain(x), _plain(y)), dtype=np.float64)
     tape = _traced_tape(x, y)
     if tape is None:
         return _wrap(v if v.ndim else float(v))
@@ -579,7 +564,7 @@ def pow_scalar(x: Tensor, exponent: float) -> Tensor:
     with np.errstate(all="ignore"):
         if type(v) is float:
             try:
-                out = E._pow_python(v, c)
+                out = _PY_BINARY[POW](v, c)
             except (ZeroDivisionError, OverflowError):
                 out = float(np.power(np.float64(v), c))
         else:
