@@ -12,10 +12,11 @@ import os
 
 from tape import _registry
 
-from . import _declare, kernels, primitives, table
+from . import _declare, _numba, kernels, primitives, table
 
 _registry.kernels = kernels
 _registry.host_matmul = primitives.HOST_MATMUL
+_numba.check_units(kernels._needs_unit)  # every family a core sends to a unit has one
 # the family numbers the kernels were compiled with must be the registry's (a stale generated section)
 _stale = [f.name for f in _registry.Family if getattr(kernels, "FAMILY_" + f.name, None) != int(f)]
 _stale += [d.key for d in _declare.DECLARED.values()

@@ -28,12 +28,17 @@ Functions make it pause).
 from __future__ import annotations
 
 import math
+import sys
 from collections import namedtuple
 
 import numpy as np
-from numba import carray, njit, types
+from numba import carray, types
 from numba.extending import intrinsic
 from numba.typed import List
+
+from tape._registry import Family
+
+from ._numba import COLUMN, HEADS, NINTS, cache_is_warm, ensure_units, jit, jit_inline, jit_literal, unit, unit_caller
 
 
 # ---- body codes of the hand-written families (the elementwise ones are generated below) ----------
@@ -65,6 +70,7 @@ DONE = 0
 ERR_FREED = -1
 NEED_SPACE = -2
 ERR_UNKNOWN_OP = -3  # a record whose family or body no kernel section knows (the table and kernels disagree)
+NEED_UNITS = -4  # a record's family unit is not compiled yet (nothing was changed: compile it, call again)
 
 # The kernels' arguments, grouped by name (no kernel reads a buffer by position):
 # the tape's columns and the op table's ``kinds`` (family, body, parameters per op id)
@@ -80,65 +86,30 @@ Guards = namedtuple("Guards", ["nodes", "kinds", "starts", "values"])
 # List (``aadj``, ``bigs``) as an argument of its own: numba types a plain tuple of arrays in its fast C path,
 # a named one or one holding a List field by field in Python (~70 us a call for the sweep's adjoints)
 
-class _Unliteral:
-    """Mixin for a kernel's dispatcher: calls from other kernels are typed with plain argument types.
-
-    numba types a constant argument of a call between kernels as a literal
-    (``Literal[int](0)``, ``Literal[bool](True)``) and compiles the callee once
-    more for every distinct constant it is called with: a whole compile (and
-    cache entry) each. Typed with the plain types, every kernel compiles once
-    (measured: the cold compile of all kernels 97 -> 64 s)."""
-
-    def get_call_template(self, args, kws):
-        args = tuple(types.unliteral(a) for a in args)
-        kws = {k: types.unliteral(v) for k, v in kws.items()}
-        return super().get_call_template(args, kws)
-
-
-_UNLITERAL_CLASSES: dict = {}
-
-
-def _unliteral(dispatcher):
-    cls = type(dispatcher)
-    if not hasattr(cls, "get_call_template"):  # numba's internals moved: keep its literal specialisation
-        return dispatcher
-    if cls not in _UNLITERAL_CLASSES:
-        _UNLITERAL_CLASSES[cls] = type("Unliteral" + cls.__name__, (_Unliteral, cls), {})
-    dispatcher.__class__ = _UNLITERAL_CLASSES[cls]
-    return dispatcher
-
-
-def _njit(fn, **options):
-    """njit with numba's on-disk cache, or without it where no cache location is writable.
-
-    numba raises "no locator available" at decoration time when it can write a
-    cache neither beside this file nor in the user-wide cache directory (a
-    read-only install); the kernels then compile in memory on each run."""
-    options.update(nogil=True, error_model="numpy")  # IEEE results (inf, nan) for x/0, as numpy and PyTorch give
-    try:
-        return njit(cache=True, **options)(fn)
-    except RuntimeError:
-        return njit(**options)(fn)
-
-
-def jit(fn):
-    """A kernel: compiled once, whatever constants other kernels call it with."""
-    return _unliteral(_njit(fn))
-
-
-def jit_literal(fn):
-    """A kernel compiled once per distinct constant argument (numba's literal specialisation): for the
-    elementwise VJP loops, where a constant ``side`` or ``replace`` gives simpler loops (array replay and
-    sweeps measured ~20% slower without it)."""
-    return _njit(fn)
-
-
-def jit_inline(fn):
-    """``jit`` for small helpers and one-caller kernels, inlined into their callers at numba's IR level
-    (a plain call to the per-element helpers costs about three times the arithmetic they do; a kernel
-    called from one place compiles again inside its caller anyway)."""
-    return _njit(fn, inline="always")
-
+# The heads the cores hand their units (ops/_numba.py): tuples of the core's own arguments, in exactly these
+# numba types (a core whose arguments have other types fails to compile instead of calling a unit wrongly).
+_I64_2D = types.Array(types.int64, 2, "C")
+_I64_1D = types.Array(types.int64, 1, "C")
+_F64_1D = types.Array(types.float64, 1, "C")
+_I8_1D = types.Array(types.int8, 1, "C")
+COLUMNS_TYPE = types.Tuple((_I64_2D, _F64_1D, _I64_2D, _I64_2D, _F64_1D, _I64_1D, _I64_2D))
+_ARRAY_LIST = types.ListType(_F64_1D)
+# sweep: (columns, adjoints (sadj, touched, keep, freed), aadj, out_rows); then row, body, record, need
+HEADS["sweep"] = types.Tuple((COLUMNS_TYPE, types.Tuple((_F64_1D, _I8_1D, _I64_1D, _I8_1D)), _ARRAY_LIST,
+                              types.Array(types.float64, 2, "C")))
+NINTS["sweep"] = 4
+# retape: (buffers, bigs, state (adj, keep, freed), hosts); then family, body, record, adjoint node, shape id
+HEADS["retape"] = types.Tuple((types.Tuple((_I64_2D, _F64_1D, _I64_2D, _I64_2D, _F64_1D, _I64_1D, _I64_1D,
+                                            _I64_2D, _I64_2D, _I8_1D)), _ARRAY_LIST,
+                               types.Tuple((_I64_1D, _I8_1D, _I8_1D)), _I64_1D))
+NINTS["retape"] = 5
+# forward: the columns; then family, body, record
+HEADS["forward"] = COLUMNS_TYPE
+NINTS["forward"] = 3
+UNIT_SWEEP, UNIT_RETAPE, UNIT_FORWARD = COLUMN["sweep"], COLUMN["retape"], COLUMN["forward"]  # their ``kinds`` columns
+call_sweep_unit = unit_caller("sweep")
+call_retape_unit = unit_caller("retape")
+call_forward_unit = unit_caller("forward")
 
 # ==== BEGIN GENERATED: elementwise ops (python ops/codegen.py; do not edit) ====
 # families, as tape/_registry.Family numbers them (checked when ops/ is imported)
@@ -857,35 +828,61 @@ def _named(columns, adjoints, aadj, seeds):
 
 @jit
 def sweep(columns, adjoints, aadj, hi, lo, out_rows, seeds, free):
-    """The first-order sweep (``_sweep``), called from Python with plain tuples for Columns, Adjoints (but
-    its typed List ``aadj``) and Seeds."""
-    C, A, S = _named(columns, adjoints, aadj, seeds)
-    return _sweep(C, A, hi, lo, out_rows, S, free)
+    """The first-order sweep: one reverse sweep per row of ``seeds.rows`` (writing to ``out_rows[row]``); see
+    ``_sweep_pass``. Python passes plain tuples for Columns, Adjoints (but its typed List ``aadj``) and Seeds.
 
-
-@jit
-def _sweep(C, A, hi, lo, out_rows, seeds, free):
-    """One reverse sweep per row of ``seeds.rows`` (writing to ``out_rows[row]``); see ``_sweep_pass``.
-
-    ``C`` are the tape's columns (Columns), ``A`` the sweep's adjoints (Adjoints),
-    ``seeds`` the seeds (Seeds). One row is an ordinary backward. Several rows are a batch of vector-Jacobian
+    One row is an ordinary backward. Several rows are a batch of vector-Jacobian
     products (a Jacobian, a Hessian from a re-taped gradient) in one call: each
-    pass starts from zero adjoints and retains the graph. Returns DONE, ERR_FREED
-    or the pause status of the first pass that stopped.
+    pass starts from zero adjoints and retains the graph. Returns DONE, ERR_FREED,
+    ERR_UNKNOWN_OP, NEED_UNITS (before changing anything) or the pause status of
+    the first pass that stopped.
     """
-    rec, sval, arr, shapes, consts, iconsts, kinds = C
-    sadj, aadj, touched, keep, freed = A
-    if not _table_known(kinds):
+    C, A, seeds = _named(columns, adjoints, aadj, seeds)
+    if not _table_known(C.kinds):
         return ERR_UNKNOWN_OP
+    if not _units_ready(C.kinds, C.rec, lo, hi, UNIT_SWEEP):
+        return NEED_UNITS
+    head = (columns, adjoints, aadj, out_rows)
     rows = seeds.rows.shape[0]
     for r in range(rows):
         if r > 0:
-            sadj[:] = 0.0
-            touched[:] = 0
-        status = _sweep_pass(C, A, hi, lo, out_rows[r], seeds, r, free and rows == 1)
+            A.sadj[:] = 0.0
+            A.touched[:] = 0
+        status = _sweep_pass(C, A, head, hi, lo, seeds, r, free and rows == 1)
         if status != DONE:
             return status
     return DONE
+
+
+@jit_inline
+def _needs_unit(column, family):
+    """Whether a core sends a record of ``family`` to a unit of the kind in ``kinds`` column ``column``
+    (the sweep's and the re-taping kernel's: every family with a VJP; the forward's: every family with a
+    value to compute)."""
+    if (family == FAMILY_UNARY or family == FAMILY_BINARY or family == FAMILY_WHERE or family == FAMILY_STRUCTURAL
+            or family == FAMILY_REDUCTION or family == FAMILY_LINALG or family == FAMILY_SOFTMAX):
+        return column == UNIT_SWEEP or column == UNIT_RETAPE or column == UNIT_FORWARD
+    if family == FAMILY_COMPARE or family == FAMILY_FIRST_HIT:
+        return column == UNIT_FORWARD
+    return False
+
+
+@jit
+def _units_ready(kinds, rec, lo, hi, column):
+    """Whether every record ``lo .. hi`` that a core may send to a unit of column ``column`` has its unit's
+    address. The records are only looked at while some op of the table has none."""
+    missing = False
+    for op in range(kinds.shape[0]):
+        if kinds[op, column] == 0 and _needs_unit(column, kinds[op, 0]):
+            missing = True
+            break
+    if not missing:
+        return True
+    for n in range(max(lo, 0), hi + 1):
+        op = rec[n, 0]
+        if kinds[op, column] == 0 and _needs_unit(column, kinds[op, 0]):
+            return False
+    return True
 
 
 @jit_inline
@@ -934,7 +931,7 @@ def _params(kinds, op, consts, c):
 
 
 @jit_inline
-def _sweep_pass(C, A, hi, lo, out, seeds, row, free):
+def _sweep_pass(C, A, head, hi, lo, seeds, row, free):
     """Reverse sweep over records ``hi`` down to ``lo`` (inclusive). Returns a status code.
 
     ``seeds.rows[row, seeds.offsets[i]:]`` is added to the adjoint of ``seeds.nodes[i]`` first.
@@ -947,6 +944,7 @@ def _sweep_pass(C, A, hi, lo, out, seeds, row, free):
     """
     rec, sval, arr, shapes, consts, iconsts, kinds = C
     sadj, aadj, touched, keep, freed = A
+    out = head[3][row]
     _add_seeds(C, A, out, seeds, row)
     n = hi
     while n >= lo:
@@ -974,7 +972,7 @@ def _sweep_pass(C, A, hi, lo, out, seeds, row, free):
         y2 = rec[n, 2]
         need_a = x >= 0 and (keep[x] >= 0 or not _inert(kinds, rec[x, 0]))
         need_b = y2 >= 0 and (keep[y2] >= 0 or not _inert(kinds, rec[y2, 0]))
-        status = _sweep_record(C, A, out, family, kinds[op, 1], n, need_a, need_b)
+        status = _sweep_record(C, A, head, row, n, (1 if need_a else 0) + (2 if need_b else 0))
         if status != DONE:
             return status
         n -= 1
@@ -1068,31 +1066,18 @@ def _add_seeds(C, A, out, seeds, row):
 
 
 @jit_inline
-def _sweep_record(C, A, out, family, body, n, need_a, need_b):
-    """The VJP of one record whose value or operands are arrays (kept out of the sweep's loop, which
-    then holds no arrays and costs a few nanoseconds per 0-d record). Returns DONE or ERR_UNKNOWN_OP."""
+def _sweep_record(C, A, head, row, n, need):
+    """The VJP of one record whose value or operands are arrays, by its family's sweep unit (kept out of the
+    sweep's loop, which then holds no arrays and costs a few nanoseconds per 0-d record). ``need``: bit 0
+    the first operand's adjoint is wanted, bit 1 the second's. Returns DONE or ERR_UNKNOWN_OP."""
     rec, sval, arr, shapes, consts, iconsts, kinds = C
     sadj, aadj, touched, keep, freed = A
-    g = _adjoint(n, rec, arr, sadj, aadj, touched, keep, out)
-    if family == FAMILY_BINARY:
-        _binary(C, A, out, body, n, g, need_a, need_b)
-    elif family == FAMILY_WHERE:
-        _where(C, A, out, n, g, need_a, need_b)
-    elif family == FAMILY_UNARY:
-        if need_a:
-            _unary(C, A, out, body, n, g)
-    elif family == FAMILY_STRUCTURAL:
-        _structural(C, A, out, body, n, g, need_a)
-    elif family == FAMILY_REDUCTION:
-        if need_a:
-            _reduction(C, A, out, body, n, g)
-    elif family == FAMILY_LINALG:
-        _linalg(C, A, out, body, n, g, need_a, need_b)
-    elif family == FAMILY_SOFTMAX:
-        if need_a:
-            _softmax_family(C, A, out, body, n, g)
-    else:
+    op = rec[n, 0]
+    if not _needs_unit(UNIT_SWEEP, kinds[op, 0]):
         return ERR_UNKNOWN_OP
+    status = call_sweep_unit(kinds[op, UNIT_SWEEP], head, (row, kinds[op, 1], n, need))
+    if status != DONE:
+        return status
     # the output's adjoint is consumed: release it (a wanted one stays in ``out``)
     l = rec[n, 4]
     if l >= 0 and keep[n] < 0:
@@ -1101,7 +1086,71 @@ def _sweep_record(C, A, out, family, body, n, need_a, need_b):
     return DONE
 
 
-@jit
+@jit_inline
+def _sweep_unit_state(head, row, n):
+    """A sweep unit's view of its head: the named columns and adjoints, the row's ``out`` and record ``n``'s
+    adjoint ``g`` (made here on first touch)."""
+    columns, adjoints, aadj, out_rows = head
+    C = _columns(columns)
+    A = Adjoints(adjoints[0], aadj, adjoints[1], adjoints[2], adjoints[3])
+    out = out_rows[row]
+    g = _adjoint(n, C.rec, C.arr, A.sadj, aadj, A.touched, A.keep, out)
+    return C, A, out, g
+
+
+@unit("sweep", FAMILY_UNARY)
+def sweep_unary(head, row, body, n, need):
+    C, A, out, g = _sweep_unit_state(head, row, n)
+    if need & 1:
+        _unary(C, A, out, body, n, g)
+    return DONE
+
+
+@unit("sweep", FAMILY_BINARY)
+def sweep_binary(head, row, body, n, need):
+    C, A, out, g = _sweep_unit_state(head, row, n)
+    _binary(C, A, out, body, n, g, need & 1 != 0, need & 2 != 0)
+    return DONE
+
+
+@unit("sweep", FAMILY_WHERE)
+def sweep_where(head, row, body, n, need):
+    C, A, out, g = _sweep_unit_state(head, row, n)
+    _where(C, A, out, n, g, need & 1 != 0, need & 2 != 0)
+    return DONE
+
+
+@unit("sweep", FAMILY_STRUCTURAL)
+def sweep_structural(head, row, body, n, need):
+    C, A, out, g = _sweep_unit_state(head, row, n)
+    _structural(C, A, out, body, n, g, need & 1 != 0)
+    return DONE
+
+
+@unit("sweep", FAMILY_REDUCTION)
+def sweep_reduction(head, row, body, n, need):
+    C, A, out, g = _sweep_unit_state(head, row, n)
+    if need & 1:
+        _reduction(C, A, out, body, n, g)
+    return DONE
+
+
+@unit("sweep", FAMILY_LINALG)
+def sweep_linalg(head, row, body, n, need):
+    C, A, out, g = _sweep_unit_state(head, row, n)
+    _linalg(C, A, out, body, n, g, need & 1 != 0, need & 2 != 0)
+    return DONE
+
+
+@unit("sweep", FAMILY_SOFTMAX)
+def sweep_softmax(head, row, body, n, need):
+    C, A, out, g = _sweep_unit_state(head, row, n)
+    if need & 1:
+        _softmax_family(C, A, out, body, n, g)
+    return DONE
+
+
+@jit_inline
 def _binary_f32(C, A, out, body, n, g, need_a, need_b):
     """``_binary`` for same-size operands where float32 memory is read: in float64 chunks of CHUNK
     elements, so that no float64 copy of a whole operand is made."""
@@ -1126,7 +1175,7 @@ def _binary_f32(C, A, out, body, n, g, need_a, need_b):
             _binary_dispatch(body, 1, gb[start:stop], g[start:stop], va, vb, vy, False)
 
 
-@jit
+@jit_inline
 def _where(C, A, out, n, g, need_a, need_b):
     """where's VJP: x's value where the condition holds, y's elsewhere. The condition is node ``aux``
     (0/1 values, the output's size or one element): a constant, or a recorded comparison that a replay
@@ -1152,7 +1201,7 @@ def _where(C, A, out, n, g, need_a, need_b):
                 gb[i if nb == ng else 0] += g[i]
 
 
-@jit
+@jit_inline
 def _binary(C, A, out, body, n, g, need_a, need_b):
     """The VJP of a declared binary op (its operands hold the output's size or one element)."""
     rec, sval, arr, shapes, consts, iconsts, kinds = C
@@ -1277,7 +1326,7 @@ def _size_of(node, rec, arr):
     return 1 if l < 0 else arr[l, 3]
 
 
-@jit
+@jit_inline
 def _unary(C, A, out, body, n, g):
     """The VJP of a declared unary op (c0, c1: the record's constants)."""
     rec, sval, arr, shapes, consts, iconsts, kinds = C
@@ -1310,7 +1359,7 @@ def _unary(C, A, out, body, n, g):
         _unary_dispatch(body, _adjoint(x, rec, arr, sadj, aadj, touched, keep, out), g, vx, vy, c0, c1, False)
 
 
-@jit
+@jit_inline
 def _structural(C, A, out, body, n, g, need_a):
     rec, sval, arr, shapes, consts, iconsts, kinds = C
     sadj, aadj, touched, keep, freed = A
@@ -1375,7 +1424,7 @@ def _structural(C, A, out, body, n, g, need_a):
             ga[i] += g[iconsts[base + i]]
 
 
-@jit
+@jit_inline
 def _reduction(C, A, out, body, n, g):
     """sum/mean/prod/amax/amin over the dims in bitmask ``aux & 0xff``; bit 8 selects 'first index' ties."""
     rec, sval, arr, shapes, consts, iconsts, kinds = C
@@ -1446,7 +1495,7 @@ def _reduction(C, A, out, body, n, g):
                     ga[i] += g[j] / count[j]
 
 
-@jit
+@jit_inline
 def _linalg(C, A, out, body, n, g, need_a, need_b):
     rec, sval, arr, shapes, consts, iconsts, kinds = C
     sadj, aadj, touched, keep, freed = A
@@ -1506,7 +1555,7 @@ def _linalg(C, A, out, body, n, g, need_a, need_b):
                         gb[t * k * c + q * c + j] += va[t * r * k + i * k + q] * gij
 
 
-@jit
+@jit_inline
 def _softmax_family(C, A, out, body, n, g):
     """softmax / log_softmax / logsumexp along dim ``aux``; the input is viewed as (outer, size, inner)."""
     rec, sval, arr, shapes, consts, iconsts, kinds = C
@@ -1863,7 +1912,7 @@ def _transposed(B, node, batched):
     return _emit(B, FAMILY_STRUCTURAL, S_PERMUTE, node, -1, k, _find_shape(B, dims))
 
 
-@jit
+@jit_inline
 def _retape_structural(B, body, n, g, sn, adj, keep):
     rec = B.rec
     iconsts = B.iconsts
@@ -1936,7 +1985,7 @@ def _retape_structural(B, body, n, g, sn, adj, keep):
     return DONE
 
 
-@jit
+@jit_inline
 def _retape_reduction(B, body, n, g, sn, adj, keep):
     rec = B.rec
     x = rec[n, 1]
@@ -1990,7 +2039,7 @@ def _retape_reduction(B, body, n, g, sn, adj, keep):
     return DONE
 
 
-@jit
+@jit_inline
 def _retape_linalg(B, body, n, g, sn, adj, keep, hosts):
     rec = B.rec
     shapes = B.shapes
@@ -2041,7 +2090,7 @@ def _retape_linalg(B, body, n, g, sn, adj, keep, hosts):
     return DONE
 
 
-@jit
+@jit_inline
 def _retape_softmax(B, body, n, g, sn, adj, keep):
     rec = B.rec
     x = rec[n, 1]
@@ -2092,7 +2141,7 @@ def _scalar_operands(rec, n, family):
     return False
 
 
-@jit
+@jit_inline
 def _retape_elementwise(B, family, body, n, g, sn, adj, keep):
     """The derivative rule of an elementwise record (declared unary or binary, or where): a result has
     the output's element count or one; ``_fit`` shapes it like its operand. Returns DONE or
@@ -2174,14 +2223,16 @@ def retape(buffers, bigs, hi, lo, state, free, hosts):
     records it appends (a gradient built from constants alone does not require
     grad, as in PyTorch).
     """
-    b = buffers  # a plain tuple in Buffers' order but ``bigs`` (see Columns)
-    B = Buffers(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], bigs)
+    B = _buffers(buffers, bigs)
     adj, keep, freed = state
     rec = B.rec
     kinds = B.kinds
     counts = B.counts
     if not _table_known(kinds):
         return ERR_UNKNOWN_OP
+    if not _units_ready(kinds, rec, lo, hi, UNIT_RETAPE):
+        return NEED_UNITS
+    head = (buffers, bigs, state, hosts)
     for n in range(hi, lo - 1, -1):
         g = adj[n]
         if g == -1:
@@ -2205,24 +2256,51 @@ def retape(buffers, bigs, hi, lo, state, free, hosts):
             return ERR_FREED
         if free:
             freed[n] = 1
-        sn = _sid(B, n)
-        body = kinds[op, 1]
-        status = DONE
-        if family == FAMILY_UNARY or family == FAMILY_BINARY or family == FAMILY_WHERE:
-            status = _retape_elementwise(B, family, body, n, g, sn, adj, keep)
-        elif family == FAMILY_STRUCTURAL:
-            status = _retape_structural(B, body, n, g, sn, adj, keep)
-        elif family == FAMILY_REDUCTION:
-            status = _retape_reduction(B, body, n, g, sn, adj, keep)
-        elif family == FAMILY_LINALG:
-            status = _retape_linalg(B, body, n, g, sn, adj, keep, hosts)
-        elif family == FAMILY_SOFTMAX:
-            status = _retape_softmax(B, body, n, g, sn, adj, keep)
-        else:
-            status = ERR_UNKNOWN_OP
+        if not _needs_unit(UNIT_RETAPE, family):
+            return ERR_UNKNOWN_OP
+        status = call_retape_unit(kinds[op, UNIT_RETAPE], head, (family, kinds[op, 1], n, g, _sid(B, n)))
         if status != DONE:
             return status
     return DONE
+
+
+@jit_inline
+def _buffers(buffers, bigs):
+    """The plain tuple Python passes for the re-taping buffers (Buffers' order but ``bigs``), named."""
+    b = buffers
+    return Buffers(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], bigs)
+
+
+# the re-taping kernel's units: each appends the derivative records of one family's record ``n`` (adjoint
+# node ``g``, output shape id ``sn``)
+@unit("retape", FAMILY_UNARY, FAMILY_BINARY, FAMILY_WHERE)
+def retape_elementwise(head, family, body, n, g, sn):
+    buffers, bigs, state, hosts = head
+    return _retape_elementwise(_buffers(buffers, bigs), family, body, n, g, sn, state[0], state[1])
+
+
+@unit("retape", FAMILY_STRUCTURAL)
+def retape_structural(head, family, body, n, g, sn):
+    buffers, bigs, state, hosts = head
+    return _retape_structural(_buffers(buffers, bigs), body, n, g, sn, state[0], state[1])
+
+
+@unit("retape", FAMILY_REDUCTION)
+def retape_reduction(head, family, body, n, g, sn):
+    buffers, bigs, state, hosts = head
+    return _retape_reduction(_buffers(buffers, bigs), body, n, g, sn, state[0], state[1])
+
+
+@unit("retape", FAMILY_LINALG)
+def retape_linalg(head, family, body, n, g, sn):
+    buffers, bigs, state, hosts = head
+    return _retape_linalg(_buffers(buffers, bigs), body, n, g, sn, state[0], state[1], hosts)
+
+
+@unit("retape", FAMILY_SOFTMAX)
+def retape_softmax(head, family, body, n, g, sn):
+    buffers, bigs, state, hosts = head
+    return _retape_softmax(_buffers(buffers, bigs), body, n, g, sn, state[0], state[1])
 
 
 # ---- the forward replay (tape.compile) -------------------------------------------
@@ -2230,7 +2308,7 @@ def retape(buffers, bigs, hi, lo, state, free, hosts):
 # and externs keep theirs.
 
 
-@jit
+@jit_inline
 def _forward_reduction(C, f, n, out):
     rec, sval, arr, shapes, consts, iconsts, kinds = C
     x = rec[n, 1]
@@ -2283,7 +2361,7 @@ def _forward_reduction(C, f, n, out):
     return DONE
 
 
-@jit
+@jit_inline
 def _forward_softmax(C, f, n, out):
     rec, sval, arr, shapes, consts, iconsts, kinds = C
     x = rec[n, 1]
@@ -2321,7 +2399,7 @@ def _forward_softmax(C, f, n, out):
     return DONE
 
 
-@jit
+@jit_inline
 def _forward_linalg(C, f, n, out):
     rec, sval, arr, shapes, consts, iconsts, kinds = C
     x = rec[n, 1]
@@ -2407,7 +2485,7 @@ def _expand_kind(shapes, sid_in, sid_out):
     return 0, 1, 1
 
 
-@jit
+@jit_inline
 def _forward_structural(C, f, n, out):
     rec, sval, arr, shapes, consts, iconsts, kinds = C
     x = rec[n, 1]
@@ -2473,12 +2551,6 @@ def _forward_structural(C, f, n, out):
 
 @jit
 def forward(columns, lo, hi, host_min):
-    """``_forward``, called from Python with a plain tuple for Columns."""
-    return _forward(_columns(columns), lo, hi, host_min)
-
-
-@jit
-def _forward(C, lo, hi, host_min):
     """Re-evaluate records ``lo`` to ``hi`` in place: each value is recomputed from its operands' values.
 
     The values of leaves (written by the caller), constants and externs are kept.
@@ -2486,14 +2558,17 @@ def _forward(C, lo, hi, host_min):
     reverse sweep afterwards reads the new values. Custom Function records are
     never replayed (tape.compile refuses a tape that holds one). The loop itself
     handles 0-d records of 0-d operands and holds no arrays (which keeps it at a
-    few nanoseconds a record); array records go to ``_forward_record``.
+    few nanoseconds a record); array records go to their family's forward unit.
     With ``host_min`` > 0 it returns ``n + 1`` at a matrix product ``n`` of at least
     that many multiply-adds, for Python to compute with numpy's BLAS (then resume
-    from ``n + 1``); DONE at the end (ERR_UNKNOWN_OP for an op table the kernels do not match).
+    from ``n + 1``); DONE at the end (ERR_UNKNOWN_OP for an op table the kernels do not match, NEED_UNITS
+    before changing anything). ``columns``: a plain tuple in Columns' order.
     """
-    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    rec, sval, arr, shapes, consts, iconsts, kinds = _columns(columns)
     if not _table_known(kinds):
         return ERR_UNKNOWN_OP
+    if not _units_ready(kinds, rec, lo, hi, UNIT_FORWARD):
+        return NEED_UNITS
     lo = max(lo, 0)  # a non-negative index lets LLVM drop the negative-index wraparound in the loop
     for n in range(lo, hi + 1):
         op = rec[n, 0]
@@ -2514,7 +2589,9 @@ def _forward(C, lo, hi, host_min):
         if (family == FAMILY_LINALG and kinds[op, 1] <= L_BMM and host_min > 0
                 and _macs(rec, arr, shapes, x, rec[n, 2]) >= host_min):
             return n + 1
-        if _forward_record(C, family, kinds[op, 1], n) != DONE:
+        if not _needs_unit(UNIT_FORWARD, family):
+            return ERR_UNKNOWN_OP
+        if call_forward_unit(kinds[op, UNIT_FORWARD], columns, (family, kinds[op, 1], n)) != DONE:
             return ERR_UNKNOWN_OP
     return DONE
 
@@ -2569,9 +2646,10 @@ def _forward_arithmetic(f, out, va, vb):
             out[i] = va[i] / vb[i]
 
 
-@jit
-def _forward_record(C, family, body, n):
-    """Re-evaluate one record whose value or operands are arrays; DONE, or ERR_UNKNOWN_OP."""
+@unit("forward", FAMILY_BINARY, FAMILY_COMPARE, FAMILY_WHERE, FAMILY_UNARY, FAMILY_FIRST_HIT)
+def forward_elementwise(columns, family, body, n):
+    """Re-evaluate one elementwise record whose value or operands are arrays; DONE, or ERR_UNKNOWN_OP."""
+    C = _columns(columns)
     rec, sval, arr, shapes, consts, iconsts, kinds = C
     x = rec[n, 1]
     y = rec[n, 2]
@@ -2602,14 +2680,6 @@ def _forward_record(C, family, body, n):
         c0, c1 = _params(kinds, rec[n, 0], consts, rec[n, 3])
         for i in range(ng):
             out[i] = _unary_value_call(body, vx[i], c0, c1)
-    elif family == FAMILY_STRUCTURAL:
-        return _forward_structural(C, body, n, out)
-    elif family == FAMILY_REDUCTION:
-        return _forward_reduction(C, body, n, out)
-    elif family == FAMILY_LINALG:
-        return _forward_linalg(C, body, n, out)
-    elif family == FAMILY_SOFTMAX:
-        return _forward_softmax(C, body, n, out)
     elif family == FAMILY_FIRST_HIT:
         # 1 at the first nonzero of each group of the dims in bitmask aux (flat order), else 0
         vx = _value(x, rec, sval, arr)
@@ -2623,6 +2693,31 @@ def _forward_record(C, family, body, n):
     else:
         return ERR_UNKNOWN_OP
     return DONE
+
+
+# the forward's units for the hand-written families: ``out`` is record ``n``'s value
+@unit("forward", FAMILY_STRUCTURAL)
+def forward_structural(columns, family, body, n):
+    C = _columns(columns)
+    return _forward_structural(C, body, n, _value(n, C.rec, C.sval, C.arr))
+
+
+@unit("forward", FAMILY_REDUCTION)
+def forward_reduction(columns, family, body, n):
+    C = _columns(columns)
+    return _forward_reduction(C, body, n, _value(n, C.rec, C.sval, C.arr))
+
+
+@unit("forward", FAMILY_LINALG)
+def forward_linalg(columns, family, body, n):
+    C = _columns(columns)
+    return _forward_linalg(C, body, n, _value(n, C.rec, C.sval, C.arr))
+
+
+@unit("forward", FAMILY_SOFTMAX)
+def forward_softmax(columns, family, body, n):
+    C = _columns(columns)
+    return _forward_softmax(C, body, n, _value(n, C.rec, C.sval, C.arr))
 
 
 @jit
@@ -2660,23 +2755,26 @@ def replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar)
     >= 0) sweep it in reverse once per row of ``seed_rows``, leaf adjoints to ``out_rows``.
 
     ``scalar`` says that every record is a 0-d elementwise one (or has no VJP):
-    the reverse sweep is then ``_reverse_scalars``. Returns -1 when done, the
-    index of the first failing guard (>= 0; nothing is swept then), or
-    ``-2 - status`` when the sweep stopped with a status. ``columns`` and ``guards`` are plain tuples
-    in the order of Columns and Guards.
+    the reverse sweep is then ``_reverse_scalars``. Returns (the index of the
+    first failing guard, or -1; the status): nothing is swept after a failing
+    guard; a status other than DONE comes from the forward or the sweep
+    (NEED_UNITS before either changed anything). ``columns`` and ``guards`` are
+    plain tuples in the order of Columns and Guards.
     """
     C = _columns(columns)
     guards = Guards(guards[0], guards[1], guards[2], guards[3])
     rec = C.rec
-    status = _forward(C, 0, rec.shape[0] - 1, 0)
+    if seed_node >= 0 and not scalar and not _units_ready(C.kinds, rec, 0, seed_node, UNIT_SWEEP):
+        return -1, NEED_UNITS
+    status = forward(columns, 0, rec.shape[0] - 1, 0)
     if status != DONE:
-        return -2 - status
+        return -1, status
     if guards.nodes.size:
         failed = check_guards(C, guards)
         if failed >= 0:
-            return failed
+            return failed, DONE
     if seed_node < 0:
-        return -1
+        return -1, DONE
     sadj = np.zeros(seed_node + 1, np.float64)
     touched = np.zeros(seed_node + 1, np.int8)
     if scalar:
@@ -2690,12 +2788,11 @@ def replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar)
             for n in range(seed_node + 1):
                 if keep[n] >= 0 and touched[n] != 0:
                     out_rows[r, keep[n]] = sadj[n]
-        return -1
+        return -1, DONE
     nodes = np.full(1, seed_node, np.int64)
     offsets = np.zeros(1, np.int64)
-    status = _sweep(C, Adjoints(sadj, new_adjoint_list(0), touched, keep, freed), seed_node, 0, out_rows,
-                    Seeds(nodes, offsets, seed_rows), False)
-    return -1 if status == DONE else -2 - status
+    return -1, sweep(columns, (sadj, touched, keep, freed), new_adjoint_list(0), seed_node, 0, out_rows,
+                     (nodes, offsets, seed_rows), False)
 
 
 @jit
@@ -2758,3 +2855,58 @@ def map_binary(code, a, b, out):
     """out[i] = the declared two-operand forward ``code`` at (a[i], b[i]) (same-size flat operands)."""
     for i in range(a.size):
         out[i] = _binary_value(code, a[i], b[i])
+
+
+# ---- calling the cores from Python ----------------------------------------------------
+# A core returns NEED_UNITS, before it changes anything, while a family unit its records need is not compiled
+# in this process (ops/_numba.py): these compile the units the records in its range need and call it again.
+def _announce_units(kind: str, families: list) -> None:
+    names = ", ".join(Family(f).name.lower() for f in families)
+    print(f"tape: compiling the numba {kind} kernels for {names} once for this machine (a few seconds each; "
+          "cached afterwards)...", file=sys.stderr, flush=True)
+
+
+def _ensure(kind: str, kinds: np.ndarray, rec: np.ndarray, lo: int, hi: int) -> None:
+    before = kinds[:, COLUMN[kind]].copy()
+    ensure_units(kind, kinds, rec[max(lo, 0):hi + 1, 0], _announce_units)
+    if (kinds[:, COLUMN[kind]] == before).all():
+        raise RuntimeError(f"tape: the {kind} kernel asked for units that none of records {lo}..{hi} lacks")
+
+
+def run_sweep(columns, adjoints, aadj, hi, lo, out_rows, seeds, free) -> int:
+    """``sweep``, compiling the family units its records need first."""
+    status = sweep(columns, adjoints, aadj, hi, lo, out_rows, seeds, free)
+    while status == NEED_UNITS:
+        _ensure("sweep", columns[6], columns[0], lo, hi)
+        status = sweep(columns, adjoints, aadj, hi, lo, out_rows, seeds, free)
+    return status
+
+
+def run_retape(buffers, bigs, hi, lo, state, free, hosts) -> int:
+    """``retape``, compiling the family units its records need first."""
+    status = retape(buffers, bigs, hi, lo, state, free, hosts)
+    while status == NEED_UNITS:
+        _ensure("retape", buffers[7], buffers[0], lo, hi)
+        status = retape(buffers, bigs, hi, lo, state, free, hosts)
+    return status
+
+
+def run_forward(columns, lo, hi, host_min) -> int:
+    """``forward``, compiling the family units its records need first."""
+    status = forward(columns, lo, hi, host_min)
+    while status == NEED_UNITS:
+        _ensure("forward", columns[6], columns[0], lo, hi)
+        status = forward(columns, lo, hi, host_min)
+    return status
+
+
+def run_replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar) -> tuple:
+    """``replay``, compiling the family units its records need first."""
+    failed, status = replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar)
+    while status == NEED_UNITS:
+        kinds, rec = columns[6], columns[0]
+        ensure_units("forward", kinds, rec[:, 0], _announce_units)
+        if seed_node >= 0:
+            ensure_units("sweep", kinds, rec[:seed_node + 1, 0], _announce_units)
+        failed, status = replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar)
+    return failed, status

@@ -175,7 +175,7 @@ def run_backward_rows(roots: Sequence, seed_rows: Sequence[np.ndarray], targets:
     out_rows = np.empty((nb, sweep.out.size), np.float64)
     _announce_compile()
     K = R.kernels
-    status = K.sweep(sweep.columns(), sweep.adjoints(), sweep.aadj, hi, 0, out_rows,
+    status = K.run_sweep(sweep.columns(), sweep.adjoints(), sweep.aadj, hi, 0, out_rows,
                      tuple(K.Seeds(nodes, offsets, flat_rows)), False)
     if status == R.kernels.ERR_FREED:
         raise RuntimeError(SECOND_BACKWARD)

@@ -206,15 +206,15 @@ class Program:
             out = rt.no_rows
             seeds = rt.no_rows
         K = R.kernels
-        code = K.replay(tuple(K.Columns(self.rec, self.sval, rt.arr, self.shapes, self.consts, self.iconsts,
-                                        rt.kinds)),
-                        tuple(K.Guards(self.guard_nodes, self.guard_kinds, self.guard_starts, self.guard_values)),
-                        rt.keep, rt.freed, out, seed_node, seeds, self.scalar)
-        if code >= 0:
-            return code, None
-        if code < -1:
-            R.check_status(-2 - code)
-            raise RuntimeError(f"internal error: the compiled reverse sweep stopped with status {-2 - code}")
+        failed, status = K.run_replay(
+            tuple(K.Columns(self.rec, self.sval, rt.arr, self.shapes, self.consts, self.iconsts, rt.kinds)),
+            tuple(K.Guards(self.guard_nodes, self.guard_kinds, self.guard_starts, self.guard_values)),
+            rt.keep, rt.freed, out, seed_node, seeds, self.scalar)
+        if status != K.DONE:
+            R.check_status(status)
+            raise RuntimeError(f"internal error: the compiled replay stopped with status {status}")
+        if failed >= 0:
+            return failed, None
         return -1, (out[:, :rt.total] if seed_node >= 0 else None)
 
 

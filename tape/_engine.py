@@ -5,7 +5,6 @@ is tape/_backward.py; the re-taped sweep (create_graph=True) tape/_retape.py.
 """
 from __future__ import annotations
 
-import os
 import sys
 from typing import Optional
 
@@ -23,21 +22,9 @@ def _announce_compile(kernel=None, what: str = "the numba sweep kernels", second
     if kernel in _announced:
         return
     _announced.add(kernel)
-    if not _cache_is_warm(kernel):
+    if not R.kernels.cache_is_warm(kernel):
         print(f"tape: compiling {what} once for this machine (about {seconds} s; cached afterwards)...",
               file=sys.stderr, flush=True)
-
-
-def _cache_is_warm(kernel) -> bool:
-    """True when numba's on-disk cache already holds ``kernel`` (it then loads in well under a second)."""
-    cache = getattr(kernel, "_cache", None)
-    if type(cache).__name__ == "NullCache":  # no writable cache location: compiled on every run
-        return False
-    try:
-        index = cache._cache_file._index_path
-    except AttributeError:  # numba internals moved: stay quiet rather than guess
-        return True
-    return os.path.exists(index) and os.path.getmtime(index) >= os.path.getmtime(R.kernels.__file__)
 
 
 class _Sweep:
@@ -108,7 +95,7 @@ class _Sweep:
                 hi = n
                 nodes, offsets, buf = nodes[:0], offsets[:0], buf[:0]
             _announce_compile()
-            status = K.sweep(self.columns(), self.adjoints(), self.aadj, hi, lo, self.out.reshape(1, -1),
+            status = K.run_sweep(self.columns(), self.adjoints(), self.aadj, hi, lo, self.out.reshape(1, -1),
                              (nodes, offsets, buf.reshape(1, -1)), free)
             if status == R.kernels.DONE:
                 return

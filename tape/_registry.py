@@ -5,7 +5,7 @@ names an op: it reads the rows registered here. A row says which **family** an
 op belongs to (an explicit attribute, never an id range), its ``body`` (the
 kernel code within the family), how many float constants it carries, its
 grad_fn name, its arity and its VJP rule. The numba kernels reach the table as
-one int64 array, ``kinds()`` (family, body, parameters per op id), and the op
+one int64 array, ``kinds()`` (family, body, parameters, unit addresses per op id), and the op
 ids the re-taping kernel appends as ``emit_of()`` (family, body -> op id).
 
 The engine's own record kinds are the first five rows; ops/ registers the
@@ -92,10 +92,15 @@ def register(key: str, name: str, family: Family, body: int, arity: int, vjp: Op
 
 
 def kinds() -> np.ndarray:
-    """(family, body, parameters) of every op id, as the kernels read them."""
+    """(family, body, parameters, unit addresses) of every op id, as the kernels read them.
+
+    Columns 3-5 hold the addresses of the compiled units of the op's family (the
+    sweep's, the re-taping kernel's, the forward's; ops/_numba.py): 0 until ops/
+    compiles them, the first time a kernel meets a record of the family."""
     global _kinds
     if _kinds is None:
-        _kinds = np.array([(op.family, op.body, op.params) for op in OPS], dtype=np.int64).reshape(-1, 3)
+        _kinds = np.zeros((len(OPS), 6), np.int64)
+        _kinds[:, :3] = np.array([(op.family, op.body, op.params) for op in OPS], dtype=np.int64).reshape(-1, 3)
     return _kinds
 
 

@@ -115,7 +115,7 @@ def _evaluate(tape: Tape, rec, sval, arr, shapes, consts, iconsts, blocks: list,
         return tape.array_value(l)
 
     while lo < hi:
-        status = R.kernels.forward(tuple(R.kernels.Columns(rec, sval, arr, shapes, consts, iconsts, R.kinds())), lo, hi - 1,
+        status = R.kernels.run_forward(tuple(R.kernels.Columns(rec, sval, arr, shapes, consts, iconsts, R.kinds())), lo, hi - 1,
                                    host_min)
         if status == R.kernels.DONE:
             return
@@ -165,7 +165,7 @@ def _run_kernel(tape: Tape, hi: int, lo: int, adj: np.ndarray, keep: np.ndarray,
         bigs = K.new_adjoint_list(0)
         buffers = tuple(K.Buffers(rec, sval, arr, shapes, consts, iconsts, counts, R.kinds(), R.emit_of(), dep,
                                   bigs))[:-1]  # the typed List ``bigs`` goes as an argument of its own
-        status = K.retape(buffers, bigs, hi, lo, (adj, keep, tape.freed), free, hosts)
+        status = K.run_retape(buffers, bigs, hi, lo, (adj, keep, tape.freed), free, hosts)
         result[0] = dep
         n1 = int(counts[K.C_REC])
         result[1] = n1

@@ -1,0 +1,244 @@
+"""How tape compiles its numba kernels: decorators, the on-disk cache, and compilation units.
+
+**Units.** numba compiles a kernel together with every kernel it calls: the
+callee's code is linked into the caller's module, which LLVM then optimises and
+turns into machine code again, at every level of the call tree. Compiled that
+way, the sweep's family bodies went through LLVM three or four times, and the
+first gradient of any array function compiled every family (structural ops,
+reductions, matrix products, softmax) whether it used them or not.
+
+So a kernel (the sweep, the re-taping kernel, the forward replay: the *cores*)
+reaches a family's body through a **unit**: a kernel of its own, compiled and
+cached on its own, called through its address (``unit_caller``) instead of being
+linked in. A core finds the address of each op's unit in its op-table row
+(``kinds[op, COLUMN[kind]]``); 0 there means "not compiled yet", and the core
+then returns NEED_UNITS before it changes anything, so Python compiles the units
+the records need (``ensure_units``) and calls it again. A family is compiled the
+first time a tape holds one of its records, once per machine (numba's cache).
+
+A unit's arguments are the core's *head* (a tuple of the core's own arguments)
+and a few int64s. The head's numba type is fixed per kind (``HEADS``): the call
+site checks it while the core is compiled, so a core can never call a unit
+compiled for other types (that would read memory wrongly); it fails to compile
+with a message instead.
+
+**The cache.** Kernels are compiled with ``cache=True``. numba keys a cached
+kernel on its own source file only, so a kernel would keep running a stale copy
+of an edited helper from another file. Every kernel here is keyed instead on
+all the kernel files together (``KERNEL_FILES``): an edit to any of them
+recompiles every kernel (tests/test_codegen.py checks it).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+from numba import njit, types
+from numba.core import cgutils, errors
+from numba.extending import intrinsic
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+# every module of ops/ that defines numba kernels (a test checks that none is missing)
+KERNEL_FILES = ("_numba.py", "kernels.py")
+
+
+def _domain_stamp() -> bytes:
+    digest = hashlib.sha256()
+    for name in KERNEL_FILES:
+        path = os.path.join(_HERE, name)
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                digest.update(name.encode() + b"\0" + f.read())
+    return digest.digest()
+
+
+STAMP = _domain_stamp()
+
+
+class _Unliteral:
+    """Mixin for a kernel's dispatcher: calls from other kernels are typed with plain argument types.
+
+    numba types a constant argument of a call between kernels as a literal
+    (``Literal[int](0)``, ``Literal[bool](True)``) and compiles the callee once
+    more for every distinct constant it is called with: a whole compile (and
+    cache entry) each. Typed with the plain types, every kernel compiles once
+    (measured: the cold compile of all kernels 97 -> 64 s)."""
+
+    def get_call_template(self, args, kws):
+        args = tuple(types.unliteral(a) for a in args)
+        kws = {k: types.unliteral(v) for k, v in kws.items()}
+        return super().get_call_template(args, kws)
+
+
+_UNLITERAL_CLASSES: dict = {}
+
+
+def _unliteral(dispatcher):
+    cls = type(dispatcher)
+    if not hasattr(cls, "get_call_template"):  # numba's internals moved: keep its literal specialisation
+        return dispatcher
+    if cls not in _UNLITERAL_CLASSES:
+        _UNLITERAL_CLASSES[cls] = type("Unliteral" + cls.__name__, (_Unliteral, cls), {})
+    dispatcher.__class__ = _UNLITERAL_CLASSES[cls]
+    return dispatcher
+
+
+def _stamped(dispatcher) -> bool:
+    """Key the dispatcher's cache on all the kernel files (see the module docstring); False where numba's
+    internals moved and the stamp cannot be set."""
+    cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+    if cache_file is None or not hasattr(cache_file, "_source_stamp"):
+        return False
+    cache_file._source_stamp = STAMP
+    return True
+
+
+def _njit(fn, **options):
+    """njit with numba's on-disk cache keyed on all the kernel files, or without a cache.
+
+    Without: where no cache location is writable (numba raises "no locator
+    available" at decoration time for a read-only install) and where the shared
+    key cannot be set (a stale kernel could then be loaded); the kernels then
+    compile in memory on each run."""
+    options.update(nogil=True, error_model="numpy")  # IEEE results (inf, nan) for x/0, as numpy and PyTorch give
+    try:
+        dispatcher = njit(cache=True, **options)(fn)
+    except RuntimeError:
+        return njit(**options)(fn)
+    return dispatcher if _stamped(dispatcher) else njit(**options)(fn)
+
+
+def jit(fn):
+    """A kernel: compiled once, whatever constants other kernels call it with."""
+    return _unliteral(_njit(fn))
+
+
+def jit_literal(fn):
+    """A kernel compiled once per distinct constant argument (numba's literal specialisation): for the
+    elementwise VJP loops, where a constant ``side`` or ``replace`` gives simpler loops (array replay and
+    sweeps measured ~20% slower without it)."""
+    return _njit(fn)
+
+
+def jit_inline(fn):
+    """``jit`` for small helpers and one-caller kernels, inlined into their callers at numba's IR level
+    (a plain call to the per-element helpers costs about three times the arithmetic they do; a kernel
+    called from one place compiles again inside its caller anyway)."""
+    return _njit(fn, inline="always")
+
+
+def cache_is_warm(kernel) -> bool:
+    """True when numba's on-disk cache holds ``kernel`` for the current kernel files (it then loads in well
+    under a second)."""
+    cache = getattr(kernel, "_cache", None)
+    if cache is None or type(cache).__name__ == "NullCache":  # no writable cache location: compiled on every run
+        return False
+    try:
+        index = cache._cache_file._index_path
+    except AttributeError:  # numba internals moved: stay quiet rather than guess
+        return True
+    newest = max(os.path.getmtime(os.path.join(_HERE, n)) for n in KERNEL_FILES if os.path.exists(os.path.join(_HERE, n)))
+    return os.path.exists(index) and os.path.getmtime(index) >= newest
+
+
+# ---- compilation units ------------------------------------------------------------------
+# kind -> the column of ``kinds`` holding the address of each op's unit of that kind
+COLUMN = {"sweep": 3, "retape": 4, "forward": 5}
+HEADS: dict = {}    # kind -> the numba type of the head its units take (set by ops/kernels.py)
+NINTS: dict = {}    # kind -> how many int64 arguments its units take after the head
+UNITS: dict = {kind: {} for kind in COLUMN}  # kind -> family -> the unit's dispatcher
+_ADDRESSES: dict = {}  # (kind, family) -> the compiled unit's address in this process
+
+
+def unit(kind: str, *families: int):
+    """Decorator: a kernel that is the ``kind`` unit of ``families``, called by its core through its address.
+
+    Its arguments are the kind's head and NINTS[kind] int64s; it returns an int64 status."""
+    def decorate(fn):
+        dispatcher = _njit(fn)
+        for family in families:
+            if family in UNITS[kind]:
+                raise RuntimeError(f"two {kind} units for family {family}: {UNITS[kind][family].py_func.__name__} "
+                                   f"and {fn.__name__}")
+            UNITS[kind][family] = dispatcher
+        return dispatcher
+    return decorate
+
+
+def unit_caller(kind: str):
+    """The intrinsic a core calls a ``kind`` unit with: ``call(address, head, (i0, i1, ...))`` -> int64.
+
+    The head must have the kind's type (checked when the core is compiled); the
+    integers are passed as int64. An exception raised in the unit propagates."""
+
+    @intrinsic
+    def call_unit(typingctx, address, head, ints):
+        if head != HEADS[kind]:
+            raise errors.TypingError(f"a {kind} unit takes a head of type {HEADS[kind]}, not {head}: compile the "
+                                     "units for these types, or pass the core its arguments in these types")
+        fields = tuple(types.unliteral(t) for t in ints)
+        if len(fields) != NINTS[kind] or not all(isinstance(t, (types.Integer, types.Boolean)) for t in fields):
+            raise errors.TypingError(f"a {kind} unit takes {NINTS[kind]} integers after its head, not {ints}")
+
+        def codegen(context, builder, signature, args):
+            argtypes = (HEADS[kind],) + (types.int64,) * len(fields)
+            values = [args[1]] + [context.cast(builder, builder.extract_value(args[2], i), t, types.int64)
+                                  for i, t in enumerate(fields)]
+            function_type = context.call_conv.get_function_type(types.int64, argtypes)
+            pointer = builder.inttoptr(args[0], function_type.as_pointer())
+            status, result = context.call_conv.call_function(builder, pointer, types.int64, argtypes, values)
+            with cgutils.if_unlikely(builder, status.is_error):
+                context.call_conv.return_status_propagate(builder, status)
+            return result
+
+        return types.int64(types.int64, head, ints), codegen
+
+    return call_unit
+
+
+def unit_address(kind: str, family: int) -> int:
+    """Compile (or load from numba's cache) the ``kind`` unit of ``family``; its address in this process."""
+    key = (kind, family)
+    address = _ADDRESSES.get(key)
+    if address is None:
+        dispatcher = UNITS[kind][family]
+        signature = (HEADS[kind],) + (types.int64,) * NINTS[kind]
+        dispatcher.compile(signature)
+        result = dispatcher.overloads[signature]
+        address = result.library.get_pointer_to_function(result.fndesc.mangled_name)
+        if not address:  # pragma: no cover - numba's internals moved
+            raise RuntimeError(f"tape: numba gave no address for the {kind} unit {dispatcher.py_func.__name__}")
+        _ADDRESSES[key] = address
+    return address
+
+
+def ensure_units(kind: str, kinds: np.ndarray, ops: np.ndarray, announce=None) -> None:
+    """Compile the ``kind`` units of the families of ``ops`` that ``kinds`` holds no address for, and write
+    their addresses into ``kinds`` (every op of each family). ``announce(text)`` is told which families
+    compile when numba's cache does not hold them."""
+    column = COLUMN[kind]
+    ops = np.unique(ops)
+    families = sorted({int(f) for f in kinds[ops, 0] if int(f) in UNITS[kind]})
+    missing = [f for f in families if (kinds[kinds[:, 0] == f, column] == 0).any()]
+    cold = [f for f in missing if (kind, f) not in _ADDRESSES and not cache_is_warm(UNITS[kind][f])]
+    if cold and announce is not None:
+        announce(kind, cold)
+    for family in missing:
+        kinds[kinds[:, 0] == family, column] = unit_address(kind, family)
+
+
+def check_units(needs_unit) -> None:
+    """Raise if a family that a core sends to a unit (``needs_unit(column, family)``, the cores' own test)
+    has no unit registered, or one is registered for a family no core sends there."""
+    for kind, column in COLUMN.items():
+        for family in range(64):
+            sent = bool(needs_unit.py_func(column, family))
+            if sent != (family in UNITS[kind]):
+                raise RuntimeError(f"tape: the {kind} core {'sends' if sent else 'does not send'} family {family} "
+                                   f"to a unit, but {'none' if sent else 'one'} is registered")
+
+
+__all__ = ["COLUMN", "HEADS", "KERNEL_FILES", "NINTS", "STAMP", "UNITS", "cache_is_warm", "check_units",
+           "ensure_units", "jit", "jit_inline", "jit_literal", "unit", "unit_address", "unit_caller"]
