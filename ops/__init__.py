@@ -12,7 +12,7 @@ import os
 
 from tape import _registry
 
-from . import _declare, kernels, primitives, table
+from . import _declare, kernels, primitives, softmax, table
 
 _registry.kernels = kernels
 _registry.host_matmul = primitives.HOST_MATMUL
@@ -24,4 +24,4 @@ if _stale and not os.environ.get("TAPE_CODEGEN"):  # set by ops/codegen.py, whic
     raise ImportError(f"ops/kernels.py is stale against the declarations ({', '.join(_stale)}): "
                       "run python ops/codegen.py")
 
-__all__ = ["kernels", "primitives", "table"]
+__all__ = ["kernels", "primitives", "softmax", "table"]

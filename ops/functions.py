@@ -15,6 +15,7 @@ from tape._tensor import Tensor, _norm_dim, _plain, _wrap, escape
 
 from . import _declare
 from . import primitives as P
+from . import softmax as SM
 
 # ---- arithmetic ------------------------------------------------------------------
 
@@ -214,11 +215,11 @@ def norm(x, p=2, dim=None, keepdim: bool = False) -> Tensor:
 
 
 def softmax(x, dim: int) -> Tensor:
-    return P.softmax_family(P.SOFTMAX, x, dim)
+    return SM.softmax_family(SM.SOFTMAX, x, dim)
 
 
 def log_softmax(x, dim: int) -> Tensor:
-    return P.softmax_family(P.LOG_SOFTMAX, x, dim)
+    return SM.softmax_family(SM.LOG_SOFTMAX, x, dim)
 
 
 def logsumexp(x, dim, keepdim: bool = False) -> Tensor:
@@ -230,7 +231,7 @@ def logsumexp(x, dim, keepdim: bool = False) -> Tensor:
                 out = logsumexp(out, d, keepdim)
             return out
         dim = dim[0]
-    return P.softmax_family(P.LOGSUMEXP, x, dim, keepdim)
+    return SM.softmax_family(SM.LOGSUMEXP, x, dim, keepdim)
 
 
 # ---- linear algebra --------------------------------------------------------------------
@@ -428,4 +429,4 @@ def flip(x, dims) -> Tensor:
 
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in (
-    "annotations", "math", "np", "Optional", "Sequence", "Tensor", "P", "escape")]
+    "annotations", "math", "np", "Optional", "Sequence", "Tensor", "P", "SM", "escape")]

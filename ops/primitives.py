@@ -206,33 +206,6 @@ def _mv_vjp(g, y, xs, r):
     return outer, mv(permute_as(T_OP, a, (1, 0)), g)
 
 
-def _dim_keep(x, dim: int) -> tuple:
-    return tuple(1 if d == dim else s for d, s in enumerate(x.shape))
-
-
-def _softmax_vjp(g, y, xs, r):
-    x = xs[0]
-    if x.ndim == 0:
-        return g * 0.0,
-    gy = g * y
-    return gy - y * reduction(SUM_DIM, gy, (r.aux,), True, np.sum),
-
-
-def _log_softmax_vjp(g, y, xs, r):
-    x = xs[0]
-    if x.ndim == 0:
-        return g * 0.0,
-    return g - unary(EXP, y) * reduction(SUM_DIM, g, (r.aux,), True, np.sum),
-
-
-def _logsumexp_vjp(g, y, xs, r):
-    x = xs[0]
-    if x.ndim == 0:
-        return g,
-    keep = _dim_keep(x, r.aux)
-    return view_as(VIEW, g, keep) * unary(EXP, x - view_as(VIEW, y, keep)),
-
-
 def sum_to(g: Tensor, shape: tuple) -> Tensor:
     """Sum ``g`` over the dimensions that broadcasting added or stretched, down to ``shape``."""
     lead = g.ndim - len(shape)
@@ -982,39 +955,3 @@ def mv(a, b) -> Tensor:
         raise RuntimeError(f"size mismatch, got input ({a.shape[0]}), mat ({a.shape[0]}x{a.shape[1]}), "
                            f"vec ({b.shape[0]})")
     return record(MV, a._array() @ b._array(), (a, b))
-
-
-# ---- softmax family ------------------------------------------------------------------
-SOFTMAX = register("softmax", "SoftmaxBackward0", Family.SOFTMAX, K.SM_SOFTMAX, 1, _softmax_vjp).id
-LOG_SOFTMAX = register("log_softmax", "LogSoftmaxBackward0", Family.SOFTMAX, K.SM_LOG_SOFTMAX, 1, _log_softmax_vjp).id
-LOGSUMEXP = register("logsumexp", "LogsumexpBackward0", Family.SOFTMAX, K.SM_LOGSUMEXP, 1, _logsumexp_vjp).id
-
-
-def _lse(v: np.ndarray, d: int, keepdims: bool) -> np.ndarray:
-    m = np.max(v, axis=d, keepdims=True, initial=-np.inf)  # an empty dim: log(0) = -inf, as in PyTorch
-    m = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore"):
-        out = np.log(np.sum(np.exp(v - m), axis=d, keepdims=True)) + m
-    return out if keepdims else np.squeeze(out, axis=d)
-
-
-def softmax_family(op: int, x: Tensor, dim: int, keepdim: bool = False) -> Tensor:
-    x = _float_operand(x)
-    v = x._array()
-    if v.dtype.kind != "f":
-        v = v.astype(np.float64)
-    nd = v.ndim
-    d = _norm_dim(dim, nd)
-    w = v.reshape(1) if nd == 0 else v
-    if op == SOFTMAX:
-        e = np.exp(w - np.max(w, axis=d, keepdims=True, initial=-np.inf))
-        out = e / np.sum(e, axis=d, keepdims=True)
-    elif op == LOG_SOFTMAX:
-        out = w - _lse(w, d, True)
-    else:
-        out = _lse(w, d, keepdim)
-    out = out.reshape(v.shape) if nd == 0 else out
-    if op == LOGSUMEXP and nd == 0:
-        out = out.reshape(())
-    out = np.asarray(out, dtype=v.dtype)
-    return record(op, out if out.ndim or out.dtype != _F64 else float(out), (x,), aux=d)
