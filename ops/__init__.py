@@ -12,10 +12,10 @@ import os
 
 from tape import _registry
 
-from . import _declare, kernels, primitives, softmax, table
+from . import _declare, kernels, primitives, linalg, softmax, table
 
 _registry.kernels = kernels
-_registry.host_matmul = primitives.HOST_MATMUL
+_registry.host_matmul = linalg.HOST_MATMUL
 # the family numbers the kernels were compiled with must be the registry's (a stale generated section)
 _stale = [f.name for f in _registry.Family if getattr(kernels, "FAMILY_" + f.name, None) != int(f)]
 _stale += [d.key for d in _declare.DECLARED.values()
@@ -24,4 +24,4 @@ if _stale and not os.environ.get("TAPE_CODEGEN"):  # set by ops/codegen.py, whic
     raise ImportError(f"ops/kernels.py is stale against the declarations ({', '.join(_stale)}): "
                       "run python ops/codegen.py")
 
-__all__ = ["kernels", "primitives", "softmax", "table"]
+__all__ = ["kernels", "linalg", "primitives", "softmax", "table"]

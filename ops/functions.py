@@ -14,6 +14,7 @@ from tape._dtype import to_numpy_dtype as _to_numpy_dtype
 from tape._tensor import Tensor, _norm_dim, _plain, _wrap, escape
 
 from . import _declare
+from . import linalg as LA
 from . import primitives as P
 from . import softmax as SM
 
@@ -235,10 +236,10 @@ def logsumexp(x, dim, keepdim: bool = False) -> Tensor:
 
 
 # ---- linear algebra --------------------------------------------------------------------
-mm = P.mm
-bmm = P.bmm
-dot = P.dot
-mv = P.mv
+mm = LA.mm
+bmm = LA.bmm
+dot = LA.dot
+mv = LA.mv
 
 
 def matmul(a, b) -> Tensor:
@@ -248,15 +249,15 @@ def matmul(a, b) -> Tensor:
     if na == 0 or nb == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {na}D and {nb}D")
     if na == 1 and nb == 1:
-        return P.dot(a, b)
+        return LA.dot(a, b)
     if na == 2 and nb == 2:
-        return P.mm(a, b)
+        return LA.mm(a, b)
     if na == 2 and nb == 1:
-        return P.mv(a, b)
+        return LA.mv(a, b)
     if na == 1 and nb == 2:
         if a.shape[0] != b.shape[0]:
-            raise P._matmul_error(a.shape, b.shape)
-        return P.view_as(P.SQUEEZE_DIMS, P.mm(unsqueeze(a, 0), b), (b.shape[1],))
+            raise LA._matmul_error(a.shape, b.shape)
+        return P.view_as(P.SQUEEZE_DIMS, LA.mm(unsqueeze(a, 0), b), (b.shape[1],))
     # batched: fold broadcast batch dimensions into one
     a2 = unsqueeze(a, 0) if na == 1 else a
     b2 = unsqueeze(b, -1) if nb == 1 else b
@@ -274,7 +275,7 @@ def matmul(a, b) -> Tensor:
     if len(batch) != 1:
         a2 = P.view_as(P.VIEW, a2, (nbatch, n, k))
         b2 = P.view_as(P.VIEW, b2, (nbatch, k, m))
-    out = P.bmm(a2, b2)
+    out = LA.bmm(a2, b2)
     shape = batch + ((n,) if na > 1 else ()) + ((m,) if nb > 1 else ())
     # PyTorch ends the batched path with _unsafe_view even when the shape is unchanged (3-D @ 3-D)
     return P.view_as(P.UNSAFE_VIEW, out, shape)
@@ -429,4 +430,4 @@ def flip(x, dims) -> Tensor:
 
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in (
-    "annotations", "math", "np", "Optional", "Sequence", "Tensor", "P", "SM", "escape")]
+    "annotations", "math", "np", "Optional", "Sequence", "Tensor", "LA", "P", "SM", "escape")]

@@ -75,6 +75,13 @@ def _operand(x, out_shape: tuple):
     return _operand(_wrap(np.asarray(x, dtype=np.float64)), out_shape)
 
 
+def _float_operand(x) -> Tensor:
+    """``x`` as a tensor (a number or an array becomes one): the operands of the linear algebra and softmax ops."""
+    if not isinstance(x, Tensor):
+        x = _wrap(np.asarray(x, dtype=np.float64))
+    return x
+
+
 # ---- derivative rules ------------------------------------------------------------
 # A rule maps (g, y, xs, r) -> one gradient (or None) per operand: g is the output's
 # adjoint, y the output, xs the operands (tensors on the tape), r the record (aux,
@@ -183,27 +190,6 @@ def _extreme_reduction_vjp(g, y, xs, r):
     else:  # ties share the gradient evenly
         weights = hit / expand(reduction(SUM_DIM, hit, dims, True, np.sum), x.shape) if dims else hit
     return expand(view_as(VIEW, g, keep), x.shape) * weights,
-
-
-def _mm_vjp(g, y, xs, r):
-    a, b = xs
-    return mm(g, permute_as(T_OP, b, (1, 0))), mm(permute_as(T_OP, a, (1, 0)), g)
-
-
-def _bmm_vjp(g, y, xs, r):
-    a, b = xs
-    return bmm(g, permute_as(TRANSPOSE, b, (0, 2, 1))), bmm(permute_as(TRANSPOSE, a, (0, 2, 1)), g)
-
-
-def _dot_vjp(g, y, xs, r):
-    a, b = xs
-    return g * b, g * a
-
-
-def _mv_vjp(g, y, xs, r):
-    a, v = xs
-    outer = view_as(UNSQUEEZE, g, (g.numel(), 1)) * view_as(UNSQUEEZE, v, (1, v.numel()))
-    return outer, mv(permute_as(T_OP, a, (1, 0)), g)
 
 
 def sum_to(g: Tensor, shape: tuple) -> Tensor:
@@ -878,80 +864,3 @@ def max_min_dim(x: Tensor, dim: int, keepdim: bool, is_max: bool):
     indices = guard_extremum(_wrap(np.asarray(idx, dtype=np.int64)), x, (d,) if x.ndim else (), is_max,
                              "max(dim).indices" if is_max else "min(dim).indices")
     return (MaxResult if is_max else MinResult)(values, indices)
-
-
-# ---- linear algebra -----------------------------------------------------------------
-def _matmul_host_vjp(needs: tuple, g: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
-    """numpy's BLAS for the VJP of a large (batched) product: (g @ b^T, a^T @ g), each only if needed."""
-    return (np.matmul(g, np.swapaxes(b, -1, -2)) if needs[0] else None,
-            np.matmul(np.swapaxes(a, -1, -2), g) if needs[1] else None)
-
-
-MM = register("mm", "MmBackward0", Family.LINALG, K.L_MM, 2, _mm_vjp, host=_matmul_host_vjp).id
-BMM = register("bmm", "BmmBackward0", Family.LINALG, K.L_BMM, 2, _bmm_vjp, host=_matmul_host_vjp).id
-DOT = register("dot", "DotBackward0", Family.LINALG, K.L_DOT, 2, _dot_vjp).id
-MV = register("mv", "MvBackward0", Family.LINALG, K.L_MV, 2, _mv_vjp).id
-
-
-def _float_operand(x) -> Tensor:
-    if not isinstance(x, Tensor):
-        x = _wrap(np.asarray(x, dtype=np.float64))
-    return x
-
-
-def _matmul_error(a: tuple, b: tuple) -> RuntimeError:
-    if len(a) == 1 and len(b) == 1:
-        return RuntimeError(f"inconsistent tensor size, expected tensor [{a[0]}] and src [{b[0]}] to have the same "
-                            f"number of elements, but got {a[0]} and {b[0]} elements respectively")
-    ra = "x".join(str(s) for s in (a if len(a) > 1 else (1,) + a))
-    rb = "x".join(str(s) for s in b)
-    return RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({ra} and {rb})")
-
-
-def mm(a, b) -> Tensor:
-    a, b = _float_operand(a), _float_operand(b)
-    if a.ndim != 2 or b.ndim != 2:
-        raise RuntimeError(f"mm: expected 2-D tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
-    if a.shape[1] != b.shape[0]:
-        raise _matmul_error(a.shape, b.shape)
-    return _host_if_large(record(MM, a._array() @ b._array(), (a, b)), a.shape[0] * a.shape[1] * b.shape[1])
-
-
-def bmm(a, b) -> Tensor:
-    a, b = _float_operand(a), _float_operand(b)
-    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
-        raise RuntimeError(f"bmm: expected batched matrices (b, n, k) and (b, k, m), got shapes {tuple(a.shape)} "
-                           f"and {tuple(b.shape)}")
-    out = record(BMM, np.matmul(a._array(), b._array()), (a, b))
-    return _host_if_large(out, a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2])
-
-
-# products with at least this many multiply-adds get their VJP from numpy's BLAS: the sweep pauses
-# there (the kernels carry no BLAS of their own, which keeps one BLAS thread pool and a short compile)
-HOST_MATMUL = 1 << 15
-
-
-def _host_if_large(out: Tensor, multiply_adds: int) -> Tensor:
-    if out._tape is not None and multiply_adds >= HOST_MATMUL:
-        out._tape.host_nodes.append(out._node)
-    return out
-
-
-def dot(a, b) -> Tensor:
-    a, b = _float_operand(a), _float_operand(b)
-    if a.ndim != 1 or b.ndim != 1:
-        raise RuntimeError(f"1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
-    if a.shape != b.shape:
-        raise _matmul_error(a.shape, b.shape)
-    return record(DOT, float(np.dot(a._array(), b._array())) if a._dt == _F64 else np.dot(a._array(), b._array()),
-                  (a, b))
-
-
-def mv(a, b) -> Tensor:
-    a, b = _float_operand(a), _float_operand(b)
-    if a.ndim != 2 or b.ndim != 1:
-        raise RuntimeError(f"vector + matrix @ vector expected, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
-    if a.shape[1] != b.shape[0]:
-        raise RuntimeError(f"size mismatch, got input ({a.shape[0]}), mat ({a.shape[0]}x{a.shape[1]}), "
-                           f"vec ({b.shape[0]})")
-    return record(MV, a._array() @ b._array(), (a, b))
