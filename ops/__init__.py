@@ -12,7 +12,7 @@ import os
 
 from tape import _registry
 
-from . import _declare, kernels, primitives, linalg, softmax, table
+from . import _declare, kernels, primitives, reduce, linalg, softmax, table
 
 _registry.kernels = kernels
 _registry.host_matmul = linalg.HOST_MATMUL
@@ -24,4 +24,4 @@ if _stale and not os.environ.get("TAPE_CODEGEN"):  # set by ops/codegen.py, whic
     raise ImportError(f"ops/kernels.py is stale against the declarations ({', '.join(_stale)}): "
                       "run python ops/codegen.py")
 
-__all__ = ["kernels", "linalg", "primitives", "softmax", "table"]
+__all__ = ["kernels", "linalg", "primitives", "reduce", "softmax", "table"]

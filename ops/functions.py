@@ -16,6 +16,7 @@ from tape._tensor import Tensor, _norm_dim, _plain, _wrap, escape
 from . import _declare
 from . import linalg as LA
 from . import primitives as P
+from . import reduce as RD
 from . import softmax as SM
 
 # ---- arithmetic ------------------------------------------------------------------
@@ -121,8 +122,8 @@ def _as(x) -> Tensor:
 def sum(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
     """Sum of all elements (SumBackward0) or over ``dim`` (SumBackward1)."""
     x = _as(x)
-    dims = P.reduce_dims(x, dim)
-    return P.reduction(P.SUM if dim is None else P.SUM_DIM, x, dims, keepdim if dim is not None else False, np.sum)
+    dims = RD.reduce_dims(x, dim)
+    return RD.reduction(RD.SUM if dim is None else RD.SUM_DIM, x, dims, keepdim if dim is not None else False, np.sum)
 
 
 def mean(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
@@ -131,16 +132,16 @@ def mean(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     if not x.is_floating_point():
         raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a floating point or "
                            f"complex dtype. Got: {x.dtype}")
-    dims = P.reduce_dims(x, dim)
-    return P.reduction(P.MEAN if dim is None else P.MEAN_DIM, x, dims, keepdim if dim is not None else False,
-                       np.mean)
+    dims = RD.reduce_dims(x, dim)
+    return RD.reduction(RD.MEAN if dim is None else RD.MEAN_DIM, x, dims, keepdim if dim is not None else False,
+                        np.mean)
 
 
 def prod(x, dim: Optional[int] = None, keepdim: bool = False, dtype=None) -> Tensor:
     x = _as(x)
     if dim is None:
-        return P.reduction(P.PROD, x, tuple(range(x.ndim)), False, np.prod)
-    return P.reduction(P.PROD_DIM, x, P.reduce_dims(x, dim), keepdim, np.prod)
+        return RD.reduction(RD.PROD, x, tuple(range(x.ndim)), False, np.prod)
+    return RD.reduction(RD.PROD_DIM, x, RD.reduce_dims(x, dim), keepdim, np.prod)
 
 
 def max(x, dim=None, keepdim: bool = False):  # noqa: A001
@@ -152,8 +153,8 @@ def max(x, dim=None, keepdim: bool = False):  # noqa: A001
         if x.numel() == 0:
             raise RuntimeError("max(): Expected reduction dim to be specified for input.numel() == 0. "
                                "Specify the reduction dim with the 'dim' argument.")
-        return P.reduction(P.MAX, x, tuple(range(x.ndim)), False, np.max)
-    return P.max_min_dim(x, dim, keepdim, True)
+        return RD.reduction(RD.MAX, x, tuple(range(x.ndim)), False, np.max)
+    return RD.max_min_dim(x, dim, keepdim, True)
 
 
 def min(x, dim=None, keepdim: bool = False):  # noqa: A001
@@ -165,18 +166,18 @@ def min(x, dim=None, keepdim: bool = False):  # noqa: A001
         if x.numel() == 0:
             raise RuntimeError("min(): Expected reduction dim to be specified for input.numel() == 0. "
                                "Specify the reduction dim with the 'dim' argument.")
-        return P.reduction(P.MIN, x, tuple(range(x.ndim)), False, np.min)
-    return P.max_min_dim(x, dim, keepdim, False)
+        return RD.reduction(RD.MIN, x, tuple(range(x.ndim)), False, np.min)
+    return RD.max_min_dim(x, dim, keepdim, False)
 
 
 def amax(x, dim=(), keepdim: bool = False) -> Tensor:
     x = _as(x)
-    return P.reduction(P.AMAX, x, P.reduce_dims(x, dim), keepdim, np.max)
+    return RD.reduction(RD.AMAX, x, RD.reduce_dims(x, dim), keepdim, np.max)
 
 
 def amin(x, dim=(), keepdim: bool = False) -> Tensor:
     x = _as(x)
-    return P.reduction(P.AMIN, x, P.reduce_dims(x, dim), keepdim, np.min)
+    return RD.reduction(RD.AMIN, x, RD.reduce_dims(x, dim), keepdim, np.min)
 
 
 def argmax(x, dim=None, keepdim: bool = False) -> Tensor:
@@ -186,7 +187,7 @@ def argmax(x, dim=None, keepdim: bool = False) -> Tensor:
         out = _wrap(np.asarray(np.argmax(v), dtype=np.int64))
     else:
         out = _wrap(np.asarray(np.argmax(v, axis=dim, keepdims=keepdim), dtype=np.int64))
-    return P.guard_extremum(out, x, tuple(range(x.ndim)) if dim is None else (_norm_dim(dim, x.ndim),), True,
+    return RD.guard_extremum(out, x, tuple(range(x.ndim)) if dim is None else (_norm_dim(dim, x.ndim),), True,
                             "argmax()")
 
 
@@ -197,7 +198,7 @@ def argmin(x, dim=None, keepdim: bool = False) -> Tensor:
         out = _wrap(np.asarray(np.argmin(v), dtype=np.int64))
     else:
         out = _wrap(np.asarray(np.argmin(v, axis=dim, keepdims=keepdim), dtype=np.int64))
-    return P.guard_extremum(out, x, tuple(range(x.ndim)) if dim is None else (_norm_dim(dim, x.ndim),), False,
+    return RD.guard_extremum(out, x, tuple(range(x.ndim)) if dim is None else (_norm_dim(dim, x.ndim),), False,
                             "argmin()")
 
 
@@ -430,4 +431,4 @@ def flip(x, dims) -> Tensor:
 
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in (
-    "annotations", "math", "np", "Optional", "Sequence", "Tensor", "LA", "P", "SM", "escape")]
+    "annotations", "math", "np", "Optional", "Sequence", "Tensor", "LA", "P", "RD", "SM", "escape")]

@@ -16,6 +16,7 @@ from tape._tensor import Tensor, _norm_dim, record
 
 from . import kernels as K
 from . import primitives as P
+from . import reduce as RD
 from .table import register
 
 _F64 = np.dtype(np.float64)
@@ -30,14 +31,14 @@ def _softmax_vjp(g, y, xs, r):
     if x.ndim == 0:
         return g * 0.0,
     gy = g * y
-    return gy - y * P.reduction(P.SUM_DIM, gy, (r.aux,), True, np.sum),
+    return gy - y * RD.reduction(RD.SUM_DIM, gy, (r.aux,), True, np.sum),
 
 
 def _log_softmax_vjp(g, y, xs, r):
     x = xs[0]
     if x.ndim == 0:
         return g * 0.0,
-    return g - P.unary(P.EXP, y) * P.reduction(P.SUM_DIM, g, (r.aux,), True, np.sum),
+    return g - P.unary(P.EXP, y) * RD.reduction(RD.SUM_DIM, g, (r.aux,), True, np.sum),
 
 
 def _logsumexp_vjp(g, y, xs, r):
