@@ -2,8 +2,10 @@
 
 ``tape.ops.elementwise`` declares every elementwise op once (``tape.ops.codegen``
 writes their numba side into ``tape.ops.kernels``); ``tape.ops.primitives``
-registers the other families and records every op; ``tape.ops.table`` lists
-the rows (id, grad_fn name, family, body, arity, VJP rule);
+records them and holds the helpers the families share; each hand-written
+family has one module holding its ops' rows, forwards and VJP rules
+(``tape.ops.shape``, ``reduce``, ``linalg``, ``softmax``); ``tape.ops.table``
+lists the rows (id, grad_fn name, family, body, arity, VJP rule);
 ``tape.ops.functions`` holds the public functions and composites. Importing
 this package fills the engine's registry (tape/_registry.py): the engine reads
 the table and the kernels from there and never imports ``tape.ops``.
@@ -12,7 +14,9 @@ import os
 
 from tape import _registry
 
-from . import _declare, kernels, primitives, reduce, linalg, softmax, table
+# the families in the order of their op ids (register() numbers rows as it is called; primitives
+# registers the elementwise rows and imports shape and reduce below them)
+from . import _declare, kernels, primitives, shape, reduce, linalg, softmax, table
 
 _registry.kernels = kernels
 _registry.host_matmul = linalg.HOST_MATMUL
@@ -24,4 +28,4 @@ if _stale and not os.environ.get("TAPE_CODEGEN"):  # set by ops/codegen.py, whic
     raise ImportError(f"ops/kernels.py is stale against the declarations ({', '.join(_stale)}): "
                       "run python ops/codegen.py")
 
-__all__ = ["kernels", "linalg", "primitives", "reduce", "softmax", "table"]
+__all__ = ["kernels", "linalg", "primitives", "reduce", "shape", "softmax", "table"]

@@ -17,6 +17,7 @@ from . import _declare
 from . import linalg as LA
 from . import primitives as P
 from . import reduce as RD
+from . import shape as S
 from . import softmax as SM
 
 # ---- arithmetic ------------------------------------------------------------------
@@ -258,7 +259,7 @@ def matmul(a, b) -> Tensor:
     if na == 1 and nb == 2:
         if a.shape[0] != b.shape[0]:
             raise LA._matmul_error(a.shape, b.shape)
-        return P.view_as(P.SQUEEZE_DIMS, LA.mm(unsqueeze(a, 0), b), (b.shape[1],))
+        return S.view_as(S.SQUEEZE_DIMS, LA.mm(unsqueeze(a, 0), b), (b.shape[1],))
     # batched: fold broadcast batch dimensions into one
     a2 = unsqueeze(a, 0) if na == 1 else a
     b2 = unsqueeze(b, -1) if nb == 1 else b
@@ -269,17 +270,17 @@ def matmul(a, b) -> Tensor:
     batch = P.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
     n, k, m = a2.shape[-2], a2.shape[-1], b2.shape[-1]
     if a2.shape[:-2] != batch:
-        a2 = P.expand(a2, batch + (n, k))
+        a2 = S.expand(a2, batch + (n, k))
     if b2.shape[:-2] != batch:
-        b2 = P.expand(b2, batch + (k, m))
+        b2 = S.expand(b2, batch + (k, m))
     nbatch = P._numel(batch)
     if len(batch) != 1:
-        a2 = P.view_as(P.VIEW, a2, (nbatch, n, k))
-        b2 = P.view_as(P.VIEW, b2, (nbatch, k, m))
+        a2 = S.view_as(S.VIEW, a2, (nbatch, n, k))
+        b2 = S.view_as(S.VIEW, b2, (nbatch, k, m))
     out = LA.bmm(a2, b2)
     shape = batch + ((n,) if na > 1 else ()) + ((m,) if nb > 1 else ())
     # PyTorch ends the batched path with _unsafe_view even when the shape is unchanged (3-D @ 3-D)
-    return P.view_as(P.UNSAFE_VIEW, out, shape)
+    return S.view_as(S.UNSAFE_VIEW, out, shape)
 
 
 def outer(a, b) -> Tensor:
@@ -295,8 +296,8 @@ def _shape_args(shape) -> tuple:
 
 def reshape(x, *shape) -> Tensor:
     x = _as(x)
-    shape = P.resolve_shape(_shape_args(shape), x.numel(), x.shape)
-    return P.view_as(P.VIEW, x, shape)
+    shape = S.resolve_shape(_shape_args(shape), x.numel(), x.shape)
+    return S.view_as(S.VIEW, x, shape)
 
 
 def view(x, *shape) -> Tensor:
@@ -306,40 +307,40 @@ def view(x, *shape) -> Tensor:
 def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     x = _as(x)
     if x.ndim == 0:
-        return P.view_as(P.VIEW, x, (1,))
+        return S.view_as(S.VIEW, x, (1,))
     s = _norm_dim(start_dim, x.ndim)
     e = _norm_dim(end_dim, x.ndim)
     if s > e:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
     shape = x.shape[:s] + (P._numel(x.shape[s:e + 1]),) + x.shape[e + 1:]
-    return P.view_as(P.VIEW, x, shape)
+    return S.view_as(S.VIEW, x, shape)
 
 
 def squeeze(x, dim=None) -> Tensor:
     x = _as(x)
     if dim is None:
-        return P.view_as(P.SQUEEZE, x, tuple(s for s in x.shape if s != 1))
+        return S.view_as(S.SQUEEZE, x, tuple(s for s in x.shape if s != 1))
     dims = {_norm_dim(d, x.ndim) for d in ((dim,) if isinstance(dim, int) else dim)}
     shape = tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1))
-    return P.view_as(P.SQUEEZE_DIM, x, shape)
+    return S.view_as(S.SQUEEZE_DIM, x, shape)
 
 
 def unsqueeze(x, dim: int) -> Tensor:
     x = _as(x)
     d = _norm_dim(dim, x.ndim + 1)
-    return P.view_as(P.UNSQUEEZE, x, x.shape[:d] + (1,) + x.shape[d:])
+    return S.view_as(S.UNSQUEEZE, x, x.shape[:d] + (1,) + x.shape[d:])
 
 
 def expand(x, *sizes) -> Tensor:
-    return P.expand(_as(x), _shape_args(sizes))
+    return S.expand(_as(x), _shape_args(sizes))
 
 
 def broadcast_to(x, shape) -> Tensor:
-    return P.expand(_as(x), tuple(shape))
+    return S.expand(_as(x), tuple(shape))
 
 
 def permute(x, *dims) -> Tensor:
-    return P.permute_as(P.PERMUTE, _as(x), _shape_args(dims))
+    return S.permute_as(S.PERMUTE, _as(x), _shape_args(dims))
 
 
 def transpose(x, dim0: int, dim1: int) -> Tensor:
@@ -347,7 +348,7 @@ def transpose(x, dim0: int, dim1: int) -> Tensor:
     perm = list(range(x.ndim))
     d0, d1 = _norm_dim(dim0, x.ndim), _norm_dim(dim1, x.ndim)
     perm[d0], perm[d1] = perm[d1], perm[d0]
-    return P.permute_as(P.TRANSPOSE, x, perm)
+    return S.permute_as(S.TRANSPOSE, x, perm)
 
 
 swapaxes = transpose
@@ -360,26 +361,26 @@ def t(x) -> Tensor:
     if x.ndim < 2:
         if not x.requires_grad:
             return x
-        return P.permute_as(P.T_OP, x, tuple(range(x.ndim)))  # the identity, recorded as TBackward0 as in PyTorch
-    return P.permute_as(P.T_OP, x, (1, 0))
+        return S.permute_as(S.T_OP, x, tuple(range(x.ndim)))  # the identity, recorded as TBackward0 as in PyTorch
+    return S.permute_as(S.T_OP, x, (1, 0))
 
 
 def clone(x) -> Tensor:
     x = _as(x)
     v = x._value
-    return P.view_as(P.CLONE, x, x.shape) if type(v) is float else _clone_array(x)
+    return S.view_as(S.CLONE, x, x.shape) if type(v) is float else _clone_array(x)
 
 
 def _clone_array(x: Tensor) -> Tensor:
-    out = P.view_as(P.CLONE, x, x.shape)
+    out = S.view_as(S.CLONE, x, x.shape)
     if isinstance(out._value, np.ndarray) and np.shares_memory(out._value, x._value):
         out._value = out._value.copy()
     return out
 
 
-cat = P.cat
-concat = concatenate = P.cat
-stack = P.stack
+cat = S.cat
+concat = concatenate = S.cat
+stack = S.stack
 
 
 def meshgrid(*tensors, indexing: str = "ij") -> tuple:
@@ -404,7 +405,7 @@ def meshgrid(*tensors, indexing: str = "ij") -> tuple:
     for i, t_ in enumerate(tensors):
         v = [1] * len(tensors)
         v[pos[i]] = sizes[i]
-        out.append(P.expand(P.view_as(P.VIEW, t_, tuple(v)), shape))
+        out.append(S.expand(S.view_as(S.VIEW, t_, tuple(v)), shape))
     return tuple(out)
 
 
@@ -415,10 +416,10 @@ def to_dtype(x: Tensor, dtype) -> Tensor:
     value = x._array().astype(nd)
     if nd.kind != "f" or x._dt.kind != "f":
         if nd.kind == "f" and P.state.recording is not None and P.needs_record((x,)):
-            return P.record(P.TO_COPY, value if value.ndim else float(value), (x,), checked=True)  # 0/1 values
+            return P.record(S.TO_COPY, value if value.ndim else float(value), (x,), checked=True)  # 0/1 values
         escape(x, 1 if nd.kind == "b" else 2, f"a conversion to {nd}")
         return _wrap(value)
-    return P.record(P.TO_COPY, value if value.ndim or nd != np.float64 else float(value), (x,))
+    return P.record(S.TO_COPY, value if value.ndim or nd != np.float64 else float(value), (x,))
 
 
 def flip(x, dims) -> Tensor:
@@ -427,8 +428,8 @@ def flip(x, dims) -> Tensor:
     key = [slice(None)] * x.ndim
     for d in dims:
         key[_norm_dim(d, x.ndim)] = slice(None, None, -1)
-    return P.getitem(x, tuple(key))
+    return S.getitem(x, tuple(key))
 
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in (
-    "annotations", "math", "np", "Optional", "Sequence", "Tensor", "LA", "P", "RD", "SM", "escape")]
+    "annotations", "math", "np", "Optional", "Sequence", "Tensor", "LA", "P", "RD", "S", "SM", "escape")]

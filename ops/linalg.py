@@ -16,6 +16,7 @@ from tape._tensor import Tensor, record
 
 from . import kernels as K
 from . import primitives as P
+from . import shape as S
 from .table import register
 
 _F64 = np.dtype(np.float64)
@@ -47,10 +48,10 @@ def _matmul_error(a: tuple, b: tuple) -> RuntimeError:
     return RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({ra} and {rb})")
 
 
-# ---- mm ------------------------------------------------------------------------------
+# ---- mm ---------------------------------------------------------------------------
 def _mm_vjp(g, y, xs, r):
     a, b = xs
-    return mm(g, P.permute_as(P.T_OP, b, (1, 0))), mm(P.permute_as(P.T_OP, a, (1, 0)), g)
+    return mm(g, S.permute_as(S.T_OP, b, (1, 0))), mm(S.permute_as(S.T_OP, a, (1, 0)), g)
 
 
 MM = register("mm", "MmBackward0", Family.LINALG, K.L_MM, 2, _mm_vjp, host=_matmul_host_vjp).id
@@ -65,10 +66,10 @@ def mm(a, b) -> Tensor:
     return _host_if_large(record(MM, a._array() @ b._array(), (a, b)), a.shape[0] * a.shape[1] * b.shape[1])
 
 
-# ---- bmm -----------------------------------------------------------------------------
+# ---- bmm --------------------------------------------------------------------------
 def _bmm_vjp(g, y, xs, r):
     a, b = xs
-    return bmm(g, P.permute_as(P.TRANSPOSE, b, (0, 2, 1))), bmm(P.permute_as(P.TRANSPOSE, a, (0, 2, 1)), g)
+    return bmm(g, S.permute_as(S.TRANSPOSE, b, (0, 2, 1))), bmm(S.permute_as(S.TRANSPOSE, a, (0, 2, 1)), g)
 
 
 BMM = register("bmm", "BmmBackward0", Family.LINALG, K.L_BMM, 2, _bmm_vjp, host=_matmul_host_vjp).id
@@ -83,7 +84,7 @@ def bmm(a, b) -> Tensor:
     return _host_if_large(out, a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2])
 
 
-# ---- dot -----------------------------------------------------------------------------
+# ---- dot --------------------------------------------------------------------------
 def _dot_vjp(g, y, xs, r):
     a, b = xs
     return g * b, g * a
@@ -102,11 +103,11 @@ def dot(a, b) -> Tensor:
                   (a, b))
 
 
-# ---- mv ------------------------------------------------------------------------------
+# ---- mv ---------------------------------------------------------------------------
 def _mv_vjp(g, y, xs, r):
     a, v = xs
-    outer = P.view_as(P.UNSQUEEZE, g, (g.numel(), 1)) * P.view_as(P.UNSQUEEZE, v, (1, v.numel()))
-    return outer, mv(P.permute_as(P.T_OP, a, (1, 0)), g)
+    outer = S.view_as(S.UNSQUEEZE, g, (g.numel(), 1)) * S.view_as(S.UNSQUEEZE, v, (1, v.numel()))
+    return outer, mv(S.permute_as(S.T_OP, a, (1, 0)), g)
 
 
 MV = register("mv", "MvBackward0", Family.LINALG, K.L_MV, 2, _mv_vjp).id

@@ -20,6 +20,7 @@ from tape._tensor import Tensor, _Meta, _norm_dim, _wrap, guard, record, traced_
 
 from . import kernels as K
 from . import primitives as P
+from . import shape as S
 from .table import register
 
 _F64 = np.dtype(np.float64)
@@ -35,10 +36,10 @@ def _guard_pattern(t: Tensor, what: str) -> None:
         guard(t, 0, what)
 
 
-# ---- sum and mean ----------------------------------------------------------------
+# ---- sum and mean -----------------------------------------------------------------
 def _sum_vjp(g, y, xs, r):
     x = xs[0]
-    return P.expand(P.view_as(P.VIEW, g, _keep_shape(x.shape, r.aux & 0xFF)), x.shape),
+    return S.expand(S.view_as(S.VIEW, g, _keep_shape(x.shape, r.aux & 0xFF)), x.shape),
 
 
 SUM = register("sum", "SumBackward0", Family.REDUCTION, K.R_SUM, 1, _sum_vjp).id
@@ -55,7 +56,7 @@ MEAN = register("mean", "MeanBackward0", Family.REDUCTION, K.R_MEAN, 1, _mean_vj
 MEAN_DIM = register("mean_dim", "MeanBackward1", Family.REDUCTION, K.R_MEAN, 1, _mean_vjp).id
 
 
-# ---- prod ------------------------------------------------------------------------
+# ---- prod -------------------------------------------------------------------------
 def _prod_vjp(g, y, xs, r):
     """g * (product of the other elements), exact to every order where a group holds at most one zero."""
     x = xs[0]
@@ -64,14 +65,14 @@ def _prod_vjp(g, y, xs, r):
     vx = x._array()
     zero = vx == 0
     _guard_pattern(P.mask(P.EQ, x, 0.0), "the zeros of a prod in its derivative")
-    gk = P.expand(P.view_as(P.VIEW, g, keep), x.shape)
+    gk = S.expand(S.view_as(S.VIEW, g, keep), x.shape)
     if not zero.any():
-        return gk * P.expand(P.view_as(P.VIEW, y, keep), x.shape) / x,
+        return gk * S.expand(S.view_as(S.VIEW, y, keep), x.shape) / x,
     zeros = np.sum(zero, axis=dims, keepdims=True) if dims else zero.astype(np.int64)
     ones = P.where(zero, 1.0, x)
 
     def per_group(t: Tensor, op: int, fn) -> Tensor:
-        return P.expand(reduction(op, t, dims, True, fn), x.shape) if dims else t
+        return S.expand(reduction(op, t, dims, True, fn), x.shape) if dims else t
 
     nonzero_product = per_group(ones, PROD_DIM, np.prod)
     the_zero = per_group(P.where(zero, x, 0.0), SUM_DIM, np.sum)  # value 0, but differentiable
@@ -87,18 +88,18 @@ PROD = register("prod", "ProdBackward0", Family.REDUCTION, K.R_PROD, 1, _prod_vj
 PROD_DIM = register("prod_dim", "ProdBackward1", Family.REDUCTION, K.R_PROD, 1, _prod_vjp).id
 
 
-# ---- max, min, amax, amin ------------------------------------------------------------
+# ---- max, min, amax, amin ---------------------------------------------------------
 def _extreme_reduction_vjp(g, y, xs, r):
     x = xs[0]
     bits = r.aux & 0xFF
     keep = _keep_shape(x.shape, bits)
     dims = tuple(d for d in range(x.ndim) if (bits >> d) & 1)
-    hit = P.mask(P.EQ, x, P.expand(P.view_as(P.VIEW, y, keep), x.shape))
+    hit = P.mask(P.EQ, x, S.expand(S.view_as(S.VIEW, y, keep), x.shape))
     if (r.aux >> 8) & 1:  # max(dim)/min(dim): the gradient goes to the first extreme element
         weights = P.first_hit(hit, bits)
     else:  # ties share the gradient evenly
-        weights = hit / P.expand(reduction(SUM_DIM, hit, dims, True, np.sum), x.shape) if dims else hit
-    return P.expand(P.view_as(P.VIEW, g, keep), x.shape) * weights,
+        weights = hit / S.expand(reduction(SUM_DIM, hit, dims, True, np.sum), x.shape) if dims else hit
+    return S.expand(S.view_as(S.VIEW, g, keep), x.shape) * weights,
 
 
 MAX = register("max", "MaxBackward1", Family.REDUCTION, K.R_AMAX, 1, _extreme_reduction_vjp).id
@@ -112,7 +113,7 @@ AMIN = register("amin", "AminBackward0", Family.REDUCTION, K.R_AMIN, 1, _extreme
 FIRST_INDEX = 1 << 8
 
 
-# ---- the forward -------------------------------------------------------------------
+# ---- the forward ------------------------------------------------------------------
 def reduce_dims(x: Tensor, dim) -> tuple:
     nd = x.ndim
     if dim is None:
@@ -167,7 +168,7 @@ def guard_extremum(indices: Tensor, x, dims: tuple, is_max: bool, what: str) -> 
 def _guard_extremum(x, dims: tuple, is_max: bool, what: str) -> None:
     x = x if isinstance(x, Tensor) else _wrap(x)
     ext = reduction(AMAX if is_max else AMIN, x, dims, True, np.max if is_max else np.min) if dims else x
-    hit = P.mask(P.EQ, x, P.expand(ext, x.shape) if ext.shape != x.shape else ext)
+    hit = P.mask(P.EQ, x, S.expand(ext, x.shape) if ext.shape != x.shape else ext)
     bits = 0
     for d in dims:
         bits |= 1 << d

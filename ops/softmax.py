@@ -17,6 +17,7 @@ from tape._tensor import Tensor, _norm_dim, record
 from . import kernels as K
 from . import primitives as P
 from . import reduce as RD
+from . import shape as S
 from .table import register
 
 _F64 = np.dtype(np.float64)
@@ -46,7 +47,7 @@ def _logsumexp_vjp(g, y, xs, r):
     if x.ndim == 0:
         return g,
     keep = _dim_keep(x, r.aux)
-    return P.view_as(P.VIEW, g, keep) * P.unary(P.EXP, x - P.view_as(P.VIEW, y, keep)),
+    return S.view_as(S.VIEW, g, keep) * P.unary(P.EXP, x - S.view_as(S.VIEW, y, keep)),
 
 
 SOFTMAX = register("softmax", "SoftmaxBackward0", Family.SOFTMAX, K.SM_SOFTMAX, 1, _softmax_vjp).id
