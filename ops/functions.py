@@ -1,7 +1,8 @@
 """Public functions (``tape.sin``, ``tape.matmul``, ...) and Tensor methods.
 
-Each is a primitive from ``ops.primitives`` or a composite of them; composites
-add no table rows and need no derivative of their own.
+Each is a primitive (from ``ops.primitives`` or a family's module: ``ops.shape``,
+``ops.reduce``, ``ops.linalg``, ``ops.softmax``) or a composite of them;
+composites add no table rows and need no derivative of their own.
 """
 from __future__ import annotations
 
