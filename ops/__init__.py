@@ -2,8 +2,10 @@
 
 ``tape.ops.elementwise`` declares every elementwise op once (``tape.ops.codegen``
 writes their numba side into ``tape.ops.kernels``); ``tape.ops.primitives``
-registers the other families and records every op; ``tape.ops.table`` lists
-the rows (id, grad_fn name, family, body, arity, VJP rule);
+records them and holds the helpers the families share; each hand-written
+family has one module holding its ops' rows, forwards and VJP rules
+(``tape.ops.shape``, ``reduce``, ``linalg``, ``softmax``); ``tape.ops.table``
+lists the rows (id, grad_fn name, family, body, arity, VJP rule);
 ``tape.ops.functions`` holds the public functions and composites. Importing
 this package fills the engine's registry (tape/_registry.py): the engine reads
 the table and the kernels from there and never imports ``tape.ops``.
@@ -12,10 +14,12 @@ import os
 
 from tape import _registry
 
-from . import _declare, _numba, kernels, primitives, table
+# the families in the order of their op ids (register() numbers rows as it is called; primitives
+# registers the elementwise rows and imports shape and reduce below them)
+from . import _declare, _numba, kernels, primitives, shape, reduce, linalg, softmax, table
 
 _registry.kernels = kernels
-_registry.host_matmul = primitives.HOST_MATMUL
+_registry.host_matmul = linalg.HOST_MATMUL
 _numba.check_units(kernels._needs_unit)  # every family a core sends to a unit has one
 # the family numbers the kernels were compiled with must be the registry's (a stale generated section)
 _stale = [f.name for f in _registry.Family if getattr(kernels, "FAMILY_" + f.name, None) != int(f)]
@@ -25,4 +29,4 @@ if _stale and not os.environ.get("TAPE_CODEGEN"):  # set by ops/codegen.py, whic
     raise ImportError(f"ops/kernels.py is stale against the declarations ({', '.join(_stale)}): "
                       "run python ops/codegen.py")
 
-__all__ = ["kernels", "primitives", "table"]
+__all__ = ["kernels", "linalg", "primitives", "reduce", "shape", "softmax", "table"]

@@ -1,7 +1,8 @@
 """Public functions (``tape.sin``, ``tape.matmul``, ...) and Tensor methods.
 
-Each is a primitive from ``ops.primitives`` or a composite of them; composites
-add no table rows and need no derivative of their own.
+Each is a primitive (from ``ops.primitives`` or a family's module: ``ops.shape``,
+``ops.reduce``, ``ops.linalg``, ``ops.softmax``) or a composite of them;
+composites add no table rows and need no derivative of their own.
 """
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ from tape._dtype import to_numpy_dtype as _to_numpy_dtype
 from tape._tensor import Tensor, _norm_dim, _plain, _wrap, escape
 
 from . import _declare
+from . import linalg as LA
 from . import primitives as P
+from . import reduce as RD
+from . import shape as S
+from . import softmax as SM
 
 # ---- arithmetic ------------------------------------------------------------------
 
@@ -119,8 +124,8 @@ def _as(x) -> Tensor:
 def sum(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
     """Sum of all elements (SumBackward0) or over ``dim`` (SumBackward1)."""
     x = _as(x)
-    dims = P.reduce_dims(x, dim)
-    return P.reduction(P.SUM if dim is None else P.SUM_DIM, x, dims, keepdim if dim is not None else False, np.sum)
+    dims = RD.reduce_dims(x, dim)
+    return RD.reduction(RD.SUM if dim is None else RD.SUM_DIM, x, dims, keepdim if dim is not None else False, np.sum)
 
 
 def mean(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
@@ -129,16 +134,16 @@ def mean(x, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     if not x.is_floating_point():
         raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a floating point or "
                            f"complex dtype. Got: {x.dtype}")
-    dims = P.reduce_dims(x, dim)
-    return P.reduction(P.MEAN if dim is None else P.MEAN_DIM, x, dims, keepdim if dim is not None else False,
-                       np.mean)
+    dims = RD.reduce_dims(x, dim)
+    return RD.reduction(RD.MEAN if dim is None else RD.MEAN_DIM, x, dims, keepdim if dim is not None else False,
+                        np.mean)
 
 
 def prod(x, dim: Optional[int] = None, keepdim: bool = False, dtype=None) -> Tensor:
     x = _as(x)
     if dim is None:
-        return P.reduction(P.PROD, x, tuple(range(x.ndim)), False, np.prod)
-    return P.reduction(P.PROD_DIM, x, P.reduce_dims(x, dim), keepdim, np.prod)
+        return RD.reduction(RD.PROD, x, tuple(range(x.ndim)), False, np.prod)
+    return RD.reduction(RD.PROD_DIM, x, RD.reduce_dims(x, dim), keepdim, np.prod)
 
 
 def max(x, dim=None, keepdim: bool = False):  # noqa: A001
@@ -150,8 +155,8 @@ def max(x, dim=None, keepdim: bool = False):  # noqa: A001
         if x.numel() == 0:
             raise RuntimeError("max(): Expected reduction dim to be specified for input.numel() == 0. "
                                "Specify the reduction dim with the 'dim' argument.")
-        return P.reduction(P.MAX, x, tuple(range(x.ndim)), False, np.max)
-    return P.max_min_dim(x, dim, keepdim, True)
+        return RD.reduction(RD.MAX, x, tuple(range(x.ndim)), False, np.max)
+    return RD.max_min_dim(x, dim, keepdim, True)
 
 
 def min(x, dim=None, keepdim: bool = False):  # noqa: A001
@@ -163,18 +168,18 @@ def min(x, dim=None, keepdim: bool = False):  # noqa: A001
         if x.numel() == 0:
             raise RuntimeError("min(): Expected reduction dim to be specified for input.numel() == 0. "
                                "Specify the reduction dim with the 'dim' argument.")
-        return P.reduction(P.MIN, x, tuple(range(x.ndim)), False, np.min)
-    return P.max_min_dim(x, dim, keepdim, False)
+        return RD.reduction(RD.MIN, x, tuple(range(x.ndim)), False, np.min)
+    return RD.max_min_dim(x, dim, keepdim, False)
 
 
 def amax(x, dim=(), keepdim: bool = False) -> Tensor:
     x = _as(x)
-    return P.reduction(P.AMAX, x, P.reduce_dims(x, dim), keepdim, np.max)
+    return RD.reduction(RD.AMAX, x, RD.reduce_dims(x, dim), keepdim, np.max)
 
 
 def amin(x, dim=(), keepdim: bool = False) -> Tensor:
     x = _as(x)
-    return P.reduction(P.AMIN, x, P.reduce_dims(x, dim), keepdim, np.min)
+    return RD.reduction(RD.AMIN, x, RD.reduce_dims(x, dim), keepdim, np.min)
 
 
 def argmax(x, dim=None, keepdim: bool = False) -> Tensor:
@@ -184,7 +189,7 @@ def argmax(x, dim=None, keepdim: bool = False) -> Tensor:
         out = _wrap(np.asarray(np.argmax(v), dtype=np.int64))
     else:
         out = _wrap(np.asarray(np.argmax(v, axis=dim, keepdims=keepdim), dtype=np.int64))
-    return P.guard_extremum(out, x, tuple(range(x.ndim)) if dim is None else (_norm_dim(dim, x.ndim),), True,
+    return RD.guard_extremum(out, x, tuple(range(x.ndim)) if dim is None else (_norm_dim(dim, x.ndim),), True,
                             "argmax()")
 
 
@@ -195,7 +200,7 @@ def argmin(x, dim=None, keepdim: bool = False) -> Tensor:
         out = _wrap(np.asarray(np.argmin(v), dtype=np.int64))
     else:
         out = _wrap(np.asarray(np.argmin(v, axis=dim, keepdims=keepdim), dtype=np.int64))
-    return P.guard_extremum(out, x, tuple(range(x.ndim)) if dim is None else (_norm_dim(dim, x.ndim),), False,
+    return RD.guard_extremum(out, x, tuple(range(x.ndim)) if dim is None else (_norm_dim(dim, x.ndim),), False,
                             "argmin()")
 
 
@@ -214,11 +219,11 @@ def norm(x, p=2, dim=None, keepdim: bool = False) -> Tensor:
 
 
 def softmax(x, dim: int) -> Tensor:
-    return P.softmax_family(P.SOFTMAX, x, dim)
+    return SM.softmax_family(SM.SOFTMAX, x, dim)
 
 
 def log_softmax(x, dim: int) -> Tensor:
-    return P.softmax_family(P.LOG_SOFTMAX, x, dim)
+    return SM.softmax_family(SM.LOG_SOFTMAX, x, dim)
 
 
 def logsumexp(x, dim, keepdim: bool = False) -> Tensor:
@@ -230,14 +235,14 @@ def logsumexp(x, dim, keepdim: bool = False) -> Tensor:
                 out = logsumexp(out, d, keepdim)
             return out
         dim = dim[0]
-    return P.softmax_family(P.LOGSUMEXP, x, dim, keepdim)
+    return SM.softmax_family(SM.LOGSUMEXP, x, dim, keepdim)
 
 
 # ---- linear algebra --------------------------------------------------------------------
-mm = P.mm
-bmm = P.bmm
-dot = P.dot
-mv = P.mv
+mm = LA.mm
+bmm = LA.bmm
+dot = LA.dot
+mv = LA.mv
 
 
 def matmul(a, b) -> Tensor:
@@ -247,15 +252,15 @@ def matmul(a, b) -> Tensor:
     if na == 0 or nb == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {na}D and {nb}D")
     if na == 1 and nb == 1:
-        return P.dot(a, b)
+        return LA.dot(a, b)
     if na == 2 and nb == 2:
-        return P.mm(a, b)
+        return LA.mm(a, b)
     if na == 2 and nb == 1:
-        return P.mv(a, b)
+        return LA.mv(a, b)
     if na == 1 and nb == 2:
         if a.shape[0] != b.shape[0]:
-            raise P._matmul_error(a.shape, b.shape)
-        return P.view_as(P.SQUEEZE_DIMS, P.mm(unsqueeze(a, 0), b), (b.shape[1],))
+            raise LA._matmul_error(a.shape, b.shape)
+        return S.view_as(S.SQUEEZE_DIMS, LA.mm(unsqueeze(a, 0), b), (b.shape[1],))
     # batched: fold broadcast batch dimensions into one
     a2 = unsqueeze(a, 0) if na == 1 else a
     b2 = unsqueeze(b, -1) if nb == 1 else b
@@ -266,17 +271,17 @@ def matmul(a, b) -> Tensor:
     batch = P.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
     n, k, m = a2.shape[-2], a2.shape[-1], b2.shape[-1]
     if a2.shape[:-2] != batch:
-        a2 = P.expand(a2, batch + (n, k))
+        a2 = S.expand(a2, batch + (n, k))
     if b2.shape[:-2] != batch:
-        b2 = P.expand(b2, batch + (k, m))
+        b2 = S.expand(b2, batch + (k, m))
     nbatch = P._numel(batch)
     if len(batch) != 1:
-        a2 = P.view_as(P.VIEW, a2, (nbatch, n, k))
-        b2 = P.view_as(P.VIEW, b2, (nbatch, k, m))
-    out = P.bmm(a2, b2)
+        a2 = S.view_as(S.VIEW, a2, (nbatch, n, k))
+        b2 = S.view_as(S.VIEW, b2, (nbatch, k, m))
+    out = LA.bmm(a2, b2)
     shape = batch + ((n,) if na > 1 else ()) + ((m,) if nb > 1 else ())
     # PyTorch ends the batched path with _unsafe_view even when the shape is unchanged (3-D @ 3-D)
-    return P.view_as(P.UNSAFE_VIEW, out, shape)
+    return S.view_as(S.UNSAFE_VIEW, out, shape)
 
 
 def outer(a, b) -> Tensor:
@@ -292,8 +297,8 @@ def _shape_args(shape) -> tuple:
 
 def reshape(x, *shape) -> Tensor:
     x = _as(x)
-    shape = P.resolve_shape(_shape_args(shape), x.numel(), x.shape)
-    return P.view_as(P.VIEW, x, shape)
+    shape = S.resolve_shape(_shape_args(shape), x.numel(), x.shape)
+    return S.view_as(S.VIEW, x, shape)
 
 
 def view(x, *shape) -> Tensor:
@@ -303,40 +308,40 @@ def view(x, *shape) -> Tensor:
 def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     x = _as(x)
     if x.ndim == 0:
-        return P.view_as(P.VIEW, x, (1,))
+        return S.view_as(S.VIEW, x, (1,))
     s = _norm_dim(start_dim, x.ndim)
     e = _norm_dim(end_dim, x.ndim)
     if s > e:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
     shape = x.shape[:s] + (P._numel(x.shape[s:e + 1]),) + x.shape[e + 1:]
-    return P.view_as(P.VIEW, x, shape)
+    return S.view_as(S.VIEW, x, shape)
 
 
 def squeeze(x, dim=None) -> Tensor:
     x = _as(x)
     if dim is None:
-        return P.view_as(P.SQUEEZE, x, tuple(s for s in x.shape if s != 1))
+        return S.view_as(S.SQUEEZE, x, tuple(s for s in x.shape if s != 1))
     dims = {_norm_dim(d, x.ndim) for d in ((dim,) if isinstance(dim, int) else dim)}
     shape = tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1))
-    return P.view_as(P.SQUEEZE_DIM, x, shape)
+    return S.view_as(S.SQUEEZE_DIM, x, shape)
 
 
 def unsqueeze(x, dim: int) -> Tensor:
     x = _as(x)
     d = _norm_dim(dim, x.ndim + 1)
-    return P.view_as(P.UNSQUEEZE, x, x.shape[:d] + (1,) + x.shape[d:])
+    return S.view_as(S.UNSQUEEZE, x, x.shape[:d] + (1,) + x.shape[d:])
 
 
 def expand(x, *sizes) -> Tensor:
-    return P.expand(_as(x), _shape_args(sizes))
+    return S.expand(_as(x), _shape_args(sizes))
 
 
 def broadcast_to(x, shape) -> Tensor:
-    return P.expand(_as(x), tuple(shape))
+    return S.expand(_as(x), tuple(shape))
 
 
 def permute(x, *dims) -> Tensor:
-    return P.permute_as(P.PERMUTE, _as(x), _shape_args(dims))
+    return S.permute_as(S.PERMUTE, _as(x), _shape_args(dims))
 
 
 def transpose(x, dim0: int, dim1: int) -> Tensor:
@@ -344,7 +349,7 @@ def transpose(x, dim0: int, dim1: int) -> Tensor:
     perm = list(range(x.ndim))
     d0, d1 = _norm_dim(dim0, x.ndim), _norm_dim(dim1, x.ndim)
     perm[d0], perm[d1] = perm[d1], perm[d0]
-    return P.permute_as(P.TRANSPOSE, x, perm)
+    return S.permute_as(S.TRANSPOSE, x, perm)
 
 
 swapaxes = transpose
@@ -357,26 +362,26 @@ def t(x) -> Tensor:
     if x.ndim < 2:
         if not x.requires_grad:
             return x
-        return P.permute_as(P.T_OP, x, tuple(range(x.ndim)))  # the identity, recorded as TBackward0 as in PyTorch
-    return P.permute_as(P.T_OP, x, (1, 0))
+        return S.permute_as(S.T_OP, x, tuple(range(x.ndim)))  # the identity, recorded as TBackward0 as in PyTorch
+    return S.permute_as(S.T_OP, x, (1, 0))
 
 
 def clone(x) -> Tensor:
     x = _as(x)
     v = x._value
-    return P.view_as(P.CLONE, x, x.shape) if type(v) is float else _clone_array(x)
+    return S.view_as(S.CLONE, x, x.shape) if type(v) is float else _clone_array(x)
 
 
 def _clone_array(x: Tensor) -> Tensor:
-    out = P.view_as(P.CLONE, x, x.shape)
+    out = S.view_as(S.CLONE, x, x.shape)
     if isinstance(out._value, np.ndarray) and np.shares_memory(out._value, x._value):
         out._value = out._value.copy()
     return out
 
 
-cat = P.cat
-concat = concatenate = P.cat
-stack = P.stack
+cat = S.cat
+concat = concatenate = S.cat
+stack = S.stack
 
 
 def meshgrid(*tensors, indexing: str = "ij") -> tuple:
@@ -401,7 +406,7 @@ def meshgrid(*tensors, indexing: str = "ij") -> tuple:
     for i, t_ in enumerate(tensors):
         v = [1] * len(tensors)
         v[pos[i]] = sizes[i]
-        out.append(P.expand(P.view_as(P.VIEW, t_, tuple(v)), shape))
+        out.append(S.expand(S.view_as(S.VIEW, t_, tuple(v)), shape))
     return tuple(out)
 
 
@@ -412,10 +417,10 @@ def to_dtype(x: Tensor, dtype) -> Tensor:
     value = x._array().astype(nd)
     if nd.kind != "f" or x._dt.kind != "f":
         if nd.kind == "f" and P.state.recording is not None and P.needs_record((x,)):
-            return P.record(P.TO_COPY, value if value.ndim else float(value), (x,), checked=True)  # 0/1 values
+            return P.record(S.TO_COPY, value if value.ndim else float(value), (x,), checked=True)  # 0/1 values
         escape(x, 1 if nd.kind == "b" else 2, f"a conversion to {nd}")
         return _wrap(value)
-    return P.record(P.TO_COPY, value if value.ndim or nd != np.float64 else float(value), (x,))
+    return P.record(S.TO_COPY, value if value.ndim or nd != np.float64 else float(value), (x,))
 
 
 def flip(x, dims) -> Tensor:
@@ -424,8 +429,8 @@ def flip(x, dims) -> Tensor:
     key = [slice(None)] * x.ndim
     for d in dims:
         key[_norm_dim(d, x.ndim)] = slice(None, None, -1)
-    return P.getitem(x, tuple(key))
+    return S.getitem(x, tuple(key))
 
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in (
-    "annotations", "math", "np", "Optional", "Sequence", "Tensor", "P", "escape")]
+    "annotations", "math", "np", "Optional", "Sequence", "Tensor", "LA", "P", "RD", "S", "SM", "escape")]

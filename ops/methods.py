@@ -7,6 +7,7 @@ from tape._tensor import Tensor, _plain, _wrap, escape
 
 from . import functions as F
 from . import primitives as P
+from . import shape as S
 
 
 def _compare(op):
@@ -43,7 +44,7 @@ def _rmatmul(self, other):
 
 
 def _getitem(self, key):
-    return P.getitem(self, key)
+    return S.getitem(self, key)
 
 
 def _T(self):

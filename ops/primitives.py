@@ -1,25 +1,34 @@
-"""The primitives: each op's table row, its forward (numpy, or Python floats for
-0-d values) and its recording. Composite functions (sub-by-constant, mean of
-several dims, norm, meshgrid, ...) are built from these in ``ops.functions``.
+"""The elementwise primitives' recording and the helpers the op families share.
+
+Elementwise ops take their rows, forwards and VJPs from their declarations
+(ops/elementwise.py); this module records them (``binary``, ``unary``, the
+0-d fast path of Tensor's operators, ``pow_scalar``, ``clamp``), registers and
+records ``where`` and ``first_hit``, records comparisons (``compare``, and
+``mask`` in rules), and holds the shared helpers (broadcasting, ``_operand``,
+``sum_to``, ``_float_operand``). Each hand-written family has a module of its
+own, in which an op's row, forward and rule stand side by side: ``ops.shape``
+(structural), ``ops.reduce``, ``ops.linalg`` and ``ops.softmax``. Composite
+functions (sub-by-constant, mean of several dims, norm, meshgrid, ...) are
+built from these in ``ops.functions``.
 
 Broadcasting: an elementwise primitive records operands that either match the
 output's size or hold one element. The engine-level helper ``_operand`` puts an
 ``expand`` record in front of any other operand, so the gradient is summed back
-to the operand's shape by expand's VJP, never by each rule (DESIGN.md, invariant 4).
+to the operand's shape by expand's VJP (``sum_to``), never by each rule
+(DESIGN.md, invariant 4).
 """
 from __future__ import annotations
 
 import math
-from collections import namedtuple
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
 from tape import _dtype as D
 from tape._tape import FLUSH, THREADS, state
 from tape._registry import Family
-from tape._tensor import (Tensor, _Meta, _new, _norm_dim, _plain, _wrap, escape, guard, needs_record, node_on, record,
-                          target_tape, taped_scalar, traced_node)
+from tape._tensor import (Tensor, _Meta, _new, _plain, _wrap, needs_record, node_on, record, target_tape, taped_scalar,
+                          traced_node)
 
 from . import _declare
 from . import elementwise as E
@@ -69,10 +78,25 @@ def _operand(x, out_shape: tuple):
         v = x._value
         if type(v) is float or v.shape == out_shape or v.size == 1 or v.size == _numel(out_shape):
             return x
-        return expand(x, out_shape)
+        return S.expand(x, out_shape)
     if np.ndim(x) == 0:
         return float(x)
     return _operand(_wrap(np.asarray(x, dtype=np.float64)), out_shape)
+
+
+def sum_to(g: Tensor, shape: tuple) -> Tensor:
+    """Sum ``g`` over the dimensions that broadcasting added or stretched, down to ``shape``."""
+    lead = g.ndim - len(shape)
+    dims = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1)
+    out = RD.reduction(RD.SUM_DIM, g, dims, True, np.sum) if dims else g
+    return S.view_as(S.VIEW, out, tuple(shape)) if out.shape != tuple(shape) else out
+
+
+def _float_operand(x) -> Tensor:
+    """``x`` as a tensor (a number or an array becomes one): the operands of the linear algebra and softmax ops."""
+    if not isinstance(x, Tensor):
+        x = _wrap(np.asarray(x, dtype=np.float64))
+    return x
 
 
 # ---- derivative rules ------------------------------------------------------------
@@ -83,162 +107,15 @@ def _operand(x, out_shape: tuple):
 # A gradient may have its operand's element count in any shape, or be summed by the
 # engine to a one-element operand; broadcasting itself is the expand record's job.
 
-def _keep_shape(shape: tuple, mask: int) -> tuple:
-    return tuple(1 if (mask >> d) & 1 else s for d, s in enumerate(shape))
-
-
 # Where a derivative depends on a comparison of values (relu's step, max's winner, pow at 0),
 # rules take it from ``mask``: a recorded comparison, so that a replay of the re-taped sweep
 # (tape.compile's hvp and hessian) re-evaluates it at new values instead of baking it in.
-# The elementwise ops' rules are their declarations' VJPs (ops/elementwise.py).
+# The elementwise ops' rules are their declarations' VJPs (ops/elementwise.py); the other
+# families' rules stand beside their rows in ops/shape.py, reduce.py, linalg.py and softmax.py.
 
 def _where_vjp(g, y, xs, r):
     cond = r.handle(r.aux)
     return where(cond, g, 0.0), where(cond, 0.0, g)
-
-
-def _view_vjp(g, y, xs, r):
-    return view_as(VIEW, g, xs[0].shape),
-
-
-def _expand_vjp(g, y, xs, r):
-    return sum_to(g, xs[0].shape),
-
-
-def _permute_vjp(g, y, xs, r):
-    nd = xs[0].ndim
-    perm = r.ints(max(nd, 1))[:nd]
-    return permute_as(PERMUTE, g, tuple(int(p) for p in np.argsort(perm))),
-
-
-def _gather_vjp(g, y, xs, r):
-    return scatter(g, r.ints(max(y.numel(), 1))[:y.numel()], xs[0].shape),
-
-
-def _scatter_vjp(g, y, xs, r):
-    return gather(g, r.ints(max(xs[0].numel(), 1))[:xs[0].numel()], xs[0].shape),
-
-
-def _cat_vjp(g, y, xs, r):
-    dim = r.prefix()
-    grads = []
-    start = 0
-    for x in xs:
-        key = (slice(None),) * dim
-        if r.op == STACK:
-            grads.append(getitem(g, key + (start,)))
-            start += 1
-        else:
-            grads.append(getitem(g, key + (slice(start, start + x.shape[dim]),)))
-            start += x.shape[dim]
-    return tuple(grads)
-
-
-def _sum_vjp(g, y, xs, r):
-    x = xs[0]
-    return expand(view_as(VIEW, g, _keep_shape(x.shape, r.aux & 0xFF)), x.shape),
-
-
-def _mean_vjp(g, y, xs, r):
-    x = xs[0]
-    (grad,) = _sum_vjp(g, y, xs, r)
-    return grad * (y.numel() / x.numel() if x.numel() else 0.0),
-
-
-def _prod_vjp(g, y, xs, r):
-    """g * (product of the other elements), exact to every order where a group holds at most one zero."""
-    x = xs[0]
-    keep = _keep_shape(x.shape, r.aux & 0xFF)
-    dims = tuple(d for d in range(x.ndim) if (r.aux >> d) & 1)
-    vx = x._array()
-    zero = vx == 0
-    _guard_pattern(mask(EQ, x, 0.0), "the zeros of a prod in its derivative")
-    gk = expand(view_as(VIEW, g, keep), x.shape)
-    if not zero.any():
-        return gk * expand(view_as(VIEW, y, keep), x.shape) / x,
-    zeros = np.sum(zero, axis=dims, keepdims=True) if dims else zero.astype(np.int64)
-    ones = where(zero, 1.0, x)
-
-    def per_group(t: Tensor, op: int, fn) -> Tensor:
-        return expand(reduction(op, t, dims, True, fn), x.shape) if dims else t
-
-    nonzero_product = per_group(ones, PROD_DIM, np.prod)
-    the_zero = per_group(where(zero, x, 0.0), SUM_DIM, np.sum)  # value 0, but differentiable
-    no_zero = np.broadcast_to(zeros == 0, x.shape)
-    one_zero = np.broadcast_to(zeros == 1, x.shape)
-    at_zero = gk * nonzero_product
-    elsewhere = gk * nonzero_product * the_zero / ones
-    # groups with two or more zeros: the gradient is 0 (its own derivatives are not tracked)
-    return where(no_zero, gk * nonzero_product / ones, where(one_zero, where(zero, at_zero, elsewhere), 0.0)),
-
-
-def _extreme_reduction_vjp(g, y, xs, r):
-    x = xs[0]
-    bits = r.aux & 0xFF
-    keep = _keep_shape(x.shape, bits)
-    dims = tuple(d for d in range(x.ndim) if (bits >> d) & 1)
-    hit = mask(EQ, x, expand(view_as(VIEW, y, keep), x.shape))
-    if (r.aux >> 8) & 1:  # max(dim)/min(dim): the gradient goes to the first extreme element
-        weights = first_hit(hit, bits)
-    else:  # ties share the gradient evenly
-        weights = hit / expand(reduction(SUM_DIM, hit, dims, True, np.sum), x.shape) if dims else hit
-    return expand(view_as(VIEW, g, keep), x.shape) * weights,
-
-
-def _mm_vjp(g, y, xs, r):
-    a, b = xs
-    return mm(g, permute_as(T_OP, b, (1, 0))), mm(permute_as(T_OP, a, (1, 0)), g)
-
-
-def _bmm_vjp(g, y, xs, r):
-    a, b = xs
-    return bmm(g, permute_as(TRANSPOSE, b, (0, 2, 1))), bmm(permute_as(TRANSPOSE, a, (0, 2, 1)), g)
-
-
-def _dot_vjp(g, y, xs, r):
-    a, b = xs
-    return g * b, g * a
-
-
-def _mv_vjp(g, y, xs, r):
-    a, v = xs
-    outer = view_as(UNSQUEEZE, g, (g.numel(), 1)) * view_as(UNSQUEEZE, v, (1, v.numel()))
-    return outer, mv(permute_as(T_OP, a, (1, 0)), g)
-
-
-def _dim_keep(x, dim: int) -> tuple:
-    return tuple(1 if d == dim else s for d, s in enumerate(x.shape))
-
-
-def _softmax_vjp(g, y, xs, r):
-    x = xs[0]
-    if x.ndim == 0:
-        return g * 0.0,
-    gy = g * y
-    return gy - y * reduction(SUM_DIM, gy, (r.aux,), True, np.sum),
-
-
-def _log_softmax_vjp(g, y, xs, r):
-    x = xs[0]
-    if x.ndim == 0:
-        return g * 0.0,
-    return g - unary(EXP, y) * reduction(SUM_DIM, g, (r.aux,), True, np.sum),
-
-
-def _logsumexp_vjp(g, y, xs, r):
-    x = xs[0]
-    if x.ndim == 0:
-        return g,
-    keep = _dim_keep(x, r.aux)
-    return view_as(VIEW, g, keep) * unary(EXP, x - view_as(VIEW, y, keep)),
-
-
-def sum_to(g: Tensor, shape: tuple) -> Tensor:
-    """Sum ``g`` over the dimensions that broadcasting added or stretched, down to ``shape``."""
-    lead = g.ndim - len(shape)
-    dims = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1)
-    out = reduction(SUM_DIM, g, dims, True, np.sum) if dims else g
-    return view_as(VIEW, out, tuple(shape)) if out.shape != tuple(shape) else out
 
 
 # ---- elementwise binary ----------------------------------------------------------
@@ -449,7 +326,7 @@ def where(condition, x, y) -> Tensor:
     if cnode < 0:
         cnode = tape.record_array(T.CONST, -1, -1, 0, np.broadcast_to(cond, shape).astype(np.float64))
     elif cond.size != 1 and cond.shape != shape:
-        cnode = tape.record_array(EXPAND, cnode, -1, 0, np.broadcast_to(cond, shape).astype(np.float64))
+        cnode = tape.record_array(S.EXPAND, cnode, -1, 0, np.broadcast_to(cond, shape).astype(np.float64))
     return record(WHERE, v, (xo, yo), aux=cnode, checked=True, tape=tape)
 
 
@@ -525,12 +402,6 @@ def first_hit(hit: Tensor, bits: int) -> Tensor:
     if tape is None:
         return _wrap(out if out.ndim else float(out))
     return _record_traced(tape, FIRST_HIT, out, (hit,), bits)
-
-
-def _guard_pattern(t: Tensor, what: str) -> None:
-    """A rule that bakes ``t``'s values into constants makes a tape.compile replay check them."""
-    if state.recording is not None:
-        guard(t, 0, what)
 
 
 # ---- elementwise unary -----------------------------------------------------------
@@ -619,402 +490,11 @@ _declare.eager_mask = lambda decl, a, b: mask(decl.id, a, b)
 _declare.eager_where = lambda condition, a, b: where(condition, a, b)
 
 
-# ---- structural ops ---------------------------------------------------------------
-VIEW = register("view", "ViewBackward0", Family.STRUCTURAL, K.S_VIEW, 1, _view_vjp).id
-ALIAS = register("alias", "AliasBackward0", Family.STRUCTURAL, K.S_VIEW, 1, _view_vjp).id
-UNSAFE_VIEW = register("unsafe_view", "UnsafeViewBackward0", Family.STRUCTURAL, K.S_VIEW, 1, _view_vjp).id
-SQUEEZE = register("squeeze", "SqueezeBackward0", Family.STRUCTURAL, K.S_VIEW, 1, _view_vjp).id
-SQUEEZE_DIM = register("squeeze_dim", "SqueezeBackward1", Family.STRUCTURAL, K.S_VIEW, 1, _view_vjp).id
-SQUEEZE_DIMS = register("squeeze_dims", "SqueezeBackward4", Family.STRUCTURAL, K.S_VIEW, 1, _view_vjp).id
-UNSQUEEZE = register("unsqueeze", "UnsqueezeBackward0", Family.STRUCTURAL, K.S_VIEW, 1, _view_vjp).id
-CLONE = register("clone", "CloneBackward0", Family.STRUCTURAL, K.S_VIEW, 1, _view_vjp).id
-TO_COPY = register("to_copy", "ToCopyBackward0", Family.STRUCTURAL, K.S_VIEW, 1, _view_vjp).id
-EXPAND = register("expand", "ExpandBackward0", Family.STRUCTURAL, K.S_EXPAND, 1, _expand_vjp).id
-PERMUTE = register("permute", "PermuteBackward0", Family.STRUCTURAL, K.S_PERMUTE, 1, _permute_vjp).id
-TRANSPOSE = register("transpose", "TransposeBackward0", Family.STRUCTURAL, K.S_PERMUTE, 1, _permute_vjp).id
-T_OP = register("t", "TBackward0", Family.STRUCTURAL, K.S_PERMUTE, 1, _permute_vjp).id
-SELECT = register("select", "SelectBackward0", Family.STRUCTURAL, K.S_GATHER, 1, _gather_vjp).id
-SLICE = register("slice", "SliceBackward0", Family.STRUCTURAL, K.S_GATHER, 1, _gather_vjp).id
-INDEX = register("index", "IndexBackward0", Family.STRUCTURAL, K.S_GATHER, 1, _gather_vjp).id
-SCATTER = register("scatter_add", "IndexPutBackward0", Family.STRUCTURAL, K.S_SCATTER, 1, _scatter_vjp).id
-CAT = register("cat", "CatBackward0", Family.STRUCTURAL, K.S_CAT, -1, _cat_vjp).id
-STACK = register("stack", "StackBackward0", Family.STRUCTURAL, K.S_CAT, -1, _cat_vjp).id
-
-
-def view_as(op: int, x: Tensor, shape: tuple) -> Tensor:
-    """Record a same-size reshape of ``x`` to ``shape`` under the grad_fn name of ``op``."""
-    v = x._value
-    if type(v) is float:
-        out = np.array(v).reshape(shape) if shape else v
-    else:
-        out = v.reshape(shape)
-        if out.ndim == 0 and out.dtype == _F64:
-            out = float(out)
-    return record(op, out, (x,))
-
-
-def resolve_shape(shape: Sequence[int], numel: int, current: tuple) -> tuple:
-    shape = tuple(int(s) for s in shape)
-    if shape.count(-1) > 1:
-        raise RuntimeError("only one dimension can be inferred")
-    if -1 in shape:
-        known = _numel(tuple(s for s in shape if s != -1))
-        if known == 0 or numel % known:
-            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
-        shape = tuple(numel // known if s == -1 else s for s in shape)
-    if _numel(shape) != numel:
-        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
-    return shape
-
-
-def expand(x, shape: Sequence[int]) -> Tensor:
-    """Broadcast ``x`` to ``shape`` (-1 keeps a dimension), materialised (ExpandBackward0)."""
-    if not isinstance(x, Tensor):
-        x = _wrap(np.asarray(x, dtype=np.float64))
-    src = x.shape
-    shape = tuple(int(s) for s in shape)
-    if len(shape) < len(src):
-        raise RuntimeError(f"expand: the number of sizes provided ({len(shape)}) must be greater or equal to the "
-                           f"number of dimensions in the tensor ({len(src)})")
-    lead = len(shape) - len(src)
-    full = []
-    for d, s in enumerate(shape):
-        if s == -1:
-            if d < lead:
-                raise RuntimeError("expand: -1 is not allowed in a leading, non-existing dimension")
-            s = src[d - lead]
-        elif d >= lead and src[d - lead] != 1 and src[d - lead] != s:
-            raise RuntimeError(f"The expanded size of the tensor ({s}) must match the existing size "
-                               f"({src[d - lead]}) at non-singleton dimension {d}.  Target sizes: {list(shape)}.  "
-                               f"Tensor sizes: {list(src)}")
-        full.append(s)
-    full = tuple(full)
-    out = np.array(np.broadcast_to(x._array(), full), order="C")
-    if out.ndim == 0 and out.dtype == _F64:
-        out = float(out)
-    return record(EXPAND, out, (x,))
-
-
-def permute_as(op: int, x: Tensor, perm: Sequence[int]) -> Tensor:
-    nd = x.ndim
-    perm = tuple(_norm_dim(int(p), nd) for p in perm)
-    if len(perm) != nd:
-        raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not match the "
-                           f"length of the desired ordering of dimensions i.e. input.dim() = {nd} is not equal to "
-                           f"len(dims) = {len(perm)}")
-    if sorted(perm) != list(range(nd)):
-        raise RuntimeError("permute(): duplicate dims are not allowed.")
-    v = x._array()
-    out = np.array(np.transpose(v, perm), order="C")
-    if out.ndim == 0 and out.dtype == _F64:
-        out = float(out)
-    return record(op, out, (x,), iconsts=np.array(perm if perm else [0], np.int64))
-
-
-def _index_kind(key) -> int:
-    """The op PyTorch records last for ``x[key]``: it applies the key's parts left to right,
-    skipping Ellipsis and full slices, and finishes advanced indexing with index."""
-    keys = key if isinstance(key, tuple) else (key,)
-    if any(isinstance(k, (list, np.ndarray, Tensor)) for k in keys):
-        return INDEX
-    kind = ALIAS
-    for k in keys:
-        if isinstance(k, (int, np.integer)):
-            kind = SELECT
-        elif k is None:
-            kind = UNSQUEEZE
-        elif isinstance(k, slice) and k != slice(None):
-            kind = SLICE
-    return kind
-
-
-def _plain_index(key):
-    def one(k):
-        if isinstance(k, Tensor):
-            if state.recording is not None:  # an index computed from traced values: guard it
-                escape(k, 0, "an index")
-            return k._array()
-        return k
-    return tuple(one(k) for k in key) if isinstance(key, tuple) else one(key)
-
-
-def getitem(x: Tensor, key) -> Tensor:
-    """``x[key]`` with ints, slices, None, Ellipsis, integer and boolean arrays (NumPy semantics)."""
-    pk = _plain_index(key)
-    v = x._array()
-    try:
-        out = v[pk]
-    except IndexError as e:
-        raise IndexError(f"{e} (indexing a tensor of shape {tuple(x.shape)})") from None
-    out = np.array(out, order="C")  # a copy: results never alias the input's memory
-    if not needs_record((x,)):
-        return _wrap(out)
-    kind = _index_kind(key)
-    if out.ndim == 0 and out.dtype == _F64:
-        out = float(out)
-    if kind in (ALIAS, UNSQUEEZE):  # same elements in the same order: a view record
-        return record(kind, out, (x,))
-    idx = np.arange(x.numel(), dtype=np.int64).reshape(x.shape)[pk]
-    idx = np.ascontiguousarray(idx, dtype=np.int64).reshape(-1)
-    return record(kind, out, (x,), iconsts=idx if idx.size else np.zeros(1, np.int64))
-
-
-def gather(x: Tensor, flat_index: np.ndarray, shape: tuple) -> Tensor:
-    """``x.ravel()[flat_index]`` shaped ``shape`` (IndexBackward0): the VJP of scatter."""
-    idx = np.ascontiguousarray(flat_index, dtype=np.int64).reshape(-1)
-    out = np.array(x._array().reshape(-1)[idx].reshape(shape), order="C")
-    if out.ndim == 0 and out.dtype == _F64:
-        out = float(out)
-    return record(INDEX, out, (x,), iconsts=idx if idx.size else np.zeros(1, np.int64))
-
-
-def scatter(g: Tensor, flat_index: np.ndarray, shape: tuple) -> Tensor:
-    """Zeros of ``shape`` with ``g``'s elements added at ``flat_index``: the VJP of indexing."""
-    idx = np.ascontiguousarray(flat_index, dtype=np.int64).reshape(-1)
-    out = np.zeros(_numel(tuple(shape)), np.float64)
-    np.add.at(out, idx, g._array().reshape(-1))
-    out = out.reshape(shape)
-    return record(SCATTER, out if out.ndim else float(out), (g,), iconsts=idx if idx.size else np.zeros(1, np.int64))
-
-
-def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Concatenate along an existing dimension (CatBackward0)."""
-    tensors = list(tensors)
-    if not tensors:
-        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
-    arrays = [t._array() if isinstance(t, Tensor) else np.asarray(t) for t in tensors]
-    if any(a.ndim == 0 for a in arrays):
-        raise RuntimeError("zero-dimensional tensor cannot be concatenated")
-    d = _norm_dim(dim, arrays[0].ndim)
-    for i, a in enumerate(arrays):
-        if a.ndim != arrays[0].ndim or a.shape[:d] + a.shape[d + 1:] != arrays[0].shape[:d] + arrays[0].shape[d + 1:]:
-            raise RuntimeError(f"Sizes of tensors must match except in dimension {d}. Expected shape "
-                               f"{tuple(arrays[0].shape)} but got shape {tuple(a.shape)} for tensor number {i} in the list.")
-    out = np.concatenate(arrays, axis=d)
-    return record(CAT, out, tuple(t if isinstance(t, Tensor) else _wrap(a) for t, a in zip(tensors, arrays)),
-                  prefix=(d,))
-
-
-def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Stack along a new dimension (StackBackward0)."""
-    tensors = list(tensors)
-    if not tensors:
-        raise RuntimeError("stack expects a non-empty TensorList")
-    arrays = [t._array() if isinstance(t, Tensor) else np.asarray(t) for t in tensors]
-    for i, a in enumerate(arrays):
-        if a.shape != arrays[0].shape:
-            raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(arrays[0].shape)} at "
-                               f"entry 0 and {list(a.shape)} at entry {i}")
-    d = _norm_dim(dim, arrays[0].ndim + 1)
-    out = np.stack(arrays, axis=d)
-    return record(STACK, out, tuple(t if isinstance(t, Tensor) else _wrap(a) for t, a in zip(tensors, arrays)),
-                  prefix=(d,))
-
-
-# ---- reductions ------------------------------------------------------------------
-SUM = register("sum", "SumBackward0", Family.REDUCTION, K.R_SUM, 1, _sum_vjp).id
-SUM_DIM = register("sum_dim", "SumBackward1", Family.REDUCTION, K.R_SUM, 1, _sum_vjp).id
-MEAN = register("mean", "MeanBackward0", Family.REDUCTION, K.R_MEAN, 1, _mean_vjp).id
-MEAN_DIM = register("mean_dim", "MeanBackward1", Family.REDUCTION, K.R_MEAN, 1, _mean_vjp).id
-PROD = register("prod", "ProdBackward0", Family.REDUCTION, K.R_PROD, 1, _prod_vjp).id
-PROD_DIM = register("prod_dim", "ProdBackward1", Family.REDUCTION, K.R_PROD, 1, _prod_vjp).id
-MAX = register("max", "MaxBackward1", Family.REDUCTION, K.R_AMAX, 1, _extreme_reduction_vjp).id
-MAX_DIM = register("max_dim", "MaxBackward0", Family.REDUCTION, K.R_AMAX, 1, _extreme_reduction_vjp).id
-AMAX = register("amax", "AmaxBackward0", Family.REDUCTION, K.R_AMAX, 1, _extreme_reduction_vjp).id
-MIN = register("min", "MinBackward1", Family.REDUCTION, K.R_AMIN, 1, _extreme_reduction_vjp).id
-MIN_DIM = register("min_dim", "MinBackward0", Family.REDUCTION, K.R_AMIN, 1, _extreme_reduction_vjp).id
-AMIN = register("amin", "AminBackward0", Family.REDUCTION, K.R_AMIN, 1, _extreme_reduction_vjp).id
-
-FIRST_INDEX = 1 << 8
-
-
-def reduce_dims(x: Tensor, dim) -> tuple:
-    nd = x.ndim
-    if dim is None:
-        return tuple(range(nd))
-    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
-    if not dims:
-        return tuple(range(nd))
-    out = tuple(sorted({_norm_dim(int(d), nd) for d in dims}))
-    if len(out) != len(dims):
-        raise RuntimeError(f"dim {dims} appears multiple times in the list of dims")
-    return out
-
-
-def reduction(op: int, x: Tensor, dims: tuple, keepdim: bool, np_fn, flags: int = 0) -> Tensor:
-    """Record the reduction ``op`` of ``x`` over ``dims`` (all dims when ``dims`` covers them)."""
-    v = x._array()
-    if v.dtype.kind != "f" and np_fn in (np.mean,):
-        v = v.astype(np.float64)
-    if x.ndim == 0:
-        out = np_fn(v)
-    elif np_fn in (np.max, np.min) and v.size == 0:
-        for d in dims:  # PyTorch: an extreme over an empty dim has no value; over other dims it is empty
-            if v.shape[d] == 0:
-                raise RuntimeError(f"{np_fn.__name__}(): Expected reduction dim {d} to have non-zero size.")
-        out = np.empty(tuple(1 if d in dims else s for d, s in enumerate(v.shape)) if keepdim
-                       else tuple(s for d, s in enumerate(v.shape) if d not in dims), v.dtype)
-    else:
-        out = np_fn(v, axis=dims, keepdims=keepdim)
-    out = np.asarray(out)
-    if v.dtype.kind == "f":
-        out = out.astype(v.dtype, copy=False)
-    mask = 0
-    for d in dims:
-        mask |= 1 << d
-    return record(op, out if out.ndim or out.dtype != _F64 else float(out), (x,), aux=mask | flags)
-
-
-MaxResult = namedtuple("max", ["values", "indices"])
-MinResult = namedtuple("min", ["values", "indices"])
-
-
-def guard_extremum(indices: Tensor, x, dims: tuple, is_max: bool, what: str) -> Tensor:
-    """``indices`` (argmax/argmin, max(dim)/min(dim)) are computed outside the tape: while tape.compile records,
-    they get a pending guard on the position of the first extreme element of each group of ``dims``, recorded
-    when the indices are used (as an index, in an op, or as a Python value)."""
-    if state.recording is not None and state.grad_enabled and traced_node(x) >= 0:
-        indices._meta = _Meta()
-        indices._meta.pending = lambda: _guard_extremum(x, dims, is_max, what)
-    return indices
-
-
-def _guard_extremum(x, dims: tuple, is_max: bool, what: str) -> None:
-    x = x if isinstance(x, Tensor) else _wrap(x)
-    ext = reduction(AMAX if is_max else AMIN, x, dims, True, np.max if is_max else np.min) if dims else x
-    hit = mask(EQ, x, expand(ext, x.shape) if ext.shape != x.shape else ext)
-    bits = 0
-    for d in dims:
-        bits |= 1 << d
-    guard(first_hit(hit, bits), 0, what)
-
-
-def max_min_dim(x: Tensor, dim: int, keepdim: bool, is_max: bool):
-    d = _norm_dim(dim, x.ndim)
-    v = x._array()
-    if v.size == 0 and v.ndim and v.shape[d] == 0:
-        raise RuntimeError(f"{'max' if is_max else 'min'}(): Expected reduction dim {d} to have non-zero size.")
-    if v.size == 0:
-        idx = np.zeros(v.shape[:d] + v.shape[d + 1:], np.int64)
-    else:
-        idx = (np.argmax if is_max else np.argmin)(v, axis=d) if v.ndim else np.array(0)
-    if keepdim and v.ndim:
-        idx = np.expand_dims(idx, d)
-    values = reduction(MAX_DIM if is_max else MIN_DIM, x, (d,) if x.ndim else (), keepdim,
-                       np.max if is_max else np.min, FIRST_INDEX)
-    indices = guard_extremum(_wrap(np.asarray(idx, dtype=np.int64)), x, (d,) if x.ndim else (), is_max,
-                             "max(dim).indices" if is_max else "min(dim).indices")
-    return (MaxResult if is_max else MinResult)(values, indices)
-
-
-# ---- linear algebra -----------------------------------------------------------------
-def _matmul_host_vjp(needs: tuple, g: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
-    """numpy's BLAS for the VJP of a large (batched) product: (g @ b^T, a^T @ g), each only if needed."""
-    return (np.matmul(g, np.swapaxes(b, -1, -2)) if needs[0] else None,
-            np.matmul(np.swapaxes(a, -1, -2), g) if needs[1] else None)
-
-
-MM = register("mm", "MmBackward0", Family.LINALG, K.L_MM, 2, _mm_vjp, host=_matmul_host_vjp).id
-BMM = register("bmm", "BmmBackward0", Family.LINALG, K.L_BMM, 2, _bmm_vjp, host=_matmul_host_vjp).id
-DOT = register("dot", "DotBackward0", Family.LINALG, K.L_DOT, 2, _dot_vjp).id
-MV = register("mv", "MvBackward0", Family.LINALG, K.L_MV, 2, _mv_vjp).id
-
-
-def _float_operand(x) -> Tensor:
-    if not isinstance(x, Tensor):
-        x = _wrap(np.asarray(x, dtype=np.float64))
-    return x
-
-
-def _matmul_error(a: tuple, b: tuple) -> RuntimeError:
-    if len(a) == 1 and len(b) == 1:
-        return RuntimeError(f"inconsistent tensor size, expected tensor [{a[0]}] and src [{b[0]}] to have the same "
-                            f"number of elements, but got {a[0]} and {b[0]} elements respectively")
-    ra = "x".join(str(s) for s in (a if len(a) > 1 else (1,) + a))
-    rb = "x".join(str(s) for s in b)
-    return RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({ra} and {rb})")
-
-
-def mm(a, b) -> Tensor:
-    a, b = _float_operand(a), _float_operand(b)
-    if a.ndim != 2 or b.ndim != 2:
-        raise RuntimeError(f"mm: expected 2-D tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
-    if a.shape[1] != b.shape[0]:
-        raise _matmul_error(a.shape, b.shape)
-    return _host_if_large(record(MM, a._array() @ b._array(), (a, b)), a.shape[0] * a.shape[1] * b.shape[1])
-
-
-def bmm(a, b) -> Tensor:
-    a, b = _float_operand(a), _float_operand(b)
-    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
-        raise RuntimeError(f"bmm: expected batched matrices (b, n, k) and (b, k, m), got shapes {tuple(a.shape)} "
-                           f"and {tuple(b.shape)}")
-    out = record(BMM, np.matmul(a._array(), b._array()), (a, b))
-    return _host_if_large(out, a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2])
-
-
-# products with at least this many multiply-adds get their VJP from numpy's BLAS: the sweep pauses
-# there (the kernels carry no BLAS of their own, which keeps one BLAS thread pool and a short compile)
-HOST_MATMUL = 1 << 15
-
-
-def _host_if_large(out: Tensor, multiply_adds: int) -> Tensor:
-    if out._tape is not None and multiply_adds >= HOST_MATMUL:
-        out._tape.host_nodes.append(out._node)
-    return out
-
-
-def dot(a, b) -> Tensor:
-    a, b = _float_operand(a), _float_operand(b)
-    if a.ndim != 1 or b.ndim != 1:
-        raise RuntimeError(f"1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
-    if a.shape != b.shape:
-        raise _matmul_error(a.shape, b.shape)
-    return record(DOT, float(np.dot(a._array(), b._array())) if a._dt == _F64 else np.dot(a._array(), b._array()),
-                  (a, b))
-
-
-def mv(a, b) -> Tensor:
-    a, b = _float_operand(a), _float_operand(b)
-    if a.ndim != 2 or b.ndim != 1:
-        raise RuntimeError(f"vector + matrix @ vector expected, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
-    if a.shape[1] != b.shape[0]:
-        raise RuntimeError(f"size mismatch, got input ({a.shape[0]}), mat ({a.shape[0]}x{a.shape[1]}), "
-                           f"vec ({b.shape[0]})")
-    return record(MV, a._array() @ b._array(), (a, b))
-
-
-# ---- softmax family ------------------------------------------------------------------
-SOFTMAX = register("softmax", "SoftmaxBackward0", Family.SOFTMAX, K.SM_SOFTMAX, 1, _softmax_vjp).id
-LOG_SOFTMAX = register("log_softmax", "LogSoftmaxBackward0", Family.SOFTMAX, K.SM_LOG_SOFTMAX, 1, _log_softmax_vjp).id
-LOGSUMEXP = register("logsumexp", "LogsumexpBackward0", Family.SOFTMAX, K.SM_LOGSUMEXP, 1, _logsumexp_vjp).id
-
-
-def _lse(v: np.ndarray, d: int, keepdims: bool) -> np.ndarray:
-    m = np.max(v, axis=d, keepdims=True, initial=-np.inf)  # an empty dim: log(0) = -inf, as in PyTorch
-    m = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore"):
-        out = np.log(np.sum(np.exp(v - m), axis=d, keepdims=True)) + m
-    return out if keepdims else np.squeeze(out, axis=d)
-
-
-def softmax_family(op: int, x: Tensor, dim: int, keepdim: bool = False) -> Tensor:
-    x = _float_operand(x)
-    v = x._array()
-    if v.dtype.kind != "f":
-        v = v.astype(np.float64)
-    nd = v.ndim
-    d = _norm_dim(dim, nd)
-    w = v.reshape(1) if nd == 0 else v
-    if op == SOFTMAX:
-        e = np.exp(w - np.max(w, axis=d, keepdims=True, initial=-np.inf))
-        out = e / np.sum(e, axis=d, keepdims=True)
-    elif op == LOG_SOFTMAX:
-        out = w - _lse(w, d, True)
-    else:
-        out = _lse(w, d, keepdim)
-    out = out.reshape(v.shape) if nd == 0 else out
-    if op == LOGSUMEXP and nd == 0:
-        out = out.reshape(())
-    out = np.asarray(out, dtype=v.dtype)
-    return record(op, out if out.ndim or out.dtype != _F64 else float(out), (x,), aux=d)
+# ---- the structural family and the reductions -------------------------------------------
+# _operand, where and sum_to above record expand, view and sum. register() numbers the rows in the order
+# it is called, so these modules are imported here, below this module's own rows (where, first_hit), not
+# at its top: their rows come next, then linalg's and softmax's (ops/__init__.py imports the four in
+# id order). Each family module imports this one at its top and reads its names at call time, as this
+# one reads theirs.
+from . import shape as S  # noqa: E402
+from . import reduce as RD  # noqa: E402

@@ -4,11 +4,12 @@ A row holds the op's integer id (its opcode on the tape), its key, the grad_fn
 name PyTorch gives it, its family (an explicit attribute: the kernels switch on
 it) and its body code within the family, its arity, the float constants it
 carries and its VJP rule written with tape's own functions. Elementwise ops are
-declared in ops/elementwise.py, which registers their rows; the other families
-register theirs in ops/primitives.py. The numba bodies run the first-order
-sweep; the rule is what the Python re-taping sweep runs (create_graph=True when
-a custom Function is involved), and the tests compare the two
-(tests/test_retape_kernel.py, tests/test_ops_gradcheck.py).
+declared in ops/elementwise.py, which registers their rows; ops/primitives.py
+registers where and first_hit, and each other family registers its rows in its
+own module (ops/shape.py, reduce.py, linalg.py, softmax.py). The numba bodies
+run the first-order sweep; the rule is what the Python re-taping sweep runs
+(create_graph=True when a custom Function is involved), and the tests compare
+the two (tests/test_retape_kernel.py, tests/test_ops_gradcheck.py).
 
 The first five ids are not primitives but the engine's own record kinds.
 """

@@ -34,7 +34,7 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 
 import tape
-from tape.ops import primitives as P
+from tape.ops import shape as S
 
 DOMAINS = ("real", "positive", "nonzero", "bounded", "distinct", "with_zero")
 
@@ -348,7 +348,7 @@ spec("view", lambda x: x.view(2, 6), 1, (M34,), torch_fn=lambda x: x.view(2, 6),
 spec("view_as", lambda x: x.view_as(tape.zeros(6, 2)), 1, (M34,),
      torch_fn=lambda x: x.view_as(_lazy_torch().zeros(6, 2)), torch_name="ViewBackward0")
 spec("index_alias", lambda x: x[...], 1, (M34,), torch_fn=lambda x: x[...], torch_name="AliasBackward0")
-spec("scatter_add_primitive", lambda x: P.scatter(x, np.array([0, 2, 2, 5, 1, 2]), (2, 3)), 1, ((6,),),
+spec("scatter_add_primitive", lambda x: S.scatter(x, np.array([0, 2, 2, 5, 1, 2]), (2, 3)), 1, ((6,),),
      torch_fn=lambda x: _lazy_torch().zeros(6, dtype=x.dtype).index_add(0, _lazy_torch().tensor([0, 2, 2, 5, 1, 2]),
                                                                        x).reshape(2, 3),
      notes="the VJP of indexing, recorded by create_graph=True; called here as a primitive")

@@ -2,7 +2,8 @@
 
 create_graph=True runs ``ops.kernels.retape``: every record reached appends the
 records of its derivative rule in numba; only custom Functions go back to
-Python. The rules of ops/primitives.py (``op.vjp``) remain the reference:
+Python. The rules (``op.vjp``: the declarations' and those of ops/shape.py,
+reduce.py, linalg.py and softmax.py) remain the reference:
 ``tape._retape.USE_KERNEL = False`` runs them instead, one Python call per
 record. DESIGN.md allows a fused path only with a test that it equals the rule:
 each case below is differentiated twice, once with the kernel and once with the
