@@ -1,0 +1,195 @@
+"""The kernels' compilation units (ops/_numba.py): each family's body is a kernel of its own that the
+sweep, re-taping and forward cores call through its address.
+
+* a core whose records need a unit that is not compiled yet asks for it before it changes anything,
+  and the gradient it then gives is the right one (sweep, create_graph, tape.compile);
+* an array gradient compiles the units of the families its tape holds, and no other;
+* a core can only call a unit with the head types the unit is compiled for: other types do not compile;
+* every family a core sends to a unit has one (checked on import), and every file with kernels shares
+  the cache stamp, so an edit to one kernel file recompiles the kernels of another;
+* replay reports a kernel status as a status, never as a failing guard.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+
+import numpy as np
+import pytest
+from numba import njit
+from numba.core.errors import TypingError
+
+import tape
+from tape import _registry as R
+from tape.ops import _numba as N
+from tape.ops import kernels as K
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+F = R.Family
+
+
+def _forget_units(monkeypatch):
+    """The op table as a fresh process sees it: no unit address known."""
+    fresh = R.kinds().copy()
+    fresh[:, 3:] = 0
+    monkeypatch.setattr(R, "_kinds", fresh)
+    return fresh
+
+
+def _f(x):
+    return (tape.exp(x[:3] * 0.5) * x.reshape(3, 2).sum(1).tanh()).sum() + tape.softmax(x, 0)[1]
+
+
+def _f_numpy(v):
+    e = np.exp(v - v.max())
+    return float((np.exp(v[:3] * 0.5) * np.tanh(v.reshape(3, 2).sum(1))).sum() + (e / e.sum())[1])
+
+
+def _fd_grad(f, v, h=1e-6):
+    out = np.zeros_like(v)
+    for i in range(v.size):
+        d = np.zeros_like(v)
+        d[i] = h
+        out[i] = (f(v + d) - f(v - d)) / (2 * h)
+    return out
+
+
+V = np.array([0.3, -0.2, 0.5, 0.1, -0.4, 0.25])
+
+
+def test_a_sweep_without_its_units_asks_for_them_first(monkeypatch):
+    fresh = _forget_units(monkeypatch)
+    x = tape.tensor(V, requires_grad=True)
+    y = _f(x)
+    # the core stops before it changes anything: called directly, it returns NEED_UNITS
+    columns = (np.zeros((1, 5), np.int64), np.zeros(1), np.zeros((1, 4), np.int64), np.zeros((1, 2), np.int64),
+               np.zeros(1), np.zeros(1, np.int64), fresh)
+    columns[0][0] = (R.BY_NAME["sum"].id, 0, -1, 0, 0)
+    adjoints = (np.zeros(1), np.zeros(1, np.int8), np.full(1, -1, np.int64), np.zeros(1, np.int8))
+    seeds = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((1, 0)))
+    assert K.sweep(columns, adjoints, K.new_adjoint_list(0), 0, 0, np.zeros((1, 1)), seeds, False) == K.NEED_UNITS
+    assert not adjoints[1].any() and not adjoints[0].any()
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), _fd_grad(_f_numpy, V), rtol=1e-7, atol=1e-9)
+    assert (fresh[fresh[:, 0] == F.REDUCTION, 3] != 0).all()
+    assert (fresh[fresh[:, 0] == F.LINALG, 3] == 0).all()  # no matrix product on this tape
+
+
+def test_create_graph_and_replay_without_their_units(monkeypatch):
+    _forget_units(monkeypatch)
+    x = tape.tensor(V, requires_grad=True)
+    (g,) = tape.autograd.grad(_f(x), x, create_graph=True)
+    (hv,) = tape.autograd.grad(g.sum(), x)
+    expected = _fd_grad(lambda v: _fd_grad(_f_numpy, v, 1e-5).sum(), V, 1e-4)
+    np.testing.assert_allclose(hv.numpy(), expected, rtol=1e-4, atol=1e-6)
+    _forget_units(monkeypatch)
+    compiled = tape.compile(_f, V)
+    w = V[::-1].copy()
+    assert abs(float(compiled(w)) - _f_numpy(w)) < 1e-14
+    np.testing.assert_allclose(compiled.grad(w), _fd_grad(_f_numpy, w), rtol=1e-7, atol=1e-9)
+
+
+_LAZY = """
+import json, numpy as np, tape
+from tape.ops import _numba as N
+x = tape.tensor(np.linspace(0.1, 0.5, 5), requires_grad=True)
+(x.sin() * x).sum().backward()
+print(json.dumps(sorted([kind, family] for kind, family in N._ADDRESSES)))
+"""
+
+
+def test_an_array_gradient_compiles_only_its_families_units():
+    out = subprocess.run([sys.executable, "-c", _LAZY], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    compiled = json.loads(out.stdout.strip().splitlines()[-1])
+    assert compiled == sorted([["sweep", F.UNARY], ["sweep", F.BINARY], ["sweep", F.REDUCTION]])
+
+
+def test_a_unit_called_with_other_types_does_not_compile():
+    @njit
+    def wrong_head(a):
+        return K.call_sweep_unit(0, (a,), (0, 0, 0, 0))
+
+    with pytest.raises(TypingError, match="sweep unit takes a head of type"):
+        wrong_head(np.zeros(3))
+
+    @njit
+    def wrong_count(columns):
+        return K.call_forward_unit(0, columns, (0, 0))
+
+    with pytest.raises(TypingError, match="forward unit takes 3 integers"):
+        wrong_count(tuple(np.zeros((1, 1), np.int64) if i in (0, 2, 3, 6) else
+                          (np.zeros(1, np.int64) if i == 5 else np.zeros(1)) for i in range(7)))
+
+
+def test_every_family_a_core_sends_to_a_unit_has_one(monkeypatch):
+    N.check_units(K._needs_unit)  # as on import
+    units = {kind: dict(v) for kind, v in N.UNITS.items()}
+    del units["retape"][int(F.SOFTMAX)]
+    monkeypatch.setattr(N, "UNITS", units)
+    with pytest.raises(RuntimeError, match="retape core sends family 10 to a unit, but none"):
+        N.check_units(K._needs_unit)
+
+
+def test_every_module_with_kernels_shares_the_cache_stamp():
+    ops = os.path.join(ROOT, "ops")
+    with_kernels = {name for name in os.listdir(ops) if name.endswith(".py")
+                    and re.search(r"^@(jit|jit_inline|jit_literal|unit\()", open(os.path.join(ops, name)).read(),
+                                  re.M)}
+    assert "kernels.py" in with_kernels
+    assert with_kernels <= set(N.KERNEL_FILES)
+
+
+_STATS = """
+import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import tape
+from tape.ops import kernels as K
+assert K.__file__.startswith(sys.argv[1]), K.__file__
+x = tape.tensor(2.0, requires_grad=True)
+(tape.sin(x) * x).backward()
+stats = K.sweep_scalars.stats
+print(json.dumps([x.grad.item(), sum(stats.cache_hits.values()), sum(stats.cache_misses.values())]))
+"""
+
+
+@pytest.mark.parametrize("edited", ["_numba.py"])
+def test_an_edit_to_another_kernel_file_recompiles(tmp_path, edited):
+    # a copy of the checkout with a cache of its own: run, run again (loaded from the cache), edit a kernel
+    # file other than the one that defines sweep_scalars, run again (compiled again)
+    for name in ("tape", "ops"):
+        shutil.copytree(os.path.join(ROOT, name), tmp_path / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": ""}
+    site = sysconfig.get_paths()["purelib"]
+
+    def run():
+        out = subprocess.run([sys.executable, "-S", "-c", _STATS, str(tmp_path), site], capture_output=True,
+                             text=True, cwd=str(tmp_path), env=env)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    expected = np.sin(2.0) + 2.0 * np.cos(2.0)
+    first, second = run(), run()
+    assert abs(first[0] - expected) < 1e-14 and first[1:] == [0, 1]
+    assert second[1:] == [1, 0]
+    with open(tmp_path / "ops" / edited, "a") as f:
+        f.write("\n# an edit\n")
+    third = run()
+    assert third[1:] == [0, 1], "a kernel kept its cached code after another kernel file changed"
+    assert abs(third[0] - expected) < 1e-14
+
+
+def test_replay_reports_a_kernel_status_not_a_guard(monkeypatch):
+    compiled = tape.compile(lambda v: tape.tanh(v).sum(), np.array([0.1, 0.2]))
+    bad = R.kinds().copy()
+    bad[R.BY_NAME["tanh"].id, 1] = 999  # a body no kernel section knows
+    monkeypatch.setattr(R, "_kinds", bad)
+    compiled._program._runtime = None  # the program's runtime takes the op table as it is now
+    with pytest.raises(RuntimeError, match="unknown to the numba kernels"):
+        compiled.grad(np.array([0.3, 0.4]))
