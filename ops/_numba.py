@@ -111,7 +111,14 @@ def _njit(fn, **options):
 
 
 def jit(fn):
-    """A kernel: compiled once, whatever constants other kernels call it with."""
+    """A kernel other kernels call: compiled once, whatever constants they call it with, and with no
+    wrapper for calls from Python (numba builds one per kernel otherwise: about a sixth of the cold
+    compile went into wrappers nothing used)."""
+    return _unliteral(_njit(fn, no_cpython_wrapper=True, no_cfunc_wrapper=True))
+
+
+def jit_entry(fn):
+    """A kernel Python calls (the cores, and a few helpers of the tape)."""
     return _unliteral(_njit(fn))
 
 
@@ -119,7 +126,7 @@ def jit_literal(fn):
     """A kernel compiled once per distinct constant argument (numba's literal specialisation): for the
     elementwise VJP loops, where a constant ``side`` or ``replace`` gives simpler loops (array replay and
     sweeps measured ~20% slower without it)."""
-    return _njit(fn)
+    return _njit(fn, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 
 
 def jit_inline(fn):
@@ -157,7 +164,7 @@ def unit(kind: str, *families: int):
 
     Its arguments are the kind's head and NINTS[kind] int64s; it returns an int64 status."""
     def decorate(fn):
-        dispatcher = _njit(fn)
+        dispatcher = _njit(fn, no_cpython_wrapper=True, no_cfunc_wrapper=True)
         for family in families:
             if family in UNITS[kind]:
                 raise RuntimeError(f"two {kind} units for family {family}: {UNITS[kind][family].py_func.__name__} "
@@ -241,4 +248,4 @@ def check_units(needs_unit) -> None:
 
 
 __all__ = ["COLUMN", "HEADS", "KERNEL_FILES", "NINTS", "STAMP", "UNITS", "cache_is_warm", "check_units",
-           "ensure_units", "jit", "jit_inline", "jit_literal", "unit", "unit_address", "unit_caller"]
+           "ensure_units", "jit", "jit_entry", "jit_inline", "jit_literal", "unit", "unit_address", "unit_caller"]

@@ -38,7 +38,8 @@ from numba.typed import List
 
 from tape._registry import Family
 
-from ._numba import COLUMN, HEADS, NINTS, cache_is_warm, ensure_units, jit, jit_inline, jit_literal, unit, unit_caller
+from . import _numba
+from ._numba import COLUMN, HEADS, NINTS, ensure_units, jit, jit_entry, jit_inline, jit_literal, unit, unit_caller
 
 
 # ---- body codes of the hand-written families (the elementwise ones are generated below) ----------
@@ -707,7 +708,7 @@ def split_dim(shapes, sid, dim):
 
 
 # ---- the sweep -------------------------------------------------------------
-@jit
+@jit_entry
 def new_adjoint_list(n):
     """A typed list of ``n`` empty adjoint slots, one per array node."""
     lst = List()
@@ -826,7 +827,7 @@ def _named(columns, adjoints, aadj, seeds):
             Seeds(seeds[0], seeds[1], seeds[2]))
 
 
-@jit
+@jit_entry
 def sweep(columns, adjoints, aadj, hi, lo, out_rows, seeds, free):
     """The first-order sweep: one reverse sweep per row of ``seeds.rows`` (writing to ``out_rows[row]``); see
     ``_sweep_pass``. Python passes plain tuples for Columns, Adjoints (but its typed List ``aadj``) and Seeds.
@@ -1026,7 +1027,7 @@ def _scalar_run(C, A, out, hi, lo, free):
     return lo - 1
 
 
-@jit
+@jit_entry
 def sweep_scalars(columns, adjoints, aadj, out, hi, lo, seeds, free):
     """The start of a sweep whose seeds are 0-d: adds them, then sweeps while records are 0-d.
 
@@ -1607,7 +1608,7 @@ def _operand_list(kinds, rec, n):
     return -1
 
 
-@jit
+@jit_entry
 def reach(rec, iconsts, kinds, hi, seed_nodes):
     """1 for every record at or below ``hi`` that a sweep from ``seed_nodes`` reaches or reads."""
     marked = np.zeros(hi + 1, np.int8)
@@ -1630,7 +1631,7 @@ def reach(rec, iconsts, kinds, hi, seed_nodes):
     return marked
 
 
-@jit
+@jit_entry
 def needed_values(rec, iconsts, kinds, freed, n):
     """1 for every record among the first ``n`` whose value a later sweep may still read.
 
@@ -1658,7 +1659,7 @@ def needed_values(rec, iconsts, kinds, freed, n):
     return needed
 
 
-@jit
+@jit_entry
 def blocks_in_use(rec, arr, iconsts, kinds, freed, n, nblocks):
     """Per value block, 1 if it holds the value of a record a later sweep may read (``needed_values``);
     the last entry is 1 if any record is still needed at all."""
@@ -2205,7 +2206,7 @@ def _retape_room(B, n, hosts):
             and values <= counts[C_CAPACITY] - counts[C_VALUES])
 
 
-@jit
+@jit_entry
 def retape(buffers, bigs, hi, lo, state, free, hosts):
     """create_graph=True: sweep records ``hi`` down to ``lo``, appending each reached record's derivative rule.
 
@@ -2549,7 +2550,7 @@ def _forward_structural(C, f, n, out):
     return DONE
 
 
-@jit
+@jit_entry
 def forward(columns, lo, hi, host_min):
     """Re-evaluate records ``lo`` to ``hi`` in place: each value is recomputed from its operands' values.
 
@@ -2749,7 +2750,7 @@ def check_guards(C, guards):
     return -1
 
 
-@jit
+@jit_entry
 def replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar):
     """tape.compile's one kernel call: re-evaluate the whole tape, check its guards, then (``seed_node``
     >= 0) sweep it in reverse once per row of ``seed_rows``, leaf adjoints to ``out_rows``.
@@ -2842,7 +2843,7 @@ def _unary_value_call(f, v, c0, c1):
     return _unary_value(f, v, c0, c1)
 
 
-@jit
+@jit_entry
 def map_unary(code, x, c0, c1, out):
     """out[i] = the declared unary forward ``code`` at x[i]: the eager forward of an op declared
     without a numpy ufunc."""
@@ -2850,7 +2851,7 @@ def map_unary(code, x, c0, c1, out):
         out[i] = _unary_value(code, x[i], c0, c1)
 
 
-@jit
+@jit_entry
 def map_binary(code, a, b, out):
     """out[i] = the declared two-operand forward ``code`` at (a[i], b[i]) (same-size flat operands)."""
     for i in range(a.size):
@@ -2858,6 +2859,8 @@ def map_binary(code, a, b, out):
 
 
 # ---- calling the cores from Python ----------------------------------------------------
+cache_is_warm = _numba.cache_is_warm  # the engine asks it before a core's first call in a process
+
 # A core returns NEED_UNITS, before it changes anything, while a family unit its records need is not compiled
 # in this process (ops/_numba.py): these compile the units the records in its range need and call it again.
 def _announce_units(kind: str, families: list) -> None:
