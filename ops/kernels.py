@@ -871,7 +871,8 @@ def _needs_unit(column, family):
 @jit
 def _units_ready(kinds, rec, lo, hi, column):
     """Whether every record ``lo .. hi`` that a core may send to a unit of column ``column`` has its unit's
-    address. The records are only looked at while some op of the table has none."""
+    address. The records are only looked at while some op of the table has none. The sweep and the
+    forward keep 0-d elementwise records of 0-d operands in their own loops: those need no unit."""
     missing = False
     for op in range(kinds.shape[0]):
         if kinds[op, column] == 0 and _needs_unit(column, kinds[op, 0]):
@@ -881,8 +882,14 @@ def _units_ready(kinds, rec, lo, hi, column):
         return True
     for n in range(max(lo, 0), hi + 1):
         op = rec[n, 0]
-        if kinds[op, column] == 0 and _needs_unit(column, kinds[op, 0]):
-            return False
+        family = kinds[op, 0]
+        if kinds[op, column] != 0 or not _needs_unit(column, family):
+            continue
+        if column != UNIT_RETAPE and rec[n, 4] < 0 and (family == FAMILY_UNARY or family == FAMILY_BINARY or (
+                family == FAMILY_COMPARE and column == UNIT_FORWARD)):
+            if rec[rec[n, 1], 4] < 0 and (family == FAMILY_UNARY or rec[rec[n, 2], 4] < 0):
+                continue
+        return False
     return True
 
 
