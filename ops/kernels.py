@@ -2872,8 +2872,8 @@ cache_is_warm = _numba.cache_is_warm  # the engine asks it before a core's first
 # in this process (ops/_numba.py): these compile the units the records in its range need and call it again.
 def _announce_units(kind: str, families: list) -> None:
     names = ", ".join(Family(f).name.lower() for f in families)
-    print(f"tape: compiling the numba {kind} kernels for {names} once for this machine (a few seconds each; "
-          "cached afterwards)...", file=sys.stderr, flush=True)
+    print(f"tape: compiling the numba {kind} kernels for {names} once for this machine (about "
+          f"{3 * len(families)} s; cached afterwards)...", file=sys.stderr, flush=True)
 
 
 def _ensure(kind: str, kinds: np.ndarray, rec: np.ndarray, lo: int, hi: int) -> None:

@@ -198,7 +198,7 @@ class Program:
         the arguments' gradients concatenated, or None without a seed)."""
         rt = self._ready()
         if not rt.announced:
-            _announce_compile(R.kernels.replay, "the numba replay kernel", 6)
+            _announce_compile(R.kernels.replay, "the numba replay kernel", 4)
             rt.announced = True
         if seed_node >= 0:
             out = np.zeros((seeds.shape[0], max(rt.total, 1)), np.float64)

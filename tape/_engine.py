@@ -16,7 +16,7 @@ from ._tape import SECOND_BACKWARD, Tape, operand_nodes
 _announced: set = set()
 
 
-def _announce_compile(kernel=None, what: str = "the numba sweep kernels", seconds: int = 30) -> None:
+def _announce_compile(kernel=None, what: str = "the numba sweep kernel", seconds: int = 4) -> None:
     """Say once on stderr that a kernel is being compiled (never when it loads from numba's cache)."""
     kernel = R.kernels.sweep if kernel is None else kernel
     if kernel in _announced:

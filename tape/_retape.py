@@ -233,7 +233,7 @@ class KernelRetape:
             self.accumulate(node, g)
         tape.ensure_freed()
         K = R.kernels
-        _announce_compile(K.retape, "the numba re-taping kernel", 30)
+        _announce_compile(K.retape, "the numba re-taping kernel", 4)
         adj, keep = self.adj, self.keep
         while hi >= lo:
             status = _run_kernel(tape, hi, lo, adj, keep, free, self.room, self.result)
