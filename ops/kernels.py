@@ -646,25 +646,6 @@ def reduce_map(shapes, sid, mask):
 
 
 @jit
-def block_split(shapes, sid, mask):
-    """(kind, outer, inner) when the dims in bitmask ``mask`` are a leading block (kind 1: groups are the
-    ``inner`` trailing positions) or a trailing block (kind 2: groups are the ``outer`` leading positions)
-    of shape ``sid``; kind 0 otherwise. These reductions (a sum over a batch, over a row) need no index map."""
-    nd = shapes[sid, 0]
-    for k in range(1, nd):
-        lead = (1 << k) - 1
-        if mask == lead or mask == ((1 << nd) - 1) ^ lead:
-            outer = 1
-            for d in range(k):
-                outer *= shapes[sid, 1 + d]
-            inner = 1
-            for d in range(k, nd):
-                inner *= shapes[sid, 1 + d]
-            return (1 if mask == lead else 2), outer, inner
-    return 0, 1, 1
-
-
-@jit
 def split_dim(shapes, sid, dim):
     """(outer, n, inner) of shape ``sid`` around dimension ``dim``."""
     nd = shapes[sid, 0]
@@ -1091,14 +1072,6 @@ def sweep_where(head, row, body, n, need):
     return DONE
 
 
-@unit("sweep", FAMILY_REDUCTION)
-def sweep_reduction(head, row, body, n, need):
-    C, A, out, g = _sweep_unit_state(head, row, n)
-    if need & 1:
-        _reduction(C, A, out, body, n, g)
-    return DONE
-
-
 @unit("sweep", FAMILY_LINALG)
 def sweep_linalg(head, row, body, n, need):
     C, A, out, g = _sweep_unit_state(head, row, n)
@@ -1321,77 +1294,6 @@ def _unary(C, A, out, body, n, g):
         touched[x] = 1
     else:
         _unary_dispatch(body, _adjoint(x, rec, arr, sadj, aadj, touched, keep, out), g, vx, vy, c0, c1, False)
-
-
-@jit_inline
-def _reduction(C, A, out, body, n, g):
-    """sum/mean/prod/amax/amin over the dims in bitmask ``aux & 0xff``; bit 8 selects 'first index' ties."""
-    rec, sval, arr, shapes, consts, iconsts, kinds = C
-    sadj, aadj, touched, keep, freed = A
-    x = rec[n, 1]
-    sid_in = _shape_id(x, rec, arr)
-    mask = rec[n, 3] & 0xFF
-    vx = _value(x, rec, sval, arr)
-    nx = vx.size
-    ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
-    nd = shapes[sid_in, 0]
-    if (body == R_SUM or body == R_MEAN) and mask == (1 << nd) - 1:
-        # a reduction over every dimension: one group, no index map
-        v = g[0] / nx if body == R_MEAN and nx > 0 else g[0]
-        for i in range(nx):
-            ga[i] += v
-        return
-    if body == R_SUM or body == R_MEAN:
-        kind, outer, inner = block_split(shapes, sid_in, mask)
-        if kind != 0:
-            ngroups = inner if kind == 1 else outer
-            scale = ngroups / nx if (body == R_MEAN and nx > 0) else 1.0
-            for o in range(outer):
-                for t in range(inner):
-                    ga[o * inner + t] += g[t if kind == 1 else o] * scale
-            return
-    group, ngroups = reduce_map(shapes, sid_in, mask)
-    if body == R_SUM:
-        for i in range(nx):
-            ga[i] += g[group[i]]
-    elif body == R_MEAN:
-        scale = ngroups / nx if nx > 0 else 0.0
-        for i in range(nx):
-            ga[i] += g[group[i]] * scale
-    elif body == R_PROD:
-        zeros = np.zeros(ngroups, np.int64)
-        nonzero_prod = np.ones(ngroups, np.float64)
-        for i in range(nx):
-            if vx[i] == 0.0:
-                zeros[group[i]] += 1
-            else:
-                nonzero_prod[group[i]] *= vx[i]
-        for i in range(nx):
-            j = group[i]
-            if zeros[j] == 0:
-                ga[i] += g[j] * nonzero_prod[j] / vx[i]
-            elif zeros[j] == 1:
-                if vx[i] == 0.0:
-                    ga[i] += g[j] * nonzero_prod[j]
-                else:  # 0 * (the others' product), as the rule computes it: nan where that product is inf
-                    ga[i] += g[j] * nonzero_prod[j] * 0.0 / vx[i]
-    elif body == R_AMAX or body == R_AMIN:
-        vy = _value(n, rec, sval, arr)
-        first_only = (rec[n, 3] >> 8) & 1
-        count = np.zeros(ngroups, np.int64)
-        for i in range(nx):
-            if vx[i] == vy[group[i]]:
-                count[group[i]] += 1
-        done = np.zeros(ngroups, np.int64)
-        for i in range(nx):
-            j = group[i]
-            if vx[i] == vy[j]:
-                if first_only:
-                    if done[j] == 0:
-                        ga[i] += g[j]
-                        done[j] = 1
-                else:
-                    ga[i] += g[j] / count[j]
 
 
 @jit_inline
@@ -1812,60 +1714,6 @@ def _transposed(B, node, batched):
 
 
 @jit_inline
-def _retape_reduction(B, body, n, g, sn, adj, keep):
-    rec = B.rec
-    x = rec[n, 1]
-    if not _wanted(B, x, keep):
-        return DONE
-    sx = _sid(B, x)
-    mask = rec[n, 3] & 0xFF
-    sk = _keep_sid(B, sx, mask)
-    gk = _expand_to(B, _as_shape(B, g, sk), sx)
-    ga = -1
-    if body == R_SUM:
-        ga = gk
-    elif body == R_MEAN:
-        nx = _size(B, x)
-        c = _number(B, _size(B, n) / nx if nx else 0.0)
-        ga = _op(B, FAMILY_BINARY, BIN_MUL, gk, c, sx)
-    elif body == R_PROD:
-        # g * (product of the other elements), exact where a group holds at most one zero
-        zero = _number(B, 0.0)
-        one = _number(B, 1.0)
-        z = _op(B, FAMILY_COMPARE, BIN_EQ, x, zero, sx)
-        ones = _emit(B, FAMILY_WHERE, WHERE, one, x, z, sx)
-        npx = _expand_to(B, _emit(B, FAMILY_REDUCTION, R_PROD, ones, -1, mask, sk), sx)
-        t = _emit(B, FAMILY_WHERE, WHERE, x, zero, z, sx)
-        tzx = _expand_to(B, _emit(B, FAMILY_REDUCTION, R_SUM, t, -1, mask, sk), sx)
-        cnt = _expand_to(B, _emit(B, FAMILY_REDUCTION, R_SUM, z, -1, mask, sk), sx)
-        no_zero = _op(B, FAMILY_COMPARE, BIN_EQ, cnt, zero, sx)
-        one_zero = _op(B, FAMILY_COMPARE, BIN_EQ, cnt, one, sx)
-        at_zero = _op(B, FAMILY_BINARY, BIN_MUL, gk, npx, sx)
-        t = _op(B, FAMILY_BINARY, BIN_MUL, at_zero, tzx, sx)
-        elsewhere = _op(B, FAMILY_BINARY, BIN_DIV, t, ones, sx)
-        t = _emit(B, FAMILY_WHERE, WHERE, at_zero, elsewhere, z, sx)
-        t = _emit(B, FAMILY_WHERE, WHERE, t, zero, one_zero, sx)
-        d = _op(B, FAMILY_BINARY, BIN_DIV, at_zero, ones, sx)
-        ga = _emit(B, FAMILY_WHERE, WHERE, d, t, no_zero, sx)
-    elif body == R_AMAX or body == R_AMIN:
-        yx = _expand_to(B, _as_shape(B, n, sk), sx)
-        hit = _op(B, FAMILY_COMPARE, BIN_EQ, x, yx, sx)
-        if (rec[n, 3] >> 8) & 1:
-            # max(dim)/min(dim): the first extreme element of each group takes the gradient
-            w = _emit(B, FAMILY_FIRST_HIT, FIRST_HIT, hit, -1, mask, sx)
-        elif mask != 0:
-            cnt = _expand_to(B, _emit(B, FAMILY_REDUCTION, R_SUM, hit, -1, mask, sk), sx)
-            w = _op(B, FAMILY_BINARY, BIN_DIV, hit, cnt, sx)
-        else:
-            w = hit
-        ga = _op(B, FAMILY_BINARY, BIN_MUL, gk, w, sx)
-    else:
-        return ERR_UNKNOWN_OP
-    _accumulate(B, x, ga, adj, keep)
-    return DONE
-
-
-@jit_inline
 def _retape_linalg(B, body, n, g, sn, adj, keep, hosts):
     rec = B.rec
     shapes = B.shapes
@@ -2105,12 +1953,6 @@ def retape_elementwise(head, family, body, n, g, sn):
     return _retape_elementwise(_buffers(buffers, bigs), family, body, n, g, sn, state[0], state[1])
 
 
-@unit("retape", FAMILY_REDUCTION)
-def retape_reduction(head, family, body, n, g, sn):
-    buffers, bigs, state, hosts = head
-    return _retape_reduction(_buffers(buffers, bigs), body, n, g, sn, state[0], state[1])
-
-
 @unit("retape", FAMILY_LINALG)
 def retape_linalg(head, family, body, n, g, sn):
     buffers, bigs, state, hosts = head
@@ -2126,59 +1968,6 @@ def retape_softmax(head, family, body, n, g, sn):
 # ---- the forward replay (tape.compile) -------------------------------------------
 # Every record is re-evaluated from its operands' values by its family's forward; leaves, constants
 # and externs keep theirs.
-
-
-@jit_inline
-def _forward_reduction(C, f, n, out):
-    rec, sval, arr, shapes, consts, iconsts, kinds = C
-    x = rec[n, 1]
-    sid_in = _shape_id(x, rec, arr)
-    mask = rec[n, 3] & 0xFF
-    vx = _value(x, rec, sval, arr)
-    nx = vx.size
-    if f == R_SUM or f == R_MEAN:
-        out[:] = 0.0
-        kind, outer, inner = block_split(shapes, sid_in, mask)
-        if kind == 0 and mask == (1 << shapes[sid_in, 0]) - 1:
-            kind, outer, inner = 2, 1, nx  # every dim: one group
-        if kind != 0:
-            ngroups = inner if kind == 1 else outer
-            for o in range(outer):
-                if kind == 1:
-                    for t in range(inner):
-                        out[t] += vx[o * inner + t]
-                else:
-                    acc = 0.0
-                    for t in range(inner):
-                        acc += vx[o * inner + t]
-                    out[o] = acc
-        else:
-            group, ngroups = reduce_map(shapes, sid_in, mask)
-            for i in range(nx):
-                out[group[i]] += vx[i]
-        if f == R_MEAN:
-            scale = ngroups / nx if nx > 0 else math.nan
-            for j in range(out.size):
-                out[j] *= scale
-        return DONE
-    if f != R_PROD and f != R_AMAX and f != R_AMIN:
-        return ERR_UNKNOWN_OP
-    group, ngroups = reduce_map(shapes, sid_in, mask)
-    if f == R_PROD:
-        out[:] = 1.0
-        for i in range(nx):
-            out[group[i]] *= vx[i]
-    else:
-        seen = np.zeros(ngroups, np.int8)
-        for i in range(nx):
-            j = group[i]
-            v = vx[i]
-            if seen[j] == 0:
-                out[j] = v
-                seen[j] = 1
-            elif out[j] == out[j] and (v != v or (v > out[j] if f == R_AMAX else v < out[j])):
-                out[j] = v
-    return DONE
 
 
 @jit_inline
@@ -2409,12 +2198,6 @@ def forward_elementwise(columns, family, body, n):
 
 
 # the forward's units for the hand-written families: ``out`` is record ``n``'s value
-
-
-@unit("forward", FAMILY_REDUCTION)
-def forward_reduction(columns, family, body, n):
-    C = _columns(columns)
-    return _forward_reduction(C, body, n, _value(n, C.rec, C.sval, C.arr))
 
 
 @unit("forward", FAMILY_LINALG)
