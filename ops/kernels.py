@@ -1072,13 +1072,6 @@ def sweep_where(head, row, body, n, need):
     return DONE
 
 
-@unit("sweep", FAMILY_LINALG)
-def sweep_linalg(head, row, body, n, need):
-    C, A, out, g = _sweep_unit_state(head, row, n)
-    _linalg(C, A, out, body, n, g, need & 1 != 0, need & 2 != 0)
-    return DONE
-
-
 @unit("sweep", FAMILY_SOFTMAX)
 def sweep_softmax(head, row, body, n, need):
     C, A, out, g = _sweep_unit_state(head, row, n)
@@ -1294,66 +1287,6 @@ def _unary(C, A, out, body, n, g):
         touched[x] = 1
     else:
         _unary_dispatch(body, _adjoint(x, rec, arr, sadj, aadj, touched, keep, out), g, vx, vy, c0, c1, False)
-
-
-@jit_inline
-def _linalg(C, A, out, body, n, g, need_a, need_b):
-    rec, sval, arr, shapes, consts, iconsts, kinds = C
-    sadj, aadj, touched, keep, freed = A
-    x = rec[n, 1]
-    y = rec[n, 2]
-    va = _value(x, rec, sval, arr)
-    vb = _value(y, rec, sval, arr)
-    if body == L_DOT:
-        if need_a:
-            ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
-            for i in range(va.size):
-                ga[i] += g[0] * vb[i]
-        if need_b:
-            gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out)
-            for i in range(vb.size):
-                gb[i] += g[0] * va[i]
-        return
-    sa = _shape_id(x, rec, arr)
-    if body == L_MV:
-        rows = shapes[sa, 1]
-        cols = shapes[sa, 2]
-        A = va.reshape((rows, cols))
-        if need_a:
-            ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out).reshape((rows, cols))
-            for r in range(rows):
-                for c in range(cols):
-                    ga[r, c] += g[r] * vb[c]
-        if need_b:
-            gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out)
-            for r in range(rows):
-                for c in range(cols):
-                    gb[c] += A[r, c] * g[r]
-        return
-    if body != L_MM and body != L_BMM:
-        return  # no such body: the table check (_table_known) stops every kernel call before this
-    # batched matrix product: a (batch, r, k) @ b (batch, k, c), batch = 1 for 2-D operands
-    sb = _shape_id(y, rec, arr)
-    nda = shapes[sa, 0]
-    r = shapes[sa, nda - 1]
-    k = shapes[sa, nda]
-    c = shapes[sb, shapes[sb, 0]]
-    batch = va.size // (r * k) if r * k > 0 else 0
-    if need_a:
-        ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
-    if need_b:
-        gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out)
-    # small products only: large ones pause the sweep and run in numpy's BLAS (see the sweep)
-    for t in range(batch):
-        for i in range(r):
-            for j in range(c):
-                gij = g[t * r * c + i * c + j]
-                if need_a:
-                    for q in range(k):
-                        ga[t * r * k + i * k + q] += gij * vb[t * k * c + q * c + j]
-                if need_b:
-                    for q in range(k):
-                        gb[t * k * c + q * c + j] += va[t * r * k + i * k + q] * gij
 
 
 @jit_inline
@@ -1696,74 +1629,6 @@ def _new_iconsts(B, count):
     return k
 
 
-@jit
-def _transposed(B, node, batched):
-    """The last two dimensions of ``node`` swapped (t for a matrix, transpose(1, 2) for a batch)."""
-    dims = _dims(B, _sid(B, node))
-    nd = dims.size
-    k = _new_iconsts(B, nd)
-    iconsts = B.iconsts
-    for d in range(nd):
-        iconsts[k + d] = d
-    iconsts[k + nd - 2] = nd - 1
-    iconsts[k + nd - 1] = nd - 2
-    t = dims[nd - 1]
-    dims[nd - 1] = dims[nd - 2]
-    dims[nd - 2] = t
-    return _emit(B, FAMILY_STRUCTURAL, S_PERMUTE, node, -1, k, _find_shape(B, dims))
-
-
-@jit_inline
-def _retape_linalg(B, body, n, g, sn, adj, keep, hosts):
-    rec = B.rec
-    shapes = B.shapes
-    x = rec[n, 1]
-    y = rec[n, 2]
-    need_a = _wanted(B, x, keep)
-    need_b = _wanted(B, y, keep)
-    ga = -1
-    gb = -1
-    if body == L_DOT:
-        if need_a:
-            ga = _op(B, FAMILY_BINARY, BIN_MUL, g, y, _sid(B, y))
-        if need_b:
-            gb = _op(B, FAMILY_BINARY, BIN_MUL, g, x, _sid(B, x))
-    elif body == L_MV:
-        sa = _sid(B, x)
-        r = shapes[sa, 1]
-        c = shapes[sa, 2]
-        if need_a:
-            dims = np.empty(2, np.int64)
-            dims[0] = r
-            dims[1] = 1
-            gv = _expand_to(B, _op(B, FAMILY_STRUCTURAL, S_VIEW, g, -1, _find_shape(B, dims)), sa)
-            dims[0] = 1
-            dims[1] = c
-            vv = _expand_to(B, _op(B, FAMILY_STRUCTURAL, S_VIEW, y, -1, _find_shape(B, dims)), sa)
-            ga = _op(B, FAMILY_BINARY, BIN_MUL, gv, vv, sa)
-        if need_b:
-            at = _transposed(B, x, False)
-            gb = _op(B, FAMILY_LINALG, L_MV, at, g, _sid(B, y))
-    elif body == L_MM or body == L_BMM:  # g b^T and a^T g
-        batched = body == L_BMM
-        if need_a:
-            ga = _op(B, FAMILY_LINALG, body, g, _transposed(B, y, batched), _sid(B, x))
-        if need_b:
-            gb = _op(B, FAMILY_LINALG, body, _transposed(B, x, batched), g, _sid(B, y))
-        macs = _size(B, x) * shapes[_sid(B, y), shapes[_sid(B, y), 0]]
-        if macs >= B.counts[C_HOST_MIN]:
-            counts = B.counts
-            for node in (ga, gb):
-                if node >= 0:
-                    hosts[counts[C_HOSTS]] = node
-                    counts[C_HOSTS] += 1
-    else:
-        return ERR_UNKNOWN_OP
-    _accumulate(B, x, ga, adj, keep)
-    _accumulate(B, y, gb, adj, keep)
-    return DONE
-
-
 @jit_inline
 def _retape_softmax(B, body, n, g, sn, adj, keep):
     rec = B.rec
@@ -1953,12 +1818,6 @@ def retape_elementwise(head, family, body, n, g, sn):
     return _retape_elementwise(_buffers(buffers, bigs), family, body, n, g, sn, state[0], state[1])
 
 
-@unit("retape", FAMILY_LINALG)
-def retape_linalg(head, family, body, n, g, sn):
-    buffers, bigs, state, hosts = head
-    return _retape_linalg(_buffers(buffers, bigs), body, n, g, sn, state[0], state[1], hosts)
-
-
 @unit("retape", FAMILY_SOFTMAX)
 def retape_softmax(head, family, body, n, g, sn):
     buffers, bigs, state, hosts = head
@@ -2005,49 +1864,6 @@ def _forward_softmax(C, f, n, out):
                 for s in range(size):
                     p = base + s * inner
                     out[p] = math.exp(vx[p] - m) / acc
-    return DONE
-
-
-@jit_inline
-def _forward_linalg(C, f, n, out):
-    rec, sval, arr, shapes, consts, iconsts, kinds = C
-    x = rec[n, 1]
-    y = rec[n, 2]
-    va = _value(x, rec, sval, arr)
-    vb = _value(y, rec, sval, arr)
-    if f == L_DOT:
-        acc = 0.0
-        for i in range(va.size):
-            acc += va[i] * vb[i]
-        out[0] = acc
-        return DONE
-    sa = _shape_id(x, rec, arr)
-    if f == L_MV:
-        rows = shapes[sa, 1]
-        cols = shapes[sa, 2]
-        for r in range(rows):
-            acc = 0.0
-            for c in range(cols):
-                acc += va[r * cols + c] * vb[c]
-            out[r] = acc
-        return DONE
-    if f != L_MM and f != L_BMM:
-        return ERR_UNKNOWN_OP
-    sb = _shape_id(y, rec, arr)
-    nda = shapes[sa, 0]
-    r = shapes[sa, nda - 1]
-    k = shapes[sa, nda]
-    c = shapes[sb, shapes[sb, 0]]
-    batch = va.size // (r * k) if r * k > 0 else 0
-    out[:] = 0.0
-    for t in range(batch):
-        for i in range(r):
-            for q in range(k):
-                aiq = va[t * r * k + i * k + q]
-                row = t * k * c + q * c
-                dst = t * r * c + i * c
-                for j in range(c):
-                    out[dst + j] += aiq * vb[row + j]
     return DONE
 
 
@@ -2198,12 +2014,6 @@ def forward_elementwise(columns, family, body, n):
 
 
 # the forward's units for the hand-written families: ``out`` is record ``n``'s value
-
-
-@unit("forward", FAMILY_LINALG)
-def forward_linalg(columns, family, body, n):
-    C = _columns(columns)
-    return _forward_linalg(C, body, n, _value(n, C.rec, C.sval, C.arr))
 
 
 @unit("forward", FAMILY_SOFTMAX)
