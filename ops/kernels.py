@@ -645,19 +645,6 @@ def reduce_map(shapes, sid, mask):
     return strided_index(shapes, sid, st), s
 
 
-@jit
-def split_dim(shapes, sid, dim):
-    """(outer, n, inner) of shape ``sid`` around dimension ``dim``."""
-    nd = shapes[sid, 0]
-    outer = 1
-    inner = 1
-    for d in range(dim):
-        outer *= shapes[sid, 1 + d]
-    for d in range(dim + 1, nd):
-        inner *= shapes[sid, 1 + d]
-    return outer, shapes[sid, 1 + dim], inner
-
-
 # ---- the sweep -------------------------------------------------------------
 @jit
 def new_adjoint_list(n):
@@ -1050,6 +1037,7 @@ def _sweep_unit_state(head, row, n):
     return C, A, out, g
 
 
+# the sweep's units for the elementwise families; the other families' units are in their modules
 @unit("sweep", FAMILY_UNARY)
 def sweep_unary(head, row, body, n, need):
     C, A, out, g = _sweep_unit_state(head, row, n)
@@ -1069,14 +1057,6 @@ def sweep_binary(head, row, body, n, need):
 def sweep_where(head, row, body, n, need):
     C, A, out, g = _sweep_unit_state(head, row, n)
     _where(C, A, out, n, g, need & 1 != 0, need & 2 != 0)
-    return DONE
-
-
-@unit("sweep", FAMILY_SOFTMAX)
-def sweep_softmax(head, row, body, n, need):
-    C, A, out, g = _sweep_unit_state(head, row, n)
-    if need & 1:
-        _softmax_family(C, A, out, body, n, g)
     return DONE
 
 
@@ -1287,45 +1267,6 @@ def _unary(C, A, out, body, n, g):
         touched[x] = 1
     else:
         _unary_dispatch(body, _adjoint(x, rec, arr, sadj, aadj, touched, keep, out), g, vx, vy, c0, c1, False)
-
-
-@jit_inline
-def _softmax_family(C, A, out, body, n, g):
-    """softmax / log_softmax / logsumexp along dim ``aux``; the input is viewed as (outer, size, inner)."""
-    rec, sval, arr, shapes, consts, iconsts, kinds = C
-    sadj, aadj, touched, keep, freed = A
-    x = rec[n, 1]
-    sid_in = _shape_id(x, rec, arr)
-    vx = _value(x, rec, sval, arr)
-    vy = _value(n, rec, sval, arr)
-    ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
-    if shapes[sid_in, 0] == 0:
-        outer, size, inner = 1, 1, 1
-    else:
-        outer, size, inner = split_dim(shapes, sid_in, rec[n, 3])
-    for o in range(outer):
-        for t in range(inner):
-            base = o * size * inner + t
-            if body == SM_LOGSUMEXP:
-                j = o * inner + t
-                for s in range(size):
-                    p = base + s * inner
-                    ga[p] += g[j] * math.exp(vx[p] - vy[j])
-            elif body == SM_SOFTMAX:
-                acc = 0.0
-                for s in range(size):
-                    p = base + s * inner
-                    acc += g[p] * vy[p]
-                for s in range(size):
-                    p = base + s * inner
-                    ga[p] += vy[p] * (g[p] - acc)
-            elif body == SM_LOG_SOFTMAX:
-                acc = 0.0
-                for s in range(size):
-                    acc += g[base + s * inner]
-                for s in range(size):
-                    p = base + s * inner
-                    ga[p] += g[p] - math.exp(vy[p]) * acc
 
 
 @jit_inline
@@ -1629,45 +1570,6 @@ def _new_iconsts(B, count):
     return k
 
 
-@jit_inline
-def _retape_softmax(B, body, n, g, sn, adj, keep):
-    rec = B.rec
-    x = rec[n, 1]
-    if not _wanted(B, x, keep):
-        return DONE
-    sx = _sid(B, x)
-    ga = -1
-    if B.shapes[sx, 0] == 0:
-        if body == SM_LOGSUMEXP:
-            ga = g
-        else:
-            zero = _number(B, 0.0)
-            ga = _op(B, FAMILY_BINARY, BIN_MUL, g, zero, sx)
-    else:
-        mask = 1 << rec[n, 3]
-        sk = _keep_sid(B, sx, mask)
-        if body == SM_SOFTMAX:
-            gy = _op(B, FAMILY_BINARY, BIN_MUL, g, n, sx)
-            s = _expand_to(B, _emit(B, FAMILY_REDUCTION, R_SUM, gy, -1, mask, sk), sx)
-            t = _op(B, FAMILY_BINARY, BIN_MUL, n, s, sx)
-            ga = _op(B, FAMILY_BINARY, BIN_SUB, gy, t, sx)
-        elif body == SM_LOG_SOFTMAX:
-            s = _expand_to(B, _emit(B, FAMILY_REDUCTION, R_SUM, g, -1, mask, sk), sx)
-            e = _op(B, FAMILY_UNARY, U_EXP, n, -1, sx)
-            t = _op(B, FAMILY_BINARY, BIN_MUL, e, s, sx)
-            ga = _op(B, FAMILY_BINARY, BIN_SUB, g, t, sx)
-        elif body == SM_LOGSUMEXP:
-            yx = _expand_to(B, _as_shape(B, n, sk), sx)
-            t = _op(B, FAMILY_BINARY, BIN_SUB, x, yx, sx)
-            t = _op(B, FAMILY_UNARY, U_EXP, t, -1, sx)
-            gx = _expand_to(B, _as_shape(B, g, sk), sx)
-            ga = _op(B, FAMILY_BINARY, BIN_MUL, gx, t, sx)
-        else:
-            return ERR_UNKNOWN_OP
-    _accumulate(B, x, ga, adj, keep)
-    return DONE
-
-
 @jit
 def _scalar_operands(rec, n, family):
     """Whether record ``n`` (0-d) is an elementwise one whose operands (and condition) are 0-d too."""
@@ -1810,61 +1712,17 @@ def _buffers(buffers, bigs):
     return Buffers(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], bigs)
 
 
-# the re-taping kernel's units: each appends the derivative records of one family's record ``n`` (adjoint
-# node ``g``, output shape id ``sn``)
+# the re-taping kernel's unit for the elementwise families: it appends the derivative records of record ``n``
+# (adjoint node ``g``, output shape id ``sn``); the other families' units are in their modules
 @unit("retape", FAMILY_UNARY, FAMILY_BINARY, FAMILY_WHERE)
 def retape_elementwise(head, family, body, n, g, sn):
     buffers, bigs, state, hosts = head
     return _retape_elementwise(_buffers(buffers, bigs), family, body, n, g, sn, state[0], state[1])
 
 
-@unit("retape", FAMILY_SOFTMAX)
-def retape_softmax(head, family, body, n, g, sn):
-    buffers, bigs, state, hosts = head
-    return _retape_softmax(_buffers(buffers, bigs), body, n, g, sn, state[0], state[1])
-
-
 # ---- the forward replay (tape.compile) -------------------------------------------
 # Every record is re-evaluated from its operands' values by its family's forward; leaves, constants
 # and externs keep theirs.
-
-
-@jit_inline
-def _forward_softmax(C, f, n, out):
-    rec, sval, arr, shapes, consts, iconsts, kinds = C
-    x = rec[n, 1]
-    if f != SM_SOFTMAX and f != SM_LOG_SOFTMAX and f != SM_LOGSUMEXP:
-        return ERR_UNKNOWN_OP
-    sid_in = _shape_id(x, rec, arr)
-    vx = _value(x, rec, sval, arr)
-    if shapes[sid_in, 0] == 0:
-        outer, size, inner = 1, 1, 1
-    else:
-        outer, size, inner = split_dim(shapes, sid_in, rec[n, 3])
-    for o in range(outer):
-        for t in range(inner):
-            base = o * size * inner + t
-            m = -math.inf
-            for s in range(size):
-                v = vx[base + s * inner]
-                if v > m or v != v:
-                    m = v
-            if f != SM_SOFTMAX and not (m > -math.inf and m < math.inf):
-                m = 0.0  # an infinite maximum: shift by nothing (numpy's and PyTorch's results)
-            acc = 0.0
-            for s in range(size):
-                acc += math.exp(vx[base + s * inner] - m)
-            if f == SM_LOGSUMEXP:
-                out[o * inner + t] = math.log(acc) + m
-            elif f == SM_LOG_SOFTMAX:
-                lse = math.log(acc) + m
-                for s in range(size):
-                    out[base + s * inner] = vx[base + s * inner] - lse
-            else:
-                for s in range(size):
-                    p = base + s * inner
-                    out[p] = math.exp(vx[p] - m) / acc
-    return DONE
 
 
 @jit
@@ -1964,6 +1822,7 @@ def _forward_arithmetic(f, out, va, vb):
             out[i] = va[i] / vb[i]
 
 
+# the forward's unit for the elementwise families; the other families' units are in their modules
 @unit("forward", FAMILY_BINARY, FAMILY_COMPARE, FAMILY_WHERE, FAMILY_UNARY, FAMILY_FIRST_HIT)
 def forward_elementwise(columns, family, body, n):
     """Re-evaluate one elementwise record whose value or operands are arrays; DONE, or ERR_UNKNOWN_OP."""
@@ -2011,15 +1870,6 @@ def forward_elementwise(columns, family, body, n):
     else:
         return ERR_UNKNOWN_OP
     return DONE
-
-
-# the forward's units for the hand-written families: ``out`` is record ``n``'s value
-
-
-@unit("forward", FAMILY_SOFTMAX)
-def forward_softmax(columns, family, body, n):
-    C = _columns(columns)
-    return _forward_softmax(C, body, n, _value(n, C.rec, C.sval, C.arr))
 
 
 @jit
