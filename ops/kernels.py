@@ -607,6 +607,17 @@ def shape_size(shapes, sid):
 
 
 @jit
+def dims_product(shapes, sid, lo, hi):
+    """The product of dimensions ``lo .. hi - 1`` of shape ``sid`` (1 for none): the block sizes that a cat
+    (``cat_block``), an expand (``_expand_kind``), a reduction (``block_split``) and the softmax family
+    (``split_dim``) view a shape as."""
+    n = 1
+    for d in range(lo, hi):
+        n *= shapes[sid, 1 + d]
+    return n
+
+
+@jit
 def strided_index(shapes, sid, strides):
     """Flat offsets ``sum(idx[d] * strides[d])`` for every index of shape ``sid`` in row-major order."""
     nd = shapes[sid, 0]

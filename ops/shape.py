@@ -24,8 +24,8 @@ from . import primitives as P
 from ._numba import jit, jit_inline, unit
 from .kernels import (DONE, ERR_UNKNOWN_OP, FAMILY_REDUCTION, FAMILY_STRUCTURAL, R_SUM, S_CAT, S_EXPAND, S_GATHER,
                       S_PERMUTE, S_SCATTER, S_VIEW, _accumulate, _adjoint, _as_shape, _buffers, _columns, _dims, _emit,
-                      _find_shape, _inert, _new_iconsts, _op, _shape_id, _sid, _size, _sweep_unit_state, _value,
-                      _wanted, strided_index)
+                      _find_shape, _inert, _new_iconsts, _op, _shape_id, _sid, _size, _size_of, _sweep_unit_state,
+                      _value, _wanted, dims_product, strided_index)
 from .table import register
 
 _F64 = np.dtype(np.float64)
@@ -330,13 +330,7 @@ def _expand_kind(shapes, sid_in, sid_out):
         if shapes[sid_in, 1 + d - lead] != 1:
             ones = False
     if ones:
-        outer = 1
-        for d in range(k):
-            outer *= shapes[sid_out, 1 + d]
-        inner = 1
-        for d in range(k, nd_out):
-            inner *= shapes[sid_out, 1 + d]
-        return 1, outer, inner
+        return 1, dims_product(shapes, sid_out, 0, k), dims_product(shapes, sid_out, k, nd_out)
     # kind 2: same rank, the input equals the output up to j and is all 1s from j on
     if lead == 0:
         j = nd_out
@@ -347,14 +341,21 @@ def _expand_kind(shapes, sid_in, sid_out):
             if shapes[sid_in, 1 + d] != shapes[sid_out, 1 + d]:
                 same = False
         if same:
-            outer = 1
-            for d in range(j):
-                outer *= shapes[sid_out, 1 + d]
-            inner = 1
-            for d in range(j, nd_out):
-                inner *= shapes[sid_out, 1 + d]
-            return 2, outer, inner
+            return 2, dims_product(shapes, sid_out, 0, j), dims_product(shapes, sid_out, j, nd_out)
     return 0, 1, 1
+
+
+@jit
+def cat_block(shapes, sid, size, dim, part):
+    """Where an operand of ``part`` elements sits in the output of a cat (or stack) along ``dim``, of shape
+    ``sid`` and ``size`` elements: (outer, total, inner). The output is ``outer`` blocks of ``total``
+    elements, and the operand fills ``inner`` consecutive elements of each, from ``start`` on (the earlier
+    operands' ``inner`` summed): its element ``o * inner + t`` is the output's ``o * total + start + t``.
+    The sweep's VJP, the re-tape rule's gather indices and the replay forward all place operands so."""
+    outer = dims_product(shapes, sid, 0, dim)
+    if outer == 0:
+        return 0, 0, 0
+    return outer, size // outer, part // outer
 
 
 @jit_inline
@@ -365,19 +366,11 @@ def _structural(C, A, out, body, n, g, need_a):
     ng = g.size
     if body == S_CAT:
         base = rec[n, 3]
-        dim = iconsts[base]
-        count = iconsts[base + 1]
         sid_out = _shape_id(n, rec, arr)
-        outer = 1
-        for d in range(dim):
-            outer *= shapes[sid_out, 1 + d]
-        total = ng // outer if outer > 0 else 0
         start = 0
-        for j in range(count):
+        for j in range(iconsts[base + 1]):
             m = iconsts[base + 2 + j]
-            inner = 1
-            if rec[m, 4] >= 0 and outer > 0:
-                inner = arr[rec[m, 4], 3] // outer
+            outer, total, inner = cat_block(shapes, sid_out, ng, iconsts[base], _size_of(m, rec, arr))
             if keep[m] >= 0 or not _inert(kinds, rec[m, 0]):
                 gm = _adjoint(m, rec, arr, sadj, aadj, touched, keep, out)
                 for o in range(outer):
@@ -437,17 +430,12 @@ def _retape_structural(B, body, n, g, sn, adj, keep):
     x = rec[n, 1]
     if body == S_CAT:
         base = rec[n, 3]
-        dim = iconsts[base]
-        count = iconsts[base + 1]
-        outer = 1
-        for d in range(dim):
-            outer *= shapes[sn, 1 + d]
-        total = _size(B, n) // outer if outer > 0 else 0
+        size = _size(B, n)
         start = 0
-        for j in range(count):
+        for j in range(iconsts[base + 1]):
             m = iconsts[base + 2 + j]
             sm = _sid(B, m)
-            inner = _size(B, m) // outer if outer > 0 else 0
+            outer, total, inner = cat_block(shapes, sn, size, iconsts[base], _size(B, m))
             if _wanted(B, m, keep):
                 k = _new_iconsts(B, max(outer * inner, 1))
                 iconsts[k] = 0
@@ -514,18 +502,12 @@ def _forward_structural(C, f, n, out):
     x = rec[n, 1]
     if f == S_CAT:
         base = rec[n, 3]
-        dim = iconsts[base]
-        count = iconsts[base + 1]
         sid_out = _shape_id(n, rec, arr)
-        outer = 1
-        for d in range(dim):
-            outer *= shapes[sid_out, 1 + d]
-        total = out.size // outer if outer > 0 else 0
         start = 0
-        for j in range(count):
+        for j in range(iconsts[base + 1]):
             m = iconsts[base + 2 + j]
             vm = _value(m, rec, sval, arr)
-            inner = vm.size // outer if outer > 0 else 0
+            outer, total, inner = cat_block(shapes, sid_out, out.size, iconsts[base], vm.size)
             for o in range(outer):
                 for t in range(inner):
                     out[o * total + start + t] = vm[o * inner + t]
