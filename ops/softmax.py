@@ -25,7 +25,7 @@ from ._numba import jit, jit_inline, unit
 from .kernels import (BIN_MUL, BIN_SUB, DONE, ERR_UNKNOWN_OP, FAMILY_BINARY, FAMILY_REDUCTION, FAMILY_SOFTMAX,
                       FAMILY_UNARY, R_SUM, SM_LOGSUMEXP, SM_LOG_SOFTMAX, SM_SOFTMAX, U_EXP, _accumulate, _adjoint,
                       _as_shape, _buffers, _columns, _emit, _expand_to, _keep_sid, _number, _op, _shape_id, _sid,
-                      _sweep_unit_state, _value, _wanted)
+                      _sweep_unit_state, _value, _wanted, dims_product)
 from .table import register
 
 _F64 = np.dtype(np.float64)
@@ -105,15 +105,12 @@ def softmax_family(op: int, x: Tensor, dim: int, keepdim: bool = False) -> Tenso
 
 @jit
 def split_dim(shapes, sid, dim):
-    """(outer, n, inner) of shape ``sid`` around dimension ``dim``."""
+    """(outer, size, inner) of shape ``sid`` around dimension ``dim``: the family's bodies view their input as
+    (outer, size, inner) and work along the middle; a 0-d input is (1, 1, 1)."""
     nd = shapes[sid, 0]
-    outer = 1
-    inner = 1
-    for d in range(dim):
-        outer *= shapes[sid, 1 + d]
-    for d in range(dim + 1, nd):
-        inner *= shapes[sid, 1 + d]
-    return outer, shapes[sid, 1 + dim], inner
+    if nd == 0:
+        return 1, 1, 1
+    return dims_product(shapes, sid, 0, dim), shapes[sid, 1 + dim], dims_product(shapes, sid, dim + 1, nd)
 
 
 @jit_inline
@@ -126,10 +123,7 @@ def _softmax_family(C, A, out, body, n, g):
     vx = _value(x, rec, sval, arr)
     vy = _value(n, rec, sval, arr)
     ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
-    if shapes[sid_in, 0] == 0:
-        outer, size, inner = 1, 1, 1
-    else:
-        outer, size, inner = split_dim(shapes, sid_in, rec[n, 3])
+    outer, size, inner = split_dim(shapes, sid_in, rec[n, 3])
     for o in range(outer):
         for t in range(inner):
             base = o * size * inner + t
@@ -216,10 +210,7 @@ def _forward_softmax(C, f, n, out):
         return ERR_UNKNOWN_OP
     sid_in = _shape_id(x, rec, arr)
     vx = _value(x, rec, sval, arr)
-    if shapes[sid_in, 0] == 0:
-        outer, size, inner = 1, 1, 1
-    else:
-        outer, size, inner = split_dim(shapes, sid_in, rec[n, 3])
+    outer, size, inner = split_dim(shapes, sid_in, rec[n, 3])
     for o in range(outer):
         for t in range(inner):
             base = o * size * inner + t
