@@ -26,7 +26,7 @@ from ._numba import jit, jit_inline, unit
 from .kernels import (BIN_DIV, BIN_EQ, BIN_MUL, DONE, ERR_UNKNOWN_OP, FAMILY_BINARY, FAMILY_COMPARE, FAMILY_FIRST_HIT,
                       FAMILY_REDUCTION, FAMILY_WHERE, FIRST_HIT, R_AMAX, R_AMIN, R_MEAN, R_PROD, R_SUM, WHERE,
                       _accumulate, _adjoint, _as_shape, _buffers, _columns, _emit, _expand_to, _keep_sid, _number, _op,
-                      _shape_id, _sid, _size, _sweep_unit_state, _value, _wanted, reduce_map)
+                      _shape_id, _sid, _size, _sweep_unit_state, _value, _wanted, dims_product, reduce_map)
 from .table import register
 
 _F64 = np.dtype(np.float64)
@@ -218,13 +218,7 @@ def block_split(shapes, sid, mask):
     for k in range(1, nd):
         lead = (1 << k) - 1
         if mask == lead or mask == ((1 << nd) - 1) ^ lead:
-            outer = 1
-            for d in range(k):
-                outer *= shapes[sid, 1 + d]
-            inner = 1
-            for d in range(k, nd):
-                inner *= shapes[sid, 1 + d]
-            return (1 if mask == lead else 2), outer, inner
+            return (1 if mask == lead else 2), dims_product(shapes, sid, 0, k), dims_product(shapes, sid, k, nd)
     return 0, 1, 1
 
 
