@@ -20,7 +20,7 @@ from . import shape as S
 from ._numba import jit, jit_inline, unit
 from .kernels import (BIN_MUL, C_HOSTS, C_HOST_MIN, DONE, ERR_UNKNOWN_OP, FAMILY_BINARY, FAMILY_LINALG,
                       FAMILY_STRUCTURAL, L_BMM, L_DOT, L_MM, L_MV, S_PERMUTE, S_VIEW, _accumulate, _adjoint, _buffers,
-                      _columns, _dims, _emit, _expand_to, _find_shape, _new_iconsts, _op, _shape_id, _sid, _size,
+                      _columns, _dims, _emit, _expand_to, _find_shape, _macs, _new_iconsts, _op, _shape_id, _sid,
                       _sweep_unit_state, _value, _wanted)
 from .table import register
 
@@ -134,8 +134,8 @@ def mv(a, b) -> Tensor:
 # The family's kernel code: its first-order VJP body (``_linalg``), its re-tape rule, which appends the
 # derivative's records (``_retape_linalg``), and its replay forward (``_forward_linalg``). The cores
 # (ops/kernels.py) reach them only through the units here (ops/_numba.py); the helpers that several families
-# or the cores use live in ops/kernels.py, as does ``_macs``, by which the forward core hands large products
-# to numpy's BLAS. This file is one of ops/_numba.py's KERNEL_FILES: an edit to it recompiles the kernels.
+# or the cores use live in ops/kernels.py, as does ``_macs`` (a product's multiply-adds, from which the
+# forward core and the re-tape rule hand it to numpy's BLAS). This file is one of ops/_numba.py's KERNEL_FILES: an edit to it recompiles the kernels.
 
 
 @jit_inline
@@ -259,8 +259,7 @@ def _retape_linalg(B, body, n, g, sn, adj, keep, hosts):
             ga = _op(B, FAMILY_LINALG, body, g, _transposed(B, y, batched), _sid(B, x))
         if need_b:
             gb = _op(B, FAMILY_LINALG, body, _transposed(B, x, batched), g, _sid(B, y))
-        macs = _size(B, x) * shapes[_sid(B, y), shapes[_sid(B, y), 0]]
-        if macs >= B.counts[C_HOST_MIN]:
+        if _macs(rec, B.arr, shapes, x, y) >= B.counts[C_HOST_MIN]:
             counts = B.counts
             for node in (ga, gb):
                 if node >= 0:
