@@ -1,4 +1,5 @@
-"""numba bodies of the primitives' vector-Jacobian products, and the reverse sweep.
+"""The numba cores (the reverse sweep, the re-taping kernel, the forward replay), the elementwise bodies, and
+the helpers the op families share.
 
 The sweep is one compiled loop over the flat tape, newest record first. For
 each record that received an adjoint it runs the record's body (selected by the
@@ -7,9 +8,17 @@ never calls Python: at a custom ``autograd.Function`` record it stops and
 returns the record's index so that Python can run the user's backward, then it
 is called again to resume.
 
-The bodies and the loop share this module on purpose: numba's on-disk cache
-does not notice edits to njit helpers that live in other files (DESIGN.md,
-invariant 7), so everything the loop inlines is defined here.
+A core reaches each family's bodies through the family's units (ops/_numba.py).
+The elementwise families' bodies are here (most of them generated from the
+declarations: the section between the GENERATED markers). Each hand-written
+family keeps its first-order body, re-tape rule and replay forward in its own
+module, below its rows, forwards and Python rules: ops/shape.py (structural),
+reduce.py, linalg.py and softmax.py. They import the helpers and body codes
+they use from here; this module never imports them (importing ``tape.ops``
+loads them, registering their units, before any kernel runs). numba's on-disk
+cache alone does not notice edits to njit helpers in other files (DESIGN.md,
+invariant 7); ops/_numba.py keys every kernel on all the kernel files together
+(``KERNEL_FILES``), which is what lets the bodies live in several modules.
 
 Storage seen by the kernels (all columns are indexed by node id = record index):
   rec[node]             int64 row (op, a, b, aux, loc); loc < 0 marks a 0-d node whose
@@ -43,7 +52,8 @@ from ._numba import COLUMN, HEADS, NINTS, cache_is_warm, ensure_units, jit, jit_
 
 # ---- body codes of the hand-written families (the elementwise ones are generated below) ----------
 # A record's family (tape/_registry.Family, one column of ``kinds``) selects the kernel section;
-# its body code selects the op within it. Codes mean something only within their family.
+# its body code selects the op within it. Codes mean something only within their family. The cores
+# check them (``_known``); the family modules register their rows and branch on them.
 S_VIEW = 1  # structural
 S_EXPAND = 2
 S_PERMUTE = 3
@@ -1362,10 +1372,12 @@ def blocks_in_use(rec, arr, iconsts, kinds, freed, n, nblocks):
 
 # ---- the re-taping sweep (create_graph=True) -----------------------------------
 # The kernel walks the tape newest first like the sweep, but an adjoint is a node
-# id, and each record reached appends the records of its derivative rule (the
-# same arithmetic as its rule in ops/primitives.py, which tests compare) to the
-# tape's rows, each evaluated by the forward kernel as it is appended. Its
-# buffers are copies of the tape's columns with room to grow; Python appends
+# id, and each record reached appends the records of its derivative rule to the
+# tape's rows, each evaluated by the forward kernel as it is appended. A rule is
+# the same arithmetic as the op's Python rule, which tests compare: generated
+# from the declaration for elementwise ops; for the other families it stands
+# beside the Python rule in ops/shape.py, reduce.py, linalg.py and softmax.py.
+# Its buffers are copies of the tape's columns with room to grow; Python appends
 # the new rows to the tape afterwards (tape/_retape.py).
 
 # slots of the kernel's ``counts``: how much of each buffer is used
