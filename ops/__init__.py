@@ -3,10 +3,10 @@
 ``tape.ops.elementwise`` declares every elementwise op once (``tape.ops.codegen``
 writes their numba side into ``tape.ops.kernels``); ``tape.ops.primitives``
 records them and holds the helpers the families share; each hand-written
-family has one module holding its ops' rows, forwards and VJP rules
-(``tape.ops.shape``, ``reduce``, ``linalg``, ``softmax``); ``tape.ops.table``
-lists the rows (id, grad_fn name, family, body, arity, VJP rule);
-``tape.ops.functions`` holds the public functions and composites. Importing
+family has one module holding its ops' rows, forwards and VJP rules, and below
+them its numba bodies (``tape.ops.shape``, ``reduce``, ``linalg``, ``softmax``);
+``tape.ops.table`` lists the rows (id, grad_fn name, family, body, arity, VJP
+rule); ``tape.ops.functions`` holds the public functions and composites. Importing
 this package fills the engine's registry (tape/_registry.py): the engine reads
 the table and the kernels from there and never imports ``tape.ops``.
 """
@@ -20,7 +20,7 @@ from . import _declare, _numba, kernels, primitives, shape, reduce, linalg, soft
 
 _registry.kernels = kernels
 _registry.host_matmul = linalg.HOST_MATMUL
-_numba.check_units(kernels._needs_unit)  # every family a core sends to a unit has one
+_numba.check_units(kernels._needs_unit)  # every family a core sends to a unit has one (registered as imported)
 # the family numbers the kernels were compiled with must be the registry's (a stale generated section)
 _stale = [f.name for f in _registry.Family if getattr(kernels, "FAMILY_" + f.name, None) != int(f)]
 _stale += [d.key for d in _declare.DECLARED.values()

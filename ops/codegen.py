@@ -8,8 +8,8 @@ The section holds, for every declared op: its body code, its forward at one
 element (``_unary_value``/``_binary_value``: replay and eager arrays), its
 derivative at one element (``_unary_grad``/``_binary_grads``: the first-order
 sweep) and the records its VJP appends (``_retape_unary``/``_retape_binary``:
-create_graph=True). The numba code lives in kernels.py itself because numba's
-cache does not notice edits to helpers in other files (DESIGN.md, invariant 7).
+create_graph=True). The section lives in kernels.py, beside the cores and the
+helpers its code calls.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""numba bodies of the primitives' vector-Jacobian products, and the reverse sweep.
+"""The numba cores (the reverse sweep, the re-taping kernel, the forward replay), the elementwise bodies, and
+the helpers the op families share.
 
 The sweep is one compiled loop over the flat tape, newest record first. For
 each record that received an adjoint it runs the record's body (selected by the
@@ -7,9 +8,17 @@ never calls Python: at a custom ``autograd.Function`` record it stops and
 returns the record's index so that Python can run the user's backward, then it
 is called again to resume.
 
-The bodies and the loop share this module on purpose: numba's on-disk cache
-does not notice edits to njit helpers that live in other files (DESIGN.md,
-invariant 7), so everything the loop inlines is defined here.
+A core reaches each family's bodies through the family's units (ops/_numba.py).
+The elementwise families' bodies are here (most of them generated from the
+declarations: the section between the GENERATED markers). Each hand-written
+family keeps its first-order body, re-tape rule and replay forward in its own
+module, below its rows, forwards and Python rules: ops/shape.py (structural),
+reduce.py, linalg.py and softmax.py. They import the helpers and body codes
+they use from here; this module never imports them (importing ``tape.ops``
+loads them, registering their units, before any kernel runs). numba's on-disk
+cache alone does not notice edits to njit helpers in other files (DESIGN.md,
+invariant 7); ops/_numba.py keys every kernel on all the kernel files together
+(``KERNEL_FILES``), which is what lets the bodies live in several modules.
 
 Storage seen by the kernels (all columns are indexed by node id = record index):
   rec[node]             int64 row (op, a, b, aux, loc); loc < 0 marks a 0-d node whose
@@ -44,7 +53,8 @@ from ._numba import COLUMN, HEADS, NINTS, ensure_units, jit, jit_entry, jit_inli
 
 # ---- body codes of the hand-written families (the elementwise ones are generated below) ----------
 # A record's family (tape/_registry.Family, one column of ``kinds``) selects the kernel section;
-# its body code selects the op within it. Codes mean something only within their family.
+# its body code selects the op within it. Codes mean something only within their family. The cores
+# check them (``_known``); the family modules register their rows and branch on them.
 S_VIEW = 1  # structural
 S_EXPAND = 2
 S_PERMUTE = 3
@@ -608,6 +618,17 @@ def shape_size(shapes, sid):
 
 
 @jit
+def dims_product(shapes, sid, lo, hi):
+    """The product of dimensions ``lo .. hi - 1`` of shape ``sid`` (1 for none): the block sizes that a cat
+    (``cat_block``), an expand (``_expand_kind``), a reduction (``block_split``) and the softmax family
+    (``split_dim``) view a shape as."""
+    n = 1
+    for d in range(lo, hi):
+        n *= shapes[sid, 1 + d]
+    return n
+
+
+@jit
 def strided_index(shapes, sid, strides):
     """Flat offsets ``sum(idx[d] * strides[d])`` for every index of shape ``sid`` in row-major order."""
     nd = shapes[sid, 0]
@@ -632,17 +653,6 @@ def strided_index(shapes, sid, strides):
 
 
 @jit
-def contiguous_strides(shapes, sid):
-    nd = shapes[sid, 0]
-    st = np.zeros(max(nd, 1), np.int64)
-    s = 1
-    for d in range(nd - 1, -1, -1):
-        st[d] = s
-        s *= shapes[sid, 1 + d]
-    return st
-
-
-@jit
 def reduce_map(shapes, sid, mask):
     """For each element of shape ``sid``, the flat index of its group after reducing the dims in bitmask ``mask``."""
     nd = shapes[sid, 0]
@@ -655,56 +665,6 @@ def reduce_map(shapes, sid, mask):
             st[d] = s
             s *= shapes[sid, 1 + d]
     return strided_index(shapes, sid, st), s
-
-
-@jit
-def block_split(shapes, sid, mask):
-    """(kind, outer, inner) when the dims in bitmask ``mask`` are a leading block (kind 1: groups are the
-    ``inner`` trailing positions) or a trailing block (kind 2: groups are the ``outer`` leading positions)
-    of shape ``sid``; kind 0 otherwise. These reductions (a sum over a batch, over a row) need no index map."""
-    nd = shapes[sid, 0]
-    for k in range(1, nd):
-        lead = (1 << k) - 1
-        if mask == lead or mask == ((1 << nd) - 1) ^ lead:
-            outer = 1
-            for d in range(k):
-                outer *= shapes[sid, 1 + d]
-            inner = 1
-            for d in range(k, nd):
-                inner *= shapes[sid, 1 + d]
-            return (1 if mask == lead else 2), outer, inner
-    return 0, 1, 1
-
-
-@jit
-def _source_index(body, n, x, rec, arr, shapes, iconsts):
-    """For each element of expand or permute record ``n``, the flat index of the input element it copies
-    (the forward gathers through it, the VJP scatters back through it)."""
-    sid_in = _shape_id(x, rec, arr)
-    sid_out = _shape_id(n, rec, arr)
-    nd_out = shapes[sid_out, 0]
-    nd_in = shapes[sid_in, 0]
-    st_in = contiguous_strides(shapes, sid_in)
-    st = np.zeros(max(nd_out, 1), np.int64)
-    for d in range(nd_in):
-        if body == S_PERMUTE:
-            st[d] = st_in[iconsts[rec[n, 3] + d]]
-        elif shapes[sid_in, 1 + d] != 1:  # expand: a broadcast dimension repeats its element
-            st[d + nd_out - nd_in] = st_in[d]
-    return strided_index(shapes, sid_out, st)
-
-
-@jit
-def split_dim(shapes, sid, dim):
-    """(outer, n, inner) of shape ``sid`` around dimension ``dim``."""
-    nd = shapes[sid, 0]
-    outer = 1
-    inner = 1
-    for d in range(dim):
-        outer *= shapes[sid, 1 + d]
-    for d in range(dim + 1, nd):
-        inner *= shapes[sid, 1 + d]
-    return outer, shapes[sid, 1 + dim], inner
 
 
 # ---- the sweep -------------------------------------------------------------
@@ -1106,6 +1066,7 @@ def _sweep_unit_state(head, row, n):
     return C, A, out, g
 
 
+# the sweep's units for the elementwise families; the other families' units are in their modules
 @unit("sweep", FAMILY_UNARY)
 def sweep_unary(head, row, body, n, need):
     C, A, out, g = _sweep_unit_state(head, row, n)
@@ -1125,36 +1086,6 @@ def sweep_binary(head, row, body, n, need):
 def sweep_where(head, row, body, n, need):
     C, A, out, g = _sweep_unit_state(head, row, n)
     _where(C, A, out, n, g, need & 1 != 0, need & 2 != 0)
-    return DONE
-
-
-@unit("sweep", FAMILY_STRUCTURAL)
-def sweep_structural(head, row, body, n, need):
-    C, A, out, g = _sweep_unit_state(head, row, n)
-    _structural(C, A, out, body, n, g, need & 1 != 0)
-    return DONE
-
-
-@unit("sweep", FAMILY_REDUCTION)
-def sweep_reduction(head, row, body, n, need):
-    C, A, out, g = _sweep_unit_state(head, row, n)
-    if need & 1:
-        _reduction(C, A, out, body, n, g)
-    return DONE
-
-
-@unit("sweep", FAMILY_LINALG)
-def sweep_linalg(head, row, body, n, need):
-    C, A, out, g = _sweep_unit_state(head, row, n)
-    _linalg(C, A, out, body, n, g, need & 1 != 0, need & 2 != 0)
-    return DONE
-
-
-@unit("sweep", FAMILY_SOFTMAX)
-def sweep_softmax(head, row, body, n, need):
-    C, A, out, g = _sweep_unit_state(head, row, n)
-    if need & 1:
-        _softmax_family(C, A, out, body, n, g)
     return DONE
 
 
@@ -1368,241 +1299,6 @@ def _unary(C, A, out, body, n, g):
 
 
 @jit_inline
-def _structural(C, A, out, body, n, g, need_a):
-    rec, sval, arr, shapes, consts, iconsts, kinds = C
-    sadj, aadj, touched, keep, freed = A
-    x = rec[n, 1]
-    ng = g.size
-    if body == S_CAT:
-        base = rec[n, 3]
-        dim = iconsts[base]
-        count = iconsts[base + 1]
-        sid_out = _shape_id(n, rec, arr)
-        outer = 1
-        for d in range(dim):
-            outer *= shapes[sid_out, 1 + d]
-        total = ng // outer if outer > 0 else 0
-        start = 0
-        for j in range(count):
-            m = iconsts[base + 2 + j]
-            inner = 1
-            if rec[m, 4] >= 0 and outer > 0:
-                inner = arr[rec[m, 4], 3] // outer
-            if keep[m] >= 0 or not _inert(kinds, rec[m, 0]):
-                gm = _adjoint(m, rec, arr, sadj, aadj, touched, keep, out)
-                for o in range(outer):
-                    for t in range(inner):
-                        gm[o * inner + t] += g[o * total + start + t]
-            start += inner
-        return
-    if not need_a:
-        return
-    ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
-    if body == S_VIEW:
-        for i in range(ng):
-            ga[i] += g[i]
-    elif body == S_EXPAND:
-        kind, outer, inner = _expand_kind(shapes, _shape_id(x, rec, arr), _shape_id(n, rec, arr))
-        if kind == 1:  # the input repeated over leading dims (a bias over a batch)
-            for o in range(outer):
-                for t in range(inner):
-                    ga[t] += g[o * inner + t]
-            return
-        if kind == 2:  # each input element repeated in a row (a column)
-            for o in range(outer):
-                acc = 0.0
-                for t in range(inner):
-                    acc += g[o * inner + t]
-                ga[o] += acc
-            return
-        idx = _source_index(body, n, x, rec, arr, shapes, iconsts)
-        for i in range(ng):
-            ga[idx[i]] += g[i]
-    elif body == S_PERMUTE:
-        idx = _source_index(body, n, x, rec, arr, shapes, iconsts)
-        for i in range(ng):
-            ga[idx[i]] += g[i]
-    elif body == S_GATHER:
-        base = rec[n, 3]
-        for i in range(ng):
-            ga[iconsts[base + i]] += g[i]
-    elif body == S_SCATTER:
-        base = rec[n, 3]
-        for i in range(ga.size):
-            ga[i] += g[iconsts[base + i]]
-
-
-@jit_inline
-def _reduction(C, A, out, body, n, g):
-    """sum/mean/prod/amax/amin over the dims in bitmask ``aux & 0xff``; bit 8 selects 'first index' ties."""
-    rec, sval, arr, shapes, consts, iconsts, kinds = C
-    sadj, aadj, touched, keep, freed = A
-    x = rec[n, 1]
-    sid_in = _shape_id(x, rec, arr)
-    mask = rec[n, 3] & 0xFF
-    vx = _value(x, rec, sval, arr)
-    nx = vx.size
-    ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
-    nd = shapes[sid_in, 0]
-    if (body == R_SUM or body == R_MEAN) and mask == (1 << nd) - 1:
-        # a reduction over every dimension: one group, no index map
-        v = g[0] / nx if body == R_MEAN and nx > 0 else g[0]
-        for i in range(nx):
-            ga[i] += v
-        return
-    if body == R_SUM or body == R_MEAN:
-        kind, outer, inner = block_split(shapes, sid_in, mask)
-        if kind != 0:
-            ngroups = inner if kind == 1 else outer
-            scale = ngroups / nx if (body == R_MEAN and nx > 0) else 1.0
-            for o in range(outer):
-                for t in range(inner):
-                    ga[o * inner + t] += g[t if kind == 1 else o] * scale
-            return
-    group, ngroups = reduce_map(shapes, sid_in, mask)
-    if body == R_SUM:
-        for i in range(nx):
-            ga[i] += g[group[i]]
-    elif body == R_MEAN:
-        scale = ngroups / nx if nx > 0 else 0.0
-        for i in range(nx):
-            ga[i] += g[group[i]] * scale
-    elif body == R_PROD:
-        zeros = np.zeros(ngroups, np.int64)
-        nonzero_prod = np.ones(ngroups, np.float64)
-        for i in range(nx):
-            if vx[i] == 0.0:
-                zeros[group[i]] += 1
-            else:
-                nonzero_prod[group[i]] *= vx[i]
-        for i in range(nx):
-            j = group[i]
-            if zeros[j] == 0:
-                ga[i] += g[j] * nonzero_prod[j] / vx[i]
-            elif zeros[j] == 1:
-                if vx[i] == 0.0:
-                    ga[i] += g[j] * nonzero_prod[j]
-                else:  # 0 * (the others' product), as the rule computes it: nan where that product is inf
-                    ga[i] += g[j] * nonzero_prod[j] * 0.0 / vx[i]
-    elif body == R_AMAX or body == R_AMIN:
-        vy = _value(n, rec, sval, arr)
-        first_only = (rec[n, 3] >> 8) & 1
-        count = np.zeros(ngroups, np.int64)
-        for i in range(nx):
-            if vx[i] == vy[group[i]]:
-                count[group[i]] += 1
-        done = np.zeros(ngroups, np.int64)
-        for i in range(nx):
-            j = group[i]
-            if vx[i] == vy[j]:
-                if first_only:
-                    if done[j] == 0:
-                        ga[i] += g[j]
-                        done[j] = 1
-                else:
-                    ga[i] += g[j] / count[j]
-
-
-@jit_inline
-def _linalg(C, A, out, body, n, g, need_a, need_b):
-    rec, sval, arr, shapes, consts, iconsts, kinds = C
-    sadj, aadj, touched, keep, freed = A
-    x = rec[n, 1]
-    y = rec[n, 2]
-    va = _value(x, rec, sval, arr)
-    vb = _value(y, rec, sval, arr)
-    if body == L_DOT:
-        if need_a:
-            ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
-            for i in range(va.size):
-                ga[i] += g[0] * vb[i]
-        if need_b:
-            gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out)
-            for i in range(vb.size):
-                gb[i] += g[0] * va[i]
-        return
-    sa = _shape_id(x, rec, arr)
-    if body == L_MV:
-        rows = shapes[sa, 1]
-        cols = shapes[sa, 2]
-        A = va.reshape((rows, cols))
-        if need_a:
-            ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out).reshape((rows, cols))
-            for r in range(rows):
-                for c in range(cols):
-                    ga[r, c] += g[r] * vb[c]
-        if need_b:
-            gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out)
-            for r in range(rows):
-                for c in range(cols):
-                    gb[c] += A[r, c] * g[r]
-        return
-    if body != L_MM and body != L_BMM:
-        return  # no such body: the table check (_table_known) stops every kernel call before this
-    # batched matrix product: a (batch, r, k) @ b (batch, k, c), batch = 1 for 2-D operands
-    sb = _shape_id(y, rec, arr)
-    nda = shapes[sa, 0]
-    r = shapes[sa, nda - 1]
-    k = shapes[sa, nda]
-    c = shapes[sb, shapes[sb, 0]]
-    batch = va.size // (r * k) if r * k > 0 else 0
-    if need_a:
-        ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
-    if need_b:
-        gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out)
-    # small products only: large ones pause the sweep and run in numpy's BLAS (see the sweep)
-    for t in range(batch):
-        for i in range(r):
-            for j in range(c):
-                gij = g[t * r * c + i * c + j]
-                if need_a:
-                    for q in range(k):
-                        ga[t * r * k + i * k + q] += gij * vb[t * k * c + q * c + j]
-                if need_b:
-                    for q in range(k):
-                        gb[t * k * c + q * c + j] += va[t * r * k + i * k + q] * gij
-
-
-@jit_inline
-def _softmax_family(C, A, out, body, n, g):
-    """softmax / log_softmax / logsumexp along dim ``aux``; the input is viewed as (outer, size, inner)."""
-    rec, sval, arr, shapes, consts, iconsts, kinds = C
-    sadj, aadj, touched, keep, freed = A
-    x = rec[n, 1]
-    sid_in = _shape_id(x, rec, arr)
-    vx = _value(x, rec, sval, arr)
-    vy = _value(n, rec, sval, arr)
-    ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
-    if shapes[sid_in, 0] == 0:
-        outer, size, inner = 1, 1, 1
-    else:
-        outer, size, inner = split_dim(shapes, sid_in, rec[n, 3])
-    for o in range(outer):
-        for t in range(inner):
-            base = o * size * inner + t
-            if body == SM_LOGSUMEXP:
-                j = o * inner + t
-                for s in range(size):
-                    p = base + s * inner
-                    ga[p] += g[j] * math.exp(vx[p] - vy[j])
-            elif body == SM_SOFTMAX:
-                acc = 0.0
-                for s in range(size):
-                    p = base + s * inner
-                    acc += g[p] * vy[p]
-                for s in range(size):
-                    p = base + s * inner
-                    ga[p] += vy[p] * (g[p] - acc)
-            elif body == SM_LOG_SOFTMAX:
-                acc = 0.0
-                for s in range(size):
-                    acc += g[base + s * inner]
-                for s in range(size):
-                    p = base + s * inner
-                    ga[p] += g[p] - math.exp(vy[p]) * acc
-
-
-@jit_inline
 def _operand_list(kinds, rec, n):
     """Where record ``n``'s operand list starts in iconsts (count, then node ids), or -1 when its
     operands are ``rec[n, 1]`` and ``rec[n, 2]`` (cat and custom Function calls list theirs)."""
@@ -1684,10 +1380,12 @@ def blocks_in_use(rec, arr, iconsts, kinds, freed, n, nblocks):
 
 # ---- the re-taping sweep (create_graph=True) -----------------------------------
 # The kernel walks the tape newest first like the sweep, but an adjoint is a node
-# id, and each record reached appends the records of its derivative rule (the
-# same arithmetic as its rule in ops/primitives.py, which tests compare) to the
-# tape's rows, each evaluated by the forward kernel as it is appended. Its
-# buffers are copies of the tape's columns with room to grow; Python appends
+# id, and each record reached appends the records of its derivative rule to the
+# tape's rows, each evaluated by the forward kernel as it is appended. A rule is
+# the same arithmetic as the op's Python rule, which tests compare: generated
+# from the declaration for elementwise ops; for the other families it stands
+# beside the Python rule in ops/shape.py, reduce.py, linalg.py and softmax.py.
+# Its buffers are copies of the tape's columns with room to grow; Python appends
 # the new rows to the tape afterwards (tape/_retape.py).
 
 # slots of the kernel's ``counts``: how much of each buffer is used
@@ -1904,240 +1602,6 @@ def _new_iconsts(B, count):
 
 
 @jit
-def _transposed(B, node, batched):
-    """The last two dimensions of ``node`` swapped (t for a matrix, transpose(1, 2) for a batch)."""
-    dims = _dims(B, _sid(B, node))
-    nd = dims.size
-    k = _new_iconsts(B, nd)
-    iconsts = B.iconsts
-    for d in range(nd):
-        iconsts[k + d] = d
-    iconsts[k + nd - 2] = nd - 1
-    iconsts[k + nd - 1] = nd - 2
-    t = dims[nd - 1]
-    dims[nd - 1] = dims[nd - 2]
-    dims[nd - 2] = t
-    return _emit(B, FAMILY_STRUCTURAL, S_PERMUTE, node, -1, k, _find_shape(B, dims))
-
-
-@jit_inline
-def _retape_structural(B, body, n, g, sn, adj, keep):
-    rec = B.rec
-    iconsts = B.iconsts
-    shapes = B.shapes
-    x = rec[n, 1]
-    if body == S_CAT:
-        base = rec[n, 3]
-        dim = iconsts[base]
-        count = iconsts[base + 1]
-        outer = 1
-        for d in range(dim):
-            outer *= shapes[sn, 1 + d]
-        total = _size(B, n) // outer if outer > 0 else 0
-        start = 0
-        for j in range(count):
-            m = iconsts[base + 2 + j]
-            sm = _sid(B, m)
-            inner = _size(B, m) // outer if outer > 0 else 0
-            if _wanted(B, m, keep):
-                k = _new_iconsts(B, max(outer * inner, 1))
-                iconsts[k] = 0
-                for o in range(outer):
-                    for t in range(inner):
-                        iconsts[k + o * inner + t] = o * total + start + t
-                gm = _emit(B, FAMILY_STRUCTURAL, S_GATHER, g, -1, k, sm)
-                _accumulate(B, m, gm, adj, keep)
-            start += inner
-        return DONE
-    if not _wanted(B, x, keep):
-        return DONE
-    sx = _sid(B, x)
-    ga = -1
-    if body == S_VIEW:
-        ga = _op(B, FAMILY_STRUCTURAL, S_VIEW, g, -1, sx)
-    elif body == S_EXPAND:
-        # sum over the dimensions broadcasting added or stretched, back to x's shape
-        ndx = shapes[sx, 0]
-        ndo = shapes[sn, 0]
-        lead = ndo - ndx
-        mask = 0
-        dims = _dims(B, sn)
-        for d in range(lead):
-            mask |= 1 << d
-            dims[d] = 1
-        for i in range(ndx):
-            if shapes[sx, 1 + i] == 1 and shapes[sn, 1 + lead + i] != 1:
-                mask |= 1 << (lead + i)
-                dims[lead + i] = 1
-        t = g
-        if mask != 0:
-            t = _emit(B, FAMILY_REDUCTION, R_SUM, g, -1, mask, _find_shape(B, dims))
-        ga = _as_shape(B, t, sx)
-    elif body == S_PERMUTE:
-        nd = shapes[sx, 0]
-        if nd == 0:
-            ga = _op(B, FAMILY_STRUCTURAL, S_VIEW, g, -1, sx)
-        else:
-            base = rec[n, 3]
-            k = _new_iconsts(B, nd)
-            for d in range(nd):
-                iconsts[k + iconsts[base + d]] = d
-            ga = _emit(B, FAMILY_STRUCTURAL, S_PERMUTE, g, -1, k, sx)
-    elif body == S_GATHER:
-        ga = _emit(B, FAMILY_STRUCTURAL, S_SCATTER, g, -1, rec[n, 3], sx)
-    elif body == S_SCATTER:  # its VJP gathers
-        ga = _emit(B, FAMILY_STRUCTURAL, S_GATHER, g, -1, rec[n, 3], sx)
-    else:
-        return ERR_UNKNOWN_OP
-    _accumulate(B, x, ga, adj, keep)
-    return DONE
-
-
-@jit_inline
-def _retape_reduction(B, body, n, g, sn, adj, keep):
-    rec = B.rec
-    x = rec[n, 1]
-    if not _wanted(B, x, keep):
-        return DONE
-    sx = _sid(B, x)
-    mask = rec[n, 3] & 0xFF
-    sk = _keep_sid(B, sx, mask)
-    gk = _expand_to(B, _as_shape(B, g, sk), sx)
-    ga = -1
-    if body == R_SUM:
-        ga = gk
-    elif body == R_MEAN:
-        nx = _size(B, x)
-        c = _number(B, _size(B, n) / nx if nx else 0.0)
-        ga = _op(B, FAMILY_BINARY, BIN_MUL, gk, c, sx)
-    elif body == R_PROD:
-        # g * (product of the other elements), exact where a group holds at most one zero
-        zero = _number(B, 0.0)
-        one = _number(B, 1.0)
-        z = _op(B, FAMILY_COMPARE, BIN_EQ, x, zero, sx)
-        ones = _emit(B, FAMILY_WHERE, WHERE, one, x, z, sx)
-        npx = _expand_to(B, _emit(B, FAMILY_REDUCTION, R_PROD, ones, -1, mask, sk), sx)
-        t = _emit(B, FAMILY_WHERE, WHERE, x, zero, z, sx)
-        tzx = _expand_to(B, _emit(B, FAMILY_REDUCTION, R_SUM, t, -1, mask, sk), sx)
-        cnt = _expand_to(B, _emit(B, FAMILY_REDUCTION, R_SUM, z, -1, mask, sk), sx)
-        no_zero = _op(B, FAMILY_COMPARE, BIN_EQ, cnt, zero, sx)
-        one_zero = _op(B, FAMILY_COMPARE, BIN_EQ, cnt, one, sx)
-        at_zero = _op(B, FAMILY_BINARY, BIN_MUL, gk, npx, sx)
-        t = _op(B, FAMILY_BINARY, BIN_MUL, at_zero, tzx, sx)
-        elsewhere = _op(B, FAMILY_BINARY, BIN_DIV, t, ones, sx)
-        t = _emit(B, FAMILY_WHERE, WHERE, at_zero, elsewhere, z, sx)
-        t = _emit(B, FAMILY_WHERE, WHERE, t, zero, one_zero, sx)
-        d = _op(B, FAMILY_BINARY, BIN_DIV, at_zero, ones, sx)
-        ga = _emit(B, FAMILY_WHERE, WHERE, d, t, no_zero, sx)
-    elif body == R_AMAX or body == R_AMIN:
-        yx = _expand_to(B, _as_shape(B, n, sk), sx)
-        hit = _op(B, FAMILY_COMPARE, BIN_EQ, x, yx, sx)
-        if (rec[n, 3] >> 8) & 1:
-            # max(dim)/min(dim): the first extreme element of each group takes the gradient
-            w = _emit(B, FAMILY_FIRST_HIT, FIRST_HIT, hit, -1, mask, sx)
-        elif mask != 0:
-            cnt = _expand_to(B, _emit(B, FAMILY_REDUCTION, R_SUM, hit, -1, mask, sk), sx)
-            w = _op(B, FAMILY_BINARY, BIN_DIV, hit, cnt, sx)
-        else:
-            w = hit
-        ga = _op(B, FAMILY_BINARY, BIN_MUL, gk, w, sx)
-    else:
-        return ERR_UNKNOWN_OP
-    _accumulate(B, x, ga, adj, keep)
-    return DONE
-
-
-@jit_inline
-def _retape_linalg(B, body, n, g, sn, adj, keep, hosts):
-    rec = B.rec
-    shapes = B.shapes
-    x = rec[n, 1]
-    y = rec[n, 2]
-    need_a = _wanted(B, x, keep)
-    need_b = _wanted(B, y, keep)
-    ga = -1
-    gb = -1
-    if body == L_DOT:
-        if need_a:
-            ga = _op(B, FAMILY_BINARY, BIN_MUL, g, y, _sid(B, y))
-        if need_b:
-            gb = _op(B, FAMILY_BINARY, BIN_MUL, g, x, _sid(B, x))
-    elif body == L_MV:
-        sa = _sid(B, x)
-        r = shapes[sa, 1]
-        c = shapes[sa, 2]
-        if need_a:
-            dims = np.empty(2, np.int64)
-            dims[0] = r
-            dims[1] = 1
-            gv = _expand_to(B, _op(B, FAMILY_STRUCTURAL, S_VIEW, g, -1, _find_shape(B, dims)), sa)
-            dims[0] = 1
-            dims[1] = c
-            vv = _expand_to(B, _op(B, FAMILY_STRUCTURAL, S_VIEW, y, -1, _find_shape(B, dims)), sa)
-            ga = _op(B, FAMILY_BINARY, BIN_MUL, gv, vv, sa)
-        if need_b:
-            at = _transposed(B, x, False)
-            gb = _op(B, FAMILY_LINALG, L_MV, at, g, _sid(B, y))
-    elif body == L_MM or body == L_BMM:  # g b^T and a^T g
-        batched = body == L_BMM
-        if need_a:
-            ga = _op(B, FAMILY_LINALG, body, g, _transposed(B, y, batched), _sid(B, x))
-        if need_b:
-            gb = _op(B, FAMILY_LINALG, body, _transposed(B, x, batched), g, _sid(B, y))
-        macs = _size(B, x) * shapes[_sid(B, y), shapes[_sid(B, y), 0]]
-        if macs >= B.counts[C_HOST_MIN]:
-            counts = B.counts
-            for node in (ga, gb):
-                if node >= 0:
-                    hosts[counts[C_HOSTS]] = node
-                    counts[C_HOSTS] += 1
-    else:
-        return ERR_UNKNOWN_OP
-    _accumulate(B, x, ga, adj, keep)
-    _accumulate(B, y, gb, adj, keep)
-    return DONE
-
-
-@jit_inline
-def _retape_softmax(B, body, n, g, sn, adj, keep):
-    rec = B.rec
-    x = rec[n, 1]
-    if not _wanted(B, x, keep):
-        return DONE
-    sx = _sid(B, x)
-    ga = -1
-    if B.shapes[sx, 0] == 0:
-        if body == SM_LOGSUMEXP:
-            ga = g
-        else:
-            zero = _number(B, 0.0)
-            ga = _op(B, FAMILY_BINARY, BIN_MUL, g, zero, sx)
-    else:
-        mask = 1 << rec[n, 3]
-        sk = _keep_sid(B, sx, mask)
-        if body == SM_SOFTMAX:
-            gy = _op(B, FAMILY_BINARY, BIN_MUL, g, n, sx)
-            s = _expand_to(B, _emit(B, FAMILY_REDUCTION, R_SUM, gy, -1, mask, sk), sx)
-            t = _op(B, FAMILY_BINARY, BIN_MUL, n, s, sx)
-            ga = _op(B, FAMILY_BINARY, BIN_SUB, gy, t, sx)
-        elif body == SM_LOG_SOFTMAX:
-            s = _expand_to(B, _emit(B, FAMILY_REDUCTION, R_SUM, g, -1, mask, sk), sx)
-            e = _op(B, FAMILY_UNARY, U_EXP, n, -1, sx)
-            t = _op(B, FAMILY_BINARY, BIN_MUL, e, s, sx)
-            ga = _op(B, FAMILY_BINARY, BIN_SUB, g, t, sx)
-        elif body == SM_LOGSUMEXP:
-            yx = _expand_to(B, _as_shape(B, n, sk), sx)
-            t = _op(B, FAMILY_BINARY, BIN_SUB, x, yx, sx)
-            t = _op(B, FAMILY_UNARY, U_EXP, t, -1, sx)
-            gx = _expand_to(B, _as_shape(B, g, sk), sx)
-            ga = _op(B, FAMILY_BINARY, BIN_MUL, gx, t, sx)
-        else:
-            return ERR_UNKNOWN_OP
-    _accumulate(B, x, ga, adj, keep)
-    return DONE
-
-
-@jit
 def _scalar_operands(rec, n, family):
     """Whether record ``n`` (0-d) is an elementwise one whose operands (and condition) are 0-d too."""
     x = rec[n, 1]
@@ -2279,282 +1743,17 @@ def _buffers(buffers, bigs):
     return Buffers(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], bigs)
 
 
-# the re-taping kernel's units: each appends the derivative records of one family's record ``n`` (adjoint
-# node ``g``, output shape id ``sn``)
+# the re-taping kernel's unit for the elementwise families: it appends the derivative records of record ``n``
+# (adjoint node ``g``, output shape id ``sn``); the other families' units are in their modules
 @unit("retape", FAMILY_UNARY, FAMILY_BINARY, FAMILY_WHERE)
 def retape_elementwise(head, family, body, n, g, sn):
     buffers, bigs, state, hosts = head
     return _retape_elementwise(_buffers(buffers, bigs), family, body, n, g, sn, state[0], state[1])
 
 
-@unit("retape", FAMILY_STRUCTURAL)
-def retape_structural(head, family, body, n, g, sn):
-    buffers, bigs, state, hosts = head
-    return _retape_structural(_buffers(buffers, bigs), body, n, g, sn, state[0], state[1])
-
-
-@unit("retape", FAMILY_REDUCTION)
-def retape_reduction(head, family, body, n, g, sn):
-    buffers, bigs, state, hosts = head
-    return _retape_reduction(_buffers(buffers, bigs), body, n, g, sn, state[0], state[1])
-
-
-@unit("retape", FAMILY_LINALG)
-def retape_linalg(head, family, body, n, g, sn):
-    buffers, bigs, state, hosts = head
-    return _retape_linalg(_buffers(buffers, bigs), body, n, g, sn, state[0], state[1], hosts)
-
-
-@unit("retape", FAMILY_SOFTMAX)
-def retape_softmax(head, family, body, n, g, sn):
-    buffers, bigs, state, hosts = head
-    return _retape_softmax(_buffers(buffers, bigs), body, n, g, sn, state[0], state[1])
-
-
 # ---- the forward replay (tape.compile) -------------------------------------------
 # Every record is re-evaluated from its operands' values by its family's forward; leaves, constants
 # and externs keep theirs.
-
-
-@jit_inline
-def _forward_reduction(C, f, n, out):
-    rec, sval, arr, shapes, consts, iconsts, kinds = C
-    x = rec[n, 1]
-    sid_in = _shape_id(x, rec, arr)
-    mask = rec[n, 3] & 0xFF
-    vx = _value(x, rec, sval, arr)
-    nx = vx.size
-    if f == R_SUM or f == R_MEAN:
-        out[:] = 0.0
-        kind, outer, inner = block_split(shapes, sid_in, mask)
-        if kind == 0 and mask == (1 << shapes[sid_in, 0]) - 1:
-            kind, outer, inner = 2, 1, nx  # every dim: one group
-        if kind != 0:
-            ngroups = inner if kind == 1 else outer
-            for o in range(outer):
-                if kind == 1:
-                    for t in range(inner):
-                        out[t] += vx[o * inner + t]
-                else:
-                    acc = 0.0
-                    for t in range(inner):
-                        acc += vx[o * inner + t]
-                    out[o] = acc
-        else:
-            group, ngroups = reduce_map(shapes, sid_in, mask)
-            for i in range(nx):
-                out[group[i]] += vx[i]
-        if f == R_MEAN:
-            scale = ngroups / nx if nx > 0 else math.nan
-            for j in range(out.size):
-                out[j] *= scale
-        return DONE
-    if f != R_PROD and f != R_AMAX and f != R_AMIN:
-        return ERR_UNKNOWN_OP
-    group, ngroups = reduce_map(shapes, sid_in, mask)
-    if f == R_PROD:
-        out[:] = 1.0
-        for i in range(nx):
-            out[group[i]] *= vx[i]
-    else:
-        seen = np.zeros(ngroups, np.int8)
-        for i in range(nx):
-            j = group[i]
-            v = vx[i]
-            if seen[j] == 0:
-                out[j] = v
-                seen[j] = 1
-            elif out[j] == out[j] and (v != v or (v > out[j] if f == R_AMAX else v < out[j])):
-                out[j] = v
-    return DONE
-
-
-@jit_inline
-def _forward_softmax(C, f, n, out):
-    rec, sval, arr, shapes, consts, iconsts, kinds = C
-    x = rec[n, 1]
-    if f != SM_SOFTMAX and f != SM_LOG_SOFTMAX and f != SM_LOGSUMEXP:
-        return ERR_UNKNOWN_OP
-    sid_in = _shape_id(x, rec, arr)
-    vx = _value(x, rec, sval, arr)
-    if shapes[sid_in, 0] == 0:
-        outer, size, inner = 1, 1, 1
-    else:
-        outer, size, inner = split_dim(shapes, sid_in, rec[n, 3])
-    for o in range(outer):
-        for t in range(inner):
-            base = o * size * inner + t
-            m = -math.inf
-            for s in range(size):
-                v = vx[base + s * inner]
-                if v > m or v != v:
-                    m = v
-            if f != SM_SOFTMAX and not (m > -math.inf and m < math.inf):
-                m = 0.0  # an infinite maximum: shift by nothing (numpy's and PyTorch's results)
-            acc = 0.0
-            for s in range(size):
-                acc += math.exp(vx[base + s * inner] - m)
-            if f == SM_LOGSUMEXP:
-                out[o * inner + t] = math.log(acc) + m
-            elif f == SM_LOG_SOFTMAX:
-                lse = math.log(acc) + m
-                for s in range(size):
-                    out[base + s * inner] = vx[base + s * inner] - lse
-            else:
-                for s in range(size):
-                    p = base + s * inner
-                    out[p] = math.exp(vx[p] - m) / acc
-    return DONE
-
-
-@jit_inline
-def _forward_linalg(C, f, n, out):
-    rec, sval, arr, shapes, consts, iconsts, kinds = C
-    x = rec[n, 1]
-    y = rec[n, 2]
-    va = _value(x, rec, sval, arr)
-    vb = _value(y, rec, sval, arr)
-    if f == L_DOT:
-        acc = 0.0
-        for i in range(va.size):
-            acc += va[i] * vb[i]
-        out[0] = acc
-        return DONE
-    sa = _shape_id(x, rec, arr)
-    if f == L_MV:
-        rows = shapes[sa, 1]
-        cols = shapes[sa, 2]
-        for r in range(rows):
-            acc = 0.0
-            for c in range(cols):
-                acc += va[r * cols + c] * vb[c]
-            out[r] = acc
-        return DONE
-    if f != L_MM and f != L_BMM:
-        return ERR_UNKNOWN_OP
-    sb = _shape_id(y, rec, arr)
-    nda = shapes[sa, 0]
-    r = shapes[sa, nda - 1]
-    k = shapes[sa, nda]
-    c = shapes[sb, shapes[sb, 0]]
-    batch = va.size // (r * k) if r * k > 0 else 0
-    out[:] = 0.0
-    for t in range(batch):
-        for i in range(r):
-            for q in range(k):
-                aiq = va[t * r * k + i * k + q]
-                row = t * k * c + q * c
-                dst = t * r * c + i * c
-                for j in range(c):
-                    out[dst + j] += aiq * vb[row + j]
-    return DONE
-
-
-@jit
-def _expand_kind(shapes, sid_in, sid_out):
-    """(kind, outer, inner) of an expand: kind 1 when the input is the output's trailing block of ``inner``
-    elements repeated ``outer`` times (a bias over a batch); kind 2 when each of the ``outer`` input elements
-    is repeated ``inner`` times in a row (the input's trailing dims are 1: a column); else 0."""
-    nd_out = shapes[sid_out, 0]
-    lead = nd_out - shapes[sid_in, 0]
-    # kind 1: from some k on the (left-padded) input equals the output, and before k it is all 1s
-    k = nd_out
-    while k > 0 and k - 1 >= lead and shapes[sid_in, k - lead] == shapes[sid_out, k]:
-        k -= 1
-    ones = True
-    for d in range(lead, k):
-        if shapes[sid_in, 1 + d - lead] != 1:
-            ones = False
-    if ones:
-        outer = 1
-        for d in range(k):
-            outer *= shapes[sid_out, 1 + d]
-        inner = 1
-        for d in range(k, nd_out):
-            inner *= shapes[sid_out, 1 + d]
-        return 1, outer, inner
-    # kind 2: same rank, the input equals the output up to j and is all 1s from j on
-    if lead == 0:
-        j = nd_out
-        while j > 0 and shapes[sid_in, j] == 1:
-            j -= 1
-        same = True
-        for d in range(j):
-            if shapes[sid_in, 1 + d] != shapes[sid_out, 1 + d]:
-                same = False
-        if same:
-            outer = 1
-            for d in range(j):
-                outer *= shapes[sid_out, 1 + d]
-            inner = 1
-            for d in range(j, nd_out):
-                inner *= shapes[sid_out, 1 + d]
-            return 2, outer, inner
-    return 0, 1, 1
-
-
-@jit_inline
-def _forward_structural(C, f, n, out):
-    rec, sval, arr, shapes, consts, iconsts, kinds = C
-    x = rec[n, 1]
-    if f == S_CAT:
-        base = rec[n, 3]
-        dim = iconsts[base]
-        count = iconsts[base + 1]
-        sid_out = _shape_id(n, rec, arr)
-        outer = 1
-        for d in range(dim):
-            outer *= shapes[sid_out, 1 + d]
-        total = out.size // outer if outer > 0 else 0
-        start = 0
-        for j in range(count):
-            m = iconsts[base + 2 + j]
-            vm = _value(m, rec, sval, arr)
-            inner = vm.size // outer if outer > 0 else 0
-            for o in range(outer):
-                for t in range(inner):
-                    out[o * total + start + t] = vm[o * inner + t]
-            start += inner
-        return DONE
-    vx = _value(x, rec, sval, arr)
-    ng = out.size
-    if f == S_VIEW:
-        for i in range(ng):
-            out[i] = vx[i]
-    elif f == S_EXPAND:
-        if vx.size == 1:
-            out[:] = vx[0]
-            return DONE
-        kind, outer, inner = _expand_kind(shapes, _shape_id(x, rec, arr), _shape_id(n, rec, arr))
-        if kind == 1:  # the input repeated over leading dims (a bias over a batch)
-            for o in range(outer):
-                for t in range(inner):
-                    out[o * inner + t] = vx[t]
-            return DONE
-        if kind == 2:  # each input element repeated over trailing dims (a column)
-            for o in range(outer):
-                for t in range(inner):
-                    out[o * inner + t] = vx[o]
-            return DONE
-        idx = _source_index(f, n, x, rec, arr, shapes, iconsts)
-        for i in range(ng):
-            out[i] = vx[idx[i]]
-    elif f == S_PERMUTE:
-        idx = _source_index(f, n, x, rec, arr, shapes, iconsts)
-        for i in range(ng):
-            out[i] = vx[idx[i]]
-    elif f == S_GATHER:
-        base = rec[n, 3]
-        for i in range(ng):
-            out[i] = vx[iconsts[base + i]]
-    elif f == S_SCATTER:
-        base = rec[n, 3]
-        out[:] = 0.0
-        for i in range(vx.size):
-            out[iconsts[base + i]] += vx[i]
-    else:
-        return ERR_UNKNOWN_OP
-    return DONE
 
 
 @jit_entry
@@ -2654,6 +1853,7 @@ def _forward_arithmetic(f, out, va, vb):
             out[i] = va[i] / vb[i]
 
 
+# the forward's unit for the elementwise families; the other families' units are in their modules
 @unit("forward", FAMILY_BINARY, FAMILY_COMPARE, FAMILY_WHERE, FAMILY_UNARY, FAMILY_FIRST_HIT)
 def forward_elementwise(columns, family, body, n):
     """Re-evaluate one elementwise record whose value or operands are arrays; DONE, or ERR_UNKNOWN_OP."""
@@ -2701,31 +1901,6 @@ def forward_elementwise(columns, family, body, n):
     else:
         return ERR_UNKNOWN_OP
     return DONE
-
-
-# the forward's units for the hand-written families: ``out`` is record ``n``'s value
-@unit("forward", FAMILY_STRUCTURAL)
-def forward_structural(columns, family, body, n):
-    C = _columns(columns)
-    return _forward_structural(C, body, n, _value(n, C.rec, C.sval, C.arr))
-
-
-@unit("forward", FAMILY_REDUCTION)
-def forward_reduction(columns, family, body, n):
-    C = _columns(columns)
-    return _forward_reduction(C, body, n, _value(n, C.rec, C.sval, C.arr))
-
-
-@unit("forward", FAMILY_LINALG)
-def forward_linalg(columns, family, body, n):
-    C = _columns(columns)
-    return _forward_linalg(C, body, n, _value(n, C.rec, C.sval, C.arr))
-
-
-@unit("forward", FAMILY_SOFTMAX)
-def forward_softmax(columns, family, body, n):
-    C = _columns(columns)
-    return _forward_softmax(C, body, n, _value(n, C.rec, C.sval, C.arr))
 
 
 @jit

@@ -3,9 +3,10 @@
 Each op is its VJP rule, its table row (``register``) and its forward (numpy,
 which records the product), side by side. To add one: write the rule, register
 the row after the others (ids follow the order of the ``register`` calls), write
-the forward, and add its body to the family's section of ops/kernels.py
-(``_linalg``: first-order body, re-tape rule, forward). A product that can be
-large gets a ``host`` VJP (numpy's BLAS, see ``HOST_MATMUL``).
+the forward, give it a body code (ops/kernels.py) and its branch in each of the
+family's numba bodies at the bottom of this module (``_linalg``: first-order
+body, ``_retape_linalg``: re-tape rule, ``_forward_linalg``: replay forward). A
+product that can be large gets a ``host`` VJP (numpy's BLAS, see ``HOST_MATMUL``).
 """
 from __future__ import annotations
 
@@ -14,9 +15,13 @@ import numpy as np
 from tape._registry import Family
 from tape._tensor import Tensor, record
 
-from . import kernels as K
 from . import primitives as P
 from . import shape as S
+from ._numba import jit, jit_inline, unit
+from .kernels import (BIN_MUL, C_HOSTS, C_HOST_MIN, DONE, ERR_UNKNOWN_OP, FAMILY_BINARY, FAMILY_LINALG,
+                      FAMILY_STRUCTURAL, L_BMM, L_DOT, L_MM, L_MV, S_PERMUTE, S_VIEW, _accumulate, _adjoint, _buffers,
+                      _columns, _dims, _emit, _expand_to, _find_shape, _macs, _new_iconsts, _op, _shape_id, _sid,
+                      _sweep_unit_state, _value, _wanted)
 from .table import register
 
 _F64 = np.dtype(np.float64)
@@ -54,7 +59,7 @@ def _mm_vjp(g, y, xs, r):
     return mm(g, S.permute_as(S.T_OP, b, (1, 0))), mm(S.permute_as(S.T_OP, a, (1, 0)), g)
 
 
-MM = register("mm", "MmBackward0", Family.LINALG, K.L_MM, 2, _mm_vjp, host=_matmul_host_vjp).id
+MM = register("mm", "MmBackward0", Family.LINALG, L_MM, 2, _mm_vjp, host=_matmul_host_vjp).id
 
 
 def mm(a, b) -> Tensor:
@@ -72,7 +77,7 @@ def _bmm_vjp(g, y, xs, r):
     return bmm(g, S.permute_as(S.TRANSPOSE, b, (0, 2, 1))), bmm(S.permute_as(S.TRANSPOSE, a, (0, 2, 1)), g)
 
 
-BMM = register("bmm", "BmmBackward0", Family.LINALG, K.L_BMM, 2, _bmm_vjp, host=_matmul_host_vjp).id
+BMM = register("bmm", "BmmBackward0", Family.LINALG, L_BMM, 2, _bmm_vjp, host=_matmul_host_vjp).id
 
 
 def bmm(a, b) -> Tensor:
@@ -90,7 +95,7 @@ def _dot_vjp(g, y, xs, r):
     return g * b, g * a
 
 
-DOT = register("dot", "DotBackward0", Family.LINALG, K.L_DOT, 2, _dot_vjp).id
+DOT = register("dot", "DotBackward0", Family.LINALG, L_DOT, 2, _dot_vjp).id
 
 
 def dot(a, b) -> Tensor:
@@ -110,7 +115,7 @@ def _mv_vjp(g, y, xs, r):
     return outer, mv(S.permute_as(S.T_OP, a, (1, 0)), g)
 
 
-MV = register("mv", "MvBackward0", Family.LINALG, K.L_MV, 2, _mv_vjp).id
+MV = register("mv", "MvBackward0", Family.LINALG, L_MV, 2, _mv_vjp).id
 
 
 def mv(a, b) -> Tensor:
@@ -121,3 +126,202 @@ def mv(a, b) -> Tensor:
         raise RuntimeError(f"size mismatch, got input ({a.shape[0]}), mat ({a.shape[0]}x{a.shape[1]}), "
                            f"vec ({b.shape[0]})")
     return record(MV, a._array() @ b._array(), (a, b))
+
+
+# ======================================================================================
+# numba: sweep, re-tape and replay bodies
+# ======================================================================================
+# The family's kernel code: its first-order VJP body (``_linalg``), its re-tape rule, which appends the
+# derivative's records (``_retape_linalg``), and its replay forward (``_forward_linalg``). The cores
+# (ops/kernels.py) reach them only through the units here (ops/_numba.py); the helpers that several families
+# or the cores use live in ops/kernels.py, as does ``_macs`` (a product's multiply-adds, from which the
+# forward core and the re-tape rule hand it to numpy's BLAS). This file is one of ops/_numba.py's KERNEL_FILES: an edit to it recompiles the kernels.
+
+
+@jit_inline
+def _linalg(C, A, out, body, n, g, need_a, need_b):
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    sadj, aadj, touched, keep, freed = A
+    x = rec[n, 1]
+    y = rec[n, 2]
+    va = _value(x, rec, sval, arr)
+    vb = _value(y, rec, sval, arr)
+    if body == L_DOT:
+        if need_a:
+            ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
+            for i in range(va.size):
+                ga[i] += g[0] * vb[i]
+        if need_b:
+            gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out)
+            for i in range(vb.size):
+                gb[i] += g[0] * va[i]
+        return
+    sa = _shape_id(x, rec, arr)
+    if body == L_MV:
+        rows = shapes[sa, 1]
+        cols = shapes[sa, 2]
+        A = va.reshape((rows, cols))
+        if need_a:
+            ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out).reshape((rows, cols))
+            for r in range(rows):
+                for c in range(cols):
+                    ga[r, c] += g[r] * vb[c]
+        if need_b:
+            gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out)
+            for r in range(rows):
+                for c in range(cols):
+                    gb[c] += A[r, c] * g[r]
+        return
+    if body != L_MM and body != L_BMM:
+        return  # no such body: the table check (_table_known) stops every kernel call before this
+    # batched matrix product: a (batch, r, k) @ b (batch, k, c), batch = 1 for 2-D operands
+    sb = _shape_id(y, rec, arr)
+    nda = shapes[sa, 0]
+    r = shapes[sa, nda - 1]
+    k = shapes[sa, nda]
+    c = shapes[sb, shapes[sb, 0]]
+    batch = va.size // (r * k) if r * k > 0 else 0
+    if need_a:
+        ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
+    if need_b:
+        gb = _adjoint(y, rec, arr, sadj, aadj, touched, keep, out)
+    # small products only: large ones pause the sweep and run in numpy's BLAS (see the sweep)
+    for t in range(batch):
+        for i in range(r):
+            for j in range(c):
+                gij = g[t * r * c + i * c + j]
+                if need_a:
+                    for q in range(k):
+                        ga[t * r * k + i * k + q] += gij * vb[t * k * c + q * c + j]
+                if need_b:
+                    for q in range(k):
+                        gb[t * k * c + q * c + j] += va[t * r * k + i * k + q] * gij
+
+
+@unit("sweep", FAMILY_LINALG)
+def sweep_linalg(head, row, body, n, need):
+    C, A, out, g = _sweep_unit_state(head, row, n)
+    _linalg(C, A, out, body, n, g, need & 1 != 0, need & 2 != 0)
+    return DONE
+
+
+@jit
+def _transposed(B, node, batched):
+    """The last two dimensions of ``node`` swapped (t for a matrix, transpose(1, 2) for a batch)."""
+    dims = _dims(B, _sid(B, node))
+    nd = dims.size
+    k = _new_iconsts(B, nd)
+    iconsts = B.iconsts
+    for d in range(nd):
+        iconsts[k + d] = d
+    iconsts[k + nd - 2] = nd - 1
+    iconsts[k + nd - 1] = nd - 2
+    t = dims[nd - 1]
+    dims[nd - 1] = dims[nd - 2]
+    dims[nd - 2] = t
+    return _emit(B, FAMILY_STRUCTURAL, S_PERMUTE, node, -1, k, _find_shape(B, dims))
+
+
+@jit_inline
+def _retape_linalg(B, body, n, g, sn, adj, keep, hosts):
+    rec = B.rec
+    shapes = B.shapes
+    x = rec[n, 1]
+    y = rec[n, 2]
+    need_a = _wanted(B, x, keep)
+    need_b = _wanted(B, y, keep)
+    ga = -1
+    gb = -1
+    if body == L_DOT:
+        if need_a:
+            ga = _op(B, FAMILY_BINARY, BIN_MUL, g, y, _sid(B, y))
+        if need_b:
+            gb = _op(B, FAMILY_BINARY, BIN_MUL, g, x, _sid(B, x))
+    elif body == L_MV:
+        sa = _sid(B, x)
+        r = shapes[sa, 1]
+        c = shapes[sa, 2]
+        if need_a:
+            dims = np.empty(2, np.int64)
+            dims[0] = r
+            dims[1] = 1
+            gv = _expand_to(B, _op(B, FAMILY_STRUCTURAL, S_VIEW, g, -1, _find_shape(B, dims)), sa)
+            dims[0] = 1
+            dims[1] = c
+            vv = _expand_to(B, _op(B, FAMILY_STRUCTURAL, S_VIEW, y, -1, _find_shape(B, dims)), sa)
+            ga = _op(B, FAMILY_BINARY, BIN_MUL, gv, vv, sa)
+        if need_b:
+            at = _transposed(B, x, False)
+            gb = _op(B, FAMILY_LINALG, L_MV, at, g, _sid(B, y))
+    elif body == L_MM or body == L_BMM:  # g b^T and a^T g
+        batched = body == L_BMM
+        if need_a:
+            ga = _op(B, FAMILY_LINALG, body, g, _transposed(B, y, batched), _sid(B, x))
+        if need_b:
+            gb = _op(B, FAMILY_LINALG, body, _transposed(B, x, batched), g, _sid(B, y))
+        if _macs(rec, B.arr, shapes, x, y) >= B.counts[C_HOST_MIN]:
+            counts = B.counts
+            for node in (ga, gb):
+                if node >= 0:
+                    hosts[counts[C_HOSTS]] = node
+                    counts[C_HOSTS] += 1
+    else:
+        return ERR_UNKNOWN_OP
+    _accumulate(B, x, ga, adj, keep)
+    _accumulate(B, y, gb, adj, keep)
+    return DONE
+
+
+@unit("retape", FAMILY_LINALG)
+def retape_linalg(head, family, body, n, g, sn):
+    buffers, bigs, state, hosts = head
+    return _retape_linalg(_buffers(buffers, bigs), body, n, g, sn, state[0], state[1], hosts)
+
+
+@jit_inline
+def _forward_linalg(C, f, n, out):
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    x = rec[n, 1]
+    y = rec[n, 2]
+    va = _value(x, rec, sval, arr)
+    vb = _value(y, rec, sval, arr)
+    if f == L_DOT:
+        acc = 0.0
+        for i in range(va.size):
+            acc += va[i] * vb[i]
+        out[0] = acc
+        return DONE
+    sa = _shape_id(x, rec, arr)
+    if f == L_MV:
+        rows = shapes[sa, 1]
+        cols = shapes[sa, 2]
+        for r in range(rows):
+            acc = 0.0
+            for c in range(cols):
+                acc += va[r * cols + c] * vb[c]
+            out[r] = acc
+        return DONE
+    if f != L_MM and f != L_BMM:
+        return ERR_UNKNOWN_OP
+    sb = _shape_id(y, rec, arr)
+    nda = shapes[sa, 0]
+    r = shapes[sa, nda - 1]
+    k = shapes[sa, nda]
+    c = shapes[sb, shapes[sb, 0]]
+    batch = va.size // (r * k) if r * k > 0 else 0
+    out[:] = 0.0
+    for t in range(batch):
+        for i in range(r):
+            for q in range(k):
+                aiq = va[t * r * k + i * k + q]
+                row = t * k * c + q * c
+                dst = t * r * c + i * c
+                for j in range(c):
+                    out[dst + j] += aiq * vb[row + j]
+    return DONE
+
+
+@unit("forward", FAMILY_LINALG)
+def forward_linalg(columns, family, body, n):
+    C = _columns(columns)
+    return _forward_linalg(C, body, n, _value(n, C.rec, C.sval, C.arr))

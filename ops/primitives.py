@@ -6,10 +6,10 @@ Elementwise ops take their rows, forwards and VJPs from their declarations
 records ``where`` and ``first_hit``, records comparisons (``compare``, and
 ``mask`` in rules), and holds the shared helpers (broadcasting, ``_operand``,
 ``sum_to``, ``_float_operand``). Each hand-written family has a module of its
-own, in which an op's row, forward and rule stand side by side: ``ops.shape``
-(structural), ``ops.reduce``, ``ops.linalg`` and ``ops.softmax``. Composite
-functions (sub-by-constant, mean of several dims, norm, meshgrid, ...) are
-built from these in ``ops.functions``.
+own, in which an op's row, forward and rule stand side by side, its numba
+bodies below them: ``ops.shape`` (structural), ``ops.reduce``, ``ops.linalg``
+and ``ops.softmax``. Composite functions (sub-by-constant, mean of several
+dims, norm, meshgrid, ...) are built from these in ``ops.functions``.
 
 Broadcasting: an elementwise primitive records operands that either match the
 output's size or hold one element. The engine-level helper ``_operand`` puts an

@@ -4,12 +4,14 @@ Each op is its table row (``register``) beside its VJP rule; the one forward,
 ``reduction`` (numpy), records them all, its ``aux`` the reduced dims as a
 bitmask (and ``FIRST_INDEX`` for max(dim)/min(dim)). To add a reduction: write
 its rule, register its row after the others (ids follow the order of the
-``register`` calls), give it a body code and its kernel code in the family's
-section of ops/kernels.py (``_reduction``: first-order body, re-tape rule,
-forward), and call ``reduction`` with its numpy function.
+``register`` calls), give it a body code (ops/kernels.py) and its branch in
+each of the family's numba bodies at the bottom of this module (``_reduction``:
+first-order body, ``_retape_reduction``: re-tape rule, ``_forward_reduction``:
+replay forward), and call ``reduction`` with its numpy function.
 """
 from __future__ import annotations
 
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -18,9 +20,13 @@ from tape._registry import Family
 from tape._tape import state
 from tape._tensor import Tensor, _Meta, _norm_dim, _wrap, guard, record, traced_node
 
-from . import kernels as K
 from . import primitives as P
 from . import shape as S
+from ._numba import jit, jit_inline, unit
+from .kernels import (BIN_DIV, BIN_EQ, BIN_MUL, DONE, ERR_UNKNOWN_OP, FAMILY_BINARY, FAMILY_COMPARE, FAMILY_FIRST_HIT,
+                      FAMILY_REDUCTION, FAMILY_WHERE, FIRST_HIT, R_AMAX, R_AMIN, R_MEAN, R_PROD, R_SUM, WHERE,
+                      _accumulate, _adjoint, _as_shape, _buffers, _columns, _emit, _expand_to, _keep_sid, _number, _op,
+                      _shape_id, _sid, _size, _sweep_unit_state, _value, _wanted, dims_product, reduce_map)
 from .table import register
 
 _F64 = np.dtype(np.float64)
@@ -42,8 +48,8 @@ def _sum_vjp(g, y, xs, r):
     return S.expand(S.view_as(S.VIEW, g, _keep_shape(x.shape, r.aux & 0xFF)), x.shape),
 
 
-SUM = register("sum", "SumBackward0", Family.REDUCTION, K.R_SUM, 1, _sum_vjp).id
-SUM_DIM = register("sum_dim", "SumBackward1", Family.REDUCTION, K.R_SUM, 1, _sum_vjp).id
+SUM = register("sum", "SumBackward0", Family.REDUCTION, R_SUM, 1, _sum_vjp).id
+SUM_DIM = register("sum_dim", "SumBackward1", Family.REDUCTION, R_SUM, 1, _sum_vjp).id
 
 
 def _mean_vjp(g, y, xs, r):
@@ -52,8 +58,8 @@ def _mean_vjp(g, y, xs, r):
     return grad * (y.numel() / x.numel() if x.numel() else 0.0),
 
 
-MEAN = register("mean", "MeanBackward0", Family.REDUCTION, K.R_MEAN, 1, _mean_vjp).id
-MEAN_DIM = register("mean_dim", "MeanBackward1", Family.REDUCTION, K.R_MEAN, 1, _mean_vjp).id
+MEAN = register("mean", "MeanBackward0", Family.REDUCTION, R_MEAN, 1, _mean_vjp).id
+MEAN_DIM = register("mean_dim", "MeanBackward1", Family.REDUCTION, R_MEAN, 1, _mean_vjp).id
 
 
 # ---- prod -------------------------------------------------------------------------
@@ -84,8 +90,8 @@ def _prod_vjp(g, y, xs, r):
     return P.where(no_zero, gk * nonzero_product / ones, P.where(one_zero, P.where(zero, at_zero, elsewhere), 0.0)),
 
 
-PROD = register("prod", "ProdBackward0", Family.REDUCTION, K.R_PROD, 1, _prod_vjp).id
-PROD_DIM = register("prod_dim", "ProdBackward1", Family.REDUCTION, K.R_PROD, 1, _prod_vjp).id
+PROD = register("prod", "ProdBackward0", Family.REDUCTION, R_PROD, 1, _prod_vjp).id
+PROD_DIM = register("prod_dim", "ProdBackward1", Family.REDUCTION, R_PROD, 1, _prod_vjp).id
 
 
 # ---- max, min, amax, amin ---------------------------------------------------------
@@ -102,12 +108,12 @@ def _extreme_reduction_vjp(g, y, xs, r):
     return S.expand(S.view_as(S.VIEW, g, keep), x.shape) * weights,
 
 
-MAX = register("max", "MaxBackward1", Family.REDUCTION, K.R_AMAX, 1, _extreme_reduction_vjp).id
-MAX_DIM = register("max_dim", "MaxBackward0", Family.REDUCTION, K.R_AMAX, 1, _extreme_reduction_vjp).id
-AMAX = register("amax", "AmaxBackward0", Family.REDUCTION, K.R_AMAX, 1, _extreme_reduction_vjp).id
-MIN = register("min", "MinBackward1", Family.REDUCTION, K.R_AMIN, 1, _extreme_reduction_vjp).id
-MIN_DIM = register("min_dim", "MinBackward0", Family.REDUCTION, K.R_AMIN, 1, _extreme_reduction_vjp).id
-AMIN = register("amin", "AminBackward0", Family.REDUCTION, K.R_AMIN, 1, _extreme_reduction_vjp).id
+MAX = register("max", "MaxBackward1", Family.REDUCTION, R_AMAX, 1, _extreme_reduction_vjp).id
+MAX_DIM = register("max_dim", "MaxBackward0", Family.REDUCTION, R_AMAX, 1, _extreme_reduction_vjp).id
+AMAX = register("amax", "AmaxBackward0", Family.REDUCTION, R_AMAX, 1, _extreme_reduction_vjp).id
+MIN = register("min", "MinBackward1", Family.REDUCTION, R_AMIN, 1, _extreme_reduction_vjp).id
+MIN_DIM = register("min_dim", "MinBackward0", Family.REDUCTION, R_AMIN, 1, _extreme_reduction_vjp).id
+AMIN = register("amin", "AminBackward0", Family.REDUCTION, R_AMIN, 1, _extreme_reduction_vjp).id
 
 # aux flag of max(dim)/min(dim): the first extreme element of a group takes the gradient (no tie share)
 FIRST_INDEX = 1 << 8
@@ -191,3 +197,224 @@ def max_min_dim(x: Tensor, dim: int, keepdim: bool, is_max: bool):
     indices = guard_extremum(_wrap(np.asarray(idx, dtype=np.int64)), x, (d,) if x.ndim else (), is_max,
                              "max(dim).indices" if is_max else "min(dim).indices")
     return (MaxResult if is_max else MinResult)(values, indices)
+
+
+# ======================================================================================
+# numba: sweep, re-tape and replay bodies
+# ======================================================================================
+# The family's kernel code: its first-order VJP body (``_reduction``), its re-tape rule, which appends the
+# derivative's records (``_retape_reduction``), and its replay forward (``_forward_reduction``). The cores
+# (ops/kernels.py) reach them only through the units here (ops/_numba.py); the helpers that several families
+# or the cores use (``reduce_map``: first_hit's forward groups elements the same way) live in ops/kernels.py.
+# This file is one of ops/_numba.py's KERNEL_FILES: an edit to it recompiles the kernels.
+
+
+@jit
+def block_split(shapes, sid, mask):
+    """(kind, outer, inner) when the dims in bitmask ``mask`` are a leading block (kind 1: groups are the
+    ``inner`` trailing positions) or a trailing block (kind 2: groups are the ``outer`` leading positions)
+    of shape ``sid``; kind 0 otherwise. These reductions (a sum over a batch, over a row) need no index map."""
+    nd = shapes[sid, 0]
+    for k in range(1, nd):
+        lead = (1 << k) - 1
+        if mask == lead or mask == ((1 << nd) - 1) ^ lead:
+            return (1 if mask == lead else 2), dims_product(shapes, sid, 0, k), dims_product(shapes, sid, k, nd)
+    return 0, 1, 1
+
+
+@jit_inline
+def _reduction(C, A, out, body, n, g):
+    """sum/mean/prod/amax/amin over the dims in bitmask ``aux & 0xff``; bit 8 selects 'first index' ties."""
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    sadj, aadj, touched, keep, freed = A
+    x = rec[n, 1]
+    sid_in = _shape_id(x, rec, arr)
+    mask = rec[n, 3] & 0xFF
+    vx = _value(x, rec, sval, arr)
+    nx = vx.size
+    ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
+    nd = shapes[sid_in, 0]
+    if (body == R_SUM or body == R_MEAN) and mask == (1 << nd) - 1:
+        # a reduction over every dimension: one group, no index map
+        v = g[0] / nx if body == R_MEAN and nx > 0 else g[0]
+        for i in range(nx):
+            ga[i] += v
+        return
+    if body == R_SUM or body == R_MEAN:
+        kind, outer, inner = block_split(shapes, sid_in, mask)
+        if kind != 0:
+            ngroups = inner if kind == 1 else outer
+            scale = ngroups / nx if (body == R_MEAN and nx > 0) else 1.0
+            for o in range(outer):
+                for t in range(inner):
+                    ga[o * inner + t] += g[t if kind == 1 else o] * scale
+            return
+    group, ngroups = reduce_map(shapes, sid_in, mask)
+    if body == R_SUM:
+        for i in range(nx):
+            ga[i] += g[group[i]]
+    elif body == R_MEAN:
+        scale = ngroups / nx if nx > 0 else 0.0
+        for i in range(nx):
+            ga[i] += g[group[i]] * scale
+    elif body == R_PROD:
+        zeros = np.zeros(ngroups, np.int64)
+        nonzero_prod = np.ones(ngroups, np.float64)
+        for i in range(nx):
+            if vx[i] == 0.0:
+                zeros[group[i]] += 1
+            else:
+                nonzero_prod[group[i]] *= vx[i]
+        for i in range(nx):
+            j = group[i]
+            if zeros[j] == 0:
+                ga[i] += g[j] * nonzero_prod[j] / vx[i]
+            elif zeros[j] == 1:
+                if vx[i] == 0.0:
+                    ga[i] += g[j] * nonzero_prod[j]
+                else:  # 0 * (the others' product), as the rule computes it: nan where that product is inf
+                    ga[i] += g[j] * nonzero_prod[j] * 0.0 / vx[i]
+    elif body == R_AMAX or body == R_AMIN:
+        vy = _value(n, rec, sval, arr)
+        first_only = (rec[n, 3] >> 8) & 1
+        count = np.zeros(ngroups, np.int64)
+        for i in range(nx):
+            if vx[i] == vy[group[i]]:
+                count[group[i]] += 1
+        done = np.zeros(ngroups, np.int64)
+        for i in range(nx):
+            j = group[i]
+            if vx[i] == vy[j]:
+                if first_only:
+                    if done[j] == 0:
+                        ga[i] += g[j]
+                        done[j] = 1
+                else:
+                    ga[i] += g[j] / count[j]
+
+
+@unit("sweep", FAMILY_REDUCTION)
+def sweep_reduction(head, row, body, n, need):
+    C, A, out, g = _sweep_unit_state(head, row, n)
+    if need & 1:
+        _reduction(C, A, out, body, n, g)
+    return DONE
+
+
+@jit_inline
+def _retape_reduction(B, body, n, g, sn, adj, keep):
+    rec = B.rec
+    x = rec[n, 1]
+    if not _wanted(B, x, keep):
+        return DONE
+    sx = _sid(B, x)
+    mask = rec[n, 3] & 0xFF
+    sk = _keep_sid(B, sx, mask)
+    gk = _expand_to(B, _as_shape(B, g, sk), sx)
+    ga = -1
+    if body == R_SUM:
+        ga = gk
+    elif body == R_MEAN:
+        nx = _size(B, x)
+        c = _number(B, _size(B, n) / nx if nx else 0.0)
+        ga = _op(B, FAMILY_BINARY, BIN_MUL, gk, c, sx)
+    elif body == R_PROD:
+        # g * (product of the other elements), exact where a group holds at most one zero
+        zero = _number(B, 0.0)
+        one = _number(B, 1.0)
+        z = _op(B, FAMILY_COMPARE, BIN_EQ, x, zero, sx)
+        ones = _emit(B, FAMILY_WHERE, WHERE, one, x, z, sx)
+        npx = _expand_to(B, _emit(B, FAMILY_REDUCTION, R_PROD, ones, -1, mask, sk), sx)
+        t = _emit(B, FAMILY_WHERE, WHERE, x, zero, z, sx)
+        tzx = _expand_to(B, _emit(B, FAMILY_REDUCTION, R_SUM, t, -1, mask, sk), sx)
+        cnt = _expand_to(B, _emit(B, FAMILY_REDUCTION, R_SUM, z, -1, mask, sk), sx)
+        no_zero = _op(B, FAMILY_COMPARE, BIN_EQ, cnt, zero, sx)
+        one_zero = _op(B, FAMILY_COMPARE, BIN_EQ, cnt, one, sx)
+        at_zero = _op(B, FAMILY_BINARY, BIN_MUL, gk, npx, sx)
+        t = _op(B, FAMILY_BINARY, BIN_MUL, at_zero, tzx, sx)
+        elsewhere = _op(B, FAMILY_BINARY, BIN_DIV, t, ones, sx)
+        t = _emit(B, FAMILY_WHERE, WHERE, at_zero, elsewhere, z, sx)
+        t = _emit(B, FAMILY_WHERE, WHERE, t, zero, one_zero, sx)
+        d = _op(B, FAMILY_BINARY, BIN_DIV, at_zero, ones, sx)
+        ga = _emit(B, FAMILY_WHERE, WHERE, d, t, no_zero, sx)
+    elif body == R_AMAX or body == R_AMIN:
+        yx = _expand_to(B, _as_shape(B, n, sk), sx)
+        hit = _op(B, FAMILY_COMPARE, BIN_EQ, x, yx, sx)
+        if (rec[n, 3] >> 8) & 1:
+            # max(dim)/min(dim): the first extreme element of each group takes the gradient
+            w = _emit(B, FAMILY_FIRST_HIT, FIRST_HIT, hit, -1, mask, sx)
+        elif mask != 0:
+            cnt = _expand_to(B, _emit(B, FAMILY_REDUCTION, R_SUM, hit, -1, mask, sk), sx)
+            w = _op(B, FAMILY_BINARY, BIN_DIV, hit, cnt, sx)
+        else:
+            w = hit
+        ga = _op(B, FAMILY_BINARY, BIN_MUL, gk, w, sx)
+    else:
+        return ERR_UNKNOWN_OP
+    _accumulate(B, x, ga, adj, keep)
+    return DONE
+
+
+@unit("retape", FAMILY_REDUCTION)
+def retape_reduction(head, family, body, n, g, sn):
+    buffers, bigs, state, hosts = head
+    return _retape_reduction(_buffers(buffers, bigs), body, n, g, sn, state[0], state[1])
+
+
+@jit_inline
+def _forward_reduction(C, f, n, out):
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    x = rec[n, 1]
+    sid_in = _shape_id(x, rec, arr)
+    mask = rec[n, 3] & 0xFF
+    vx = _value(x, rec, sval, arr)
+    nx = vx.size
+    if f == R_SUM or f == R_MEAN:
+        out[:] = 0.0
+        kind, outer, inner = block_split(shapes, sid_in, mask)
+        if kind == 0 and mask == (1 << shapes[sid_in, 0]) - 1:
+            kind, outer, inner = 2, 1, nx  # every dim: one group
+        if kind != 0:
+            ngroups = inner if kind == 1 else outer
+            for o in range(outer):
+                if kind == 1:
+                    for t in range(inner):
+                        out[t] += vx[o * inner + t]
+                else:
+                    acc = 0.0
+                    for t in range(inner):
+                        acc += vx[o * inner + t]
+                    out[o] = acc
+        else:
+            group, ngroups = reduce_map(shapes, sid_in, mask)
+            for i in range(nx):
+                out[group[i]] += vx[i]
+        if f == R_MEAN:
+            scale = ngroups / nx if nx > 0 else math.nan
+            for j in range(out.size):
+                out[j] *= scale
+        return DONE
+    if f != R_PROD and f != R_AMAX and f != R_AMIN:
+        return ERR_UNKNOWN_OP
+    group, ngroups = reduce_map(shapes, sid_in, mask)
+    if f == R_PROD:
+        out[:] = 1.0
+        for i in range(nx):
+            out[group[i]] *= vx[i]
+    else:
+        seen = np.zeros(ngroups, np.int8)
+        for i in range(nx):
+            j = group[i]
+            v = vx[i]
+            if seen[j] == 0:
+                out[j] = v
+                seen[j] = 1
+            elif out[j] == out[j] and (v != v or (v > out[j] if f == R_AMAX else v < out[j])):
+                out[j] = v
+    return DONE
+
+
+@unit("forward", FAMILY_REDUCTION)
+def forward_reduction(columns, family, body, n):
+    C = _columns(columns)
+    return _forward_reduction(C, body, n, _value(n, C.rec, C.sval, C.arr))

@@ -2,6 +2,8 @@
 
 * the generated section of ops/kernels.py is what ops/codegen.py writes from the declarations now;
 * the engine modules (tape/_*.py) import nothing from ops/;
+* every module of ops/ that defines numba kernels is in ops/_numba.py's cache stamp (KERNEL_FILES), and the
+  cores in ops/kernels.py reach the family modules' bodies only through their units;
 * a record whose family or body the kernels do not know stops every kernel with a clear error;
 * ``import tape.ops`` works from an uninstalled checkout;
 * atan2, erf and log1p, added by their declarations and one op-spec row each, give first to third
@@ -22,7 +24,7 @@ import pytest
 
 import tape
 from tape import _registry as R
-from tape.ops import _declare, codegen, elementwise
+from tape.ops import _declare, _numba, codegen, elementwise
 from tape.ops import kernels as K
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -73,6 +75,44 @@ def test_the_engine_imports_nothing_from_ops():
         for imported in _module_imports(os.path.join(ROOT, "tape", name)):
             parts = imported.lstrip(".").split(".")
             assert "ops" not in parts, f"tape/{name} imports {imported}"
+
+
+def _defines_kernels(path: str) -> bool:
+    for node in ast.walk(ast.parse(open(path).read())):
+        if isinstance(node, ast.FunctionDef):
+            for d in node.decorator_list:
+                f = d.func if isinstance(d, ast.Call) else d
+                if isinstance(f, ast.Name) and f.id in ("jit", "jit_inline", "jit_literal", "unit", "intrinsic"):
+                    return True
+    return False
+
+
+def test_every_module_with_kernels_is_in_the_cache_stamp(tmp_path, monkeypatch):
+    # numba keys a cached kernel on its own file; ops/_numba.py keys every kernel on all of KERNEL_FILES, so a
+    # module that defines kernels but is missing there could run a stale copy of an edited helper
+    ops_dir = os.path.join(ROOT, "ops")
+    with_kernels = {f for f in os.listdir(ops_dir) if f.endswith(".py") and _defines_kernels(os.path.join(ops_dir, f))}
+    assert {"kernels.py", "shape.py", "reduce.py", "linalg.py", "softmax.py"} <= with_kernels
+    assert with_kernels <= set(_numba.KERNEL_FILES)
+    # an edit to any of them changes the stamp
+    for name in _numba.KERNEL_FILES:
+        (tmp_path / name).write_bytes(open(os.path.join(ops_dir, name), "rb").read())
+    monkeypatch.setattr(_numba, "_HERE", str(tmp_path))
+    assert _numba._domain_stamp() == _numba.STAMP
+    for name in _numba.KERNEL_FILES:
+        before = (tmp_path / name).read_bytes()
+        (tmp_path / name).write_bytes(before + b"\n")
+        assert _numba._domain_stamp() != _numba.STAMP, name
+        (tmp_path / name).write_bytes(before)
+
+
+def test_the_cores_reach_the_family_modules_only_through_units():
+    imported = {i.lstrip(".") for i in _module_imports(os.path.join(ROOT, "ops", "kernels.py"))}
+    assert not imported & {"shape", "reduce", "linalg", "softmax", "primitives"}, imported
+    for kind in _numba.COLUMN:
+        for family in (R.Family.STRUCTURAL, R.Family.REDUCTION, R.Family.LINALG, R.Family.SOFTMAX):
+            module = _numba.UNITS[kind][int(family)].py_func.__module__
+            assert module.rsplit(".", 1)[-1] in ("shape", "reduce", "linalg", "softmax"), (kind, family, module)
 
 
 def test_an_unknown_op_stops_the_kernels_with_a_clear_error(monkeypatch):
