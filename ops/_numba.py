@@ -31,7 +31,10 @@ recompiles every kernel (tests/test_codegen.py checks it).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 from numba import njit, types
@@ -206,10 +209,19 @@ def unit_caller(kind: str):
 
 
 def unit_address(kind: str, family: int) -> int:
-    """Compile (or load from numba's cache) the ``kind`` unit of ``family``; its address in this process."""
+    """Compile (or load from numba's cache) the ``kind`` unit of ``family``; its address in this process.
+
+    A unit a worker process is compiling (``prefetch``) is loaded from the cache once the worker is done
+    (compiled here if the worker failed)."""
     key = (kind, family)
     address = _ADDRESSES.get(key)
     if address is None:
+        worker = _PENDING.pop(key, None)
+        if worker is not None:
+            try:
+                worker.wait(timeout=_WORKER_TIMEOUT)
+            except subprocess.TimeoutExpired:  # pragma: no cover - compile here instead
+                worker.kill()
         dispatcher = UNITS[kind][family]
         signature = (HEADS[kind],) + (types.int64,) * NINTS[kind]
         dispatcher.compile(signature)
@@ -221,19 +233,101 @@ def unit_address(kind: str, family: int) -> int:
     return address
 
 
+def _needed(kind: str, kinds: np.ndarray, ops: np.ndarray) -> list:
+    """The families of ``ops`` with a ``kind`` unit whose address ``kinds`` does not hold."""
+    column = COLUMN[kind]
+    families = sorted({int(f) for f in kinds[np.unique(ops), 0] if int(f) in UNITS[kind]})
+    return [f for f in families if (kinds[kinds[:, 0] == f, column] == 0).any()]
+
+
+def _cold(pairs: list) -> list:
+    return [p for p in pairs if p not in _ADDRESSES and p not in _PENDING and not cache_is_warm(UNITS[p[0]][p[1]])]
+
+
 def ensure_units(kind: str, kinds: np.ndarray, ops: np.ndarray, announce=None) -> None:
     """Compile the ``kind`` units of the families of ``ops`` that ``kinds`` holds no address for, and write
-    their addresses into ``kinds`` (every op of each family). ``announce(text)`` is told which families
-    compile when numba's cache does not hold them."""
+    their addresses into ``kinds`` (every op of each family). ``announce(kind, families)`` is told which
+    families compile when numba's cache does not hold them; two or more cold ones compile partly in
+    worker processes (``prefetch``)."""
     column = COLUMN[kind]
-    ops = np.unique(ops)
-    families = sorted({int(f) for f in kinds[ops, 0] if int(f) in UNITS[kind]})
-    missing = [f for f in families if (kinds[kinds[:, 0] == f, column] == 0).any()]
-    cold = [f for f in missing if (kind, f) not in _ADDRESSES and not cache_is_warm(UNITS[kind][f])]
+    missing = _needed(kind, kinds, ops)
+    cold = _cold([(kind, f) for f in missing])
     if cold and announce is not None:
-        announce(kind, cold)
-    for family in missing:
+        announce(kind, [f for _, f in cold])
+    prefetch(cold)
+    # this process's share first, then the workers'
+    for family in sorted(missing, key=lambda f: (kind, f) in _PENDING):
         kinds[kinds[:, 0] == family, column] = unit_address(kind, family)
+
+
+def hint(needs: list, kinds: np.ndarray, core_is_cold: bool, announce=None) -> None:
+    """Before a core's first call in this process: start compiling, in worker processes, the cold units
+    that ``needs`` [(kind, ops)] will ask for, while this process compiles the core (``core_is_cold``)."""
+    cold = []
+    for kind, ops in needs:
+        pairs = _cold([(kind, f) for f in _needed(kind, kinds, ops)])
+        if pairs and announce is not None:
+            announce(kind, [f for _, f in pairs])
+        cold += pairs
+    prefetch(cold, _CORE_WEIGHT if core_is_cold else 0.0)
+
+
+# ---- compiling units in worker processes ------------------------------------------------
+# numba compiles in Python, holding the GIL: a second core only helps from another process. A worker imports
+# tape from the same files, compiles its units into numba's on-disk cache and exits; this process then loads
+# them from the cache (tens of milliseconds each). Off where no cache is written, and with
+# TAPE_COMPILE_WORKERS=0 (its default: one worker per core but one, at most 3).
+_PENDING: dict = {}  # (kind, family) -> the worker compiling it
+STARTED: list = []  # the units each worker started in this process was given
+_WORKER_TIMEOUT = 900.0
+_CORE_WEIGHT = 3.0  # about what a core costs to compile, in units of a unit's
+_WORKER_START = 1.0  # a worker's start-up (import tape), likewise
+_WEIGHT = {("sweep", 4): 2.0, ("retape", 3): 2.0, ("retape", 4): 2.0}  # the binary sweep, the elementwise rules
+_WORKER_CODE = """
+import json, sys
+paths, expected, pairs = json.loads(sys.argv[1])
+sys.path[:] = paths
+from tape.ops import _numba
+if _numba.__file__ != expected:
+    sys.exit(3)
+for kind, family in pairs:
+    _numba.unit_address(kind, family)
+"""
+
+
+def _worker_count() -> int:
+    value = os.environ.get("TAPE_COMPILE_WORKERS")
+    if value is not None:
+        return max(int(value), 0)
+    return min(max((os.cpu_count() or 1) - 1, 0), 3)
+
+
+def prefetch(pairs: list, main_load: float = 0.0) -> None:
+    """Hand some of the cold units ``pairs`` to worker processes, balancing their estimated compile time
+    against this process's (``main_load`` already, plus the units it keeps)."""
+    count = _worker_count()
+    if len(pairs) + (main_load > 0) < 2 or count == 0 or not os.path.basename(sys.executable).startswith("python"):
+        return
+    if any(type(getattr(UNITS[k][f], "_cache", None)).__name__ != "FunctionCache" for k, f in pairs):
+        return  # no on-disk cache to hand the results over through
+    loads = [main_load] + [_WORKER_START] * count
+    shares: list = [[] for _ in loads]
+    for pair in sorted(pairs, key=lambda p: -_WEIGHT.get(p, 1.0)):
+        i = loads.index(min(loads))
+        loads[i] += _WEIGHT.get(pair, 1.0)
+        shares[i].append(pair)
+    env = {**os.environ, "TAPE_COMPILE_WORKERS": "0"}
+    for share in shares[1:]:
+        if not share:
+            continue
+        try:
+            worker = subprocess.Popen([sys.executable, "-c", _WORKER_CODE, json.dumps([sys.path, __file__, share])],
+                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:  # pragma: no cover - no process to start: compile here
+            return
+        STARTED.append(share)
+        for pair in share:
+            _PENDING[pair] = worker
 
 
 def check_units(needs_unit) -> None:
@@ -248,4 +342,4 @@ def check_units(needs_unit) -> None:
 
 
 __all__ = ["COLUMN", "HEADS", "KERNEL_FILES", "NINTS", "STAMP", "UNITS", "cache_is_warm", "check_units",
-           "ensure_units", "jit", "jit_entry", "jit_inline", "jit_literal", "unit", "unit_address", "unit_caller"]
+           "ensure_units", "hint", "jit", "jit_entry", "jit_inline", "jit_literal", "unit", "unit_address", "unit_caller"]

@@ -48,7 +48,7 @@ from numba.typed import List
 from tape._registry import Family
 
 from . import _numba
-from ._numba import COLUMN, HEADS, NINTS, ensure_units, jit, jit_entry, jit_inline, jit_literal, unit, unit_caller
+from ._numba import COLUMN, HEADS, NINTS, ensure_units, hint, jit, jit_entry, jit_inline, jit_literal, unit, unit_caller
 
 
 # ---- body codes of the hand-written families (the elementwise ones are generated below) ----------
@@ -2058,8 +2058,19 @@ def _ensure(kind: str, kinds: np.ndarray, rec: np.ndarray, lo: int, hi: int) -> 
         raise RuntimeError(f"tape: the {kind} kernel asked for units that none of records {lo}..{hi} lacks")
 
 
+_HINTED: set = set()  # the cores that have had their first call in this process
+
+
+def _hint(core, needs: list, kinds: np.ndarray) -> None:
+    """At a core's first call: start the cold units its records need compiling in worker processes."""
+    if core not in _HINTED:
+        _HINTED.add(core)
+        hint(needs, kinds, not cache_is_warm(core), _announce_units)
+
+
 def run_sweep(columns, adjoints, aadj, hi, lo, out_rows, seeds, free) -> int:
     """``sweep``, compiling the family units its records need first."""
+    _hint(sweep, [("sweep", columns[0][max(lo, 0):hi + 1, 0])], columns[6])
     status = sweep(columns, adjoints, aadj, hi, lo, out_rows, seeds, free)
     while status == NEED_UNITS:
         _ensure("sweep", columns[6], columns[0], lo, hi)
@@ -2069,6 +2080,7 @@ def run_sweep(columns, adjoints, aadj, hi, lo, out_rows, seeds, free) -> int:
 
 def run_retape(buffers, bigs, hi, lo, state, free, hosts) -> int:
     """``retape``, compiling the family units its records need first."""
+    _hint(retape, [("retape", buffers[0][max(lo, 0):hi + 1, 0])], buffers[7])
     status = retape(buffers, bigs, hi, lo, state, free, hosts)
     while status == NEED_UNITS:
         _ensure("retape", buffers[7], buffers[0], lo, hi)
@@ -2078,6 +2090,7 @@ def run_retape(buffers, bigs, hi, lo, state, free, hosts) -> int:
 
 def run_forward(columns, lo, hi, host_min) -> int:
     """``forward``, compiling the family units its records need first."""
+    _hint(forward, [("forward", columns[0][max(lo, 0):hi + 1, 0])], columns[6])
     status = forward(columns, lo, hi, host_min)
     while status == NEED_UNITS:
         _ensure("forward", columns[6], columns[0], lo, hi)
@@ -2087,9 +2100,10 @@ def run_forward(columns, lo, hi, host_min) -> int:
 
 def run_replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar) -> tuple:
     """``replay``, compiling the family units its records need first."""
+    kinds, rec = columns[6], columns[0]
+    _hint(replay, [("forward", rec[:, 0])] + ([("sweep", rec[:seed_node + 1, 0])] if seed_node >= 0 else []), kinds)
     failed, status = replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar)
     while status == NEED_UNITS:
-        kinds, rec = columns[6], columns[0]
         ensure_units("forward", kinds, rec[:, 0], _announce_units)
         if seed_node >= 0:
             ensure_units("sweep", kinds, rec[:seed_node + 1, 0], _announce_units)

@@ -110,6 +110,28 @@ def test_an_array_gradient_compiles_only_its_families_units():
     assert compiled == sorted([["sweep", F.UNARY], ["sweep", F.BINARY], ["sweep", F.REDUCTION]])
 
 
+_WORKERS = """
+import json, numpy as np, tape
+from tape.ops import _numba as N
+x = tape.tensor(np.linspace(0.1, 0.5, 5), requires_grad=True)
+(x.sin() * x).sum().backward()
+print(json.dumps([x.grad.numpy().tolist(), N.STARTED, len(N._PENDING)]))
+"""
+
+
+def test_cold_units_compile_in_a_worker_process(tmp_path):
+    # an empty cache: the sweep core compiles here while a worker compiles some of the three units into
+    # the cache, which this process then loads
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "TAPE_COMPILE_WORKERS": "1"}
+    out = subprocess.run([sys.executable, "-c", _WORKERS], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert out.returncode == 0, out.stderr
+    grad, started, pending = json.loads(out.stdout.strip().splitlines()[-1])
+    v = np.linspace(0.1, 0.5, 5)
+    np.testing.assert_allclose(grad, np.sin(v) + v * np.cos(v), rtol=1e-15)
+    assert len(started) == 1 and started[0] and pending == 0
+    assert all(kind == "sweep" for kind, _ in started[0])
+
+
 def test_a_unit_called_with_other_types_does_not_compile():
     @njit
     def wrong_head(a):
