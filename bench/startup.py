@@ -138,10 +138,7 @@ def compiled():
 def rest():
     # the family units no step above needed (matrix products, softmax...: each compiles the first time a
     # tape holds one of its records)
-    for kind, units in _numba.UNITS.items():
-        for family in units:
-            _numba.unit_address(kind, family)
-    return float(len(_numba._ADDRESSES))
+    return float(_numba.compile_units())
 
 
 for name, step in (("scalar", scalar), ("array", array), ("create_graph", create_graph),

@@ -330,6 +330,16 @@ def prefetch(pairs: list, main_load: float = 0.0) -> None:
             _PENDING[pair] = worker
 
 
+def compile_units() -> int:
+    """Compile every unit this process has not (from numba's cache where it holds them; cold ones partly in
+    worker processes). Returns how many units this process now holds."""
+    pairs = [(kind, family) for kind, units in UNITS.items() for family in units]
+    prefetch(_cold(pairs))
+    for kind, family in sorted(pairs, key=lambda p: p in _PENDING):
+        unit_address(kind, family)
+    return len(_ADDRESSES)
+
+
 def check_units(needs_unit) -> None:
     """Raise if a family that a core sends to a unit (``needs_unit(column, family)``, the cores' own test)
     has no unit registered, or one is registered for a family no core sends there."""
@@ -342,4 +352,4 @@ def check_units(needs_unit) -> None:
 
 
 __all__ = ["COLUMN", "HEADS", "KERNEL_FILES", "NINTS", "STAMP", "UNITS", "cache_is_warm", "check_units",
-           "ensure_units", "hint", "jit", "jit_entry", "jit_inline", "jit_literal", "unit", "unit_address", "unit_caller"]
+           "compile_units", "ensure_units", "hint", "jit", "jit_entry", "jit_inline", "jit_literal", "unit", "unit_address", "unit_caller"]

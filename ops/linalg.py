@@ -139,6 +139,17 @@ def mv(a, b) -> Tensor:
 
 
 @jit_inline
+def _matmul_dims(shapes, sa, sb, size_a):
+    """(batch, r, k, c) of the (batched) matrix product a (batch, r, k) @ b (batch, k, c) of shape ids
+    ``sa`` and ``sb`` (batch 1 for 2-D operands); ``size_a`` is a's element count."""
+    nda = shapes[sa, 0]
+    r = shapes[sa, nda - 1]
+    k = shapes[sa, nda]
+    c = shapes[sb, shapes[sb, 0]]
+    return (size_a // (r * k) if r * k > 0 else 0), r, k, c
+
+
+@jit_inline
 def _linalg(C, A, out, body, n, g, need_a, need_b):
     rec, sval, arr, shapes, consts, iconsts, kinds = C
     sadj, aadj, touched, keep, freed = A
@@ -175,12 +186,7 @@ def _linalg(C, A, out, body, n, g, need_a, need_b):
     if body != L_MM and body != L_BMM:
         return  # no such body: the table check (_table_known) stops every kernel call before this
     # batched matrix product: a (batch, r, k) @ b (batch, k, c), batch = 1 for 2-D operands
-    sb = _shape_id(y, rec, arr)
-    nda = shapes[sa, 0]
-    r = shapes[sa, nda - 1]
-    k = shapes[sa, nda]
-    c = shapes[sb, shapes[sb, 0]]
-    batch = va.size // (r * k) if r * k > 0 else 0
+    batch, r, k, c = _matmul_dims(shapes, sa, _shape_id(y, rec, arr), va.size)
     if need_a:
         ga = _adjoint(x, rec, arr, sadj, aadj, touched, keep, out)
     if need_b:
@@ -303,12 +309,7 @@ def _forward_linalg(C, f, n, out):
         return DONE
     if f != L_MM and f != L_BMM:
         return ERR_UNKNOWN_OP
-    sb = _shape_id(y, rec, arr)
-    nda = shapes[sa, 0]
-    r = shapes[sa, nda - 1]
-    k = shapes[sa, nda]
-    c = shapes[sb, shapes[sb, 0]]
-    batch = va.size // (r * k) if r * k > 0 else 0
+    batch, r, k, c = _matmul_dims(shapes, sa, _shape_id(y, rec, arr), va.size)
     out[:] = 0.0
     for t in range(batch):
         for i in range(r):
