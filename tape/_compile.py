@@ -446,7 +446,7 @@ class CompiledFunction:
         args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
         args = self._check(args)
         shape = self.out_shape
-        seed = np.array(v, dtype=np.float64, order="C")
+        seed = np.array(v._array() if isinstance(v, Tensor) else v, dtype=np.float64, order="C")
         if seed.shape != shape:
             raise ValueError(f"tape.compile: vjp's v has shape {seed.shape}, but the output has shape {shape}")
         return self._split(self._run(args, seed="out", seeds=seed.reshape(1, -1))[1][0])
@@ -474,7 +474,7 @@ class CompiledFunction:
     def hvp(self, x, v) -> np.ndarray:
         """The Hessian-vector product ``H(x) v`` of a scalar fn of one argument (shaped like x)."""
         shape = self._shapes[0] if self._shapes else ()
-        seed = np.array(v, dtype=np.float64, order="C")
+        seed = np.array(v._array() if isinstance(v, Tensor) else v, dtype=np.float64, order="C")
         if seed.shape != shape:
             raise ValueError(f"tape.compile: hvp's v has shape {seed.shape}, but x has shape {shape}")
         row = self._hvp_rows(x, seed.reshape(1, -1))[0]

@@ -454,6 +454,7 @@ class _State(threading.local):
     def __init__(self) -> None:
         THREADS[0] += 1
         self.grad_enabled = True
+        self.inference_mode = False  # inside tape.inference_mode() (grad_enabled is then False too)
         self.tape_ref = None
         self.recording = None  # tape.compile's recording (its tape and guards) while fn runs
         self.token = object()  # names this thread as the owner of the tapes it starts

@@ -25,6 +25,7 @@ from ._tape import BIG, THREADS, Tape, current_tape, operand_nodes, state
 _F64 = np.dtype(np.float64)
 _F32 = np.dtype(np.float32)
 _new = object.__new__
+_NUMPY_REQUIRES_GRAD = "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
 
 
 class GradFn:
@@ -168,21 +169,34 @@ class Tensor:
         return id(self)
 
     # ---- values out ----------------------------------------------------------
-    def numpy(self) -> np.ndarray:
-        """The value as a numpy array (shares memory; refused while it requires grad, as in PyTorch)."""
-        if self._rg:
-            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The value as a numpy array, sharing memory.
+
+        As in PyTorch, refused for a tensor that requires grad while grad mode
+        is on (the array would silently drop out of the gradient); under
+        ``no_grad`` it is allowed, and ``force=True`` detaches first.
+
+        >>> import tape
+        >>> tape.tensor([1.0, 2.0]).numpy()
+        array([1., 2.])
+        """
+        if self._rg and state.grad_enabled and not force:
+            raise RuntimeError(_NUMPY_REQUIRES_GRAD)
         if state.recording is not None:
             guard(self, 0, "numpy()")
         return self._array()
 
     def _array(self) -> np.ndarray:
+        """The value as a numpy array, whatever requires_grad says: for tape's own internal use."""
         v = self._value
         if type(v) is float:
             return np.array(v)
         return v
 
     def __array__(self, dtype=None, copy=None):
+        """numpy's conversion (``np.asarray(t)``, ``np.exp(t)``): refused as ``numpy()`` is."""
+        if self._rg and state.grad_enabled:
+            raise RuntimeError(_NUMPY_REQUIRES_GRAD)
         if state.recording is not None:
             guard(self, 0, "a conversion to numpy")
         a = self._array()

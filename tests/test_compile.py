@@ -415,6 +415,12 @@ def no_grad_block(x):
     return (x * y).sum()
 
 
+def numpy_under_no_grad(x):
+    with tape.no_grad():  # np.asarray of a tensor that requires grad is refused while grad mode is on, as in torch
+        copy = np.asarray(x).copy()
+    return (x * tape.tensor(copy)).sum()
+
+
 def first_order_grad_inside(x):
     (g,) = tape.autograd.grad((tape.sin(x) * x * x).sum(), x)
     return (g * x).sum()
@@ -446,7 +452,8 @@ LEAKS = [
     pytest.param(lambda x: (x.to(tape.int64) * x).sum(), id="to_int64"),
     pytest.param(lambda x: (x[x > 0] ** 2).sum(), id="boolean_mask_index"),
     pytest.param(lambda x: (x * tape.tensor(x)).sum(), id="tensor_of_traced"),
-    pytest.param(lambda x: (x * tape.tensor(np.asarray(x).copy())).sum(), id="numpy_asarray"),
+    pytest.param(lambda x: (x * tape.tensor(np.asarray(x.detach()).copy())).sum(), id="numpy_asarray"),
+    pytest.param(numpy_under_no_grad, id="numpy_asarray_no_grad"),
     pytest.param(no_grad_block, id="no_grad_block"),
 ]
 

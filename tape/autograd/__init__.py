@@ -13,14 +13,14 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from .._backward import run_backward, run_backward_rows
-from .._grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .._grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .._tensor import Tensor, _wrap
 from .._retape import leaf_grad
 from .function import Function, FunctionCtx
 
 __all__ = ["backward", "grad", "Function", "FunctionCtx", "gradcheck", "gradgradcheck", "GradcheckError",
            "functional", "no_grad",
-           "enable_grad", "set_grad_enabled", "is_grad_enabled"]
+           "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode", "grad_mode"]
 
 
 TensorOrTensors = Union[Tensor, Sequence[Tensor]]
@@ -210,5 +210,5 @@ _tensor_backward.__name__ = _tensor_backward.__qualname__ = "backward"
 Tensor.backward = _tensor_backward  # the API layer gives the engine's Tensor its backward
 
 # these use grad and backward, defined above
-from . import functional  # noqa: E402
+from . import functional, grad_mode  # noqa: E402
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402
