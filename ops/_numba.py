@@ -244,19 +244,21 @@ def _cold(pairs: list) -> list:
     return [p for p in pairs if p not in _ADDRESSES and p not in _PENDING and not cache_is_warm(UNITS[p[0]][p[1]])]
 
 
-def ensure_units(kind: str, kinds: np.ndarray, ops: np.ndarray, announce=None) -> None:
+def ensure_units(kind: str, kinds: np.ndarray, ops: np.ndarray, announce=None, meanwhile=None) -> None:
     """Compile the ``kind`` units of the families of ``ops`` that ``kinds`` holds no address for, and write
     their addresses into ``kinds`` (every op of each family). ``announce(kind, families)`` is told which
     families compile when numba's cache does not hold them; two or more cold ones compile partly in
-    worker processes (``prefetch``)."""
+    worker processes (``prefetch``). ``meanwhile()`` runs before this process waits for a worker."""
     column = COLUMN[kind]
     missing = _needed(kind, kinds, ops)
     cold = _cold([(kind, f) for f in missing])
-    if cold and announce is not None:
-        announce(kind, [f for _, f in cold])
+    _tell(announce, cold)
     prefetch(cold)
     # this process's share first, then the workers'
     for family in sorted(missing, key=lambda f: (kind, f) in _PENDING):
+        if (kind, family) in _PENDING and meanwhile is not None:
+            meanwhile()
+            meanwhile = None
         kinds[kinds[:, 0] == family, column] = unit_address(kind, family)
 
 
@@ -265,11 +267,23 @@ def hint(needs: list, kinds: np.ndarray, core_is_cold: bool, announce=None) -> N
     that ``needs`` [(kind, ops)] will ask for, while this process compiles the core (``core_is_cold``)."""
     cold = []
     for kind, ops in needs:
-        pairs = _cold([(kind, f) for f in _needed(kind, kinds, ops)])
-        if pairs and announce is not None:
-            announce(kind, [f for _, f in pairs])
-        cold += pairs
+        cold += _cold([(kind, f) for f in _needed(kind, kinds, ops)])
+    _tell(announce, cold)
     prefetch(cold, _CORE_WEIGHT if core_is_cold else 0.0)
+
+
+_TOLD: set = set()  # the cold units announced in this process
+
+
+def _tell(announce, pairs: list) -> None:
+    """Announce, once each, the cold units about to compile (per kind)."""
+    new = [p for p in pairs if p not in _TOLD]
+    _TOLD.update(new)
+    if announce is not None:
+        for kind in COLUMN:
+            families = [f for k, f in new if k == kind]
+            if families:
+                announce(kind, families)
 
 
 # ---- compiling units in worker processes ------------------------------------------------

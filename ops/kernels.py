@@ -2047,13 +2047,13 @@ cache_is_warm = _numba.cache_is_warm  # the engine asks it before a core's first
 # in this process (ops/_numba.py): these compile the units the records in its range need and call it again.
 def _announce_units(kind: str, families: list) -> None:
     names = ", ".join(Family(f).name.lower() for f in families)
-    print(f"tape: compiling the numba {kind} kernels for {names} once for this machine (about "
-          f"{3 * len(families)} s; cached afterwards)...", file=sys.stderr, flush=True)
+    print(f"tape: compiling the numba {kind} kernels for {names} once for this machine (a few seconds each; "
+          "cached afterwards)...", file=sys.stderr, flush=True)
 
 
-def _ensure(kind: str, kinds: np.ndarray, rec: np.ndarray, lo: int, hi: int) -> None:
+def _ensure(kind: str, kinds: np.ndarray, rec: np.ndarray, lo: int, hi: int, meanwhile=None) -> None:
     before = kinds[:, COLUMN[kind]].copy()
-    ensure_units(kind, kinds, rec[max(lo, 0):hi + 1, 0], _announce_units)
+    ensure_units(kind, kinds, rec[max(lo, 0):hi + 1, 0], _announce_units, meanwhile)
     if (kinds[:, COLUMN[kind]] == before).all():
         raise RuntimeError(f"tape: the {kind} kernel asked for units that none of records {lo}..{hi} lacks")
 
@@ -2083,9 +2083,16 @@ def run_retape(buffers, bigs, hi, lo, state, free, hosts) -> int:
     _hint(retape, [("retape", buffers[0][max(lo, 0):hi + 1, 0])], buffers[7])
     status = retape(buffers, bigs, hi, lo, state, free, hosts)
     while status == NEED_UNITS:
-        _ensure("retape", buffers[7], buffers[0], lo, hi)
+        _ensure("retape", buffers[7], buffers[0], lo, hi, _compile_forward)
         status = retape(buffers, bigs, hi, lo, state, free, hosts)
     return status
+
+
+def _compile_forward() -> None:
+    """The forward core evaluates what the re-taping kernel appends: compile it while a worker compiles
+    the re-taping units."""
+    if not forward.signatures:
+        forward.compile((COLUMNS_TYPE, types.int64, types.int64, types.int64))
 
 
 def run_forward(columns, lo, hi, host_min) -> int:
