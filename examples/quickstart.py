@@ -1,7 +1,7 @@
 """tape quickstart: three derivatives, each checked against the exact answer.
 
 Run it with ``python examples/quickstart.py``. The first run on a machine
-compiles tape's numba kernels once (about 15 s, announced on stderr); later
+compiles tape's numba kernels once (about 20 s, announced on stderr); later
 runs load them from numba's cache and finish in a few seconds.
 
 Every part prints the largest error against a hand-written derivative and

@@ -11,10 +11,12 @@ So a kernel (the sweep, the re-taping kernel, the forward replay: the *cores*)
 reaches a family's body through a **unit**: a kernel of its own, compiled and
 cached on its own, called through its address (``unit_caller``) instead of being
 linked in. A core finds the address of each op's unit in its op-table row
-(``kinds[op, COLUMN[kind]]``); 0 there means "not compiled yet", and the core
-then returns NEED_UNITS before it changes anything, so Python compiles the units
-the records need (``ensure_units``) and calls it again. A family is compiled the
-first time a tape holds one of its records, once per machine (numba's cache).
+(``kinds[op, COLUMN[kind]]``); 0 there means "not compiled in this process", and
+the core then pauses at that record, before it does anything of it, with the
+status ``NEED_UNIT - n``; Python compiles the unit (``ensure_units``) and
+resumes the core at record n. A family is compiled the first time a core meets
+one of its records, once per machine (numba's cache); a core that meets none
+pays nothing for the check but one table read per record it sends to a unit.
 
 A unit's arguments are the core's *head* (a tuple of the core's own arguments)
 and a few int64s. The head's numba type is fixed per kind (``HEADS``): the call

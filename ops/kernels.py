@@ -81,7 +81,7 @@ DONE = 0
 ERR_FREED = -1
 NEED_SPACE = -2
 ERR_UNKNOWN_OP = -3  # a record whose family or body no kernel section knows (the table and kernels disagree)
-NEED_UNITS = -4  # a record's family unit is not compiled yet (nothing was changed: compile it, call again)
+NEED_UNIT = -16  # NEED_UNIT - n: record n's family unit is not compiled yet; compile it, resume at n
 
 # The kernels' arguments, grouped by name (no kernel reads a buffer by position):
 # the tape's columns and the op table's ``kinds`` (family, body, parameters per op id)
@@ -795,14 +795,12 @@ def sweep(columns, adjoints, aadj, hi, lo, out_rows, seeds, free):
     One row is an ordinary backward. Several rows are a batch of vector-Jacobian
     products (a Jacobian, a Hessian from a re-taped gradient) in one call: each
     pass starts from zero adjoints and retains the graph. Returns DONE, ERR_FREED,
-    ERR_UNKNOWN_OP, NEED_UNITS (before changing anything) or the pause status of
-    the first pass that stopped.
+    ERR_UNKNOWN_OP, ``NEED_UNIT - n`` (record n's unit is not compiled: nothing of
+    record n was done, resume at it) or the pause status of the first pass that stopped.
     """
     C, A, seeds = _named(columns, adjoints, aadj, seeds)
     if not _table_known(C.kinds):
         return ERR_UNKNOWN_OP
-    if not _units_ready(C.kinds, C.rec, lo, hi, UNIT_SWEEP):
-        return NEED_UNITS
     head = (columns, adjoints, aadj, out_rows)
     rows = seeds.rows.shape[0]
     for r in range(rows):
@@ -826,31 +824,6 @@ def _needs_unit(column, family):
     if family == FAMILY_COMPARE or family == FAMILY_FIRST_HIT:
         return column == UNIT_FORWARD
     return False
-
-
-@jit
-def _units_ready(kinds, rec, lo, hi, column):
-    """Whether every record ``lo .. hi`` that a core may send to a unit of column ``column`` has its unit's
-    address. The records are only looked at while some op of the table has none. The sweep and the
-    forward keep 0-d elementwise records of 0-d operands in their own loops: those need no unit."""
-    missing = False
-    for op in range(kinds.shape[0]):
-        if kinds[op, column] == 0 and _needs_unit(column, kinds[op, 0]):
-            missing = True
-            break
-    if not missing:
-        return True
-    for n in range(max(lo, 0), hi + 1):
-        op = rec[n, 0]
-        family = kinds[op, 0]
-        if kinds[op, column] != 0 or not _needs_unit(column, family):
-            continue
-        if column != UNIT_RETAPE and rec[n, 4] < 0 and (family == FAMILY_UNARY or family == FAMILY_BINARY or (
-                family == FAMILY_COMPARE and column == UNIT_FORWARD)):
-            if rec[rec[n, 1], 4] < 0 and (family == FAMILY_UNARY or rec[rec[n, 2], 4] < 0):
-                continue
-        return False
-    return True
 
 
 @jit_inline
@@ -929,6 +902,9 @@ def _sweep_pass(C, A, head, hi, lo, seeds, row, free):
         if _inert(kinds, op):
             n -= 1
             continue
+        if (kinds[op, UNIT_SWEEP] == 0 and _needs_unit(UNIT_SWEEP, family)
+                and not (family == FAMILY_LINALG and kinds[op, 1] <= L_BMM and keep[n] >= 0)):
+            return NEED_UNIT - n  # before the record is marked or touched: Python compiles the unit, resumes here
         if freed[n]:
             return ERR_FREED
         if free:
@@ -1702,8 +1678,6 @@ def retape(buffers, bigs, hi, lo, state, free, hosts):
     counts = B.counts
     if not _table_known(kinds):
         return ERR_UNKNOWN_OP
-    if not _units_ready(kinds, rec, lo, hi, UNIT_RETAPE):
-        return NEED_UNITS
     head = (buffers, bigs, state, hosts)
     for n in range(hi, lo - 1, -1):
         g = adj[n]
@@ -1715,6 +1689,8 @@ def retape(buffers, bigs, hi, lo, state, free, hosts):
             return n + 1
         if _inert(kinds, op):
             continue
+        if kinds[op, UNIT_RETAPE] == 0 and _needs_unit(UNIT_RETAPE, family):
+            return NEED_UNIT - n  # before anything of record n: Python compiles the unit, resumes here
         if rec[n, 4] < 0 and _scalar_operands(rec, n, family):
             # a 0-d rule appends at most MAX_ELEMENTWISE_RECORDS 0-d records: no value room to work out (the
             # general check cost as much as the rule itself in scalar loops)
@@ -1768,14 +1744,12 @@ def forward(columns, lo, hi, host_min):
     few nanoseconds a record); array records go to their family's forward unit.
     With ``host_min`` > 0 it returns ``n + 1`` at a matrix product ``n`` of at least
     that many multiply-adds, for Python to compute with numpy's BLAS (then resume
-    from ``n + 1``); DONE at the end (ERR_UNKNOWN_OP for an op table the kernels do not match, NEED_UNITS
-    before changing anything). ``columns``: a plain tuple in Columns' order.
+    from ``n + 1``); DONE at the end (ERR_UNKNOWN_OP for an op table the kernels do not match, ``NEED_UNIT
+    - n`` where record n's unit is not compiled: resume at n). ``columns``: a plain tuple in Columns' order.
     """
     rec, sval, arr, shapes, consts, iconsts, kinds = _columns(columns)
     if not _table_known(kinds):
         return ERR_UNKNOWN_OP
-    if not _units_ready(kinds, rec, lo, hi, UNIT_FORWARD):
-        return NEED_UNITS
     lo = max(lo, 0)  # a non-negative index lets LLVM drop the negative-index wraparound in the loop
     for n in range(lo, hi + 1):
         op = rec[n, 0]
@@ -1798,6 +1772,8 @@ def forward(columns, lo, hi, host_min):
             return n + 1
         if not _needs_unit(UNIT_FORWARD, family):
             return ERR_UNKNOWN_OP
+        if kinds[op, UNIT_FORWARD] == 0:
+            return NEED_UNIT - n
         if call_forward_unit(kinds[op, UNIT_FORWARD], columns, (family, kinds[op, 1], n)) != DONE:
             return ERR_UNKNOWN_OP
     return DONE
@@ -1941,14 +1917,12 @@ def replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar)
     the reverse sweep is then ``_reverse_scalars``. Returns (the index of the
     first failing guard, or -1; the status): nothing is swept after a failing
     guard; a status other than DONE comes from the forward or the sweep
-    (NEED_UNITS before either changed anything). ``columns`` and ``guards`` are
+    (``NEED_UNIT - n`` where a unit is not compiled: compile the program's, call again). ``columns`` and ``guards`` are
     plain tuples in the order of Columns and Guards.
     """
     C = _columns(columns)
     guards = Guards(guards[0], guards[1], guards[2], guards[3])
     rec = C.rec
-    if seed_node >= 0 and not scalar and not _units_ready(C.kinds, rec, 0, seed_node, UNIT_SWEEP):
-        return -1, NEED_UNITS
     status = forward(columns, 0, rec.shape[0] - 1, 0)
     if status != DONE:
         return -1, status
@@ -2042,20 +2016,27 @@ def map_binary(code, a, b, out):
 
 # ---- calling the cores from Python ----------------------------------------------------
 cache_is_warm = _numba.cache_is_warm  # the engine asks it before a core's first call in a process
+# A core pauses with NEED_UNIT - n at a record n whose family unit is not compiled in this process, before it
+# does anything of that record (ops/_numba.py): these compile the unit and resume it there.
+_NO_SEEDS = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((1, 0)))
 
-# A core returns NEED_UNITS, before it changes anything, while a family unit its records need is not compiled
-# in this process (ops/_numba.py): these compile the units the records in its range need and call it again.
+
 def _announce_units(kind: str, families: list) -> None:
     names = ", ".join(Family(f).name.lower() for f in families)
     print(f"tape: compiling the numba {kind} kernels for {names} once for this machine (a few seconds each; "
           "cached afterwards)...", file=sys.stderr, flush=True)
 
 
-def _ensure(kind: str, kinds: np.ndarray, rec: np.ndarray, lo: int, hi: int, meanwhile=None) -> None:
-    before = kinds[:, COLUMN[kind]].copy()
-    ensure_units(kind, kinds, rec[max(lo, 0):hi + 1, 0], _announce_units, meanwhile)
-    if (kinds[:, COLUMN[kind]] == before).all():
-        raise RuntimeError(f"tape: the {kind} kernel asked for units that none of records {lo}..{hi} lacks")
+def _paused_at(kind: str, status: int, kinds: np.ndarray, rec: np.ndarray, meanwhile=None) -> int:
+    """The record a core paused at for its unit (compiled now), or -1 for any other status."""
+    if status > NEED_UNIT:
+        return -1
+    n = NEED_UNIT - status
+    before = kinds[rec[n, 0], COLUMN[kind]]
+    ensure_units(kind, kinds, rec[n:n + 1, 0], _announce_units, meanwhile)
+    if kinds[rec[n, 0], COLUMN[kind]] == before:
+        raise RuntimeError(f"tape: the {kind} kernel asked for a unit that record {n} does not lack")
+    return n
 
 
 _HINTED: set = set()  # the cores that have had their first call in this process
@@ -2069,22 +2050,22 @@ def _hint(core, needs: list, kinds: np.ndarray) -> None:
 
 
 def run_sweep(columns, adjoints, aadj, hi, lo, out_rows, seeds, free) -> int:
-    """``sweep``, compiling the family units its records need first."""
+    """``sweep``, compiling the family units its records need on the way."""
     _hint(sweep, [("sweep", columns[0][max(lo, 0):hi + 1, 0])], columns[6])
+    if seeds[2].shape[0] > 1:  # a batch of rows cannot resume in its middle: every unit first
+        ensure_units("sweep", columns[6], columns[0][max(lo, 0):hi + 1, 0], _announce_units)
     status = sweep(columns, adjoints, aadj, hi, lo, out_rows, seeds, free)
-    while status == NEED_UNITS:
-        _ensure("sweep", columns[6], columns[0], lo, hi)
-        status = sweep(columns, adjoints, aadj, hi, lo, out_rows, seeds, free)
+    while (n := _paused_at("sweep", status, columns[6], columns[0])) >= 0:
+        status = sweep(columns, adjoints, aadj, n, lo, out_rows, _NO_SEEDS, free)
     return status
 
 
 def run_retape(buffers, bigs, hi, lo, state, free, hosts) -> int:
-    """``retape``, compiling the family units its records need first."""
+    """``retape``, compiling the family units its records need on the way."""
     _hint(retape, [("retape", buffers[0][max(lo, 0):hi + 1, 0])], buffers[7])
     status = retape(buffers, bigs, hi, lo, state, free, hosts)
-    while status == NEED_UNITS:
-        _ensure("retape", buffers[7], buffers[0], lo, hi, _compile_forward)
-        status = retape(buffers, bigs, hi, lo, state, free, hosts)
+    while (n := _paused_at("retape", status, buffers[7], buffers[0], _compile_forward)) >= 0:
+        status = retape(buffers, bigs, n, lo, state, free, hosts)
     return status
 
 
@@ -2096,21 +2077,20 @@ def _compile_forward() -> None:
 
 
 def run_forward(columns, lo, hi, host_min) -> int:
-    """``forward``, compiling the family units its records need first."""
+    """``forward``, compiling the family units its records need on the way."""
     _hint(forward, [("forward", columns[0][max(lo, 0):hi + 1, 0])], columns[6])
     status = forward(columns, lo, hi, host_min)
-    while status == NEED_UNITS:
-        _ensure("forward", columns[6], columns[0], lo, hi)
-        status = forward(columns, lo, hi, host_min)
+    while (n := _paused_at("forward", status, columns[6], columns[0])) >= 0:
+        status = forward(columns, n, hi, host_min)
     return status
 
 
 def run_replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar) -> tuple:
-    """``replay``, compiling the family units its records need first."""
+    """``replay``, compiling the family units its records need first (a replay starts over after a pause)."""
     kinds, rec = columns[6], columns[0]
     _hint(replay, [("forward", rec[:, 0])] + ([("sweep", rec[:seed_node + 1, 0])] if seed_node >= 0 else []), kinds)
     failed, status = replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar)
-    while status == NEED_UNITS:
+    if status <= NEED_UNIT:
         ensure_units("forward", kinds, rec[:, 0], _announce_units)
         if seed_node >= 0:
             ensure_units("sweep", kinds, rec[:seed_node + 1, 0], _announce_units)

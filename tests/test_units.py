@@ -1,8 +1,8 @@
 """The kernels' compilation units (ops/_numba.py): each family's body is a kernel of its own that the
 sweep, re-taping and forward cores call through its address.
 
-* a core whose records need a unit that is not compiled yet asks for it before it changes anything,
-  and the gradient it then gives is the right one (sweep, create_graph, tape.compile);
+* a core that meets a record whose unit is not compiled yet pauses there, and after the unit is compiled
+  the gradient it gives is the right one (sweep, create_graph, tape.compile);
 * an array gradient compiles the units of the families its tape holds, and no other;
 * a core can only call a unit with the head types the unit is compiled for: other types do not compile;
 * every family a core sends to a unit has one (checked on import), and an edit to one kernel file
@@ -62,18 +62,10 @@ def _fd_grad(f, v, h=1e-6):
 V = np.array([0.3, -0.2, 0.5, 0.1, -0.4, 0.25])
 
 
-def test_a_sweep_without_its_units_asks_for_them_first(monkeypatch):
+def test_a_sweep_without_its_units_compiles_them_on_the_way(monkeypatch):
     fresh = _forget_units(monkeypatch)
     x = tape.tensor(V, requires_grad=True)
     y = _f(x)
-    # the core stops before it changes anything: called directly, it returns NEED_UNITS
-    columns = (np.zeros((1, 5), np.int64), np.zeros(1), np.zeros((1, 4), np.int64), np.zeros((1, 2), np.int64),
-               np.zeros(1), np.zeros(1, np.int64), fresh)
-    columns[0][0] = (R.BY_NAME["sum"].id, 0, -1, 0, 0)
-    adjoints = (np.zeros(1), np.zeros(1, np.int8), np.full(1, -1, np.int64), np.zeros(1, np.int8))
-    seeds = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((1, 0)))
-    assert K.sweep(columns, adjoints, K.new_adjoint_list(0), 0, 0, np.zeros((1, 1)), seeds, False) == K.NEED_UNITS
-    assert not adjoints[1].any() and not adjoints[0].any()
     y.backward()
     np.testing.assert_allclose(x.grad.numpy(), _fd_grad(_f_numpy, V), rtol=1e-7, atol=1e-9)
     assert (fresh[fresh[:, 0] == F.REDUCTION, 3] != 0).all()
