@@ -220,6 +220,8 @@ def unit_address(kind: str, family: int) -> int:
     if address is None:
         worker = _PENDING.pop(key, None)
         if worker is not None:
+            while _MINE:  # this process's share first: the worker is still busy with its own
+                unit_address(*_MINE.pop())
             try:
                 worker.wait(timeout=_WORKER_TIMEOUT)
             except subprocess.TimeoutExpired:  # pragma: no cover - compile here instead
@@ -295,6 +297,7 @@ def _tell(announce, pairs: list) -> None:
 # TAPE_COMPILE_WORKERS=0 (its default: one worker per core but one, at most 3).
 _PENDING: dict = {}  # (kind, family) -> the worker compiling it
 STARTED: list = []  # the units each worker started in this process was given
+_MINE: list = []  # cold units a prefetch left to this process (compiled before it waits for a worker)
 _WORKER_TIMEOUT = 900.0
 _CORE_WEIGHT = 3.0  # about what a core costs to compile, in units of a unit's
 _WORKER_START = 1.0  # a worker's start-up (import tape), likewise
@@ -344,6 +347,7 @@ def prefetch(pairs: list, main_load: float = 0.0) -> None:
         STARTED.append(share)
         for pair in share:
             _PENDING[pair] = worker
+    _MINE.extend(shares[0])
 
 
 def compile_units() -> int:
