@@ -300,7 +300,7 @@ class RuleRetape:
             if g is None and n not in self.custom_grads:
                 continue
             k = ROW * n
-            op_id, a, b, aux = rows[k], rows[k + 1], rows[k + 2], rows[k + 3]
+            op_id, a, aux = rows[k], rows[k + 1], rows[k + 3]
             op = R.OPS[op_id]
             if g is not None and n in wanted:
                 self.results[n] = g
