@@ -151,7 +151,8 @@ def cache_is_warm(kernel) -> bool:
         index = cache._cache_file._index_path
     except AttributeError:  # numba internals moved: stay quiet rather than guess
         return True
-    newest = max(os.path.getmtime(os.path.join(_HERE, n)) for n in KERNEL_FILES if os.path.exists(os.path.join(_HERE, n)))
+    paths = [os.path.join(_HERE, n) for n in KERNEL_FILES]
+    newest = max(os.path.getmtime(p) for p in paths if os.path.exists(p))
     return os.path.exists(index) and os.path.getmtime(index) >= newest
 
 
@@ -372,4 +373,5 @@ def check_units(needs_unit) -> None:
 
 
 __all__ = ["COLUMN", "HEADS", "KERNEL_FILES", "NINTS", "STAMP", "UNITS", "cache_is_warm", "check_units",
-           "compile_units", "ensure_units", "hint", "jit", "jit_entry", "jit_inline", "jit_literal", "unit", "unit_address", "unit_caller"]
+           "compile_units", "ensure_units", "hint", "jit", "jit_entry", "jit_inline", "jit_literal", "unit",
+           "unit_address", "unit_caller"]

@@ -1958,8 +1958,8 @@ def replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar)
 @jit
 def _forward_scalars(C):
     """The forward of a tape whose records are all 0-d (tape.compile's ``scalar`` programs: declared
-    elementwise ops, comparisons, first-hit masks and values): the forward core's 0-d loop alone (tape.compile's scalar loops; measured ~3x faster a record than the
-    core's loop, whose other paths slow it)."""
+    elementwise ops, comparisons, first-hit masks and values): the forward core's 0-d loop alone, which
+    measured ~3x faster a record than the same switch inside the core (docs/ARCHITECTURE.md, known gaps)."""
     rec, sval, arr, shapes, consts, iconsts, kinds = C
     for n in range(rec.shape[0]):
         op = rec[n, 0]
@@ -2064,15 +2064,16 @@ _HINTED: set = set()  # the cores that have had their first call in this process
 
 
 def _hint(core, needs: list, kinds: np.ndarray) -> None:
-    """At a core's first call: start the cold units its records need compiling in worker processes."""
-    if core not in _HINTED:
-        _HINTED.add(core)
-        hint(needs, kinds, not cache_is_warm(core), _announce_units)
+    """At a core's first call (callers test ``_HINTED`` first, so later calls build no arguments): start the
+    cold units its records need compiling in worker processes."""
+    _HINTED.add(core)
+    hint(needs, kinds, not cache_is_warm(core), _announce_units)
 
 
 def run_sweep(columns, adjoints, aadj, hi, lo, out_rows, seeds, free) -> int:
     """``sweep``, compiling the family units its records need on the way."""
-    _hint(sweep, [("sweep", columns[0][max(lo, 0):hi + 1, 0])], columns[6])
+    if sweep not in _HINTED:
+        _hint(sweep, [("sweep", columns[0][max(lo, 0):hi + 1, 0])], columns[6])
     if seeds[2].shape[0] > 1:  # a batch of rows cannot resume in its middle: every unit first
         ensure_units("sweep", columns[6], columns[0][max(lo, 0):hi + 1, 0], _announce_units)
     status = sweep(columns, adjoints, aadj, hi, lo, out_rows, seeds, free)
@@ -2083,7 +2084,8 @@ def run_sweep(columns, adjoints, aadj, hi, lo, out_rows, seeds, free) -> int:
 
 def run_retape(buffers, bigs, hi, lo, state, free, hosts) -> int:
     """``retape``, compiling the family units its records need on the way."""
-    _hint(retape, [("retape", buffers[0][max(lo, 0):hi + 1, 0])], buffers[7])
+    if retape not in _HINTED:
+        _hint(retape, [("retape", buffers[0][max(lo, 0):hi + 1, 0])], buffers[7])
     status = retape(buffers, bigs, hi, lo, state, free, hosts)
     while (n := _paused_at("retape", status, buffers[7], buffers[0], _compile_forward)) >= 0:
         status = retape(buffers, bigs, n, lo, state, free, hosts)
@@ -2099,7 +2101,8 @@ def _compile_forward() -> None:
 
 def run_forward(columns, lo, hi, host_min) -> int:
     """``forward``, compiling the family units its records need on the way."""
-    _hint(forward, [("forward", columns[0][max(lo, 0):hi + 1, 0])], columns[6])
+    if forward not in _HINTED:
+        _hint(forward, [("forward", columns[0][max(lo, 0):hi + 1, 0])], columns[6])
     status = forward(columns, lo, hi, host_min)
     while (n := _paused_at("forward", status, columns[6], columns[0])) >= 0:
         status = forward(columns, n, hi, host_min)
@@ -2109,7 +2112,9 @@ def run_forward(columns, lo, hi, host_min) -> int:
 def run_replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar) -> tuple:
     """``replay``, compiling the family units its records need first (a replay starts over after a pause)."""
     kinds, rec = columns[6], columns[0]
-    _hint(replay, [("forward", rec[:, 0])] + ([("sweep", rec[:seed_node + 1, 0])] if seed_node >= 0 else []), kinds)
+    if replay not in _HINTED:
+        needs = [("forward", rec[:, 0])] + ([("sweep", rec[:seed_node + 1, 0])] if seed_node >= 0 else [])
+        _hint(replay, needs, kinds)
     failed, status = replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar)
     if status <= NEED_UNIT:
         ensure_units("forward", kinds, rec[:, 0], _announce_units)
