@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import select
 import subprocess
 import sys
 
@@ -162,13 +163,16 @@ COLUMN = {"sweep": 3, "retape": 4, "forward": 5}
 HEADS: dict = {}    # kind -> the numba type of the head its units take (set by ops/kernels.py)
 NINTS: dict = {}    # kind -> how many int64 arguments its units take after the head
 UNITS: dict = {kind: {} for kind in COLUMN}  # kind -> family -> the unit's dispatcher
+WEIGHTS: dict = {}  # a unit's dispatcher -> about how many seconds it takes to compile cold (``unit``)
 _ADDRESSES: dict = {}  # (kind, family) -> the compiled unit's address in this process
 
 
-def unit(kind: str, *families: int):
+def unit(kind: str, *families: int, weight: float = 1.0):
     """Decorator: a kernel that is the ``kind`` unit of ``families``, called by its core through its address.
 
-    Its arguments are the kind's head and NINTS[kind] int64s; it returns an int64 status."""
+    Its arguments are the kind's head and NINTS[kind] int64s; it returns an int64 status. ``weight`` is
+    about how many seconds its cold compile takes on a 2-core machine (measured): ``prefetch`` balances the
+    units it hands to worker processes by it."""
     def decorate(fn):
         dispatcher = _njit(fn, no_cpython_wrapper=True, no_cfunc_wrapper=True)
         for family in families:
@@ -176,6 +180,7 @@ def unit(kind: str, *families: int):
                 raise RuntimeError(f"two {kind} units for family {family}: {UNITS[kind][family].py_func.__name__} "
                                    f"and {fn.__name__}")
             UNITS[kind][family] = dispatcher
+        WEIGHTS[dispatcher] = float(weight)
         return dispatcher
     return decorate
 
@@ -214,19 +219,16 @@ def unit_caller(kind: str):
 def unit_address(kind: str, family: int) -> int:
     """Compile (or load from numba's cache) the ``kind`` unit of ``family``; its address in this process.
 
-    A unit a worker process is compiling (``prefetch``) is loaded from the cache once the worker is done
-    (compiled here if the worker failed)."""
+    A unit a worker process is compiling (``prefetch``) is loaded from the cache once the worker reports
+    it done (compiled here if the worker failed)."""
     key = (kind, family)
     address = _ADDRESSES.get(key)
     if address is None:
-        worker = _PENDING.pop(key, None)
-        if worker is not None:
+        if _PENDING.pop(key, None) is not None:
             while _MINE:  # this process's share first: the worker is still busy with its own
                 unit_address(*_MINE.pop())
-            try:
-                worker.wait(timeout=_WORKER_TIMEOUT)
-            except subprocess.TimeoutExpired:  # pragma: no cover - compile here instead
-                worker.kill()
+        for worker in _WORKERS:
+            worker.take(key)
         dispatcher = UNITS[kind][family]
         signature = (HEADS[kind],) + (types.int64,) * NINTS[kind]
         dispatcher.compile(signature)
@@ -249,32 +251,31 @@ def _cold(pairs: list) -> list:
     return [p for p in pairs if p not in _ADDRESSES and p not in _PENDING and not cache_is_warm(UNITS[p[0]][p[1]])]
 
 
-def ensure_units(kind: str, kinds: np.ndarray, ops: np.ndarray, announce=None, meanwhile=None) -> None:
-    """Compile the ``kind`` units of the families of ``ops`` that ``kinds`` holds no address for, and write
-    their addresses into ``kinds`` (every op of each family). ``announce(kind, families)`` is told which
-    families compile when numba's cache does not hold them; two or more cold ones compile partly in
-    worker processes (``prefetch``). ``meanwhile()`` runs before this process waits for a worker."""
-    column = COLUMN[kind]
-    missing = _needed(kind, kinds, ops)
-    cold = _cold([(kind, f) for f in missing])
+def ensure_units(needs: list, kinds: np.ndarray, announce=None, meanwhile=None, likely: list = ()) -> None:
+    """Compile the units that ``needs`` [(kind, ops)] asks for and ``kinds`` holds no address for (those of
+    the families of ``ops``), and write their addresses into ``kinds`` (every op of each family).
+    ``announce(kind, families)`` is told which compile when numba's cache does not hold them; when two or
+    more are cold, some compile in worker processes (``prefetch``). ``meanwhile()`` runs before this
+    process waits for a worker. ``likely`` [(kind, ops)]: units soon needed, compiled meanwhile by a
+    worker if one is idle enough (``prefetch``)."""
+    missing = [(kind, f) for kind, ops in needs for f in _needed(kind, kinds, ops)]
+    cold = _cold(missing)
     _tell(announce, cold)
-    prefetch(cold)
-    # this process's share first, then the workers'
-    for family in sorted(missing, key=lambda f: (kind, f) in _PENDING):
+    prefetch(cold, 0.0, _cold([(kind, f) for kind, ops in likely for f in _needed(kind, kinds, ops)]))
+    for kind, family in _in_order(missing):
         if (kind, family) in _PENDING and meanwhile is not None:
             meanwhile()
             meanwhile = None
-        kinds[kinds[:, 0] == family, column] = unit_address(kind, family)
+        kinds[kinds[:, 0] == family, COLUMN[kind]] = unit_address(kind, family)
 
 
-def hint(needs: list, kinds: np.ndarray, core_is_cold: bool, announce=None) -> None:
+def hint(needs: list, kinds: np.ndarray, core_weight: float, announce=None, likely: list = ()) -> None:
     """Before a core's first call in this process: start compiling, in worker processes, the cold units
-    that ``needs`` [(kind, ops)] will ask for, while this process compiles the core (``core_is_cold``)."""
-    cold = []
-    for kind, ops in needs:
-        cold += _cold([(kind, f) for f in _needed(kind, kinds, ops)])
+    that ``needs`` [(kind, ops)] will ask for, while this process compiles the core (about ``core_weight``
+    seconds; 0 when it is cached)."""
+    cold = _cold([(kind, f) for kind, ops in needs for f in _needed(kind, kinds, ops)])
     _tell(announce, cold)
-    prefetch(cold, _CORE_WEIGHT if core_is_cold else 0.0)
+    prefetch(cold, core_weight, _cold([(kind, f) for kind, ops in likely for f in _needed(kind, kinds, ops)]))
 
 
 _TOLD: set = set()  # the cold units announced in this process
@@ -293,26 +294,134 @@ def _tell(announce, pairs: list) -> None:
 
 # ---- compiling units in worker processes ------------------------------------------------
 # numba compiles in Python, holding the GIL: a second core only helps from another process. A worker imports
-# tape from the same files, compiles its units into numba's on-disk cache and exits; this process then loads
-# them from the cache (tens of milliseconds each). Off where no cache is written, and with
-# TAPE_COMPILE_WORKERS=0 (its default: one worker per core but one, at most 3).
+# tape from the same files once, then compiles the units it is sent (a JSON line of (kind, family) pairs on
+# its stdin) into numba's on-disk cache, reporting each on its stdout as it is done; this process loads a
+# unit from the cache (tens of milliseconds) once its worker reported it. A worker lives as long as this
+# process: it exits when its stdin closes, after the unit it is compiling. Off where no cache is written,
+# and with TAPE_COMPILE_WORKERS=0 (its default: one worker per core but one, at most 3).
 _PENDING: dict = {}  # (kind, family) -> the worker compiling it
-STARTED: list = []  # the units each worker started in this process was given
+STARTED: list = []  # the units sent to workers, one list per prefetch and worker
+_WORKERS: list = []  # the workers started in this process
 _MINE: list = []  # cold units a prefetch left to this process (compiled before it waits for a worker)
-_WORKER_TIMEOUT = 900.0
-_CORE_WEIGHT = 3.0  # about what a core costs to compile, in units of a unit's
-_WORKER_START = 1.0  # a worker's start-up (import tape), likewise
-_WEIGHT = {("sweep", 4): 2.0, ("retape", 3): 2.0, ("retape", 4): 2.0}  # the binary sweep, the elementwise rules
+_WORKER_START = 1.5  # a worker's start-up (import tape, numba's first compile), in seconds as ``WEIGHTS``
 _WORKER_CODE = """
-import json, sys
-paths, expected, pairs = json.loads(sys.argv[1])
+import json, os, select, sys
+paths, expected, fill = json.loads(sys.argv[1])
 sys.path[:] = paths
 from tape.ops import _numba
 if _numba.__file__ != expected:
     sys.exit(3)
-for kind, family in pairs:
-    _numba.unit_address(kind, family)
+
+
+def compile_one(kind, family):
+    if not _numba.cache_is_warm(_numba.UNITS[kind][family]):  # else the parent compiled it meanwhile
+        print(json.dumps(["start", kind, family]), flush=True)
+        try:
+            _numba.unit_address(kind, family)
+        except Exception:
+            pass
+    print(json.dumps(["done", kind, family]), flush=True)
+
+
+queue, partial, fd = [], b"", sys.stdin.fileno()
+while True:
+    try:  # new units from the parent come first; idle, it fills the cache with the units not asked for yet
+        ready = select.select([fd], [], [], None if not queue and not fill else 0)[0]
+    except (OSError, ValueError):  # no select on this pipe (Windows): no filling, only what it is sent
+        fill, ready = [], [fd]
+    if ready:
+        data = os.read(fd, 65536)
+        if not data:  # the parent is gone
+            break
+        lines = (partial + data).split(b"\\n")
+        partial = lines.pop()
+        queue += [pair for line in lines for pair in json.loads(line)]
+    elif queue:
+        compile_one(*queue.pop(0))
+    elif fill:
+        compile_one(*fill.pop(0))
 """
+
+
+class _Worker:
+    """A compile worker process: the units sent to it, in order, until it reports them done; idle, it
+    compiles the cold units it was started with (``fill``) into the cache, one at a time.
+
+    This process takes back ("steals") a unit the worker has not started when it needs it, beginning at
+    the end of the worker's queue, so an estimate that was off costs no waiting; the worker skips a unit
+    whose kernel is in the cache by the time it comes to it."""
+
+    def __init__(self, fill: list) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", _WORKER_CODE, json.dumps([sys.path, __file__, fill])],
+                                     env={**os.environ, "TAPE_COMPILE_WORKERS": "0"}, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+        self.queued: list = []  # (kind, family) sent and not reported done, in the order sent
+        self.running = None  # the kernel it reported starting and not finishing
+        self.fresh = True  # still importing tape
+        self._partial = b""
+
+    def backlog(self) -> float:
+        """About how many seconds until it is done with what it was sent (from one per kernel)."""
+        self._read(block=False)
+        kernels = {UNITS[k][f] for k, f in self.queued}
+        return sum(WEIGHTS.get(d, 1.0) for d in kernels) + (_WORKER_START if self.fresh else 0.0)
+
+    def send(self, pairs: list) -> bool:
+        try:
+            self.proc.stdin.write((json.dumps(pairs) + "\n").encode())
+            self.proc.stdin.flush()
+        except (OSError, ValueError):  # the worker is gone: compile here
+            return False
+        self.queued += pairs
+        return True
+
+    def _read(self, block: bool) -> None:
+        """Take in the worker's reports (waiting for one if ``block``)."""
+        fd = self.proc.stdout.fileno()
+        while True:
+            if not block:
+                try:
+                    if not select.select([fd], [], [], 0)[0]:
+                        return
+                except (OSError, ValueError):  # no select on this pipe (Windows): wait for reports instead
+                    return
+            data = os.read(fd, 65536)
+            if not data:  # the worker died: whatever it had left compiles in this process
+                self.queued.clear()
+                self.running = None
+                return
+            lines = (self._partial + data).split(b"\n")
+            self._partial = lines.pop()
+            for line in lines:
+                what, kind, family = json.loads(line)
+                self.fresh = False
+                kernel = UNITS[kind][family]
+                if what == "start":
+                    self.running = kernel
+                else:
+                    if self.running is kernel:
+                        self.running = None
+                    self.queued = [p for p in self.queued if UNITS[p[0]][p[1]] is not kernel]
+            if lines and block:
+                return
+
+    def take(self, pair: tuple) -> None:
+        """Before this process compiles or loads ``pair``: wait for the worker if it is compiling its kernel,
+        else take it back from the worker's queue. While it waits, it compiles what the worker was sent and
+        has not started, from the end of its queue."""
+        kernel = UNITS[pair[0]][pair[1]]
+        self._read(block=False)
+        while self.running is kernel:
+            spare = [p for p in self.queued if UNITS[p[0]][p[1]] is not kernel]
+            if spare:
+                unit_address(*spare[-1])
+                self._read(block=False)
+            else:
+                self._read(block=True)
+        self.queued = [p for p in self.queued if UNITS[p[0]][p[1]] is not kernel]
+
+    def position(self, pair: tuple) -> int:
+        return self.queued.index(pair) if pair in self.queued else -1
 
 
 def _worker_count() -> int:
@@ -322,33 +431,78 @@ def _worker_count() -> int:
     return min(max((os.cpu_count() or 1) - 1, 0), 3)
 
 
-def prefetch(pairs: list, main_load: float = 0.0) -> None:
-    """Hand some of the cold units ``pairs`` to worker processes, balancing their estimated compile time
-    against this process's (``main_load`` already, plus the units it keeps)."""
+def _workers() -> list:
+    """The workers this process may use, started on first use (none where workers cannot run). Each is
+    given a share of the cold units to compile when it is idle."""
     count = _worker_count()
-    if len(pairs) + (main_load > 0) < 2 or count == 0 or not os.path.basename(sys.executable).startswith("python"):
+    if count == 0 or not os.path.basename(sys.executable).startswith("python"):
+        return []
+    if len(_WORKERS) < count:
+        pairs = [(kind, family) for kind in ("sweep", "forward", "retape") for family in sorted(UNITS[kind])]
+        fill = _cold([pairs[i] for i in sorted({id(UNITS[k][f]): i for i, (k, f) in enumerate(pairs)}.values())])
+        if any(type(getattr(UNITS[k][f], "_cache", None)).__name__ != "FunctionCache" for k, f in fill):
+            return []  # no on-disk cache to hand the results over through
+        while len(_WORKERS) < count:
+            try:
+                _WORKERS.append(_Worker(fill[len(_WORKERS)::count]))
+            except OSError:  # pragma: no cover - no process to start: compile here
+                break
+    return [w for w in _WORKERS if w.proc.poll() is None]
+
+
+def warm_up() -> None:
+    """A kernel is about to compile cold: start the compile workers now (they fill the cache while idle)."""
+    _workers()
+
+
+def _jobs(pairs: list) -> dict:
+    """``pairs`` grouped by the kernel that serves them (the elementwise families share one): one job each."""
+    jobs: dict = {}
+    for pair in pairs:
+        jobs.setdefault(UNITS[pair[0]][pair[1]], []).append(pair)
+    return jobs
+
+
+def prefetch(pairs: list, main_load: float = 0.0, likely: list = ()) -> None:
+    """Hand some of the cold units ``pairs`` to worker processes, balancing their estimated compile time
+    (``WEIGHTS``) against this process's (``main_load`` seconds already, plus the units it keeps), and
+    queue the cold units ``likely`` to be asked for soon behind them (workers only: this process compiles
+    those when it needs them, if no worker did by then)."""
+    jobs = _jobs(pairs)
+    likely = {d: job for d, job in _jobs([p for p in likely if p not in pairs]).items() if d not in jobs}
+    if len(jobs) + (main_load > 0) < 2 and not likely:
         return
-    if any(type(getattr(UNITS[k][f], "_cache", None)).__name__ != "FunctionCache" for k, f in pairs):
+    if any(type(getattr(d, "_cache", None)).__name__ != "FunctionCache" for d in list(jobs) + list(likely)):
         return  # no on-disk cache to hand the results over through
-    loads = [main_load] + [_WORKER_START] * count
+    workers = _workers()
+    if not workers:
+        return
+    loads = [main_load] + [w.backlog() for w in workers]
     shares: list = [[] for _ in loads]
-    for pair in sorted(pairs, key=lambda p: -_WEIGHT.get(p, 1.0)):
+    for dispatcher, job in sorted(jobs.items(), key=lambda j: -WEIGHTS.get(j[0], 1.0)):
         i = loads.index(min(loads))
-        loads[i] += _WEIGHT.get(pair, 1.0)
-        shares[i].append(pair)
-    env = {**os.environ, "TAPE_COMPILE_WORKERS": "0"}
-    for share in shares[1:]:
-        if not share:
+        loads[i] += WEIGHTS.get(dispatcher, 1.0)
+        shares[i].append(job)
+    for dispatcher, job in likely.items():
+        i = loads.index(min(loads[1:]), 1)
+        loads[i] += WEIGHTS.get(dispatcher, 1.0)
+        shares[i].append(job)
+    for worker, share in zip(workers, shares[1:]):
+        pairs_sent = [pair for job in share for pair in job]
+        if not pairs_sent:
             continue
-        try:
-            worker = subprocess.Popen([sys.executable, "-c", _WORKER_CODE, json.dumps([sys.path, __file__, share])],
-                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        except OSError:  # pragma: no cover - no process to start: compile here
-            return
-        STARTED.append(share)
-        for pair in share:
+        if not worker.send(pairs_sent):  # the worker compiles a kernel once, however many pairs it serves
+            continue
+        for pair in pairs_sent:
             _PENDING[pair] = worker
-    _MINE.extend(shares[0])
+        STARTED.append([job[0] for job in share])
+    _MINE.extend(pair for job in shares[0] for pair in job)
+
+
+def _in_order(pairs: list) -> list:
+    """The order to get ``pairs`` in: this process's share first, then the workers', from the end of their
+    queues (``_Worker.take``)."""
+    return sorted(pairs, key=lambda p: (p in _PENDING, -_PENDING[p].position(p) if p in _PENDING else 0))
 
 
 def compile_units() -> int:
@@ -356,7 +510,7 @@ def compile_units() -> int:
     worker processes). Returns how many units this process now holds."""
     pairs = [(kind, family) for kind, units in UNITS.items() for family in units]
     prefetch(_cold(pairs))
-    for kind, family in sorted(pairs, key=lambda p: p in _PENDING):
+    for kind, family in _in_order(pairs):
         unit_address(kind, family)
     return len(_ADDRESSES)
 
@@ -374,4 +528,4 @@ def check_units(needs_unit) -> None:
 
 __all__ = ["COLUMN", "HEADS", "KERNEL_FILES", "NINTS", "STAMP", "UNITS", "cache_is_warm", "check_units",
            "compile_units", "ensure_units", "hint", "jit", "jit_entry", "jit_inline", "jit_literal", "unit",
-           "unit_address", "unit_caller"]
+           "unit_address", "unit_caller", "warm_up"]

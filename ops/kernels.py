@@ -1043,7 +1043,7 @@ def _sweep_unit_state(head, row, n):
 
 
 # the sweep's units for the elementwise families; the other families' units are in their modules
-@unit("sweep", FAMILY_UNARY)
+@unit("sweep", FAMILY_UNARY, weight=2.5)
 def sweep_unary(head, row, body, n, need):
     C, A, out, g = _sweep_unit_state(head, row, n)
     if need & 1:
@@ -1051,14 +1051,14 @@ def sweep_unary(head, row, body, n, need):
     return DONE
 
 
-@unit("sweep", FAMILY_BINARY)
+@unit("sweep", FAMILY_BINARY, weight=2.7)
 def sweep_binary(head, row, body, n, need):
     C, A, out, g = _sweep_unit_state(head, row, n)
     _binary(C, A, out, body, n, g, need & 1 != 0, need & 2 != 0)
     return DONE
 
 
-@unit("sweep", FAMILY_WHERE)
+@unit("sweep", FAMILY_WHERE, weight=0.5)
 def sweep_where(head, row, body, n, need):
     C, A, out, g = _sweep_unit_state(head, row, n)
     _where(C, A, out, n, g, need & 1 != 0, need & 2 != 0)
@@ -1721,7 +1721,7 @@ def _buffers(buffers, bigs):
 
 # the re-taping kernel's unit for the elementwise families: it appends the derivative records of record ``n``
 # (adjoint node ``g``, output shape id ``sn``); the other families' units are in their modules
-@unit("retape", FAMILY_UNARY, FAMILY_BINARY, FAMILY_WHERE)
+@unit("retape", FAMILY_UNARY, FAMILY_BINARY, FAMILY_WHERE, weight=4.5)
 def retape_elementwise(head, family, body, n, g, sn):
     buffers, bigs, state, hosts = head
     return _retape_elementwise(_buffers(buffers, bigs), family, body, n, g, sn, state[0], state[1])
@@ -1830,7 +1830,7 @@ def _forward_arithmetic(f, out, va, vb):
 
 
 # the forward's unit for the elementwise families; the other families' units are in their modules
-@unit("forward", FAMILY_BINARY, FAMILY_COMPARE, FAMILY_WHERE, FAMILY_UNARY, FAMILY_FIRST_HIT)
+@unit("forward", FAMILY_BINARY, FAMILY_COMPARE, FAMILY_WHERE, FAMILY_UNARY, FAMILY_FIRST_HIT, weight=1.7)
 def forward_elementwise(columns, family, body, n):
     """Re-evaluate one elementwise record whose value or operands are arrays; DONE, or ERR_UNKNOWN_OP."""
     C = _columns(columns)
@@ -2037,6 +2037,7 @@ def map_binary(code, a, b, out):
 
 # ---- calling the cores from Python ----------------------------------------------------
 cache_is_warm = _numba.cache_is_warm  # the engine asks it before a core's first call in a process
+warm_up = _numba.warm_up  # the engine calls it before a core compiles cold: compile workers start
 # A core pauses with NEED_UNIT - n at a record n whose family unit is not compiled in this process, before it
 # does anything of that record (ops/_numba.py): these compile the unit and resume it there.
 _NO_SEEDS = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((1, 0)))
@@ -2048,26 +2049,45 @@ def _announce_units(kind: str, families: list) -> None:
           "cached afterwards)...", file=sys.stderr, flush=True)
 
 
+# the families whose records the re-taping rules append, besides the family re-taped itself
+RETAPE_EMITS = (FAMILY_UNARY, FAMILY_BINARY, FAMILY_WHERE, FAMILY_STRUCTURAL, FAMILY_REDUCTION)
+
+
+def _after_retape(kinds: np.ndarray, ops: np.ndarray) -> list:
+    """The forward and sweep units that re-taping array records of ``ops`` soon needs: the forward core
+    evaluates the records it appends, and a backward through the gradient sweeps them."""
+    families = np.union1d(kinds[np.unique(ops), 0], RETAPE_EMITS)
+    emitted = np.flatnonzero(np.isin(kinds[:, 0], families))
+    return [("forward", emitted), ("sweep", emitted)]
+
+
 def _paused_at(kind: str, status: int, kinds: np.ndarray, rec: np.ndarray, meanwhile=None) -> int:
     """The record a core paused at for its unit (compiled now), or -1 for any other status."""
     if status > NEED_UNIT:
         return -1
     n = NEED_UNIT - status
     before = kinds[rec[n, 0], COLUMN[kind]]
-    ensure_units(kind, kinds, rec[n:n + 1, 0], _announce_units, meanwhile)
+    likely = _after_retape(kinds, rec[n:n + 1, 0]) if kind == "retape" and (rec[:, 4] >= 0).any() else ()
+    ensure_units([(kind, rec[n:n + 1, 0])], kinds, _announce_units, meanwhile, likely)
     if kinds[rec[n, 0], COLUMN[kind]] == before:
         raise RuntimeError(f"tape: the {kind} kernel asked for a unit that record {n} does not lack")
     return n
 
 
 _HINTED: set = set()  # the cores that have had their first call in this process
+# about how many seconds each core takes to compile cold on a 2-core machine (measured; the re-taping
+# core's figure includes the forward core, compiled meanwhile: ``_compile_forward``)
+CORE_WEIGHTS = {"sweep": 3.2, "retape": 4.5, "forward": 2.0, "replay": 4.0}
 
 
-def _hint(core, needs: list, kinds: np.ndarray) -> None:
+def _hint(core, needs: list, kinds: np.ndarray, likely: list = ()) -> None:
     """At a core's first call (callers test ``_HINTED`` first, so later calls build no arguments): start the
-    cold units its records need compiling in worker processes."""
+    cold units its records need compiling in worker processes, balanced against the core's own compile."""
     _HINTED.add(core)
-    hint(needs, kinds, not cache_is_warm(core), _announce_units)
+    weight = 0.0 if cache_is_warm(core) else CORE_WEIGHTS[core.py_func.__name__]
+    if core is retape and weight and cache_is_warm(forward):
+        weight -= CORE_WEIGHTS["forward"]
+    hint(needs, kinds, weight, _announce_units, likely)
 
 
 def run_sweep(columns, adjoints, aadj, hi, lo, out_rows, seeds, free) -> int:
@@ -2075,7 +2095,7 @@ def run_sweep(columns, adjoints, aadj, hi, lo, out_rows, seeds, free) -> int:
     if sweep not in _HINTED:
         _hint(sweep, [("sweep", columns[0][max(lo, 0):hi + 1, 0])], columns[6])
     if seeds[2].shape[0] > 1:  # a batch of rows cannot resume in its middle: every unit first
-        ensure_units("sweep", columns[6], columns[0][max(lo, 0):hi + 1, 0], _announce_units)
+        ensure_units([("sweep", columns[0][max(lo, 0):hi + 1, 0])], columns[6], _announce_units)
     status = sweep(columns, adjoints, aadj, hi, lo, out_rows, seeds, free)
     while (n := _paused_at("sweep", status, columns[6], columns[0])) >= 0:
         status = sweep(columns, adjoints, aadj, n, lo, out_rows, _NO_SEEDS, free)
@@ -2085,7 +2105,9 @@ def run_sweep(columns, adjoints, aadj, hi, lo, out_rows, seeds, free) -> int:
 def run_retape(buffers, bigs, hi, lo, state, free, hosts) -> int:
     """``retape``, compiling the family units its records need on the way."""
     if retape not in _HINTED:
-        _hint(retape, [("retape", buffers[0][max(lo, 0):hi + 1, 0])], buffers[7])
+        rows = buffers[0][max(lo, 0):hi + 1]
+        _hint(retape, [("retape", rows[:, 0])], buffers[7],
+              _after_retape(buffers[7], rows[:, 0]) if (rows[:, 4] >= 0).any() else ())
     status = retape(buffers, bigs, hi, lo, state, free, hosts)
     while (n := _paused_at("retape", status, buffers[7], buffers[0], _compile_forward)) >= 0:
         status = retape(buffers, bigs, n, lo, state, free, hosts)
@@ -2117,8 +2139,7 @@ def run_replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, sca
         _hint(replay, needs, kinds)
     failed, status = replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar)
     if status <= NEED_UNIT:
-        ensure_units("forward", kinds, rec[:, 0], _announce_units)
-        if seed_node >= 0:
-            ensure_units("sweep", kinds, rec[:seed_node + 1, 0], _announce_units)
+        needs = [("forward", rec[:, 0])] + ([("sweep", rec[:seed_node + 1, 0])] if seed_node >= 0 else [])
+        ensure_units(needs, kinds, _announce_units)
         failed, status = replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar)
     return failed, status

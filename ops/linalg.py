@@ -204,7 +204,7 @@ def _linalg(C, A, out, body, n, g, need_a, need_b):
                         gb[t * k * c + q * c + j] += va[t * r * k + i * k + q] * gij
 
 
-@unit("sweep", FAMILY_LINALG)
+@unit("sweep", FAMILY_LINALG, weight=1.6)
 def sweep_linalg(head, row, body, n, need):
     C, A, out, g = _sweep_unit_state(head, row, n)
     _linalg(C, A, out, body, n, g, need & 1 != 0, need & 2 != 0)
@@ -278,7 +278,7 @@ def _retape_linalg(B, body, n, g, sn, adj, keep, hosts):
     return DONE
 
 
-@unit("retape", FAMILY_LINALG)
+@unit("retape", FAMILY_LINALG, weight=1.0)
 def retape_linalg(head, family, body, n, g, sn):
     buffers, bigs, state, hosts = head
     return _retape_linalg(_buffers(buffers, bigs), body, n, g, sn, state[0], state[1], hosts)
@@ -322,7 +322,7 @@ def _forward_linalg(C, f, n, out):
     return DONE
 
 
-@unit("forward", FAMILY_LINALG)
+@unit("forward", FAMILY_LINALG, weight=0.5)
 def forward_linalg(columns, family, body, n):
     C = _columns(columns)
     return _forward_linalg(C, body, n, _value(n, C.rec, C.sval, C.arr))

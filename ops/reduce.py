@@ -293,7 +293,7 @@ def _reduction(C, A, out, body, n, g):
                     ga[i] += g[j] / count[j]
 
 
-@unit("sweep", FAMILY_REDUCTION)
+@unit("sweep", FAMILY_REDUCTION, weight=1.4)
 def sweep_reduction(head, row, body, n, need):
     C, A, out, g = _sweep_unit_state(head, row, n)
     if need & 1:
@@ -355,7 +355,7 @@ def _retape_reduction(B, body, n, g, sn, adj, keep):
     return DONE
 
 
-@unit("retape", FAMILY_REDUCTION)
+@unit("retape", FAMILY_REDUCTION, weight=1.3)
 def retape_reduction(head, family, body, n, g, sn):
     buffers, bigs, state, hosts = head
     return _retape_reduction(_buffers(buffers, bigs), body, n, g, sn, state[0], state[1])
@@ -414,7 +414,7 @@ def _forward_reduction(C, f, n, out):
     return DONE
 
 
-@unit("forward", FAMILY_REDUCTION)
+@unit("forward", FAMILY_REDUCTION, weight=1.0)
 def forward_reduction(columns, family, body, n):
     C = _columns(columns)
     return _forward_reduction(C, body, n, _value(n, C.rec, C.sval, C.arr))

@@ -415,7 +415,7 @@ def _structural(C, A, out, body, n, g, need_a):
             ga[i] += g[iconsts[base + i]]
 
 
-@unit("sweep", FAMILY_STRUCTURAL)
+@unit("sweep", FAMILY_STRUCTURAL, weight=2.0)
 def sweep_structural(head, row, body, n, need):
     C, A, out, g = _sweep_unit_state(head, row, n)
     _structural(C, A, out, body, n, g, need & 1 != 0)
@@ -490,7 +490,7 @@ def _retape_structural(B, body, n, g, sn, adj, keep):
     return DONE
 
 
-@unit("retape", FAMILY_STRUCTURAL)
+@unit("retape", FAMILY_STRUCTURAL, weight=1.5)
 def retape_structural(head, family, body, n, g, sn):
     buffers, bigs, state, hosts = head
     return _retape_structural(_buffers(buffers, bigs), body, n, g, sn, state[0], state[1])
@@ -554,7 +554,7 @@ def _forward_structural(C, f, n, out):
     return DONE
 
 
-@unit("forward", FAMILY_STRUCTURAL)
+@unit("forward", FAMILY_STRUCTURAL, weight=1.2)
 def forward_structural(columns, family, body, n):
     C = _columns(columns)
     return _forward_structural(C, body, n, _value(n, C.rec, C.sval, C.arr))

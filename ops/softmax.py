@@ -149,7 +149,7 @@ def _softmax_family(C, A, out, body, n, g):
                     ga[p] += g[p] - math.exp(vy[p]) * acc
 
 
-@unit("sweep", FAMILY_SOFTMAX)
+@unit("sweep", FAMILY_SOFTMAX, weight=0.8)
 def sweep_softmax(head, row, body, n, need):
     C, A, out, g = _sweep_unit_state(head, row, n)
     if need & 1:
@@ -196,7 +196,7 @@ def _retape_softmax(B, body, n, g, sn, adj, keep):
     return DONE
 
 
-@unit("retape", FAMILY_SOFTMAX)
+@unit("retape", FAMILY_SOFTMAX, weight=1.0)
 def retape_softmax(head, family, body, n, g, sn):
     buffers, bigs, state, hosts = head
     return _retape_softmax(_buffers(buffers, bigs), body, n, g, sn, state[0], state[1])
@@ -237,7 +237,7 @@ def _forward_softmax(C, f, n, out):
     return DONE
 
 
-@unit("forward", FAMILY_SOFTMAX)
+@unit("forward", FAMILY_SOFTMAX, weight=0.75)
 def forward_softmax(columns, family, body, n):
     C = _columns(columns)
     return _forward_softmax(C, body, n, _value(n, C.rec, C.sval, C.arr))

@@ -25,6 +25,7 @@ def _announce_compile(kernel=None, what: str = "the numba sweep kernel", seconds
     if not R.kernels.cache_is_warm(kernel):
         print(f"tape: compiling {what} once for this machine (about {seconds} s; cached afterwards)...",
               file=sys.stderr, flush=True)
+        R.kernels.warm_up()  # more is likely to compile: worker processes start, and fill the cache while idle
 
 
 class _Sweep:
@@ -84,6 +85,8 @@ class _Sweep:
             if len(seeds) == 1 and hi >= lo and self._scalar_start(seeds[0][0]):
                 # a 0-d seed of a 0-d record: the small scalar kernel first, the general one only if the sweep
                 # reaches an array record (a scalar function's gradient never compiles the array bodies)
+                if K.sweep_scalars not in _announced:
+                    _announce_compile(K.sweep_scalars, "the numba scalar sweep kernel", 3)
                 n = K.sweep_scalars(self.columns(), self.adjoints(), self.aadj, self.out, hi, lo,
                                     (nodes, offsets, buf.reshape(1, -1)), free)
                 if n == lo - 1:

@@ -124,6 +124,98 @@ def test_cold_units_compile_in_a_worker_process(tmp_path):
     assert all(kind == "sweep" for kind, _ in started[0])
 
 
+_FILL = """
+import json, time, numpy as np, tape
+from tape.ops import _numba as N
+N.warm_up()  # what the first cold kernel does: the worker starts and, idle, fills the cache
+unary, binary = N.UNITS["sweep"][3], N.UNITS["sweep"][4]
+deadline = time.time() + 240
+while not (N.cache_is_warm(unary) and N.cache_is_warm(binary)) and time.time() < deadline:
+    time.sleep(0.2)
+print(json.dumps([N.cache_is_warm(unary), N.cache_is_warm(binary), len(N._ADDRESSES), len(N._WORKERS)]))
+"""
+
+
+def test_an_idle_worker_fills_the_cache(tmp_path):
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "TAPE_COMPILE_WORKERS": "1"}
+    out = subprocess.run([sys.executable, "-c", _FILL], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert out.returncode == 0, out.stderr
+    # the first units of the fill order reached the cache, compiled by the worker, not by this process
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [True, True, 0, 1]
+
+
+class _FakeWorker:
+    def __init__(self, backlog):
+        self._backlog, self.sent = backlog, []
+
+    def backlog(self):
+        return self._backlog
+
+    def send(self, pairs):
+        self.sent.append(pairs)
+        return True
+
+    def position(self, pair):
+        return 0
+
+
+def test_prefetch_balances_jobs_and_keeps_a_shared_kernel_in_one_process(monkeypatch):
+    worker = _FakeWorker(0.0)
+    monkeypatch.setattr(N, "_workers", lambda: [worker])
+    monkeypatch.setattr(N, "_PENDING", {})
+    monkeypatch.setattr(N, "_MINE", [])
+    monkeypatch.setattr(N, "STARTED", [])
+    # the elementwise families share one re-taping kernel: one job, all its pairs in the same process
+    pairs = [("retape", F.UNARY), ("retape", F.BINARY), ("retape", F.WHERE), ("retape", F.REDUCTION)]
+    N.prefetch(pairs, main_load=10.0)
+    assert worker.sent == [[("retape", F.UNARY), ("retape", F.BINARY), ("retape", F.WHERE),
+                            ("retape", F.REDUCTION)]]
+    assert N._MINE == []
+    # a busy worker: this process keeps the heaviest job, the worker gets the lighter one
+    busy = _FakeWorker(1.0)
+    monkeypatch.setattr(N, "_workers", lambda: [busy])
+    N.prefetch([("sweep", F.BINARY), ("sweep", F.WHERE)])
+    assert N._MINE == [("sweep", F.BINARY)] and busy.sent == [[("sweep", F.WHERE)]]
+    # units likely needed soon go to a worker only, behind what it was sent
+    idle = _FakeWorker(0.0)
+    monkeypatch.setattr(N, "_workers", lambda: [idle])
+    N.prefetch([], 0.0, likely=[("forward", F.STRUCTURAL)])
+    assert idle.sent == [[("forward", F.STRUCTURAL)]]
+
+
+def _worker_reading(reports: bytes, queued: list):
+    """A _Worker whose reports come from a pipe this test writes to (no process behind it)."""
+    r, w = os.pipe()
+    os.write(w, reports)
+    worker = N._Worker.__new__(N._Worker)
+    worker.proc = type("P", (), {"stdout": os.fdopen(r, "rb", buffering=0)})()
+    worker.queued, worker.running, worker.fresh, worker._partial = list(queued), None, True, b""
+    return worker, w
+
+
+def test_a_unit_the_worker_has_not_started_is_taken_back():
+    worker, w = _worker_reading(b'["start", "sweep", 4]\n', [("sweep", 4), ("sweep", 3)])
+    worker.take(("sweep", 3))  # not started: no wait, and the worker no longer owes it
+    assert worker.queued == [("sweep", 4)] and worker.running is N.UNITS["sweep"][4]
+    os.close(w)
+
+
+def test_waiting_for_a_started_unit_reads_until_it_is_done():
+    import threading
+    worker, w = _worker_reading(b'["start", "sweep", 4]\n', [("sweep", 4)])
+    timer = threading.Timer(0.3, lambda: os.write(w, b'["done", "sweep", 4]\n'))
+    timer.start()
+    worker.take(("sweep", 4))
+    timer.join()
+    assert worker.queued == [] and worker.running is None
+    # a worker that dies: what it owed is this process's to compile, and nothing waits
+    worker2, w2 = _worker_reading(b'["start", "sweep", 8]\n', [("sweep", 8)])
+    os.close(w2)
+    worker2.take(("sweep", 8))
+    assert worker2.queued == [] and worker2.running is None
+    os.close(w)
+
+
 def test_a_unit_called_with_other_types_does_not_compile():
     @njit
     def wrong_head(a):
