@@ -152,7 +152,16 @@ class Program:
     def __getstate__(self) -> dict:
         d = dict(self.__dict__)
         d["_runtime"] = None
+        d["_table"] = R.table_digest()  # op ids are positions in the table: another table reads them wrongly
         return d
+
+    def __setstate__(self, d: dict) -> None:
+        table = d.pop("_table", None)
+        if table != R.table_digest():
+            raise RuntimeError("tape.compile: this compiled function was pickled by a version of tape whose op "
+                               "table differs from this one's, so its recorded ops would be read as other ops; "
+                               "compile the function again with this version")
+        self.__dict__.update(d)
 
     def _ready(self) -> "_Runtime":
         rt = self._runtime

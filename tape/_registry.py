@@ -15,6 +15,7 @@ numpy's BLAS).
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from enum import IntEnum
 from types import ModuleType
@@ -114,6 +115,13 @@ def emit_of() -> np.ndarray:
                 out[op.family, op.body] = op.id
         _emit = out
     return _emit
+
+
+def table_digest() -> str:
+    """A digest of the op table's numbering (each op's id, key, family and body): a recorded program
+    (``tape.compile``) is only meaningful to a table with the same digest."""
+    text = "\n".join(f"{op.id} {op.key} {int(op.family)} {op.body} {op.arity}" for op in OPS)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def family(op: int) -> Family:

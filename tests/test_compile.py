@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 
 import tape
+from tape import _registry as R
 from tape.autograd import Function
 from tape.autograd.functional import hessian as eager_hessian
 from tape.autograd.functional import jacobian as eager_jacobian
@@ -512,6 +513,18 @@ def test_pickle_round_trip_gives_identical_results():
     assert_identical(compiled_results(copy, PICKLE_POINTS), compiled_results(fc, PICKLE_POINTS))
     for x in PICKLE_POINTS:
         check_replay(copy, pickled_fn, [x], hvp_direction=np.ones(4))
+
+
+def test_a_program_pickled_with_another_op_table_is_refused(monkeypatch):
+    # op ids are positions in the table: a compiled function pickled by a tape whose table numbers its ops
+    # otherwise (an op added before others) must not replay them as other ops
+    fc = tape.compile(lambda x: (tape.sin(x) * x).sum(), np.zeros(3))
+    fc.grad(np.ones(3))
+    data = pickle.dumps(fc)
+    assert np.array_equal(pickle.loads(data).grad(np.ones(3)), fc.grad(np.ones(3)))
+    monkeypatch.setattr(R, "table_digest", lambda: "another table")
+    with pytest.raises(RuntimeError, match="op table differs"):
+        pickle.loads(data)
 
 
 def test_pickle_without_the_function():
