@@ -15,7 +15,6 @@ from tape._dtype import to_numpy_dtype as _to_numpy_dtype
 from tape._tensor import Tensor, _norm_dim, _plain, _wrap, escape
 
 from . import _declare
-from . import elementwise as E
 from . import linalg as LA
 from . import primitives as P
 from . import reduce as RD
@@ -85,9 +84,6 @@ del _decl
 
 
 absolute = abs
-# NumPy's names of the declared inverse functions (defined by the loop above)
-arctan, arcsin, arccos, arcsinh, arccosh, arctanh, arctan2 = (globals()[k] for k in (
-    "atan", "asin", "acos", "asinh", "acosh", "atanh", "atan2"))
 
 
 def square(x) -> Tensor:
@@ -118,64 +114,6 @@ def where(condition, x=None, y=None) -> Tensor:
         escape(condition, 0, "where(condition)")
         return tuple(_wrap(i) for i in np.nonzero(_plain(condition)))
     return P.where(condition, x, y)
-
-
-def round(x, *, decimals: int = 0) -> Tensor:  # noqa: A001 - PyTorch's name
-    """``x`` rounded to ``decimals`` decimal places, halves to even (PyTorch's round); its gradient is 0."""
-    x = _as(x)
-    if not isinstance(decimals, int):
-        raise TypeError(f"round(): argument 'decimals' must be int, not {type(decimals).__name__}")
-    if decimals == 0:
-        return P.unary(E.round.id, x)
-    if x._dt.kind != "f":
-        raise RuntimeError('"round_decimals" not implemented for integer tensors')
-    # as PyTorch: scale by a power of ten, round, scale back (a division for negative ``decimals``)
-    if decimals > 0:
-        scale = 10.0 ** decimals
-        return div(P.unary(E.round.id, mul(x, scale)), scale)
-    scale = 10.0 ** -decimals
-    return mul(P.unary(E.round.id, div(x, scale)), scale)
-
-
-def fix(x) -> Tensor:
-    """``trunc`` under NumPy's name."""
-    return P.unary(E.trunc.id, _as(x))
-
-
-def logit(x, eps: Optional[float] = None) -> Tensor:
-    """``log(x / (1 - x))``; with ``eps``, of ``x`` clamped to [eps, 1 - eps] (gradient 0 outside)."""
-    x = _as(x)
-    if eps is not None:
-        x = P.clamp(x, float(eps), 1.0 - float(eps))
-    return P.unary(E.logit.id, x)
-
-
-def nan_to_num(x, nan: float = 0.0, posinf: Optional[float] = None, neginf: Optional[float] = None) -> Tensor:
-    """NaN, +inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (by default the dtype's largest and
-    lowest finite values); the gradient reaches the finite elements only."""
-    x = _as(x)
-    if x._dt.kind != "f":
-        return clone(x)
-    info = np.finfo(x._dt)
-    posinf = float(info.max) if posinf is None else float(posinf)
-    neginf = float(info.min) if neginf is None else float(neginf)
-    out = where(x == math.inf, posinf, where(x == -math.inf, neginf, x))
-    return where(x != x, float(nan), out)
-
-
-def lerp(input, end, weight) -> Tensor:  # noqa: A002 - PyTorch's name
-    """``input + weight * (end - input)``, elementwise."""
-    return add(input, mul(weight, sub(end, input)))
-
-
-def addcmul(input, tensor1, tensor2, *, value=1) -> Tensor:  # noqa: A002
-    """``input + value * tensor1 * tensor2``, elementwise."""
-    return add(input, mul(mul(tensor1, tensor2), value))
-
-
-def addcdiv(input, tensor1, tensor2, *, value=1) -> Tensor:  # noqa: A002
-    """``input + value * tensor1 / tensor2``, elementwise."""
-    return add(input, mul(div(tensor1, tensor2), value))
 
 
 def _as(x) -> Tensor:
@@ -495,4 +433,4 @@ def flip(x, dims) -> Tensor:
 
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in (
-    "annotations", "math", "np", "Optional", "Sequence", "Tensor", "E", "LA", "P", "RD", "S", "SM", "escape")]
+    "annotations", "math", "np", "Optional", "Sequence", "Tensor", "LA", "P", "RD", "S", "SM", "escape")]

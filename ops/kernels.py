@@ -153,28 +153,6 @@ U_POW_SCALAR = 12
 U_CLAMP = 13
 U_LOG1P = 14
 U_ERF = 15
-U_ERFC = 16
-U_EXPM1 = 17
-U_LOG2 = 18
-U_LOG10 = 19
-U_EXP2 = 20
-U_ATAN = 21
-U_ASIN = 22
-U_ACOS = 23
-U_SINH = 24
-U_COSH = 25
-U_ASINH = 26
-U_ACOSH = 27
-U_ATANH = 28
-U_RECIPROCAL = 29
-U_SIGN = 30
-U_FLOOR = 31
-U_CEIL = 32
-U_TRUNC = 33
-U_ROUND = 34
-U_FRAC = 35
-U_SINC = 36
-U_LOGIT = 37
 BIN_GT = 1
 BIN_GE = 2
 BIN_LT = 3
@@ -189,12 +167,8 @@ BIN_POW = 11
 BIN_MAXIMUM = 12
 BIN_MINIMUM = 13
 BIN_ATAN2 = 14
-BIN_HYPOT = 15
-BIN_FMOD = 16
-BIN_REMAINDER = 17
-BIN_XLOGY = 18
-N_UNARY = 37
-N_TWO_OPERAND = 18
+N_UNARY = 15
+N_TWO_OPERAND = 14
 
 
 @jit_inline
@@ -231,99 +205,6 @@ def _scalar_clamp(x, lo, hi):
 
 
 @jit_inline
-def _scalar_sign(x):
-    if x > 0.0:
-        return 1.0
-    if x < 0.0:
-        return -1.0
-    return 0.0
-
-
-@jit_inline
-def _scalar_floor(x):
-    if not abs(x) < 4503599627370496.0 or x == 0.0:
-        return x
-    f = float(int(x))
-    return f - 1.0 if f > x else f
-
-
-@jit_inline
-def _scalar_ceil(x):
-    if not abs(x) < 4503599627370496.0:
-        return x
-    f = float(int(x))
-    if f < x:
-        f += 1.0
-    return f if f != 0.0 else 0.0 * x
-
-
-@jit_inline
-def _scalar_trunc(x):
-    if not abs(x) < 4503599627370496.0:
-        return x
-    f = float(int(x))
-    return f if f != 0.0 else 0.0 * x
-
-
-@jit_inline
-def _scalar_round(x):
-    if not abs(x) < 4503599627370496.0:
-        return x
-    f = float(int(x))
-    if f > x:
-        f -= 1.0
-    d = x - f
-    if d > 0.5 or (d == 0.5 and f % 2.0 != 0.0):
-        f += 1.0
-    return f if f != 0.0 else 0.0 * x
-
-
-@jit_inline
-def _scalar_frac(x):
-    if not abs(x) < 4503599627370496.0:
-        return x - x
-    return x - float(int(x))
-
-
-@jit_inline
-def _scalar_sinc(x):
-    if x == 0.0:
-        return 1.0
-    px = math.pi * x
-    return math.sin(px) / px
-
-
-@jit_inline
-def _scalar_fmod(a, b):
-    if b == 0.0 or a != a or b != b or (a == math.inf) or (a == -math.inf):
-        return math.nan
-    return float(np.fmod(a, b))
-
-
-@jit_inline
-def _scalar_remainder(a, b):
-    if b == 0.0 or a != a or b != b or (a == math.inf) or (a == -math.inf):
-        return math.nan
-    r = float(np.fmod(a, b))
-    if r != 0.0 and (r < 0.0) != (b < 0.0):
-        r += b
-    return r
-
-
-@jit_inline
-def _scalar_xlogy(a, b):
-    if b != b:
-        return math.nan
-    if a == 0.0:
-        return 0.0
-    if b < 0.0:
-        return math.nan
-    if b == 0.0:
-        return -math.inf if a > 0.0 else math.inf if a < 0.0 else math.nan
-    return a * math.log(b)
-
-
-@jit_inline
 def _unary_value(code, x, c0, c1):
     """The declared unary forward ``code`` at one element (c0, c1: the record's constants)."""
     if code == U_NEG:
@@ -356,50 +237,6 @@ def _unary_value(code, x, c0, c1):
         return (math.log1p(x))
     if code == U_ERF:
         return (math.erf(x))
-    if code == U_ERFC:
-        return (math.erfc(x))
-    if code == U_EXPM1:
-        return (math.expm1(x))
-    if code == U_LOG2:
-        return (math.log2(x))
-    if code == U_LOG10:
-        return (math.log10(x))
-    if code == U_EXP2:
-        return (2.0 ** x)
-    if code == U_ATAN:
-        return (math.atan(x))
-    if code == U_ASIN:
-        return (math.asin(x))
-    if code == U_ACOS:
-        return (math.acos(x))
-    if code == U_SINH:
-        return (math.sinh(x))
-    if code == U_COSH:
-        return (math.cosh(x))
-    if code == U_ASINH:
-        return (math.asinh(x))
-    if code == U_ACOSH:
-        return (math.acosh(x))
-    if code == U_ATANH:
-        return (math.atanh(x))
-    if code == U_RECIPROCAL:
-        return (1.0 / x)
-    if code == U_SIGN:
-        return _scalar_sign(x)
-    if code == U_FLOOR:
-        return _scalar_floor(x)
-    if code == U_CEIL:
-        return _scalar_ceil(x)
-    if code == U_TRUNC:
-        return _scalar_trunc(x)
-    if code == U_ROUND:
-        return _scalar_round(x)
-    if code == U_FRAC:
-        return _scalar_frac(x)
-    if code == U_SINC:
-        return _scalar_sinc(x)
-    if code == U_LOGIT:
-        return (math.log(x / (1.0 - x)))
     return math.nan  # no such code: ops/ checks the table against these codes on import
 
 
@@ -434,14 +271,6 @@ def _binary_value(code, a, b):
         return (a if a < b or a != a else b)
     if code == BIN_ATAN2:
         return (math.atan2(a, b))
-    if code == BIN_HYPOT:
-        return (math.hypot(a, b))
-    if code == BIN_FMOD:
-        return _scalar_fmod(a, b)
-    if code == BIN_REMAINDER:
-        return _scalar_remainder(a, b)
-    if code == BIN_XLOGY:
-        return _scalar_xlogy(a, b)
     return math.nan  # no such code
 
 
@@ -478,50 +307,6 @@ def _unary_grad(code, gi, x, y, c0, c1):
         return (gi / (1.0 + x))
     if code == U_ERF:
         return (gi * 1.1283791670955126 * math.exp(-(x * x)))
-    if code == U_ERFC:
-        return (-(gi * 1.1283791670955126 * math.exp(-(x * x))))
-    if code == U_EXPM1:
-        return (gi * math.exp(x))
-    if code == U_LOG2:
-        return (gi / (x * 0.6931471805599453))
-    if code == U_LOG10:
-        return (gi / (x * 2.302585092994046))
-    if code == U_EXP2:
-        return (gi * y * 0.6931471805599453)
-    if code == U_ATAN:
-        return (gi / (x * x + 1.0))
-    if code == U_ASIN:
-        return (gi / (math.sqrt(1.0 - x * x) if 1.0 - x * x >= 0.0 else math.nan))
-    if code == U_ACOS:
-        return (-(gi / (math.sqrt(1.0 - x * x) if 1.0 - x * x >= 0.0 else math.nan)))
-    if code == U_SINH:
-        return (gi * math.cosh(x))
-    if code == U_COSH:
-        return (gi * math.sinh(x))
-    if code == U_ASINH:
-        return (gi / (math.sqrt(x * x + 1.0) if x * x + 1.0 >= 0.0 else math.nan))
-    if code == U_ACOSH:
-        return (gi / (math.sqrt(x * x - 1.0) if x * x - 1.0 >= 0.0 else math.nan))
-    if code == U_ATANH:
-        return (gi / (1.0 - x * x))
-    if code == U_RECIPROCAL:
-        return (-(gi * (y * y)))
-    if code == U_SIGN:
-        return (0.0 if (gi == gi) else 0.0)
-    if code == U_FLOOR:
-        return (0.0 if (gi == gi) else 0.0)
-    if code == U_CEIL:
-        return (0.0 if (gi == gi) else 0.0)
-    if code == U_TRUNC:
-        return (0.0 if (gi == gi) else 0.0)
-    if code == U_ROUND:
-        return (0.0 if (gi == gi) else 0.0)
-    if code == U_FRAC:
-        return gi
-    if code == U_SINC:
-        return (0.0 if (x == 0.0) else (gi * (math.cos(3.141592653589793 * x) * (3.141592653589793 * x) - math.sin(3.141592653589793 * x)) / (3.141592653589793 * x * x)))
-    if code == U_LOGIT:
-        return (gi / (x * (1.0 - x)))
     return math.nan  # no such code
 
 
@@ -544,14 +329,6 @@ def _binary_grads(code, gi, a, b, y):
         return (gi if (a < b) else ((gi * 0.5) if (a == b) else 0.0)), (0.0 if (a < b) else ((gi * 0.5) if (a == b) else gi))
     if code == BIN_ATAN2:
         return (gi * b / (a * a + b * b)), (-(gi * a) / (a * a + b * b))
-    if code == BIN_HYPOT:
-        return (gi * a / y), (gi * b / y)
-    if code == BIN_FMOD:
-        return gi, (-(gi * _scalar_trunc(a / b)))
-    if code == BIN_REMAINDER:
-        return gi, (-(gi * _scalar_floor(a / b)))
-    if code == BIN_XLOGY:
-        return (gi * _scalar_xlogy(1.0 if a != 0.0 else 0.0, b)), (gi * a / b)
     return math.nan, math.nan  # no such code
 
 
@@ -685,156 +462,6 @@ def _retape_unary(B, code, n, g, x, c0, c1):
         t5 = _new(B, B.emit[FAMILY_UNARY, U_EXP], t4, -1, 0, sn)
         t6 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], t2, t5, 0, sn)
         return t6
-    if code == U_ERFC:
-        sn = _sid(B, n)
-        t1 = _number(B, 1.1283791670955126)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t1, 0, sn)
-        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], x, x, 0, sn)
-        t4 = _new(B, B.emit[FAMILY_UNARY, U_NEG], t3, -1, 0, sn)
-        t5 = _new(B, B.emit[FAMILY_UNARY, U_EXP], t4, -1, 0, sn)
-        t6 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], t2, t5, 0, sn)
-        t7 = _new(B, B.emit[FAMILY_UNARY, U_NEG], t6, -1, 0, sn)
-        return t7
-    if code == U_EXPM1:
-        sn = _sid(B, n)
-        t1 = _new(B, B.emit[FAMILY_UNARY, U_EXP], x, -1, 0, sn)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t1, 0, sn)
-        return t2
-    if code == U_LOG2:
-        sn = _sid(B, n)
-        t1 = _number(B, 0.6931471805599453)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], x, t1, 0, sn)
-        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], g, t2, 0, sn)
-        return t3
-    if code == U_LOG10:
-        sn = _sid(B, n)
-        t1 = _number(B, 2.302585092994046)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], x, t1, 0, sn)
-        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], g, t2, 0, sn)
-        return t3
-    if code == U_EXP2:
-        sn = _sid(B, n)
-        t1 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, n, 0, sn)
-        t2 = _number(B, 0.6931471805599453)
-        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], t1, t2, 0, sn)
-        return t3
-    if code == U_ATAN:
-        sn = _sid(B, n)
-        t1 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], x, x, 0, sn)
-        t2 = _number(B, 1.0)
-        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_ADD], t1, t2, 0, sn)
-        t4 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], g, t3, 0, sn)
-        return t4
-    if code == U_ASIN:
-        sn = _sid(B, n)
-        t1 = _number(B, 1.0)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], x, x, 0, sn)
-        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_SUB], t1, t2, 0, sn)
-        t4 = _new(B, B.emit[FAMILY_UNARY, U_SQRT], t3, -1, 0, sn)
-        t5 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], g, t4, 0, sn)
-        return t5
-    if code == U_ACOS:
-        sn = _sid(B, n)
-        t1 = _number(B, 1.0)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], x, x, 0, sn)
-        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_SUB], t1, t2, 0, sn)
-        t4 = _new(B, B.emit[FAMILY_UNARY, U_SQRT], t3, -1, 0, sn)
-        t5 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], g, t4, 0, sn)
-        t6 = _new(B, B.emit[FAMILY_UNARY, U_NEG], t5, -1, 0, sn)
-        return t6
-    if code == U_SINH:
-        sn = _sid(B, n)
-        t1 = _new(B, B.emit[FAMILY_UNARY, U_COSH], x, -1, 0, sn)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t1, 0, sn)
-        return t2
-    if code == U_COSH:
-        sn = _sid(B, n)
-        t1 = _new(B, B.emit[FAMILY_UNARY, U_SINH], x, -1, 0, sn)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t1, 0, sn)
-        return t2
-    if code == U_ASINH:
-        sn = _sid(B, n)
-        t1 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], x, x, 0, sn)
-        t2 = _number(B, 1.0)
-        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_ADD], t1, t2, 0, sn)
-        t4 = _new(B, B.emit[FAMILY_UNARY, U_SQRT], t3, -1, 0, sn)
-        t5 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], g, t4, 0, sn)
-        return t5
-    if code == U_ACOSH:
-        sn = _sid(B, n)
-        t1 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], x, x, 0, sn)
-        t2 = _number(B, 1.0)
-        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_SUB], t1, t2, 0, sn)
-        t4 = _new(B, B.emit[FAMILY_UNARY, U_SQRT], t3, -1, 0, sn)
-        t5 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], g, t4, 0, sn)
-        return t5
-    if code == U_ATANH:
-        sn = _sid(B, n)
-        t1 = _number(B, 1.0)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], x, x, 0, sn)
-        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_SUB], t1, t2, 0, sn)
-        t4 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], g, t3, 0, sn)
-        return t4
-    if code == U_RECIPROCAL:
-        sn = _sid(B, n)
-        t1 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], n, n, 0, sn)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t1, 0, sn)
-        t3 = _new(B, B.emit[FAMILY_UNARY, U_NEG], t2, -1, 0, sn)
-        return t3
-    if code == U_SIGN:
-        sn = _sid(B, n)
-        t1 = _new(B, B.emit[FAMILY_COMPARE, BIN_EQ], g, g, 0, sn)
-        t2 = _number(B, 0.0)
-        t3 = _new(B, B.emit[FAMILY_WHERE, WHERE], t2, t2, t1, sn)
-        return t3
-    if code == U_FLOOR:
-        sn = _sid(B, n)
-        t1 = _new(B, B.emit[FAMILY_COMPARE, BIN_EQ], g, g, 0, sn)
-        t2 = _number(B, 0.0)
-        t3 = _new(B, B.emit[FAMILY_WHERE, WHERE], t2, t2, t1, sn)
-        return t3
-    if code == U_CEIL:
-        sn = _sid(B, n)
-        t1 = _new(B, B.emit[FAMILY_COMPARE, BIN_EQ], g, g, 0, sn)
-        t2 = _number(B, 0.0)
-        t3 = _new(B, B.emit[FAMILY_WHERE, WHERE], t2, t2, t1, sn)
-        return t3
-    if code == U_TRUNC:
-        sn = _sid(B, n)
-        t1 = _new(B, B.emit[FAMILY_COMPARE, BIN_EQ], g, g, 0, sn)
-        t2 = _number(B, 0.0)
-        t3 = _new(B, B.emit[FAMILY_WHERE, WHERE], t2, t2, t1, sn)
-        return t3
-    if code == U_ROUND:
-        sn = _sid(B, n)
-        t1 = _new(B, B.emit[FAMILY_COMPARE, BIN_EQ], g, g, 0, sn)
-        t2 = _number(B, 0.0)
-        t3 = _new(B, B.emit[FAMILY_WHERE, WHERE], t2, t2, t1, sn)
-        return t3
-    if code == U_FRAC:
-        return g
-    if code == U_SINC:
-        sn = _sid(B, n)
-        t1 = _number(B, 0.0)
-        t2 = _new(B, B.emit[FAMILY_COMPARE, BIN_EQ], x, t1, 0, sn)
-        t3 = _number(B, 3.141592653589793)
-        t4 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], t3, x, 0, sn)
-        t5 = _new(B, B.emit[FAMILY_UNARY, U_COS], t4, -1, 0, sn)
-        t6 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], t5, t4, 0, sn)
-        t7 = _new(B, B.emit[FAMILY_UNARY, U_SIN], t4, -1, 0, sn)
-        t8 = _new(B, B.emit[FAMILY_BINARY, BIN_SUB], t6, t7, 0, sn)
-        t9 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t8, 0, sn)
-        t10 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], t4, x, 0, sn)
-        t11 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], t9, t10, 0, sn)
-        t12 = _new(B, B.emit[FAMILY_WHERE, WHERE], t1, t11, t2, sn)
-        return t12
-    if code == U_LOGIT:
-        sn = _sid(B, n)
-        t1 = _number(B, 1.0)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_SUB], t1, x, 0, sn)
-        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], x, t2, 0, sn)
-        t4 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], g, t3, 0, sn)
-        return t4
     return -2
 
 
@@ -973,64 +600,6 @@ def _retape_binary(B, code, n, g, a, b, need_a, need_b):
             t7 = _new(B, B.emit[FAMILY_UNARY, U_NEG], t6, -1, 0, sn)
             t8 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], t7, t3, 0, sn)
             gb = t8
-        return ga, gb
-    if code == BIN_HYPOT:
-        sn = _sid(B, n)
-        ga = -1
-        gb = -1
-        if need_a:
-            t1 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, a, 0, sn)
-            t2 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], t1, n, 0, sn)
-            ga = t2
-        if need_b:
-            t3 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, b, 0, sn)
-            t4 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], t3, n, 0, sn)
-            gb = t4
-        return ga, gb
-    if code == BIN_FMOD:
-        sn = _sid(B, n)
-        sab = _bigger(B, a, b)
-        ga = -1
-        gb = -1
-        if need_a:
-            ga = g
-        if need_b:
-            t1 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], a, b, 0, sab)
-            t2 = _new(B, B.emit[FAMILY_UNARY, U_TRUNC], t1, -1, 0, sab)
-            t3 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t2, 0, sn)
-            t4 = _new(B, B.emit[FAMILY_UNARY, U_NEG], t3, -1, 0, sn)
-            gb = t4
-        return ga, gb
-    if code == BIN_REMAINDER:
-        sn = _sid(B, n)
-        sab = _bigger(B, a, b)
-        ga = -1
-        gb = -1
-        if need_a:
-            ga = g
-        if need_b:
-            t1 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], a, b, 0, sab)
-            t2 = _new(B, B.emit[FAMILY_UNARY, U_FLOOR], t1, -1, 0, sab)
-            t3 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t2, 0, sn)
-            t4 = _new(B, B.emit[FAMILY_UNARY, U_NEG], t3, -1, 0, sn)
-            gb = t4
-        return ga, gb
-    if code == BIN_XLOGY:
-        sn = _sid(B, n)
-        sa = _sid(B, a)
-        sab = _bigger(B, a, b)
-        ga = -1
-        gb = -1
-        if need_a:
-            t1 = _number(B, 0.0)
-            t2 = _new(B, B.emit[FAMILY_COMPARE, BIN_NE], a, t1, 0, sa)
-            t3 = _new(B, B.emit[FAMILY_BINARY, BIN_XLOGY], t2, b, 0, sab)
-            t4 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t3, 0, sn)
-            ga = t4
-        if need_b:
-            t5 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, a, 0, sn)
-            t6 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], t5, b, 0, sn)
-            gb = t6
         return ga, gb
     return -2, -2
 

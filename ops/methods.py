@@ -140,8 +140,6 @@ _FUNCTIONS_AS_METHODS = [
     "amax", "amin", "argmax", "argmin", "norm", "softmax", "log_softmax", "logsumexp", "matmul", "mm", "bmm",
     "dot", "mv", "outer", "reshape", "view", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "t",
     "clone", "flip", "swapaxes", "broadcast_to", "multiply", "subtract", "divide", "true_divide", "negative",
-    "round", "fix", "logit", "nan_to_num", "lerp", "addcmul", "addcdiv", "arctan", "arcsin", "arccos", "arcsinh",
-    "arccosh", "arctanh", "arctan2",
 ]
 
 

@@ -325,10 +325,7 @@ def test_mixed_partials_agree_in_both_orders(x0, y0):
 # ---- third order against finite differences, for the op-spec rows ------------------------------------
 THIRD_ORDER_ROWS = ["exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sigmoid", "sigmoid_plain", "square",
                     "pow_int", "pow_frac", "pow_negative", "rsqrt", "rpow_number", "rdiv_scalar",
-                    "mul", "div", "pow_tensor", "log1p", "erf", "atan2",
-                    # issue 11's smooth elementwise ops
-                    "erfc", "expm1", "log2", "log10", "exp2", "atan", "asin", "acos", "sinh", "cosh", "asinh",
-                    "acosh", "atanh", "reciprocal", "sinc", "logit", "hypot", "xlogy", "lerp", "addcmul", "addcdiv"]
+                    "mul", "div", "pow_tensor", "log1p", "erf", "atan2"]
 
 
 @pytest.mark.parametrize("name", THIRD_ORDER_ROWS)

@@ -5,9 +5,9 @@ higher derivatives (``create_graph=True``) and ``tape.compile`` replay work
 through it. Activations the op table does not have yet are composites, written
 to stay accurate where a naive formula loses digits:
 
-- ``softplus(x) = log(1 + exp(x))`` below the threshold, with ``log1p`` keeping
+- ``softplus(x) = log(1 + exp(x))`` below the threshold, with ``_log1p`` keeping
   full relative precision for large negative x; ``logsigmoid(x) = -softplus(-x)``.
-- ``elu`` uses ``expm1``.
+- ``elu`` uses ``_expm1``, a Taylor polynomial near 0 and ``exp(x) - 1`` elsewhere.
 - ``silu(x) = x * sigmoid(x)``; ``leaky_relu`` is a ``where``.
 - ``gelu(approximate='tanh')`` is the tanh formula; ``gelu(approximate='none')``
   is ``0.5 x (1 + erf(x / sqrt(2)))`` with the table's ``erf``.
@@ -39,6 +39,35 @@ __all__ = [
 
 def _as_tensor(x) -> Tensor:
     return x if isinstance(x, Tensor) else _wrap(np.asarray(x, dtype=np.float64))
+
+
+# ---- accurate building blocks (composites the op table will replace) -----------------------
+_EXPM1_SMALL = 0.1      # |x| below this: Taylor polynomial of degree 10 (error < 3e-18 relative)
+_LOG1P_SMALL = 0.01     # 0 <= u below this: alternating series of degree 8 (error < 1.2e-17 relative)
+
+
+def _expm1(x: Tensor) -> Tensor:
+    """exp(x) - 1 with full relative precision near 0 (composite: Taylor polynomial | exp - 1)."""
+    small = T.abs(x) < _EXPM1_SMALL
+    near = T.where(small, x, 0.0)
+    series = near * 0.0 + 1.0 / math.factorial(10)
+    for k in range(9, 0, -1):  # Horner: sum_{k=1..10} x^k / k!
+        series = series * near + 1.0 / math.factorial(k)
+    series = series * near
+    far = T.where(small, 0.0, x)
+    return T.where(small, series, T.exp(far) - 1.0)
+
+
+def _log1p(u: Tensor) -> Tensor:
+    """log(1 + u) for u >= 0 with full relative precision near 0 (composite: series | log(1 + u))."""
+    small = u < _LOG1P_SMALL
+    near = T.where(small, u, 0.0)
+    series = near * 0.0 + (-1.0) ** 9 / 8.0
+    for k in range(7, 0, -1):  # Horner: sum_{k=1..8} (-1)^(k+1) u^k / k
+        series = series * near + (-1.0) ** (k + 1) / k
+    series = series * near
+    far = T.where(small, 1.0, u)
+    return T.where(small, series, T.log(1.0 + far))
 
 
 # ---- activations -------------------------------------------------------------------------------
@@ -77,7 +106,7 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     zc = T.where(linear_part, 0.0, z)
     # log(1 + e^z) = max(z, 0) + log1p(e^-|z|), with each branch evaluated only where it is taken
     positive = zc > 0.0
-    soft = T.where(positive, zc, 0.0) + T.log1p(T.exp(T.where(positive, -zc, zc)))
+    soft = T.where(positive, zc, 0.0) + _log1p(T.exp(T.where(positive, -zc, zc)))
     if beta != 1.0:
         soft = soft / beta
     return T.where(linear_part, x, soft)
@@ -108,7 +137,7 @@ def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """
     x = _as_tensor(input)
     positive = x > 0.0
-    return T.where(positive, x, alpha * T.expm1(T.where(positive, 0.0, x)))
+    return T.where(positive, x, alpha * _expm1(T.where(positive, 0.0, x)))
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
