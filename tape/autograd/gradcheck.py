@@ -18,7 +18,7 @@ True
 from __future__ import annotations
 
 import warnings
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 import numpy as np
 
