@@ -124,9 +124,12 @@ def run_backward(roots: Sequence, seeds: Sequence, targets: Optional[Sequence], 
                     tape.sealed = True
             else:
                 sweep.close(free=not retain_graph, completed=completed)
-    if not retain_graph and state.recording is None:
+    if not retain_graph:
         for tape in sweeps:
-            tape.release_consumed()
+            if tape.hooks:
+                _drop_consumed_hooks(tape)
+            if state.recording is None:
+                tape.release_consumed()
     # a leaf's hooks run once, on its whole gradient (summed over every tape that used it)
     if target_ids is None:
         for key, (t, g) in leaf_grads.items():
@@ -156,6 +159,16 @@ def _run_hooked(tape: Tape, sweep, hi: int, lo: int, seeds: list, free: bool, ho
             sweep.set_adjoint(node, hooks.run(g, create_graph))
         hi = node
     sweep.run(hi, lo, seeds, free)
+
+
+def _drop_consumed_hooks(tape: Tape) -> None:
+    """A freeing sweep consumed these records: no later sweep runs their hooks, so let go of them (a hook's
+    closure over its own tensor would otherwise keep the tape alive until the cycle collector runs)."""
+    freed = tape.freed
+    for node in [m for m in tape.hooks if m < len(freed) and freed[m]]:
+        del tape.hooks[node]
+    if not tape.hooks:
+        tape.hooks = None
 
 
 def _hooks_to_run(tape: Tape, hi: int, targets, target_ids) -> list:

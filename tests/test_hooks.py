@@ -473,3 +473,32 @@ def test_hooks_are_refused_inside_tape_compile():
         return g.sum()
     with pytest.raises(RuntimeError, match="tensor hook ran inside a compiled function"):
         tape.compile(fn, np.array([1.0, 2.0]))
+
+
+def test_a_freeing_backward_lets_go_of_its_hooks():
+    """A hook whose closure holds its own tensor does not keep the tape alive after a freeing backward
+    (no cycle left for the collector): a training-style loop frees each tape at once."""
+    import gc
+    import weakref
+    gc.disable()
+    try:
+        refs = []
+        w = tape.tensor([1.0, 2.0], requires_grad=True)
+        for _ in range(3):
+            y = w * 3
+            y.register_hook(lambda g, y=y: g * y)  # the hook holds its tensor, which holds the tape
+            (y * y).sum().backward()
+            refs.append(weakref.ref(y._tape))
+            del y
+        assert [r() for r in refs[:-1]] == [None, None]
+        np.testing.assert_allclose(w.grad.numpy(), 3 * np.array([54.0, 216.0]))  # 3 steps of 6 * (3 w)^2
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("module_name", ["tape._hooks", "tape.autograd.function", "tape.autograd.gradcheck"])
+def test_docstring_examples_run(module_name):
+    import doctest
+    import importlib
+    result = doctest.testmod(importlib.import_module(module_name))
+    assert result.attempted > 0 and result.failed == 0, result
