@@ -326,6 +326,30 @@ def hooks_in_a_chain_to_second_order(lib):
     return {"g": g.item(), "h": h.item(), "first": z.grad.item()}
 
 
+@case({"weight": [[-0.186711017007, 0.00115429274, 0.189019602486], [0.3, 0.5, 0.7]],
+       "bias": [-0.066740796394, -0.073818181818], "grad is None": True})
+def clipping_hooks_and_an_optimizer_step_in_backward(lib):
+    """Parameter hooks clip each gradient; post-accumulate hooks step an optimizer per parameter and zero
+    its gradient (PyTorch's "optimizer step in backward" recipe)."""
+    lin = lib.nn.Linear(3, 2).double()
+    with lib.no_grad():
+        lin.weight.copy_(lib.tensor(np.arange(6.0).reshape(2, 3) / 5))
+        lin.bias.copy_(lib.tensor([0.1, -0.2], dtype=lib.float64))
+    optimizers = {p: lib.optim.SGD([p], lr=0.1) for p in lin.parameters()}
+
+    def step(p):
+        optimizers[p].step()
+        optimizers[p].zero_grad()
+    for p in lin.parameters():
+        p.register_hook(lambda g: g.clamp(-1.0, 1.0))
+        p.register_post_accumulate_grad_hook(step)
+    x = lib.tensor(np.linspace(-1, 1, 12).reshape(4, 3))
+    for _ in range(3):
+        (lin(x) ** 2).sum().backward()
+    return {"weight": np.round(lin.weight.detach().numpy(), 12).tolist(),
+            "bias": np.round(lin.bias.detach().numpy(), 12).tolist(), "grad is None": lin.weight.grad is None}
+
+
 ERRORS = {
     "no grad": (RuntimeError, "cannot register a hook on a tensor that doesn't require gradient",
                 lambda lib: lib.tensor(1.0).register_hook(lambda g: g)),
