@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 from typing import Any, Callable
 
 import numpy as np
@@ -73,7 +74,7 @@ class FunctionCtx:
         """The engine's first-order sweep calls this at the call's record: run the user's backward on the outputs' adjoints; returns one float64 array (or None) per forward argument."""
         grad_tensors = []
         for node, g, shape, dt in zip(ctx.output_nodes, grads, ctx.output_shapes, ctx.output_dtypes):
-            if _undefined_grads[0] and g is not None and not ctx.materialize_grads:
+            if _undefined_grads.on and g is not None and not ctx.materialize_grads:
                 g = None  # gradcheck's undefined-gradient check: every gradient here derives from none
             if g is None:
                 # every tensor output, marked non-differentiable or not reached, gets zeros (PyTorch)
@@ -216,7 +217,13 @@ class Function:
         return tuple(wrapped) if is_tuple else wrapped[0]
 
 
-_undefined_grads = [False]  # gradcheck's check_undefined_grad: custom backwards get None, not gradients
+class _UndefinedGrads(threading.local):
+    """gradcheck's check_undefined_grad: while ``on`` (in this thread), custom backwards that turned
+    ``materialize_grads`` off get None, not gradients."""
+    on = False
+
+
+_undefined_grads = _UndefinedGrads()
 
 
 def _zeros(shape, dt) -> Tensor:

@@ -251,14 +251,14 @@ def _check_undefined_grad(fn: Callable, inputs: tuple, diff: list) -> None:
     with enable_grad():
         outputs = _differentiable(_outputs(fn, inputs))
     zeros = [_wrap(np.zeros(o.shape, o._dt)) for o in outputs]
-    _function._undefined_grads[0] = True
+    _function._undefined_grads.on = True
     try:
         grads_input = grad(outputs, diff, zeros, allow_unused=True)
     except RuntimeError as e:
         warn_bc_breaking()
         raise GradcheckError(f"Expected backward function to handle undefined output grads. {_UNDEFINED_DOC}") from e
     finally:
-        _function._undefined_grads[0] = False
+        _function._undefined_grads.on = False
     for gi in grads_input:
         if gi is not None and np.any(gi._array() != 0):
             warn_bc_breaking()
