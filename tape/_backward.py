@@ -16,6 +16,7 @@ import numpy as np
 from . import _check
 from . import _registry as R
 from ._engine import _Sweep, _announce_compile
+from ._hooks import leaf_hooks
 from ._retape import retape_sweep
 from ._tape import SECOND_BACKWARD, Tape, state
 from ._tensor import Tensor, check_shared
@@ -64,6 +65,7 @@ def run_backward(roots: Sequence, seeds: Sequence, targets: Optional[Sequence], 
     sweeps: dict[Tape, object] = {}
     resume: dict[Tape, int] = {}   # the next record to sweep on a tape swept down to a segment's start
     wanted_of: dict[Tape, list] = {}
+    hooked_of: dict[Tape, list] = {}  # the nodes whose tensor hooks this backward runs, newest first
     completed = False
     try:
         while work or resume:
@@ -84,17 +86,22 @@ def run_backward(roots: Sequence, seeds: Sequence, targets: Optional[Sequence], 
                     _check.validate(tape)
                 wanted = _wanted(tape, targets, target_ids)
                 wanted_of[tape] = wanted
+                hooked = _hooks_to_run(tape, hi, targets, target_ids) if tape.hooks else []
+                hooked_of[tape] = hooked
                 if create_graph:
-                    sweep = retape_sweep(tape, {node for node, _ in wanted} | set(tape.externs), hi)
+                    sweep = retape_sweep(tape, {node for node, _ in wanted} | set(tape.externs) | set(hooked), hi)
                 else:
-                    extra = list(tape.externs) + tape.host_nodes
+                    extra = list(tape.externs) + tape.host_nodes + hooked
                     for ctx in tape.customs.values():
                         extra.extend(m for m in ctx.output_nodes if m >= 0)
                     sweep = _Sweep(tape, [node for node, _ in wanted] + extra, hi)
                 sweeps[tape] = sweep
             if seeds_here:
                 check_shared(tape, hi, [node for node, _ in seeds_here])
-            sweep.run(hi, lo, seeds_here, not retain_graph)
+            if hooked_of[tape]:
+                _run_hooked(tape, sweep, hi, lo, seeds_here, not retain_graph, hooked_of[tape], create_graph)
+            else:
+                sweep.run(hi, lo, seeds_here, not retain_graph)
             for node, (other, other_node) in tape.externs.items():
                 if lo <= node <= hi:
                     g = sweep.get(node)
@@ -117,10 +124,83 @@ def run_backward(roots: Sequence, seeds: Sequence, targets: Optional[Sequence], 
                     tape.sealed = True
             else:
                 sweep.close(free=not retain_graph, completed=completed)
-    if not retain_graph and state.recording is None:
+    if not retain_graph:
         for tape in sweeps:
-            tape.release_consumed()
+            if tape.hooks:
+                _drop_consumed_hooks(tape)
+            if state.recording is None:
+                tape.release_consumed()
+    # a leaf's hooks run once, on its whole gradient (summed over every tape that used it)
+    if target_ids is None:
+        for key, (t, g) in leaf_grads.items():
+            hooks = leaf_hooks(t)
+            if hooks is not None:
+                leaf_grads[key] = (t, hooks.run(g, create_graph))
+    else:
+        for i, t in enumerate(targets):
+            g = target_grads[i]
+            if g is not None and isinstance(t, Tensor) and t._tape is None and (hooks := leaf_hooks(t)) is not None:
+                target_grads[i] = hooks.run(g, create_graph)
     return target_grads, leaf_grads
+
+
+def _run_hooked(tape: Tape, sweep, hi: int, lo: int, seeds: list, free: bool, hooked: list,
+                create_graph: bool) -> None:
+    """Sweep ``hi`` down to ``lo`` in ranges, stopping above each hooked node (newest first) to run its
+    tensor hooks on its complete adjoint and put their result in its place."""
+    for node in hooked:
+        if node > hi or node < lo:
+            continue
+        sweep.run(hi, node + 1, seeds, free)
+        seeds = []
+        hooks = tape.hooks.get(node) if tape.hooks else None
+        g = sweep.adjoint(node)
+        if g is not None and hooks is not None and hooks.fns:
+            sweep.set_adjoint(node, hooks.run(g, create_graph))
+        hi = node
+    sweep.run(hi, lo, seeds, free)
+
+
+def _drop_consumed_hooks(tape: Tape) -> None:
+    """A freeing sweep consumed these records: no later sweep runs their hooks, so let go of them (a hook's
+    closure over its own tensor would otherwise keep the tape alive until the cycle collector runs)."""
+    freed = tape.freed
+    for node in [m for m in tape.hooks if m < len(freed) and freed[m]]:
+        del tape.hooks[node]
+    if not tape.hooks:
+        tape.hooks = None
+
+
+def _hooks_to_run(tape: Tape, hi: int, targets, target_ids) -> list:
+    """The hooked nodes at or below ``hi`` whose hooks this backward runs, newest first: all of them for
+    backward(); for grad (or backward(inputs=...)) only those computed from a target, as PyTorch runs only
+    the backward nodes on a path to an input."""
+    nodes = sorted((m for m, hooks in tape.hooks.items() if m <= hi and hooks.fns), reverse=True)
+    if target_ids is None or not nodes:
+        return nodes
+    memo: dict = {}
+    return [m for m in nodes if _computed_from(tape, m, targets, target_ids, memo)]
+
+
+def _computed_from(tape: Tape, node: int, targets, target_ids, memo: dict) -> bool:
+    """Whether ``node`` of ``tape`` depends on one of the targets (through externs, on other tapes too)."""
+    key = (id(tape), node)
+    if key in memo:
+        return memo[key]
+    memo[key] = False  # no cycles across tapes (externs point to older segments), but be safe
+    rec, _, _, _, iconsts = tape.columns()
+    marked = R.kernels.reach(rec, iconsts, R.kinds(), node, np.array([node], np.int64))
+    del rec, iconsts
+    here = [t._node for t in targets if isinstance(t, Tensor) and t._tape is tape and t._node <= node]
+    here += [m for m, leaf in tape.leaves.items() if m <= node and id(leaf) in target_ids]
+    found = any(marked[m] for m in here)
+    if not found:
+        for m, (other, other_node) in tape.externs.items():
+            if m <= node and marked[m] and _computed_from(other, other_node, targets, target_ids, memo):
+                found = True
+                break
+    memo[key] = found
+    return found
 
 
 def _wanted(tape: Tape, targets, target_ids) -> list:
@@ -154,7 +234,8 @@ def run_backward_rows(roots: Sequence, seed_rows: Sequence[np.ndarray], targets:
     nb = seed_rows[0].shape[0]
     tapes = {root._tape for root in roots}
     tape = next(iter(tapes))
-    if len(tapes) != 1 or tape is None or tape.externs or tape.customs or tape.host_nodes:
+    if (len(tapes) != 1 or tape is None or tape.externs or tape.customs or tape.host_nodes or tape.hooks
+            or any(leaf_hooks(t) is not None for t in targets)):
         rows = [run_backward(list(roots), [s[k] for s in seed_rows], list(targets),
                              True if k < nb - 1 else retain_graph)[0] for k in range(nb)]
         out = []

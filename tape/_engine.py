@@ -67,6 +67,27 @@ class _Sweep:
             return np.array(self.out[o])
         return self.out[o:o + self.cols[2][l, 3]].reshape(self.shape(node))
 
+    def adjoint(self, node: int) -> Optional[np.ndarray]:
+        """A copy of ``node``'s adjoint as the sweep holds it before the node's record runs (None if nothing
+        reached it). An array node must be wanted (its adjoint accumulates in ``out``)."""
+        if node >= self.n or self.touched[node] == 0:
+            return None
+        l = self.loc[node]
+        if l < 0:
+            return np.array(self.sadj[node])
+        o = self.keep[node]
+        return self.out[o:o + self.cols[2][l, 3]].reshape(self.shape(node)).copy()
+
+    def set_adjoint(self, node: int, grad: np.ndarray) -> None:
+        """Replace ``node``'s adjoint (a tensor hook's result) before the sweep runs its record."""
+        flat = np.ascontiguousarray(grad, dtype=np.float64).reshape(-1)
+        l = self.loc[node]
+        if l < 0:
+            self.sadj[node] = flat[0]
+        else:
+            o = self.keep[node]
+            self.out[o:o + flat.size] = flat
+
     def columns(self) -> tuple:
         """The tape's columns as the kernels take them (kernels.Columns' fields, as a plain tuple)."""
         c = self.cols

@@ -267,6 +267,12 @@ class KernelRetape:
             return None
         return self.tensor_for(int(self.adj[node]))
 
+    adjoint = get  # before the node's record runs (a tensor hook's argument)
+
+    def set_adjoint(self, node: int, grad: Tensor) -> None:
+        """Replace ``node``'s adjoint (a tensor hook's result) before the sweep runs its record."""
+        self.adj[node] = node_on(self.tape, _fit(grad, self.handle(node)))
+
 
 class RuleRetape:
     """The re-taping sweep with every record's derivative from its Python rule (op.vjp): the reference.
@@ -332,6 +338,13 @@ class RuleRetape:
 
     def get(self, node: int) -> Optional[Tensor]:
         return self.results.get(node)
+
+    def adjoint(self, node: int) -> Optional[Tensor]:
+        """``node``'s adjoint before its record runs (a tensor hook's argument), or None."""
+        return self.adjoints.get(node)
+
+    def set_adjoint(self, node: int, grad: Tensor) -> None:
+        self.adjoints[node] = _fit(grad, self.handle(node))
 
 
 def retape_sweep(tape: Tape, wanted: set, hi: int):

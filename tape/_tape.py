@@ -89,7 +89,7 @@ class Tape:
                  "consts", "iconsts", "leaves", "retained", "externs", "customs", "scalar_consts", "freed", "sealed",
                  "seq", "segment_starts", "segment_stamps", "owner", "flushes",
                  "value_bytes", "shared", "host_nodes", "shape_ids", "shapes", "nshapes", "released",
-                 "__weakref__")
+                 "hooks", "__weakref__")
 
     def __init__(self) -> None:
         self.n = 0
@@ -125,6 +125,7 @@ class Tape:
         self.shapes = np.zeros((8, 1 + MAXDIM), np.int64)  # row sid: (ndim, d0, ..., d7)
         self.nshapes = 1
         self.released = False                 # values no sweep can read any more were given back
+        self.hooks = None                     # node -> _hooks.HookSet of a non-leaf's register_hook hooks
 
     # ---- shapes -------------------------------------------------------------
     def shape_id(self, shape: tuple) -> int:
@@ -444,6 +445,7 @@ class Tape:
             self.externs = {}
             self.scalar_consts = {}
             self.host_nodes = []
+            self.hooks = None
 
 
 # ---- the thread's current tape and grad mode --------------------------------

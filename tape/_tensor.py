@@ -61,7 +61,7 @@ class _Meta:
     """Rarely used per-tensor state, allocated on first use."""
 
     __slots__ = ("grad", "retain", "grad_fn", "leaf", "version", "origin",
-                 "pending")
+                 "pending", "hooks", "post_hooks")
 
     def __init__(self) -> None:
         self.grad = None
@@ -73,6 +73,8 @@ class _Meta:
         self.version = [0]  # shared with detached aliases of the same memory, as PyTorch's version counter
         self.origin = None  # (tape, node) of a value tape.compile re-evaluates but does not differentiate
         self.pending = None  # tape.compile: records the guard this value needs once it is used (argmax indices)
+        self.hooks = None  # a leaf's register_hook hooks (a _hooks.HookSet); a non-leaf's live on its tape
+        self.post_hooks = None  # a leaf's post-accumulate-grad hooks: {handle id: hook}
 
 
 def _to_numpy(data, dtype=None) -> np.ndarray:
@@ -378,7 +380,40 @@ class Tensor:
         return self
 
     def register_hook(self, hook):
-        raise NotImplementedError("Tensor.register_hook is not supported by tape yet")
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a non-None return replaces the gradient.
+
+        On a non-leaf the hook runs when the reverse sweep reaches the tensor's
+        record (its gradient is complete there) and its result flows on to
+        everything the tensor was computed from, and into ``.grad`` after
+        ``retain_grad()`` (in whatever order the two were called, as in PyTorch).
+        On a leaf it runs before the gradient is accumulated into ``.grad`` (or
+        returned by ``autograd.grad``). Hooks run in registration order. Returns a
+        handle whose ``remove()`` takes the hook away.
+
+        >>> import tape
+        >>> x = tape.tensor(2.0, requires_grad=True)
+        >>> y = x * x
+        >>> handle = y.register_hook(lambda g: g * 10)
+        >>> y.backward()
+        >>> x.grad
+        tensor(40.)
+        """
+        from ._hooks import register_hook
+        return register_hook(self, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` after ``backward`` has accumulated this leaf's gradient into ``.grad``.
+
+        >>> import tape
+        >>> w = tape.tensor([1.0, 2.0], requires_grad=True)
+        >>> seen = []
+        >>> handle = w.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad.sum().item()))
+        >>> (w * w).sum().backward()
+        >>> seen
+        [6.0]
+        """
+        from ._hooks import register_post_accumulate_grad_hook
+        return register_post_accumulate_grad_hook(self, hook)
 
     @property
     def _version(self) -> int:

@@ -13,6 +13,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from .._backward import run_backward, run_backward_rows
+from .._hooks import run_post_accumulate_hooks
 from .._grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .._tensor import Tensor, _wrap
 from .._retape import leaf_grad
@@ -106,6 +107,9 @@ def backward(tensors: TensorOrTensors, grad_tensors=None, retain_graph: Optional
         if g is None:
             continue
         _accumulate(t, g)
+        meta = t._meta
+        if meta is not None and meta.post_hooks:
+            run_post_accumulate_hooks(t)
 
 
 def _seed_tensors(seeds: list, given) -> list:

@@ -22,11 +22,14 @@ record; Python runs the user's ``backward`` and the sweep resumes.
 """
 from __future__ import annotations
 
-from typing import Any
+import functools
+import inspect
+import threading
+from typing import Any, Callable
 
 import numpy as np
 
-from .._grad_mode import enable_grad, no_grad
+from .._grad_mode import enable_grad, is_grad_enabled, no_grad
 from .._tensor import Tensor, _wrap, needs_record, node_on, target_tape
 from ..ops import table as T
 
@@ -70,10 +73,14 @@ class FunctionCtx:
     def backward_arrays(ctx, grads: list) -> list:  # noqa: N805 - ``ctx``, as the user's backward names it
         """The engine's first-order sweep calls this at the call's record: run the user's backward on the outputs' adjoints; returns one float64 array (or None) per forward argument."""
         grad_tensors = []
-        for node, g, shape in zip(ctx.output_nodes, grads, ctx.output_shapes):
-            if g is None and node >= 0 and ctx.materialize_grads:
-                g = np.zeros(shape, np.float64)
-            grad_tensors.append(None if g is None else _wrap(np.array(g, dtype=np.float64)))
+        for node, g, shape, dt in zip(ctx.output_nodes, grads, ctx.output_shapes, ctx.output_dtypes):
+            if _undefined_grads.on and g is not None and not ctx.materialize_grads:
+                g = None  # gradcheck's undefined-gradient check: every gradient here derives from none
+            if g is None:
+                # every tensor output, marked non-differentiable or not reached, gets zeros (PyTorch)
+                grad_tensors.append(_zeros(shape, dt) if shape is not None and ctx.materialize_grads else None)
+            else:
+                grad_tensors.append(_wrap(np.array(g, dtype=np.float64)))
         with no_grad():
             result = ctx.fn_class.backward(ctx, *grad_tensors)
         if not isinstance(result, tuple):
@@ -105,10 +112,10 @@ class FunctionCtx:
     def backward_taped(ctx, grads_by_index: dict) -> list:  # noqa: N805
         """The re-taping sweep (create_graph=True) calls this: run the user's backward with recording on; returns one tensor (or None) per argument."""
         grad_tensors = []
-        for i, (node, shape) in enumerate(zip(ctx.output_nodes, ctx.output_shapes)):
+        for i, (shape, dt) in enumerate(zip(ctx.output_shapes, ctx.output_dtypes)):
             g = grads_by_index.get(i)
-            if g is None and node >= 0 and ctx.materialize_grads:
-                g = _wrap(np.zeros(shape, np.float64))
+            if g is None and shape is not None and ctx.materialize_grads:
+                g = _zeros(shape, dt)
             grad_tensors.append(g)
         with enable_grad():
             result = ctx.fn_class.backward(ctx, *grad_tensors)
@@ -136,13 +143,45 @@ class Function:
 
     vjp = backward
 
+    @staticmethod
+    def setup_context(ctx: FunctionCtx, inputs: tuple, output) -> None:
+        """Override to set up ``ctx`` from the inputs and the output; ``forward`` then takes no ``ctx``.
+
+        >>> import tape
+        >>> class Mul(tape.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(x, y):
+        ...         return x * y
+        ...     @staticmethod
+        ...     def setup_context(ctx, inputs, output):
+        ...         ctx.save_for_backward(*inputs)
+        ...     @staticmethod
+        ...     def backward(ctx, g):
+        ...         x, y = ctx.saved_tensors
+        ...         return g * y, g * x
+        >>> x = tape.tensor(2.0, requires_grad=True)
+        >>> Mul.apply(x, tape.tensor(3.0)).backward()
+        >>> x.grad
+        tensor(3.)
+        """
+        raise NotImplementedError("setup_context is not implemented.")
+
     @classmethod
-    def apply(cls, *args):
+    def apply(cls, *args, **kwargs):
         ctx = FunctionCtx()
         ctx.fn_class = cls
-        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         with no_grad():
-            result = cls.forward(ctx, *args)
+            if cls.setup_context is not Function.setup_context:
+                # forward(*args) without ctx; setup_context sees the arguments with their defaults filled in
+                bound = inspect.signature(cls.forward).bind(*args, **kwargs)
+                bound.apply_defaults()
+                args, kwargs = bound.args, bound.kwargs
+                ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+                result = cls.forward(*args, **kwargs)
+                cls.setup_context(ctx, args, result)
+            else:
+                ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+                result = cls.forward(ctx, *args, **kwargs)
         is_tuple = isinstance(result, tuple)
         outs = result if is_tuple else (result,)
         tensor_args = [a for a in args if isinstance(a, Tensor)]
@@ -176,3 +215,68 @@ class Function:
         ctx.output_dtypes = [o._dt if isinstance(o, Tensor) else None for o in outs]
         tape.customs[call] = ctx
         return tuple(wrapped) if is_tuple else wrapped[0]
+
+
+class _UndefinedGrads(threading.local):
+    """gradcheck's check_undefined_grad: while ``on`` (in this thread), custom backwards that turned
+    ``materialize_grads`` off get None, not gradients."""
+    on = False
+
+
+_undefined_grads = _UndefinedGrads()
+
+
+def _zeros(shape, dt) -> Tensor:
+    """A materialized gradient for an output no gradient reached: zeros in the output's dtype."""
+    return _wrap(np.zeros(shape, dt if dt is not None else np.float64))
+
+
+class _DelayedError(Function):
+    """What ``once_differentiable`` wraps a backward's results in when a graph is being built: differentiating
+    them again raises."""
+
+    @staticmethod
+    def forward(ctx, *values):
+        return values if len(values) > 1 else values[0]
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise RuntimeError("trying to differentiate twice a function that was marked with @once_differentiable")
+
+
+def once_differentiable(fn: Callable) -> Callable:
+    """Decorate a custom Function's ``backward`` that is not itself differentiable: it runs under no_grad,
+    and when a graph of the gradient is being built (create_graph=True) differentiating its result again
+    raises, as in PyTorch.
+
+    >>> import tape
+    >>> from tape.autograd.function import once_differentiable
+    >>> class Cube(tape.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x ** 3
+    ...     @staticmethod
+    ...     @once_differentiable
+    ...     def backward(ctx, g):
+    ...         (x,) = ctx.saved_tensors
+    ...         return 3 * x ** 2 * g
+    >>> x = tape.tensor(2.0, requires_grad=True)
+    >>> Cube.apply(x).backward()
+    >>> x.grad
+    tensor(12.)
+    """
+    @functools.wraps(fn)
+    def wrapper(ctx, *args, **kwargs):
+        with no_grad():
+            outputs = fn(ctx, *args, **kwargs)
+        if not is_grad_enabled():
+            return outputs
+        if not any(isinstance(a, Tensor) and a.requires_grad for a in args):
+            return outputs
+        values = outputs if isinstance(outputs, tuple) else (outputs,)
+        fakes = tuple(v.detach().requires_grad_(True) if isinstance(v, Tensor) and v.is_floating_point() else v
+                      for v in values)
+        wrapped = _DelayedError.apply(*fakes)
+        return wrapped if isinstance(outputs, tuple) else (wrapped[0] if isinstance(wrapped, tuple) else wrapped)
+    return wrapper
