@@ -6,6 +6,7 @@ import numpy as np
 from tape._tensor import Tensor, _plain, _wrap, escape
 
 from . import functions as F
+from . import inplace as I
 from . import primitives as P
 from . import shape as S
 
@@ -44,7 +45,7 @@ def _rmatmul(self, other):
 
 
 def _getitem(self, key):
-    return S.getitem(self, key)
+    return I.getitem(self, key)
 
 
 def _T(self):
@@ -130,7 +131,8 @@ _METHODS = {
     "long": _no_grad_cast(np.int64),
     "int": _no_grad_cast(np.int32),
     "bool": _no_grad_cast(np.bool_),
-    "contiguous": lambda self: self,
+    "contiguous": I.contiguous,
+    "__setitem__": I.setitem,
     "cpu": lambda self: self,
 }
 
@@ -143,7 +145,28 @@ _FUNCTIONS_AS_METHODS = [
 ]
 
 
+# the public shape functions whose results are views of their input (PyTorch's view ops)
+_VIEW_FUNCTIONS = {
+    "view": I._reshape_view("view", F.view, allow_copy=False),
+    "reshape": I._reshape_view("reshape", F.reshape, allow_copy=True),
+    "flatten": I._reshape_view("flatten", F.flatten, allow_copy=True),
+    "squeeze": I._reshape_view("squeeze", F.squeeze, allow_copy=True),
+    "unsqueeze": I._reshape_view("unsqueeze", F.unsqueeze, allow_copy=True),
+    "permute": I._permute_view(F.permute, I._perm_permute),
+    "transpose": I._permute_view(F.transpose, I._perm_transpose),
+    "swapaxes": I._permute_view(F.transpose, I._perm_transpose),
+    "t": I._permute_view(F.t, I._perm_t),
+    "expand": I._expand_view(F.expand),
+    "broadcast_to": I._expand_view(F.broadcast_to),
+}
+
+
 def install() -> None:
+    for name, fn in _VIEW_FUNCTIONS.items():
+        setattr(F, name, fn)
+    _METHODS["expand"] = _VIEW_FUNCTIONS["expand"]
+    for name, fn in I.INPLACE.items():
+        setattr(Tensor, name, fn)
     for name, fn in _METHODS.items():
         setattr(Tensor, name, fn)
     for name in _FUNCTIONS_AS_METHODS + F._DECLARED_PUBLIC:
