@@ -48,6 +48,7 @@ ZERO = register("zero", "ZeroBackward0", Family.STRUCTURAL, S_VIEW, 1, _named).i
 FILL = register("fill", "FillBackward2", Family.STRUCTURAL, S_VIEW, 1, _named).id
 FILL_TENSOR = register("fill_tensor", "FillBackward3", Family.STRUCTURAL, S_VIEW, 1, _named).id
 MASKED_FILL = register("masked_fill", "MaskedFillBackward0", Family.STRUCTURAL, S_VIEW, 1, _named).id
+MASKED_FILL_TENSOR = register("masked_fill_tensor", "MaskedFillBackward1", Family.STRUCTURAL, S_VIEW, 1, _named).id
 INDEX_PUT = register("index_put", "IndexPutBackward0", Family.STRUCTURAL, S_VIEW, 1, _named).id
 INDEX_ADD = register("index_add", "IndexAddBackward0", Family.STRUCTURAL, S_VIEW, 1, _named).id
 SCATTER_ = register("scatter", "ScatterBackward0", Family.STRUCTURAL, S_VIEW, 1, _named).id
@@ -324,7 +325,7 @@ def commit(t: Tensor, new: Tensor, snap: dict, name: int = -1) -> Tensor:
     recorded = state.grad_enabled and (new._rg or (root is not t and root._rg))
     new_root = None
     if recorded and root is not t:
-        idx = _flat_positions(t, view.fn).reshape(-1)
+        idx = _flat_positions(t, view.fn)
         if np.unique(idx).size != idx.size:
             raise RuntimeError(_OVERLAP)
         new_root = put(self_operand(root), idx, new, COPY_SLICES)
@@ -389,7 +390,7 @@ def put(x: Tensor, idx: np.ndarray, src, name: int, accumulate: bool = False) ->
         region = np.zeros(max(int(np.prod(shape, dtype=np.int64)), 1), bool)
         region[flat] = True
         out = P.where(_wrap(region.reshape(shape)), scattered, x)
-    if out._tape is not None:
+    if name >= 0 and out._tape is not None:
         out = S.view_as(name, out, shape)
     return out
 
@@ -537,9 +538,19 @@ def setitem(self: Tensor, key, value) -> None:
         return
     snap = _snapshot(self)
     idx = _positions(self)[pk]
-    new = put(self_operand(self), np.asarray(idx, dtype=np.int64), value,
-              COPY_SLICES if _basic_key(key) else INDEX_PUT)
+    new = put(self_operand(self), np.asarray(idx, dtype=np.int64), value, _setitem_name(key))
     commit(self, new, snap)
+
+
+def _setitem_name(key) -> int:
+    """PyTorch applies a key's ints, None and partial slices as views first: a key with any of them records
+    CopySlices, one of full slices, Ellipsis and index arrays alone IndexPutBackward0."""
+    keys = key if isinstance(key, tuple) else (key,)
+    for k in keys:
+        if k is None or (isinstance(k, slice) and k != slice(None)) or (
+                isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))):
+            return COPY_SLICES
+    return COPY_SLICES if _basic_key(key) else INDEX_PUT
 
 
 def _setitem_plain(t: Tensor, pk, value) -> None:
@@ -590,7 +601,7 @@ INPLACE = {
     "zero_": _inplace(_zero, ZERO, "Fill with zeros in place (ZeroBackward0)."),
     "fill_": None,
     "copy_": _inplace(_copy, COPY_BACKWARDS, "Copy ``src`` (broadcast, cast) into this tensor (CopyBackwards)."),
-    "masked_fill_": _inplace(_masked_fill, MASKED_FILL, "Set the elements where ``mask`` holds to ``value``."),
+    "masked_fill_": None,
     "index_put_": _inplace(_index_put_fn, INDEX_PUT, "``self[indices] = values`` (or ``+=`` with accumulate)."),
     "index_add_": _inplace(_index_add_fn, INDEX_ADD, "Add ``source`` rows at ``index`` along ``dim``."),
     "scatter_": _inplace(_scatter_fn, SCATTER_, "Write ``src`` at ``index`` along ``dim``."),
@@ -615,6 +626,16 @@ def fill_(self, value):
 
 
 INPLACE["fill_"] = fill_
+_masked_fill_number = _inplace(_masked_fill, MASKED_FILL)
+_masked_fill_tensor = _inplace(_masked_fill, MASKED_FILL_TENSOR)
+
+
+def masked_fill_(self, mask, value):
+    """Set the elements where ``mask`` holds to ``value`` (MaskedFillBackward0; 1 for a tensor value)."""
+    return (_masked_fill_tensor if isinstance(value, Tensor) else _masked_fill_number)(self, mask, value)
+
+
+INPLACE["masked_fill_"] = masked_fill_
 
 
 # ---- the saved-value flags the version check reads (tape/_registry.py: SAVES) ------------------
