@@ -270,9 +270,14 @@ def _write(t: Tensor, value) -> None:
     if type(v) is float:
         t._value = float(np.asarray(value, dtype=np.float64))
     else:
-        if not v.flags.writeable:
-            raise RuntimeError(_OVERLAP)
+        _check_overlap(v)
         np.copyto(v, value, casting="unsafe")
+
+
+def _check_overlap(v: np.ndarray) -> None:
+    """PyTorch refuses writes into memory where several elements are one (an expanded view)."""
+    if not v.flags.writeable or any(s == 0 and n > 1 for s, n in zip(v.strides, v.shape)):
+        raise RuntimeError(_OVERLAP)
 
 
 def _move(m: Tensor, new: Tensor, old_version: int, snap: dict) -> None:
@@ -349,7 +354,8 @@ def commit(t: Tensor, new: Tensor, snap: dict, name: int = -1) -> Tensor:
                 continue
             _rederive(m, root, old_version, snap)
             moved.add(id(m))
-    for m in [root, t] + members(cell):
+    owner = view.root if view is not None else t
+    for m in [owner, root, t] + members(cell):
         if id(m) not in moved and m._tape is not None:
             _alias_move(m, old_version, snap)
             moved.add(id(m))
@@ -401,7 +407,12 @@ def _inplace(fn, name: int = -1, doc: str = ""):
     def method(self, *args, **kwargs):
         _check_leaf(self)
         if _recording(self, *args, *kwargs.values()):
-            snap = _snapshot(self)
+            # the op's own records read the old value as saved before the change, except where an operand
+            # is (a view of) the tensor changed: PyTorch saved that operand itself, so a read of it raises
+            shares = self._meta is not None and any(
+                isinstance(a, Tensor) and a._meta is not None and a._meta.version is self._meta.version
+                for a in (*args, *kwargs.values()))
+            snap = {} if shares else _snapshot(self)
             return commit(self, fn(self_operand(self), *args, **kwargs), snap, name)
         return _write_plain(self, fn(self, *args, **kwargs))
     method.__doc__ = doc or f"In-place form of ``{getattr(fn, '__name__', '')}``, recorded as PyTorch records it."
@@ -415,7 +426,7 @@ def _write_plain(t: Tensor, new) -> Tensor:
         raise RuntimeError(f"output with shape {list(t.shape)} doesn't match the broadcast shape "
                            f"{list(np.shape(value))}")
     meta = t._meta
-    if meta is None or (len(meta.version) == 1 and meta.view is None and t._tape is None):
+    if t._tape is None and (meta is None or (len(meta.version) == 1 and meta.view is None)):
         if meta is None:
             t._meta = meta = _Meta()
         _write(t, value)
@@ -564,8 +575,7 @@ def _setitem_plain(t: Tensor, pk, value) -> None:
         return
     if meta is None:
         t._meta = meta = _Meta()
-    if not v.flags.writeable:
-        raise RuntimeError(_OVERLAP)
+    _check_overlap(v)
     snap = _snapshot(t) if (len(meta.version) > 1 or t._tape is not None) else None
     try:
         v[pk] = value
@@ -577,9 +587,9 @@ def _setitem_plain(t: Tensor, pk, value) -> None:
         return
     cell = meta.version
     refresh(cell)
-    root = meta.view.root if meta.view is not None and meta.view.graph else t
+    owner = meta.view.root if meta.view is not None else t
     done = set()
-    for m in [root, t] + members(cell):
+    for m in [owner, t] + members(cell):
         if id(m) not in done and m._tape is not None:
             _alias_move(m, old, snap)
         done.add(id(m))
