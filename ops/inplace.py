@@ -27,7 +27,7 @@ from tape import _registry as R
 from tape._grad_mode import enable_grad
 from tape._registry import Family
 from tape._tape import BIG, state
-from tape._tensor import (Tensor, _Meta, _View, _plain, _wrap, add_member, escape, members, record,
+from tape._tensor import (Tensor, _Meta, _View, _wrap, add_member, escape, members, needs_record, record,
                           refresh, root_array, watch_node)
 
 from . import _declare
@@ -193,6 +193,155 @@ def _expand_view(fn):
     method.__name__ = fn.__name__
     method.__doc__ = fn.__doc__
     return method
+
+
+UNBIND = register("unbind", "UnbindBackward0", Family.STRUCTURAL, S_GATHER, 1, S._gather_vjp).id
+SPLIT = register("split", "SplitBackward0", Family.STRUCTURAL, S_GATHER, 1, S._gather_vjp).id
+SPLIT_WITH_SIZES = register("split_with_sizes", "SplitWithSizesBackward0", Family.STRUCTURAL, S_GATHER, 1,
+                            S._gather_vjp).id
+DIAGONAL = register("diagonal", "DiagonalBackward0", Family.STRUCTURAL, S_GATHER, 1, S._gather_vjp).id
+
+
+def _gather_view(x: Tensor, fn, op: int) -> Tensor:
+    """The view ``fn`` (a numpy view function) of ``x``, recorded as a gather under ``op``'s grad_fn name."""
+    region = fn(x._memory())
+    value = np.array(region)
+    if value.ndim == 0 and value.dtype == _F64:
+        value = float(value)
+    if needs_record((x,)):
+        idx = np.ascontiguousarray(fn(_positions(x)), dtype=np.int64).reshape(-1)
+        out = record(op, value, (x,), iconsts=idx if idx.size else np.zeros(1, np.int64))
+    else:
+        out = _wrap(value)
+    return make_view(x, out, fn)
+
+
+def _dim(x: Tensor, dim: int) -> int:
+    from tape._tensor import _norm_dim
+    return _norm_dim(dim, x.ndim)
+
+
+def narrow(x, dim: int, start: int, length: int) -> Tensor:
+    """The view of ``length`` elements from ``start`` along ``dim`` (SliceBackward0)."""
+    x = F._as(x)
+    d = _dim(x, dim)
+    n = x.shape[d]
+    if start < 0:
+        start += n
+    if not 0 <= start <= n or length < 0 or start + length > n:
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
+    return getitem(x, (slice(None),) * d + (slice(start, start + length),))
+
+
+def select(x, dim: int, index: int) -> Tensor:
+    """The view at ``index`` along ``dim``, that dimension removed (SelectBackward0)."""
+    x = F._as(x)
+    d = _dim(x, dim)
+    n = x.shape[d]
+    if not -n <= index < n:
+        raise IndexError(f"select(): index {index} out of range for tensor of size {list(x.shape)} at dimension "
+                         f"{d}")
+    return getitem(x, (slice(None),) * d + (int(index),))
+
+
+def unbind(x, dim: int = 0) -> tuple:
+    """The views along ``dim``, that dimension removed (UnbindBackward0)."""
+    x = F._as(x)
+    d = _dim(x, dim)
+    return tuple(_gather_view(x, lambda a, i=i: a[(slice(None),) * d + (i, Ellipsis)], UNBIND)
+                 for i in range(x.shape[d]))
+
+
+def split(x, split_size_or_sections, dim: int = 0) -> tuple:
+    """Views of consecutive pieces along ``dim``: of one size (SplitBackward0), or of the listed sizes
+    (SplitWithSizesBackward0)."""
+    x = F._as(x)
+    d = _dim(x, dim)
+    n = x.shape[d]
+    if isinstance(split_size_or_sections, int):
+        size = split_size_or_sections
+        if size <= 0 and n:
+            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}")
+        sizes = [min(size, n - s) for s in range(0, n, size)] if n else [0]
+        op = SPLIT
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if sum(sizes) != n:
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at "
+                               f"dimension {d}), but got split_sizes={sizes}")
+        op = SPLIT_WITH_SIZES
+    out, start = [], 0
+    for size in sizes:
+        out.append(_gather_view(x, lambda a, s=start, e=start + size: a[(slice(None),) * d + (slice(s, e),)], op))
+        start += size
+    return tuple(out)
+
+
+def chunk(x, chunks: int, dim: int = 0) -> tuple:
+    """``split`` into pieces of ``ceil(size / chunks)`` along ``dim`` (SplitBackward0)."""
+    x = F._as(x)
+    if chunks <= 0:
+        raise RuntimeError("chunk expects `chunks` to be greater than 0, got: " + str(chunks))
+    n = x.shape[_dim(x, dim)]
+    return split(x, max(-(-n // chunks), 1), dim)
+
+
+def _diagonal_fn(offset: int, dim1: int, dim2: int):
+    def fn(a):
+        m = np.moveaxis(a, (dim1, dim2), (-2, -1))
+        b = m[..., :, offset:] if offset >= 0 else m[..., -offset:, :]
+        n = max(min(b.shape[-2], b.shape[-1]), 0)
+        return np.lib.stride_tricks.as_strided(b, b.shape[:-2] + (n,), b.strides[:-2] + (b.strides[-2] + b.strides[-1],),
+                                               writeable=b.flags.writeable)
+    return fn
+
+
+def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """The view of the diagonal ``offset`` of the planes ``(dim1, dim2)``, as the last dimension
+    (DiagonalBackward0)."""
+    x = F._as(x)
+    d1, d2 = _dim(x, dim1), _dim(x, dim2)
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    return _gather_view(x, _diagonal_fn(int(offset), d1, d2), DIAGONAL)
+
+
+def unflatten(x, dim: int, sizes) -> Tensor:
+    """``dim`` split into ``sizes`` (one may be -1), a view (ViewBackward0)."""
+    x = F._as(x)
+    d = _dim(x, dim)
+    sizes = list(sizes)
+    n = x.shape[d]
+    if sizes.count(-1) == 1:
+        known = int(np.prod([s for s in sizes if s != -1], dtype=np.int64))
+        sizes[sizes.index(-1)] = n // known if known else 0
+    if int(np.prod(sizes, dtype=np.int64)) != n:
+        raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {dim} "
+                           f"({n}) in the input tensor")
+    return view_fn(x, x.shape[:d] + tuple(sizes) + x.shape[d + 1:])
+
+
+def movedim(x, source, destination) -> Tensor:
+    """Dimensions ``source`` moved to ``destination``, a view (PermuteBackward0)."""
+    x = F._as(x)
+    src = [source] if isinstance(source, int) else list(source)
+    dst = [destination] if isinstance(destination, int) else list(destination)
+    if len(src) != len(dst):
+        raise RuntimeError(f"movedim: Invalid source or destination dims: source ({src} dims) should contain the "
+                           f"same number of dims as destination ({dst} dims)")
+    src = [_dim(x, s) for s in src]
+    dst = [_dim(x, s) for s in dst]
+    order = [n for n in range(x.ndim) if n not in src]
+    perm = [-1] * x.ndim
+    for s, t in zip(src, dst):
+        perm[t] = s
+    rest = iter(order)
+    perm = [p if p >= 0 else next(rest) for p in perm]
+    return permute_fn(x, *perm)
+
+
+view_fn = None     # the view-making view and permute, set by install (ops/methods.py)
+permute_fn = None
 
 
 def contiguous(x: Tensor, memory_format=None) -> Tensor:

@@ -161,9 +161,21 @@ _VIEW_FUNCTIONS = {
 }
 
 
+_NEW_VIEW_FUNCTIONS = {name: getattr(I, name) for name in
+                       ("narrow", "select", "unbind", "split", "chunk", "diagonal", "unflatten", "movedim")}
+
+
 def install() -> None:
     for name, fn in _VIEW_FUNCTIONS.items():
         setattr(F, name, fn)
+    I.view_fn, I.permute_fn = _VIEW_FUNCTIONS["view"], _VIEW_FUNCTIONS["permute"]
+    for name, fn in _NEW_VIEW_FUNCTIONS.items():
+        setattr(F, name, fn)
+        setattr(Tensor, name, fn)
+        if name not in F.__all__:
+            F.__all__.append(name)
+    F.__all__.append("moveaxis")
+    F.moveaxis = Tensor.moveaxis = I.movedim
     _METHODS["expand"] = _VIEW_FUNCTIONS["expand"]
     for name, fn in I.INPLACE.items():
         setattr(Tensor, name, fn)

@@ -746,30 +746,33 @@ def check_shared(tape: Tape, hi: int, seed_nodes) -> None:
     rows = np.array(rec[:hi + 1])
     iconsts = np.array(iconsts)
     del rec
-    flags = R.saved_flags()
-    kinds = R.kinds()
-    reached = marked.astype(bool)
-    ops = rows[:, 0]
+    first_reader = _first_readers(rows, iconsts, marked.astype(bool), hi)
     for node, cell, version, shape, limit in stale:
-        if not marked[node]:
-            continue
-        lim = min(limit, hi + 1)
-        r, m, o = rows[:lim], reached[:lim], ops[:lim]
-        reads = (((r[:, 1] == node) & flags[o, 0]) | ((r[:, 2] == node) & flags[o, 1])
-                 | ((r[:, 3] == node) & (kinds[o, 0] == int(R.Family.WHERE))))
-        read = bool((m & reads).any()) or (node < lim and bool(flags[ops[node], 2]))
-        if not read:  # custom Functions: any operand may be saved
-            for n in np.nonzero(m & (o == R.CUSTOM))[0]:
-                base = rows[n, 3]
-                if node in iconsts[base + 1:base + 1 + iconsts[base]]:
-                    read = True
-                    break
-        if read:
+        if marked[node] and first_reader[node] < limit:
             raise RuntimeError(
                 f"one of the variables needed for gradient computation has been modified by an inplace operation: "
                 f"[tape.float64 {list(shape)}] is at version {cell[0]}; expected version {version} instead. "
                 f"Hint: the tensor was changed in place after it was used; compute with a clone, or call "
                 f"backward before changing it.")
+
+
+def _first_readers(rows: np.ndarray, iconsts: np.ndarray, reached: np.ndarray, hi: int) -> np.ndarray:
+    """Per node, the first record a sweep reaches whose VJP reads the node's value (int64 max if none)."""
+    flags = R.saved_flags()
+    kinds = R.kinds()
+    first = np.full(hi + 1, np.iinfo(np.int64).max, np.int64)
+    idx = np.nonzero(reached)[0]
+    ops = rows[idx, 0]
+    for col, sel in ((1, flags[ops, 0]), (2, flags[ops, 1]), (3, kinds[ops, 0] == int(R.Family.WHERE))):
+        readers = idx[sel & (rows[idx, col] >= 0)]
+        np.minimum.at(first, rows[readers, col], readers)
+    readers = idx[flags[ops, 2]]
+    np.minimum.at(first, readers, readers)
+    for n in idx[ops == R.CUSTOM]:  # a custom Function may have saved any of its operands
+        base = rows[n, 3]
+        operands = iconsts[base + 1:base + 1 + iconsts[base]]
+        np.minimum.at(first, operands, n)
+    return first
 
 
 def watch_node(tape: Tape, node: int, cell: list, shape: tuple, limit: int = NO_LIMIT) -> None:

@@ -504,6 +504,12 @@ def _setitem_advanced(mod, x, v):
     return y
 
 
+def _diag_write(x, w):
+    y = x * 1.0
+    y.diagonal().mul_(w)
+    return y
+
+
 def _setitem_index_put(x, v):
     y = x * 1.0
     y[[2, 0]] = v
@@ -543,6 +549,17 @@ def _chain_of_writes(mod, x, w):
     return acc
 
 
+_both("narrow", lambda mod, x: x.narrow(1, 1, 2), 1, (M34,), "SliceBackward0")
+_both("select", lambda mod, x: mod.select(x, 1, -1), 1, (T234,), "SelectBackward0")
+_both("unbind", lambda mod, x: x.unbind(1), 1, (M34,), "UnbindBackward0")
+_both("split", lambda mod, x: x.split(2, dim=1), 1, ((3, 5),), "SplitBackward0")
+_both("split_with_sizes", lambda mod, x: x.split([1, 3], 1), 1, (M34,), "SplitWithSizesBackward0")
+_both("chunk", lambda mod, x: mod.chunk(x, 2, 0), 1, ((5, 2),), "SplitBackward0")
+_both("diagonal", lambda mod, x: x.diagonal(), 1, (M34,), "DiagonalBackward0")
+_both("diagonal_offset_dims", lambda mod, x: mod.diagonal(x, -1, 2, 1), 1, (T234,), "DiagonalBackward0")
+_both("unflatten", lambda mod, x: x.unflatten(1, (2, -1)), 1, (M34,), "ViewBackward0")
+_both("movedim", lambda mod, x: mod.movedim(x, (0, 1), (2, 0)), 1, (T234,), "PermuteBackward0")
+_both("write_through_diagonal", lambda mod, x, w: _diag_write(x, w), 2, ((3, 3), (3,)), "torch::autograd::CopySlices")
 _both("setitem_plain_tensor_receives_graph", _setitem_plain, 1, (M34,), "torch::autograd::CopySlices")
 _both("setitem_advanced_with_int", _setitem_advanced, 2, (M34, (2,)), "torch::autograd::CopySlices")
 _both("setitem_advanced", lambda mod, x, v: _setitem_index_put(x, v), 2, (M34, (2, 4)), "IndexPutBackward0")

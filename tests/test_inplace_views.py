@@ -153,6 +153,14 @@ VIEWS = {
     "squeeze": (lambda x: x[:1].squeeze(0), lambda a: a[0]),
     "flatten": (lambda x: x.flatten(), lambda a: a.reshape(12)),
     "view_of_view": (lambda x: x[1:].t()[2], lambda a: a[1:].T[2]),
+    "narrow": (lambda x: x.narrow(1, 1, 2), lambda a: a[:, 1:3]),
+    "select": (lambda x: x.select(1, 2), lambda a: a[:, 2]),
+    "unbind": (lambda x: x.unbind(1)[3], lambda a: a[:, 3]),
+    "split": (lambda x: x.split(3, 1)[1], lambda a: a[:, 3:]),
+    "chunk": (lambda x: x.chunk(2)[1], lambda a: a[2:]),
+    "diagonal": (lambda x: x.diagonal(1), lambda a: np.lib.stride_tricks.as_strided(a[:, 1:], (3,), (40,))),
+    "unflatten": (lambda x: x.unflatten(1, (2, 2)), lambda a: a.reshape(3, 2, 2)),
+    "movedim": (lambda x: x.movedim(0, 1), lambda a: a.T),
 }
 
 
