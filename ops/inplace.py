@@ -79,7 +79,7 @@ def make_view(x: Tensor, out: Tensor, fn) -> Tensor:
     root, base_fn = _root_of(x)
     full = fn if base_fn is None else (lambda a, f=base_fn, g=fn: g(f(a)))
     rv = root._value
-    synced = type(rv) is not float
+    synced = type(rv) is not float and type(out._value) is not float  # a 0-d float64 value is a Python float
     if synced:
         region = full(rv)
         if region.ndim == 0 and region.dtype == _F64:
@@ -121,9 +121,12 @@ def _view_key(key):
 def getitem(x: Tensor, key) -> Tensor:
     """``x[key]``: a view for basic keys (ints, slices, None, Ellipsis), a copy for advanced ones."""
     out = S.getitem(x, key)
-    if not _basic_key(key) or not isinstance(x, Tensor):
+    if type(key) is int:  # the common x[i]
+        k = (key, Ellipsis)
+    elif not _basic_key(key):
         return out
-    k = _view_key(key)
+    else:
+        k = _view_key(key)
     return make_view(x, out, lambda a, k=k: a[k])
 
 
