@@ -141,7 +141,7 @@ def _reshape_view(op_name, fn, allow_copy: bool):
         if type(rv) is not float:
             mem = x._memory()
             r = mem.reshape(shape)
-            if r.size and not np.shares_memory(r, mem):
+            if r.size and not np.may_share_memory(r, mem):
                 if allow_copy:
                     return out  # reshape of non-contiguous memory: a copy, as in PyTorch
                 raise RuntimeError("view size is not compatible with input tensor's size and stride (at least one "
@@ -494,6 +494,12 @@ def commit(t: Tensor, new: Tensor, snap: dict, name: int = -1) -> Tensor:
     moved = set()
     if recorded:
         if new_root is not None:
+            # no handle holds the view's new record, yet a VJP may have saved it (tanh_ saves its result):
+            # it holds the storage's content at this version
+            node = new._node
+            if new._tape.op_of(node) == name and name >= 0:
+                node = new._tape.operands(node)[0]
+            watch_node(new._tape, node, cell, t.shape)
             _move(root, new_root, old_version, snap)
         else:
             _move(t, new, old_version, snap)

@@ -387,3 +387,70 @@ def test_mark_dirty(mod):
     assert z is y and z.grad_fn.name() == "DoubleBackward"
     (z * z).sum().backward()
     np.testing.assert_allclose(_np(w.grad), [8., 16.])
+
+
+# ---- random in-place sequences through views, against torch ------------------------------------------
+_VIEW_MENU = [
+    lambda y: y,
+    lambda y: y[1],
+    lambda y: y[:, 1:3],
+    lambda y: y.t(),
+    lambda y: y[::2, ::3],
+    lambda y: y.view(12)[2:9],
+    lambda y: y.diagonal(),
+    lambda y: y.unsqueeze(0)[0, 2],
+    lambda y: y.narrow(1, 2, 2).transpose(0, 1),
+    lambda y: y[0, 0],
+]
+_OP_MENU = [
+    lambda v, w: v.add_(w[0]),
+    lambda v, w: v.mul_(w[1]),
+    lambda v, w: v.sub_(w[2], alpha=0.5),
+    lambda v, w: v.div_(w[3].abs() + 1),
+    lambda v, w: v.sin_(),
+    lambda v, w: v.tanh_(),
+    lambda v, w: v.exp_() if v.numel() < 6 else v.sigmoid_(),
+    lambda v, w: v.copy_(w[0] * w[1]),
+    lambda v, w: v.fill_(w[2]),
+    lambda v, w: v.zero_(),
+    lambda v, w: v.clamp_(-0.8, 0.8),
+    lambda v, w: v.__imul__(w[3]),
+]
+
+
+def _random_program(seed: int):
+    rng = np.random.default_rng(seed)
+    steps = [(int(rng.integers(len(_VIEW_MENU))), int(rng.integers(len(_OP_MENU)))) for _ in range(6)]
+    plain_start = bool(rng.integers(2))
+
+    def program(mod, w):
+        y = mod.zeros(3, 4, dtype=mod.float64) if plain_start else (w[:12].view(3, 4) * 0.5)
+        kept = []
+        for view_i, op_i in steps:
+            v = _VIEW_MENU[view_i](y)
+            _OP_MENU[op_i](v, w)
+            kept.append(v)
+        return (y * y).sum() + sum((k * k).sum() for k in kept[-2:])
+    return program
+
+
+@pytest.mark.skipif(torch is None, reason="torch is not installed")
+@pytest.mark.parametrize("seed", range(40))
+def test_random_inplace_sequences_match_torch(seed):
+    program = _random_program(seed)
+    w0 = np.random.default_rng(1000 + seed).uniform(-1, 1, 12)
+    results = []
+    for mod in (tape, torch):
+        w = mod.tensor(w0.copy(), requires_grad=True)
+        try:
+            out = program(mod, w)
+            out.backward()
+            results.append((float(out.detach()), w.grad.detach().numpy().copy()))
+        except RuntimeError as e:
+            results.append(("error", SAVED in str(e)))
+    (t_val, t_grad), (p_val, p_grad) = results
+    if p_val == "error" or t_val == "error":
+        assert (t_val, t_grad) == (p_val, p_grad)
+        return
+    np.testing.assert_allclose(t_val, p_val, rtol=1e-12)
+    np.testing.assert_allclose(t_grad, p_grad, rtol=1e-10, atol=1e-12)
