@@ -700,6 +700,20 @@ def _index_put_fn(x, indices, values, accumulate=False):
 def setitem(self: Tensor, key, value) -> None:
     """``self[key] = value``: recorded as PyTorch records it (CopySlices for basic keys, IndexPutBackward0 for
     advanced ones) when ``self``, its base or ``value`` requires grad."""
+    meta = self._meta
+    v = self._value
+    if (self._tape is None and not self._rg and type(v) is not float and type(key) in (int, slice)
+            and (meta is None or (meta.view is None and len(meta.version) == 1))
+            and not (isinstance(value, Tensor) and (value._rg or state.recording is not None))):
+        # a plain tensor nothing shares: a numpy write (loops filling an array)
+        try:
+            v[key] = value._value if isinstance(value, Tensor) else value
+        except IndexError as e:
+            raise IndexError(f"{e} (indexing a tensor of shape {tuple(v.shape)})") from None
+        if meta is None:
+            self._meta = meta = _Meta()
+        meta.version[0] += 1
+        return
     _check_leaf(self)
     pk = S._plain_index(key)
     if not _recording(self, value):
