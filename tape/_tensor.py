@@ -111,7 +111,7 @@ def members(cell: list) -> list:
     out = []
     for ref in cell[1:]:
         m = ref()
-        if m is not None:
+        if m is not None and m._meta.version is cell:  # not one given new storage since (``.data = ...``)
             out.append(m)
     return out
 
@@ -129,7 +129,7 @@ def refresh(cell: list, root: Optional["Tensor"] = None) -> None:
     views and aliases of a root that is a Python float) after the storage was written."""
     for ref in cell[1:]:
         m = ref()
-        if m is None:
+        if m is None or m._meta.version is not cell:
             continue
         view = m._meta.view
         if view is None or view.synced:
