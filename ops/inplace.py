@@ -294,8 +294,8 @@ def _diagonal_fn(offset: int, dim1: int, dim2: int):
         m = np.moveaxis(a, (dim1, dim2), (-2, -1))
         b = m[..., :, offset:] if offset >= 0 else m[..., -offset:, :]
         n = max(min(b.shape[-2], b.shape[-1]), 0)
-        return np.lib.stride_tricks.as_strided(b, b.shape[:-2] + (n,), b.strides[:-2] + (b.strides[-2] + b.strides[-1],),
-                                               writeable=b.flags.writeable)
+        strides = b.strides[:-2] + (b.strides[-2] + b.strides[-1],)
+        return np.lib.stride_tricks.as_strided(b, b.shape[:-2] + (n,), strides, writeable=b.flags.writeable)
     return fn
 
 

@@ -8,7 +8,6 @@ from tape._tensor import Tensor, _plain, _wrap, escape
 from . import functions as F
 from . import inplace as I
 from . import primitives as P
-from . import shape as S
 
 
 def _compare(op):
