@@ -580,6 +580,8 @@ def _inplace(fn, name: int = -1, doc: str = ""):
 def _write_plain(t: Tensor, new) -> Tensor:
     """An in-place change that no record needs (no_grad, or nothing requires grad)."""
     value = new._value if isinstance(new, Tensor) else new
+    if type(value) is not float and np.ndim(value) == 0 and type(t._value) is float:
+        value = float(value)
     if np.shape(value) != tuple(t.shape):
         raise RuntimeError(f"output with shape {list(t.shape)} doesn't match the broadcast shape "
                            f"{list(np.shape(value))}")
@@ -808,6 +810,34 @@ def fill_(self, value):
 
 
 INPLACE["fill_"] = fill_
+_copy_recorded = INPLACE["copy_"]
+_zero_recorded = INPLACE["zero_"]
+
+
+def copy_(self, src, non_blocking=False):
+    """Copy ``src`` (broadcast, cast) into this tensor (CopyBackwards)."""
+    if _recording(self, src):
+        return _copy_recorded(self, src)
+    _check_leaf(self)
+    value = np.asarray(src._array() if isinstance(src, Tensor) else src)
+    try:
+        value = np.broadcast_to(value.astype(self._dt, copy=False), self.shape)
+    except ValueError:
+        raise RuntimeError(f"The size of tensor a ({list(self.shape)}) must match the size of tensor b "
+                           f"({list(value.shape)})") from None
+    return _write_plain(self, value)
+
+
+def zero_(self):
+    """Fill with zeros in place (ZeroBackward0)."""
+    if _recording(self):
+        return _zero_recorded(self)
+    _check_leaf(self)
+    return _write_plain(self, np.zeros(self.shape, self._dt))
+
+
+INPLACE["copy_"] = copy_
+INPLACE["zero_"] = zero_
 _masked_fill_number = _inplace(_masked_fill, MASKED_FILL)
 _masked_fill_tensor = _inplace(_masked_fill, MASKED_FILL_TENSOR)
 
