@@ -580,19 +580,33 @@ def _inplace(fn, name: int = -1, doc: str = ""):
 def _write_plain(t: Tensor, new) -> Tensor:
     """An in-place change that no record needs (no_grad, or nothing requires grad)."""
     value = new._value if isinstance(new, Tensor) else new
-    if type(value) is not float and np.ndim(value) == 0 and type(t._value) is float:
-        value = float(value)
-    if np.shape(value) != tuple(t.shape):
+    if np.shape(value) != t.shape:
         raise RuntimeError(f"output with shape {list(t.shape)} doesn't match the broadcast shape "
                            f"{list(np.shape(value))}")
     meta = t._meta
-    if t._tape is None and (meta is None or (len(meta.version) == 1 and meta.view is None)):
+    if t._tape is None and (meta is None or (meta.view is None and (len(meta.version) == 1
+                                                                    or not _shared(meta.version)))):
+        # a root nothing shares (an optimizer step): a numpy write
         if meta is None:
             t._meta = meta = _Meta()
-        _write(t, value)
+        v = t._value
+        if type(v) is float:
+            t._value = float(value)
+        else:
+            np.copyto(v, value, casting="unsafe")
         meta.version[0] += 1
         return t
     return commit(t, _wrap(value), _snapshot(t))
+
+
+def _shared(cell: list) -> bool:
+    """Whether a live tensor shares the storage of ``cell`` (dropping the dead ones: the views a forward
+    pass made of a parameter are gone by the optimizer's step)."""
+    if len(cell) == 1:
+        return False
+    live = [r for r in cell[1:] if r() is not None]
+    cell[1:] = live
+    return bool(live)
 
 
 def _binary_fn(op):
@@ -820,6 +834,8 @@ def copy_(self, src, non_blocking=False):
         return _copy_recorded(self, src)
     _check_leaf(self)
     value = np.asarray(src._array() if isinstance(src, Tensor) else src)
+    if value.shape == self.shape:
+        return _write_plain(self, value)
     try:
         value = np.broadcast_to(value.astype(self._dt, copy=False), self.shape)
     except ValueError:
