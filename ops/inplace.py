@@ -71,9 +71,10 @@ def _root_of(t: Tensor):
     return view.root, view.fn
 
 
-def make_view(x: Tensor, out: Tensor, fn) -> Tensor:
+def make_view(x: Tensor, out: Tensor, fn, region=None) -> Tensor:
     """Turn ``out`` (an op's result computed from ``x``: its value and record are private copies) into a
-    view of ``x``'s storage: its value becomes ``fn`` applied to ``x``'s memory."""
+    view of ``x``'s storage: its value becomes ``fn`` applied to ``x``'s memory (``region``, when the
+    caller has it already)."""
     if x._meta is None:
         x._meta = _Meta()
     root, base_fn = _root_of(x)
@@ -81,7 +82,8 @@ def make_view(x: Tensor, out: Tensor, fn) -> Tensor:
     rv = root._value
     synced = type(rv) is not float and type(out._value) is not float  # a 0-d float64 value is a Python float
     if synced:
-        region = full(rv)
+        if region is None:
+            region = full(rv)
         if region.ndim == 0 and region.dtype == _F64:
             out._value = float(region)
             synced = False
@@ -120,12 +122,19 @@ def _view_key(key):
 
 def getitem(x: Tensor, key) -> Tensor:
     """``x[key]``: a view for basic keys (ints, slices, None, Ellipsis), a copy for advanced ones."""
-    out = S.getitem(x, key)
     if type(key) is int:  # the common x[i]
+        v = x._value
+        if (type(v) is not float and v.ndim and -v.shape[0] <= key < v.shape[0] and not x._rg
+                and not needs_record((x,))):
+            region = v[key, ...]  # a plain tensor: no record, the numpy view is the value
+            out = _wrap(region)
+            return make_view(x, out, lambda a, k=(key, Ellipsis): a[k], region)
+        out = S.getitem(x, key)
         k = (key, Ellipsis)
-    elif not _basic_key(key):
-        return out
     else:
+        out = S.getitem(x, key)
+        if not _basic_key(key):
+            return out
         k = _view_key(key)
     return make_view(x, out, lambda a, k=k: a[k])
 
