@@ -6,8 +6,8 @@ import numpy as np
 from tape._tensor import Tensor, _plain, _wrap, escape
 
 from . import functions as F
+from . import inplace as I
 from . import primitives as P
-from . import shape as S
 
 
 def _compare(op):
@@ -44,7 +44,7 @@ def _rmatmul(self, other):
 
 
 def _getitem(self, key):
-    return S.getitem(self, key)
+    return I.getitem(self, key)
 
 
 def _T(self):
@@ -130,7 +130,8 @@ _METHODS = {
     "long": _no_grad_cast(np.int64),
     "int": _no_grad_cast(np.int32),
     "bool": _no_grad_cast(np.bool_),
-    "contiguous": lambda self: self,
+    "contiguous": I.contiguous,
+    "__setitem__": I.setitem,
     "cpu": lambda self: self,
 }
 
@@ -143,7 +144,40 @@ _FUNCTIONS_AS_METHODS = [
 ]
 
 
+# the public shape functions whose results are views of their input (PyTorch's view ops)
+_VIEW_FUNCTIONS = {
+    "view": I._reshape_view("view", F.view, allow_copy=False),
+    "reshape": I._reshape_view("reshape", F.reshape, allow_copy=True),
+    "flatten": I._reshape_view("flatten", F.flatten, allow_copy=True),
+    "squeeze": I._reshape_view("squeeze", F.squeeze, allow_copy=True),
+    "unsqueeze": I._reshape_view("unsqueeze", F.unsqueeze, allow_copy=True),
+    "permute": I._permute_view(F.permute, I._perm_permute),
+    "transpose": I._permute_view(F.transpose, I._perm_transpose),
+    "swapaxes": I._permute_view(F.transpose, I._perm_transpose),
+    "t": I._permute_view(F.t, I._perm_t),
+    "expand": I._expand_view(F.expand),
+    "broadcast_to": I._expand_view(F.broadcast_to),
+}
+
+
+_NEW_VIEW_FUNCTIONS = {name: getattr(I, name) for name in
+                       ("narrow", "select", "unbind", "split", "chunk", "diagonal", "unflatten", "movedim")}
+
+
 def install() -> None:
+    for name, fn in _VIEW_FUNCTIONS.items():
+        setattr(F, name, fn)
+    I.view_fn, I.permute_fn = _VIEW_FUNCTIONS["view"], _VIEW_FUNCTIONS["permute"]
+    for name, fn in _NEW_VIEW_FUNCTIONS.items():
+        setattr(F, name, fn)
+        setattr(Tensor, name, fn)
+        if name not in F.__all__:
+            F.__all__.append(name)
+    F.__all__.append("moveaxis")
+    F.moveaxis = Tensor.moveaxis = I.movedim
+    _METHODS["expand"] = _VIEW_FUNCTIONS["expand"]
+    for name, fn in I.INPLACE.items():
+        setattr(Tensor, name, fn)
     for name, fn in _METHODS.items():
         setattr(Tensor, name, fn)
     for name in _FUNCTIONS_AS_METHODS + F._DECLARED_PUBLIC:

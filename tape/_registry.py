@@ -124,6 +124,26 @@ def table_digest() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+# what ops/ fills in: op id -> (reads operand a, reads operand b, reads its output) in its VJP; an op absent
+# from it is taken to read all three (the safe side of PyTorch's saved-tensor version check)
+SAVES: dict = {}
+_saved = None
+
+
+def saved_flags() -> np.ndarray:
+    """(a, b, output) per op id: whether the op's VJP reads that value (PyTorch's saved tensors)."""
+    global _saved
+    if _saved is None or len(_saved) != len(OPS):
+        out = np.ones((len(OPS), 3), bool)
+        for op in OPS:
+            if op.family == Family.NONE:
+                out[op.id] = False
+            elif op.id in SAVES:
+                out[op.id] = SAVES[op.id]
+        _saved = out
+    return _saved
+
+
 def family(op: int) -> Family:
     return OPS[op].family
 

@@ -61,7 +61,7 @@ class _Meta:
     """Rarely used per-tensor state, allocated on first use."""
 
     __slots__ = ("grad", "retain", "grad_fn", "leaf", "version", "origin",
-                 "pending", "hooks", "post_hooks")
+                 "pending", "hooks", "post_hooks", "view")
 
     def __init__(self) -> None:
         self.grad = None
@@ -75,6 +75,72 @@ class _Meta:
         self.pending = None  # tape.compile: records the guard this value needs once it is used (argmax indices)
         self.hooks = None  # a leaf's register_hook hooks (a _hooks.HookSet); a non-leaf's live on its tape
         self.post_hooks = None  # a leaf's post-accumulate-grad hooks: {handle id: hook}
+        self.view = None  # a _View when this tensor's value lives in another tensor's storage (a view, a detach)
+
+
+NO_LIMIT = 1 << 62  # a watch entry that every reader of the node checks
+
+
+class _View:
+    """How a tensor's value lives in the storage of ``root`` (the tensor that owns the memory).
+
+    ``fn`` maps the root's value (an array; a 0-d array for a 0-d float64 root) to
+    this tensor's region of it as a numpy view. ``graph``: a view op made it (its
+    ``_base`` is the root, a write through it is recorded on the root, torch's
+    CopySlices); False for a ``detach()``/``.data`` alias, which only shares the
+    memory. ``synced``: the tensor's ``_value`` is that numpy view itself; False
+    where it cannot be (a 0-d float64 value is a Python float, and a root that is
+    a Python float has no memory to share): such values are refreshed from the
+    root after every write to the storage (``refresh``)."""
+
+    __slots__ = ("root", "fn", "graph", "synced")
+
+    def __init__(self, root: "Tensor", fn, graph: bool, synced: bool) -> None:
+        self.root = root
+        self.fn = fn
+        self.graph = graph
+        self.synced = synced
+
+
+def root_array(root: "Tensor") -> np.ndarray:
+    """The root's memory as an array (a fresh 0-d array for a Python float: it has no memory to share)."""
+    v = root._value
+    return np.array(v) if type(v) is float else v
+
+
+def members(cell: list) -> list:
+    """The live tensors that share the storage whose version cell is ``cell`` (views and aliases, not the root)."""
+    out = []
+    for ref in cell[1:]:
+        m = ref()
+        if m is not None and m._meta.version is cell:  # not one given new storage since (``.data = ...``)
+            out.append(m)
+    return out
+
+
+def add_member(cell: list, t: "Tensor") -> None:
+    """Register ``t`` as a tensor sharing the storage of ``cell``; dead entries are dropped now and then."""
+    cell.append(weakref.ref(t))
+    n = len(cell)
+    if n >= 33 and n & (n - 1) == 0:
+        cell[1:] = [r for r in cell[1:] if r() is not None]
+
+
+def refresh(cell: list, root: Optional["Tensor"] = None) -> None:
+    """Re-read the values of the storage's members that cannot share its memory (0-d float64 views,
+    views and aliases of a root that is a Python float) after the storage was written."""
+    for ref in cell[1:]:
+        m = ref()
+        if m is None or m._meta.version is not cell:
+            continue
+        view = m._meta.view
+        if view is None or view.synced:
+            continue
+        region = view.fn(root_array(view.root))
+        if type(m._value) is float:
+            m._value = float(region)
+        else:
+            np.copyto(m._value, region, casting="unsafe")
 
 
 def _to_numpy(data, dtype=None) -> np.ndarray:
@@ -353,24 +419,29 @@ class Tensor:
         if self._meta is None:
             self._meta = _Meta()
         self._meta.version = [self._meta.version[0] + 1]
+        self._meta.view = None
 
     def detach(self) -> "Tensor":
-        """A tensor sharing this value (and its version counter), with no history and requires_grad=False.
+        """A tensor sharing this value's storage (and its version counter), with no history and
+        requires_grad=False.
 
-        A 0-d float64 value is a Python float, which cannot be shared: the two
-        tensors join an alias group (weak references in the version cell) and an
-        in-place change of either is written to both, as with PyTorch's shared storage."""
+        Arrays share numpy memory. A 0-d float64 value is a Python float, which
+        cannot be shared: the alias is registered with the storage and refreshed
+        after every in-place change of either, as with PyTorch's shared storage."""
         out = _wrap(self._value, self._dt)
         if state.recording is not None:
             guard(self, 0, "detach()")
         if self._meta is None:
             self._meta = _Meta()
+        view = self._meta.view
+        if view is not None:
+            root, fn = view.root, view.fn
+        else:
+            root, fn = self, _identity
         out._meta = _Meta()
         cell = out._meta.version = self._meta.version
-        if type(self._value) is float:
-            if len(cell) == 1:
-                cell.append(weakref.ref(self))
-            cell.append(weakref.ref(out))
+        out._meta.view = _View(root, fn, False, type(out._value) is not float and type(root._value) is not float)
+        add_member(cell, out)
         return out
 
     def detach_(self) -> "Tensor":
@@ -425,89 +496,53 @@ class Tensor:
             self._meta = _Meta()
         self._meta.version[0] += 1
 
-    # ---- in-place updates, allowed only where no history would be invalidated ------
-    def _check_inplace(self) -> None:
-        if state.grad_enabled and self._rg:
-            if self._tape is None:
-                raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-            raise RuntimeError("in-place operations on tensors that are part of a recorded graph are not supported "
-                               "by tape; use an out-of-place operation")
-
-    def _set_value(self, new) -> None:
-        """Write ``new`` into this tensor's storage (in place for arrays, so views see it)."""
-        self._bump_version()
-        v = self._value
-        if type(v) is float:
-            self._set_scalar(float(np.asarray(new, dtype=np.float64)))
-        else:
-            np.copyto(v, np.asarray(new), casting="same_kind" if v.dtype.kind == "f" else "unsafe")
-
+    # ---- storage: views, in-place writes (the in-place ops themselves are attached by tape.ops.inplace) ----
     def _set_scalar(self, new: float) -> None:
-        """Store a new 0-d float64 value in this tensor and in every alias of its storage (see ``detach``)."""
+        """Store a new 0-d float64 value in this tensor (a root) and refresh what shares its storage."""
         self._value = new
-        cell = self._meta.version if self._meta is not None else ()
-        for ref in cell[1:]:
-            alias = ref()
-            if alias is not None and type(alias._value) is float:
-                alias._value = new
+        if self._meta is not None and len(self._meta.version) > 1:
+            refresh(self._meta.version)
 
-    def zero_(self) -> "Tensor":
-        self._check_inplace()
-        self._set_value(np.zeros(self.shape, self._dt))
-        return self
+    @property
+    def _base(self) -> Optional["Tensor"]:
+        """The tensor whose storage this view shares (None for a tensor that is not a view), as in PyTorch."""
+        meta = self._meta
+        view = None if meta is None else meta.view
+        return view.root if view is not None and view.graph else None
 
-    def fill_(self, value) -> "Tensor":
-        self._check_inplace()
-        self._set_value(np.full(self.shape, _plain(value), self._dt))
-        return self
+    def _memory(self) -> np.ndarray:
+        """This tensor's region of its storage as a numpy array (a 0-d view for a 0-d float64 view)."""
+        meta = self._meta
+        view = None if meta is None else meta.view
+        if view is not None and not view.synced:
+            return view.fn(root_array(view.root))
+        return self._array()
 
-    def copy_(self, src) -> "Tensor":
-        self._check_inplace()
-        self._set_value(np.broadcast_to(np.asarray(_plain(src), dtype=self._dt), self.shape))
-        return self
+    def stride(self, dim: Optional[int] = None):
+        """Elements to step in storage for one step along each dimension, as in PyTorch."""
+        a = self._memory()
+        st = tuple(s // a.itemsize for s in a.strides)
+        if any(n == 0 for n in a.shape):  # numpy gives empty arrays arbitrary strides; torch the contiguous ones
+            st = tuple(int(np.prod(a.shape[d + 1:], dtype=np.int64)) for d in range(a.ndim))
+        return st if dim is None else st[_norm_dim(dim, len(st))]
 
-    def __setitem__(self, key, value) -> None:
-        self._check_inplace()
-        self._bump_version()
-        if type(self._value) is float:
-            arr = np.array(self._value)
-            arr[_plain_key(key)] = _plain(value)
-            self._set_scalar(float(arr))
-            return
-        self._value[_plain_key(key)] = _plain(value)
+    def storage_offset(self) -> int:
+        """The position of this tensor's first element in its storage, in elements."""
+        meta = self._meta
+        view = None if meta is None else meta.view
+        if view is None or type(view.root._value) is float:
+            return 0
+        a = self._memory()
+        start = view.root._value.__array_interface__["data"][0]
+        return (a.__array_interface__["data"][0] - start) // a.itemsize
 
-    def _inplace(self, fn, other) -> "Tensor":
-        self._check_inplace()
-        result = fn(self._array(), _plain(other))
-        self._set_value(result)
-        return self
+    def is_contiguous(self, memory_format=None) -> bool:
+        """Whether the elements lie in storage in row-major order without gaps (size-1 dims do not count)."""
+        a = self._memory()
+        return bool(a.flags.c_contiguous) or a.size <= 1
 
-    def __iadd__(self, other):
-        return self._inplace(np.add, other)
-
-    def __isub__(self, other):
-        return self._inplace(np.subtract, other)
-
-    def __imul__(self, other):
-        return self._inplace(np.multiply, other)
-
-    def __itruediv__(self, other):
-        return self._inplace(np.true_divide, other)
-
-    def add_(self, other, alpha=1):
-        return self._inplace(np.add, _plain(other) * alpha)
-
-    def sub_(self, other, alpha=1):
-        return self._inplace(np.subtract, _plain(other) * alpha)
-
-    def mul_(self, other):
-        return self._inplace(np.multiply, other)
-
-    def div_(self, other):
-        return self._inplace(np.true_divide, other)
-
-    def clamp_(self, min=None, max=None):
-        return self._inplace(lambda v, _: np.clip(v, min, max), None)
+    def _is_view(self) -> bool:
+        return self._base is not None
 
     def __deepcopy__(self, memo):
         if self._tape is not None:
@@ -525,6 +560,10 @@ class Tensor:
     def __reduce__(self):
         # as PyTorch: the value and requires_grad travel (a non-leaf arrives as a leaf), the history does not
         return (_rebuild, (self._array(), self._rg))
+
+
+def _identity(a):
+    return a
 
 
 def _rebuild(value, requires_grad):
@@ -685,10 +724,23 @@ def node_on(tape: Tape, t) -> int:
             meta.leaf = (weakref.ref(tape), node, version)
             return node
         v = t._value
+        if meta is None:
+            meta = t._meta = _Meta()
+        version = meta.version[0]
         if type(v) is float:
-            return node_on(tape, v)
-        node = tape.record_array(R.CONST, -1, -1, 0, v, share=True)
-        _watch_shared(tape, node, t, v, t._version, every_size=True)
+            # its own record, cached per tape and version and watched, not the interned number: changed in
+            # place after this use, it must raise where a VJP read it (as PyTorch's saved tensors do)
+            leaf = meta.leaf
+            if leaf is not None and leaf[0]() is tape and leaf[2] == version:
+                return leaf[1]
+            node = tape.record_scalar(R.CONST, -1, -1, 0, v)
+            _watch_shared(tape, node, t, v, version, every_size=True)
+            meta.leaf = (weakref.ref(tape), node, version)
+            return node
+        # referenced without a copy (numpy writes to a from_numpy array reach it); copied while tape.compile
+        # records, whose program keeps the values as they are at its end
+        node = tape.record_array(R.CONST, -1, -1, 0, v, share=state.recording is None)
+        _watch_shared(tape, node, t, v, version, every_size=True)
         return node
     v = t._value
     tape.refer_to(tp, t._node)  # the extern must sit in a segment stamped after the node it refers to
@@ -708,26 +760,59 @@ def _watch_shared(tape: Tape, node: int, t: Tensor, value, version: int, every_s
     if every_size or (type(value) is not float and value.size >= BIG and value.dtype in (_F64, _F32)):
         if t._meta is None:
             t._meta = _Meta()
-        tape.shared.append((node, t._meta.version, version, () if type(value) is float else value.shape))
+        tape.shared.append((node, t._meta.version, version, () if type(value) is float else value.shape, NO_LIMIT))
 
 
 def check_shared(tape: Tape, hi: int, seed_nodes) -> None:
-    """Refuse a sweep from ``seed_nodes`` that would read a value the tape references without a copy
-    and that was modified in place since it was recorded (PyTorch's version-counter check)."""
-    stale = [(node, cell, version, shape) for node, cell, version, shape in tape.shared
-             if node <= hi and cell[0] != version]
+    """Refuse a sweep from ``seed_nodes`` that would read a value changed in place since it was recorded
+    (PyTorch's version-counter check).
+
+    ``tape.shared`` holds ``(node, version cell, version, shape, limit)``: values the tape references
+    without a copy (leaves, constants, large values) and the old nodes of tensors changed in place
+    (``tape.ops.inplace``). An entry whose version moved is stale; as in PyTorch, the sweep raises only
+    if a record it reaches, below ``limit`` (the records of the in-place op itself saved the value
+    before the change), reads that node's value in its VJP (``_registry.saved_flags``: mul saves both
+    operands, add none, exp its output)."""
+    stale = [e for e in tape.shared if e[0] <= hi and e[1][0] != e[2]]
     if not stale:
         return
     rec, _, _, _, iconsts = tape.columns()
     marked = R.kernels.reach(rec, iconsts, R.kinds(), hi, np.asarray(list(seed_nodes), dtype=np.int64))
-    del rec, iconsts
-    for node, cell, version, shape in stale:
-        if marked[node]:
+    rows = np.array(rec[:hi + 1])
+    iconsts = np.array(iconsts)
+    del rec
+    first_reader = _first_readers(rows, iconsts, marked.astype(bool), hi)
+    for node, cell, version, shape, limit in stale:
+        if marked[node] and first_reader[node] < limit:
             raise RuntimeError(
                 f"one of the variables needed for gradient computation has been modified by an inplace operation: "
                 f"[tape.float64 {list(shape)}] is at version {cell[0]}; expected version {version} instead. "
                 f"Hint: the tensor was changed in place after it was used; compute with a clone, or call "
                 f"backward before changing it.")
+
+
+def _first_readers(rows: np.ndarray, iconsts: np.ndarray, reached: np.ndarray, hi: int) -> np.ndarray:
+    """Per node, the first record a sweep reaches whose VJP reads the node's value (int64 max if none)."""
+    flags = R.saved_flags()
+    kinds = R.kinds()
+    first = np.full(hi + 1, np.iinfo(np.int64).max, np.int64)
+    idx = np.nonzero(reached)[0]
+    ops = rows[idx, 0]
+    for col, sel in ((1, flags[ops, 0]), (2, flags[ops, 1]), (3, kinds[ops, 0] == int(R.Family.WHERE))):
+        readers = idx[sel & (rows[idx, col] >= 0)]
+        np.minimum.at(first, rows[readers, col], readers)
+    readers = idx[flags[ops, 2]]
+    np.minimum.at(first, readers, readers)
+    for n in idx[ops == R.CUSTOM]:  # a custom Function may have saved any of its operands
+        base = rows[n, 3]
+        operands = iconsts[base + 1:base + 1 + iconsts[base]]
+        np.minimum.at(first, operands, n)
+    return first
+
+
+def watch_node(tape: Tape, node: int, cell: list, shape: tuple, limit: int = NO_LIMIT) -> None:
+    """Remember that ``node`` holds the value of the storage of ``cell`` at its current version."""
+    tape.shared.append((node, cell, cell[0], shape, limit))
 
 
 def target_tape(inputs) -> Tape:

@@ -417,6 +417,160 @@ spec("norm_p3", lambda x: tape.norm(x, p=3, dim=0), 1, (M34,), domain="nonzero",
 spec("norm_inf", lambda x: tape.norm(x, p=math.inf), 1, (M34,), domain="distinct",
      torch_fn=lambda x: _t("norm")(x, p=math.inf))
 
+# in-place ops and writes through views (issue 10): each row runs the same code on tape and on torch ------
+def _both(name: str, body: Callable, nargs: int, shapes: tuple, torch_name: Optional[str], **kwargs) -> Spec:
+    """A row whose ``body(module, *inputs)`` runs unchanged on tape and on torch."""
+    return spec(name, lambda *xs: body(tape, *xs), nargs, shapes,
+                torch_fn=lambda *xs: body(_lazy_torch(), *xs), torch_name=torch_name, **kwargs)
+
+
+def _inplace_row(method: str, torch_name: str, nargs: int = 1, args: tuple = (), domain="real", **kwargs):
+    """``x.clone().<method>(*others, *args)`` against its out-of-place twin in the same row's torch run."""
+    def body(mod, x, *others):
+        y = x * 1.0
+        out = getattr(y, method)(*others, *args)
+        assert out is y
+        return y
+    return _both("inplace_" + method, body, nargs, (M34,) * nargs, torch_name, domain=domain, **kwargs)
+
+
+def _iop(op: str):
+    def body(mod, x, y):
+        z = x * 1.0
+        if op == "+":
+            z += y
+        elif op == "-":
+            z -= y
+        elif op == "*":
+            z *= y
+        elif op == "/":
+            z /= y
+        else:
+            z **= y
+        return z
+    return body
+
+
+for _m, _name in (("exp_", "ExpBackward0"), ("sin_", "SinBackward0"), ("cos_", "CosBackward0"),
+                  ("tanh_", "TanhBackward0"), ("sigmoid_", "SigmoidBackward0"), ("neg_", "NegBackward0")):
+    _inplace_row(_m, _name)
+for _m, _name in (("log_", "LogBackward0"), ("sqrt_", "SqrtBackward0")):
+    _inplace_row(_m, _name, domain="positive")
+_inplace_row("abs_", "AbsBackward0", domain="nonzero")
+_inplace_row("relu_", "ReluBackward0", domain="distinct")
+_inplace_row("clamp_", "ClampBackward1", args=(-0.5, 0.5), domain="distinct")
+_inplace_row("add_", "AddBackward0", nargs=2)
+_inplace_row("sub_", "SubBackward0", nargs=2)
+_inplace_row("mul_", "MulBackward0", nargs=2)
+_inplace_row("div_", "DivBackward0", nargs=2, domain=("real", "nonzero"))
+_inplace_row("pow_", "PowBackward1", nargs=2, domain="positive")
+_inplace_row("copy_", "torch::autograd::CopyBackwards", nargs=2)
+_both("inplace_add_alpha", lambda mod, x, y: (x * 1.0).add_(y, alpha=2.5), 2, (M34, (4,)), "AddBackward0")
+_both("inplace_pow_number", lambda mod, x: (x * 1.0).pow_(2.5), 1, (M34,), "PowBackward0", domain="positive")
+_both("inplace_mul_number", lambda mod, x: (x * 1.0).mul_(-1.5), 1, (M34,), "MulBackward0")
+_both("inplace_iadd", _iop("+"), 2, (M34, (4,)), "AddBackward0")
+_both("inplace_isub", _iop("-"), 2, (M34, M34), "SubBackward0")
+_both("inplace_imul", _iop("*"), 2, (M34, M34), "MulBackward0")
+_both("inplace_idiv", _iop("/"), 2, (M34, M34), "DivBackward0", domain=("real", "nonzero"))
+_both("inplace_ipow", _iop("**"), 2, (M34, M34), "PowBackward1", domain="positive")
+_both("inplace_zero_", lambda mod, x: (x * 2.0).zero_(), 1, (M34,), "ZeroBackward0")
+_both("inplace_fill_number", lambda mod, x: (x * 2.0).fill_(1.5), 1, (M34,), "FillBackward2")
+_both("inplace_fill_tensor", lambda mod, x, v: (x * 2.0).fill_(v), 2, (M34, ()), "FillBackward3")
+_both("inplace_masked_fill_", lambda mod, x, v: (x * 2.0).masked_fill_(mod.tensor(MASK34), v), 2, (M34, ()),
+      "MaskedFillBackward1")
+_both("inplace_index_put_", lambda mod, x, v: (x * 2.0).index_put_((mod.tensor([0, 2]), mod.tensor([1, 3])), v),
+      2, (M34, (2,)), "IndexPutBackward0")
+_both("inplace_index_put_accumulate",
+      lambda mod, x, v: (x * 2.0).index_put_((mod.tensor([0, 0, 2]),), v, accumulate=True), 2, (M34, (3, 4)),
+      "IndexPutBackward0")
+_both("inplace_index_add_", lambda mod, x, v: (x * 2.0).index_add_(1, mod.tensor([0, 3, 0]), v, alpha=0.5), 2,
+      (M34, (3, 3)), "IndexAddBackward0")
+_both("inplace_scatter_", lambda mod, x, v: (x * 2.0).scatter_(0, mod.tensor([[2, 0, 1, 2], [1, 2, 0, 0]]), v), 2,
+      (M34, (2, 4)), "ScatterBackward0")
+_both("inplace_scatter_add_",
+      lambda mod, x, v: (x * 2.0).scatter_add_(1, mod.tensor([[0, 0], [3, 1], [2, 2]]), v), 2, (M34, (3, 2)),
+      "ScatterAddBackward0")
+
+
+def _setitem_plain(mod, x):
+    c = mod.zeros(3, 6, dtype=mod.float64)
+    c[:, 1:5] = x
+    return c
+
+
+def _setitem_advanced(mod, x, v):
+    y = x * 1.0
+    y[[0, 2], 1] = v
+    return y
+
+
+def _diag_write(x, w):
+    y = x * 1.0
+    y.diagonal().mul_(w)
+    return y
+
+
+def _setitem_index_put(x, v):
+    y = x * 1.0
+    y[[2, 0]] = v
+    return y
+
+
+def _setitem_number_on_graph(mod, x):
+    y = x.sin()  # sin saves its input, not its output: changing y in place leaves backward valid
+    y[1] = 0.0
+    return y * x
+
+
+def _write_through_view(mod, x, w):
+    y = x * 1.0
+    y[1].mul_(w)  # a view of a non-leaf changed in place: its base records CopySlices
+    return y
+
+
+def _view_after_base_write(mod, x, w):
+    y = x * 1.0
+    v = y[:, 1]
+    y.mul_(w)  # the base changed in place: its view is re-derived from the new base
+    return v
+
+
+def _transpose_view_write(mod, x, w):
+    y = x.clone()
+    y.t()[1:3] += w
+    return y
+
+
+def _chain_of_writes(mod, x, w):
+    acc = mod.zeros(4, dtype=mod.float64)
+    for i in range(3):
+        acc[1:] = acc[1:] * 0.5 + x[i] * w
+        acc += w.sum()
+    return acc
+
+
+_both("narrow", lambda mod, x: x.narrow(1, 1, 2), 1, (M34,), "SliceBackward0")
+_both("select", lambda mod, x: mod.select(x, 1, -1), 1, (T234,), "SelectBackward0")
+_both("unbind", lambda mod, x: x.unbind(1), 1, (M34,), "UnbindBackward0")
+_both("split", lambda mod, x: x.split(2, dim=1), 1, ((3, 5),), "SplitBackward0")
+_both("split_with_sizes", lambda mod, x: x.split([1, 3], 1), 1, (M34,), "SplitWithSizesBackward0")
+_both("chunk", lambda mod, x: mod.chunk(x, 2, 0), 1, ((5, 2),), "SplitBackward0")
+_both("diagonal", lambda mod, x: x.diagonal(), 1, (M34,), "DiagonalBackward0")
+_both("diagonal_offset_dims", lambda mod, x: mod.diagonal(x, -1, 2, 1), 1, (T234,), "DiagonalBackward0")
+_both("unflatten", lambda mod, x: x.unflatten(1, (2, -1)), 1, (M34,), "ViewBackward0")
+_both("movedim", lambda mod, x: mod.movedim(x, (0, 1), (2, 0)), 1, (T234,), "PermuteBackward0")
+_both("write_through_diagonal", lambda mod, x, w: _diag_write(x, w), 2, ((3, 3), (3,)), "torch::autograd::CopySlices")
+_both("setitem_plain_tensor_receives_graph", _setitem_plain, 1, (M34,), "torch::autograd::CopySlices")
+_both("setitem_advanced_with_int", _setitem_advanced, 2, (M34, (2,)), "torch::autograd::CopySlices")
+_both("setitem_advanced", lambda mod, x, v: _setitem_index_put(x, v), 2, (M34, (2, 4)), "IndexPutBackward0")
+_both("inplace_masked_fill_number", lambda mod, x: (x * 2.0).masked_fill_(mod.tensor(MASK34), -0.5), 1, (M34,),
+      "MaskedFillBackward0")
+_both("setitem_number_on_graph", _setitem_number_on_graph, 1, (M34,), "MulBackward0")
+_both("write_through_view", _write_through_view, 2, (M34, (4,)), "torch::autograd::CopySlices")
+_both("view_after_base_write", _view_after_base_write, 2, (M34, (4,)), "AsStridedBackward0")
+_both("transpose_view_write", _transpose_view_write, 2, (M34, (2, 3)), "torch::autograd::CopySlices")
+_both("chain_of_writes", _chain_of_writes, 2, ((3, 3), (3,)), "AddBackward0")
+
 # dtype conversion ----------------------------------------------------------------------------------
 spec("double_from_float32", lambda x: x.double(), 1, (M34,), dtype="float32",
      torch_fn=lambda x: x.double(), torch_name="ToCopyBackward0")

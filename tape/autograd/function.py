@@ -67,7 +67,9 @@ class FunctionCtx:
         self.materialize_grads = bool(value)
 
     def mark_dirty(self, *tensors) -> None:
-        raise NotImplementedError("mark_dirty (in-place custom Functions) is not supported by tape")
+        """Declare the inputs the forward changed in place; the forward must return them, and they take the
+        call as their history (PyTorch's rebase), as ``tensor.op_()`` does."""
+        self.dirty = getattr(self, "dirty", set()) | {id(t) for t in tensors}
 
 
     def backward_arrays(ctx, grads: list) -> list:  # noqa: N805 - ``ctx``, as the user's backward names it
@@ -185,6 +187,9 @@ class Function:
         is_tuple = isinstance(result, tuple)
         outs = result if is_tuple else (result,)
         tensor_args = [a for a in args if isinstance(a, Tensor)]
+        dirty = getattr(ctx, "dirty", ())
+        if dirty:
+            _check_dirty(args, dirty)
         if not needs_record(tensor_args):
             return result
         tape = target_tape(tensor_args)
@@ -201,8 +206,10 @@ class Function:
             # the forward's own result object becomes the recorded output, so a tensor the forward
             # saved with save_for_backward is the output itself (differentiable again under
             # create_graph); an argument returned as is gets a fresh tensor instead
-            fresh = o._tape is not None or o._rg or any(o is a for a in args)
+            fresh = (o._tape is not None or o._rg or any(o is a for a in args)) and id(o) not in dirty
             new = _wrap(o._value, o._dt) if fresh else o
+            if new._meta is not None:
+                new._meta.grad_fn = None  # a dirty input returned: its history moves to the call
             v = new._value
             node = (tape.record_scalar(T.CUSTOM_OUT, call, -1, i, v) if type(v) is float
                     else tape.record_array(T.CUSTOM_OUT, call, -1, i, v))
@@ -280,3 +287,14 @@ def once_differentiable(fn: Callable) -> Callable:
         wrapped = _DelayedError.apply(*fakes)
         return wrapped if isinstance(outputs, tuple) else (wrapped[0] if isinstance(wrapped, tuple) else wrapped)
     return wrapper
+
+
+def _check_dirty(args, dirty) -> None:
+    """PyTorch's checks on the inputs a forward marked dirty (changed in place)."""
+    for a in args:
+        if isinstance(a, Tensor) and id(a) in dirty:
+            if a._rg and a._tape is None and is_grad_enabled():
+                raise RuntimeError("a leaf Variable that requires grad has been used in an in-place operation.")
+            if a._base is not None and (a._rg or a._base._rg):
+                raise NotImplementedError("mark_dirty on a view of a tensor that requires grad is not supported "
+                                          "by tape yet; mark a clone dirty instead")
