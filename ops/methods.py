@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tape._device import check_device, device
 from tape._tensor import Tensor, _plain, _wrap, escape
 
 from . import functions as F
@@ -16,9 +17,15 @@ def _compare(op):
     return method
 
 
-def _logical(np_fn, op):
-    """&, | on tensors; on recorded comparisons (tape.compile) recorded as 0/1 arithmetic (mul, maximum)."""
+def _logical(np_fn, op, bitwise):
+    """&, | on tensors: bitwise on integers (as in PyTorch), logical on bool; on recorded comparisons
+    (tape.compile) recorded as 0/1 arithmetic (mul, maximum)."""
     def method(self, other):
+        if self._dt.kind in "iu" or getattr(other, "_dt", np.dtype(bool)).kind in "iu":
+            escape(self, 0, "a bitwise operation")
+            escape(other, 0, "a bitwise operation")
+            ov = other._array() if isinstance(other, Tensor) else other
+            return _wrap(np.asarray(bitwise(self._array(), ov)).astype(P.D.result_type(self, other)))
         v = np.asarray(np_fn(self._array(), _plain(other)))
         if P.state.recording is not None and P.needs_record((self, other)):
             return P.record(op, v, (P._operand(self, v.shape), P._operand(other, v.shape)), checked=True)
@@ -71,11 +78,26 @@ def _view_as(self, other):
 
 
 def _to(self, *args, **kwargs):
-    dtype = kwargs.get("dtype")
+    """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)`` (its dtype), with ``copy=``; a device
+    other than the CPU raises (tape computes on the CPU only)."""
+    dtype, where = kwargs.pop("dtype", None), kwargs.pop("device", None)
+    copy = kwargs.pop("copy", False)
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("memory_format", None)
+    if kwargs:
+        raise TypeError(f"to() got an unexpected keyword argument '{next(iter(kwargs))}'")
     for a in args:
-        if a is not None and not isinstance(a, str):
+        if a is None or isinstance(a, bool):  # positional non_blocking / copy flags
+            continue
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif isinstance(a, (str, int, device)) or type(a).__name__ == "device":
+            where = a
+        else:
             dtype = a
-    return self if dtype is None else F.to_dtype(self, dtype)
+    check_device(where)
+    out = self if dtype is None else F.to_dtype(self, dtype)
+    return F.clone(out) if copy and out is self else out
 
 
 def _type_as(self, other):
@@ -111,8 +133,8 @@ _METHODS = {
     "__ge__": _compare(P.GE),
     "__eq__": _compare(P.EQ),
     "__ne__": _compare(P.NE),
-    "__and__": _logical(np.logical_and, P.MUL),
-    "__or__": _logical(np.logical_or, P.MAXIMUM),
+    "__and__": _logical(np.logical_and, P.MUL, np.bitwise_and),
+    "__or__": _logical(np.logical_or, P.MAXIMUM, np.bitwise_or),
     "__invert__": _invert,
     "__getitem__": _getitem,
     "lt": _compare(P.LT), "le": _compare(P.LE), "gt": _compare(P.GT),
@@ -129,9 +151,11 @@ _METHODS = {
     "float": lambda self: F.to_dtype(self, np.float32),
     "long": _no_grad_cast(np.int64),
     "int": _no_grad_cast(np.int32),
+    "short": _no_grad_cast(np.int16),
+    "char": _no_grad_cast(np.int8),
+    "byte": _no_grad_cast(np.uint8),
     "bool": _no_grad_cast(np.bool_),
     "contiguous": lambda self: self,
-    "cpu": lambda self: self,
 }
 
 _FUNCTIONS_AS_METHODS = [

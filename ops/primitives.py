@@ -418,6 +418,8 @@ def unary(op: int, x) -> Tensor:
         if state.recording is not None and needs_record((x,)):
             return record(op, out, (x,), checked=True)
         return _wrap(out)
+    if v.dtype.kind in "iu" and op in _INTEGRAL:  # -x and |x| keep an integer dtype (wrapping), as in PyTorch
+        return record(op, _ARRAY[op](v), (x,))
     if v.dtype.kind != "f":
         v = v.astype(np.float64)
     if op in _QUIET:
@@ -426,6 +428,9 @@ def unary(op: int, x) -> Tensor:
         with np.errstate(all="ignore"):
             out = _ARRAY[op](v)
     return record(op, out, (x,))
+
+
+_INTEGRAL = frozenset((NEG, ABS))
 
 
 def pow_scalar(x: Tensor, exponent: float) -> Tensor:

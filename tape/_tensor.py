@@ -19,6 +19,7 @@ import numpy as np
 
 from . import _dtype as D
 from . import _registry as R
+from ._device import CPU, check_device, device
 from ._repr import tensor_repr
 from ._tape import BIG, THREADS, Tape, current_tape, operand_nodes, state
 
@@ -29,7 +30,7 @@ _NUMPY_REQUIRES_GRAD = "Can't call numpy() on Tensor that requires grad. Use ten
 
 
 class GradFn:
-    """The backward node of a non-leaf tensor: ``name()`` and a PyTorch-style repr."""
+    """The backward node of a non-leaf tensor: ``name()``, ``next_functions`` and a PyTorch-style repr."""
 
     __slots__ = ("_tape", "_node", "_name", "__weakref__")
 
@@ -43,25 +44,57 @@ class GradFn:
 
     @property
     def next_functions(self) -> tuple:
-        """((grad_fn or None, 0), ...) for the record's operands, as PyTorch lists them."""
-        out = []
-        for m in operand_nodes(self._tape, self._node):
-            op = self._tape.op_of(m)
-            if op == R.CONST:
-                out.append((None, 0))
-            else:
-                out.append((GradFn(self._tape, m, R.OPS[op].name), 0))
-        return tuple(out)
+        """``((node or None, output_nr), ...)`` for the record's operands, as PyTorch lists them: the operand's
+        grad_fn, ``AccumulateGrad`` for a leaf that requires grad, None for a constant."""
+        return tuple(_next_function(self._tape, m) for m in operand_nodes(self._tape, self._node))
 
     def __repr__(self) -> str:
         return f"<{self._name} object at {hex(id(self))}>"
+
+
+class AccumulateGrad:
+    """The node PyTorch lists in ``next_functions`` for a leaf that requires grad; ``variable`` is the leaf."""
+
+    __slots__ = ("variable", "__weakref__")
+    next_functions = ()
+
+    def __init__(self, variable: "Tensor") -> None:
+        self.variable = variable
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
+def _next_function(tape: Tape, m: int) -> tuple:
+    """(node, output_nr) for operand node ``m`` of ``tape``."""
+    op = tape.op_of(m)
+    if op == R.LEAF:
+        leaf = tape.leaves.get(m)
+        if leaf is None:  # freed by a backward: PyTorch still lists the accumulator
+            return (AccumulateGrad(None), 0)
+        meta = leaf._meta
+        acc = meta.accumulator if meta is not None else None
+        if acc is None:  # one node per leaf, as in PyTorch (x * x lists the same one twice)
+            acc = meta.accumulator = AccumulateGrad(leaf)
+        return (acc, 0)
+    if op == R.EXTERN:
+        source = tape.externs.get(m)
+        if source is not None:
+            return _next_function(*source)
+    if R.OPS[op].family in R.INERT:  # constants, and comparisons (no gradient flows through them)
+        return (None, 0)
+    output_nr = int(tape.row(m)[3]) if op == R.CUSTOM_OUT else 0
+    return (GradFn(tape, m, _grad_fn_name(tape, m, op)), output_nr)
 
 
 class _Meta:
     """Rarely used per-tensor state, allocated on first use."""
 
     __slots__ = ("grad", "retain", "grad_fn", "leaf", "version", "origin",
-                 "pending")
+                 "pending", "accumulator")
 
     def __init__(self) -> None:
         self.grad = None
@@ -73,6 +106,7 @@ class _Meta:
         self.version = [0]  # shared with detached aliases of the same memory, as PyTorch's version counter
         self.origin = None  # (tape, node) of a value tape.compile re-evaluates but does not differentiate
         self.pending = None  # tape.compile: records the guard this value needs once it is used (argmax indices)
+        self.accumulator = None  # the AccumulateGrad node next_functions lists for this leaf
 
 
 def _to_numpy(data, dtype=None) -> np.ndarray:
@@ -87,8 +121,8 @@ def _to_numpy(data, dtype=None) -> np.ndarray:
         return np.array(arr, dtype=D.to_numpy_dtype(dtype), copy=True)
     if arr.dtype.kind == "f":
         return np.array(arr, dtype=arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64, copy=True)
-    if arr.dtype.kind in "iu":
-        return np.array(arr, dtype=np.int64, copy=True)
+    if arr.dtype.kind in "iu":  # int8, int16, int32, uint8 arrays keep their dtype, as in PyTorch
+        return np.array(arr, dtype=arr.dtype if arr.dtype in D.SUPPORTED else np.int64, copy=True)
     if arr.dtype.kind == "b":
         return np.array(arr, copy=True)
     if arr.dtype == object or arr.size == 0:
@@ -153,8 +187,26 @@ class Tensor:
         return D.from_numpy_dtype(self._dt)
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self) -> device:
+        """Always ``device(type='cpu')``: tape computes on the CPU only."""
+        return CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    def get_device(self) -> int:
+        """-1, PyTorch's answer for a CPU tensor."""
+        return -1
+
+    def cpu(self) -> "Tensor":
+        """The tensor itself (it is on the CPU already)."""
+        return self
+
+    def cuda(self, device=None, non_blocking: bool = False) -> "Tensor":
+        """Raises: tape has no CUDA backend."""
+        check_device("cuda" if device is None else device if isinstance(device, str) else f"cuda:{device}")
+        return self
 
     def is_floating_point(self) -> bool:
         return self._dt.kind == "f"
@@ -304,6 +356,12 @@ class Tensor:
         meta = self._meta
         return None if meta is None else meta.grad
 
+    @grad.deleter
+    def grad(self) -> None:
+        """``del x.grad`` sets it to None, as in PyTorch."""
+        if self._meta is not None:
+            self._meta.grad = None
+
     @grad.setter
     def grad(self, value: Optional["Tensor"]) -> None:
         if value is not None:
@@ -328,6 +386,14 @@ class Tensor:
             self._meta = _Meta()
         self._meta.retain = True
         self._tape.retained[self._node] = weakref.ref(self)
+
+    @property
+    def output_nr(self) -> int:
+        """This tensor's index among its grad_fn's outputs (a custom Function's outputs count; else 0)."""
+        tape = self._tape
+        if tape is None or tape.op_of(self._node) != R.CUSTOM_OUT:
+            return 0
+        return int(tape.row(self._node)[3])
 
     @property
     def retains_grad(self) -> bool:
