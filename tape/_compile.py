@@ -17,6 +17,13 @@ something else raises ``BranchChanged`` (or, with ``retrace=True``, records
 steps in the derivatives of relu, abs, clamp, maximum/minimum and max/amax are
 recorded as comparison records instead, so they are simply re-evaluated.
 
+Random draws (``rand``, ``randn``, ``randint``, ``randperm``, ``normal``,
+``bernoulli``, ``nn.functional.dropout``, and ``manual_seed``) are part of the
+program: every call draws them anew from tape's generator, in the order ``fn``
+drew them, before the kernel runs, so after the same ``tape.manual_seed`` a
+call gives what an eager call of ``fn`` gives. Recording consumes no draws. A
+guard on a value computed from a draw is refused when ``fn`` is recorded.
+
 Hessian-vector products replay a second program: ``fn`` followed by its
 gradient recorded with ``create_graph=True`` (the re-taped sweep); the reverse
 sweep of that program from the gradient, seeded with ``v``, is ``H v``.
@@ -610,7 +617,10 @@ def compile(fn: Callable, *example_args, retrace: bool = False) -> CompiledFunct
     ``fc.hessian(x)``. Where the recording turned a traced value into a Python
     value (``if x > 0``, ``float(x)``...) and a new argument would change it,
     the call raises ``tape.BranchChanged``; with ``retrace=True`` it records
-    ``fn`` again at those arguments instead.
+    ``fn`` again at those arguments instead. Random numbers ``fn`` draws are
+    drawn anew at every call (as an eager call after the same
+    ``tape.manual_seed`` draws them); where a drawn value would have to become a
+    Python value, compiling raises.
 
     >>> import numpy as np, tape
     >>> fc = tape.compile(lambda x: (x * x).sum(), np.zeros(3))

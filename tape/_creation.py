@@ -110,6 +110,12 @@ def sample_eager(kind: str, shape: tuple, what: str) -> np.ndarray:
     return _sample(kind, shape, (0.0, 1.0) if kind == "normal" else ())
 
 
+def _no_generator(generator) -> None:
+    if generator is not None:
+        raise NotImplementedError("tape has one random generator, seeded by tape.manual_seed: generator= objects are "
+                                  "not supported (pass generator=None)")
+
+
 def _float_dtype(dtype, what: str) -> np.dtype:
     nd = _np_dtype(dtype)
     if nd.kind != "f":
@@ -216,12 +222,14 @@ def full_like(t: Tensor, fill_value, dtype=None, device=None, requires_grad: boo
 def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Uniform samples on [0, 1) from tape's generator (``tape.manual_seed``)."""
     check_device(device)
+    _no_generator(generator)
     return _draw("uniform", _shape_arg(size), (), _float_dtype(dtype, "rand"), requires_grad, "tape.rand")
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples from tape's generator (``tape.manual_seed``)."""
     check_device(device)
+    _no_generator(generator)
     return _draw("normal", _shape_arg(size), (0.0, 1.0), _float_dtype(dtype, "randn"), requires_grad, "tape.randn")
 
 
@@ -238,6 +246,7 @@ def randint(low: int, high=None, size: tuple = None, generator=None, dtype=None,
     """Integers drawn uniformly from [low, high) (int64 unless ``dtype`` says otherwise):
     ``randint(high, size)`` or ``randint(low, high, size)``, as in PyTorch."""
     check_device(device)
+    _no_generator(generator)
     if size is None:  # randint(high, size)
         if not isinstance(high, (tuple, list)):
             raise TypeError("randint() missing the required argument 'size' (a tuple)")
@@ -259,6 +268,7 @@ def randint_like(t: Tensor, low: int = 0, high=None, dtype=None, device=None, re
 def randperm(n: int, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A random permutation of ``0 .. n-1`` (int64 unless ``dtype`` says otherwise)."""
     check_device(device)
+    _no_generator(generator)
     return _draw("permutation", (int(n),), (int(n),), _np_dtype(dtype, np.int64), requires_grad, "tape.randperm")
 
 
@@ -324,6 +334,7 @@ def bernoulli(input, p=None, *, generator=None) -> Tensor:
     >>> tape.bernoulli(tape.tensor([0.0, 1.0]))
     tensor([0., 1.])
     """
+    _no_generator(generator)
     x = input if isinstance(input, Tensor) else tensor(input)
     probs = x if p is None else float(p)
     _probability_check(probs)
@@ -354,6 +365,7 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
     tensor([2., 2.])
     """
     check_device(device)
+    _no_generator(generator)
     if not isinstance(mean, Tensor) and not isinstance(std, Tensor):
         if size is None:
             raise TypeError("normal(): with a number mean and std, pass size (a tuple)")

@@ -19,7 +19,8 @@ import numpy as np
 
 from . import _dtype as D
 from . import _registry as R
-from ._device import CPU, check_device, device
+from ._device import CPU, check_device
+from ._device import device as _device_type
 from ._repr import tensor_repr
 from ._tape import BIG, THREADS, Tape, current_tape, operand_nodes, state
 
@@ -187,7 +188,7 @@ class Tensor:
         return D.from_numpy_dtype(self._dt)
 
     @property
-    def device(self) -> device:
+    def device(self) -> _device_type:
         """Always ``device(type='cpu')``: tape computes on the CPU only."""
         return CPU
 

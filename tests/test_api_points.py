@@ -344,6 +344,15 @@ INT_CASES = [
     ("uint8_or_int8", lambda m: m.tensor([6], dtype=m.uint8) | m.tensor([3], dtype=m.int8), [7], "int16"),
     ("int64_bitwise_and", lambda m: m.tensor([6, 12]) & m.tensor([3, 10]), [2, 8], "int64"),
     ("uint8_compare", lambda m: m.tensor([200], dtype=m.uint8) > m.tensor([-1], dtype=m.int8), [True], "bool"),
+    # a number (or a 0-d tensor) out of the tensor's range is wrapped into its dtype first, as torch does
+    ("int8_plus_300", lambda m: m.tensor([100], dtype=m.int8) + 300, [-112], "int8"),
+    ("int8_times_0d_300", lambda m: m.tensor([1], dtype=m.int8) * m.tensor(300), [44], "int8"),
+    ("uint8_minus_minus_1", lambda m: m.tensor([1], dtype=m.uint8) - (-1), [2], "uint8"),
+    ("int8_maximum_0d", lambda m: m.maximum(m.tensor([100], dtype=m.int8), m.tensor(300)), [100], "int8"),
+    ("int8_less_than_300", lambda m: m.tensor([100], dtype=m.int8) < 300, [False], "bool"),
+    ("int8_equals_356", lambda m: m.tensor([100], dtype=m.int8) == 356, [True], "bool"),
+    ("int8_divide_300", lambda m: m.tensor([150, -150], dtype=m.int16) / 300, [0.5, -0.5], "float64"),
+    ("int_atan2_is_float", lambda m: m.atan2(m.tensor([1]), m.tensor([1])), [0.7853981633974483], "float64"),
 ]
 
 
@@ -372,3 +381,11 @@ def test_bare_no_grad_decorator():
     x = tape.tensor([1.0], requires_grad=True)
     out = doubled(x)
     assert out.requires_grad is False and out.tolist() == [2.0] and tape.is_grad_enabled()
+
+
+@pytest.mark.parametrize("module_name", ["tape._device", "tape._creation"])
+def test_docstring_examples_run(module_name):
+    import doctest
+    import importlib
+    result = doctest.testmod(importlib.import_module(module_name))
+    assert result.attempted > 0 and result.failed == 0, result

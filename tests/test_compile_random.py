@@ -298,3 +298,14 @@ def test_randint_forms_and_dtypes_as_in_torch():
     assert tuple(torch.randint(5, (2, 3)).shape) == (2, 3)
     with pytest.raises(RuntimeError):
         torch.rand(2, dtype=torch.int64)
+
+
+@pytest.mark.parametrize("call", [
+    lambda g: tape.rand(2, generator=g), lambda g: tape.randn(2, generator=g),
+    lambda g: tape.randint(0, 3, (2,), generator=g), lambda g: tape.randperm(3, generator=g),
+    lambda g: tape.normal(0.0, 1.0, (2,), generator=g), lambda g: tape.bernoulli(tape.ones(2) * 0.5, generator=g),
+], ids=["rand", "randn", "randint", "randperm", "normal", "bernoulli"])
+def test_generator_objects_are_refused_not_ignored(call):
+    assert call(None).numel() in (2, 3)  # generator=None is accepted
+    with pytest.raises(NotImplementedError, match="generator= objects are not supported"):
+        call(object())
