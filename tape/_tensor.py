@@ -406,6 +406,8 @@ class Tensor:
 
     @data.setter
     def data(self, value: "Tensor") -> None:
+        if state.recording is not None and self._meta is not None and self._meta.origin is not None:
+            _refuse_traced_inplace(self)
         arr = value._value if isinstance(value, Tensor) else np.asarray(value)
         if type(arr) is not float:
             arr = np.array(arr, copy=True)
@@ -459,6 +461,8 @@ class Tensor:
 
     # ---- in-place updates, allowed only where no history would be invalidated ------
     def _check_inplace(self) -> None:
+        if state.recording is not None and self._meta is not None and self._meta.origin is not None:
+            _refuse_traced_inplace(self)
         if state.grad_enabled and self._rg:
             if self._tape is None:
                 raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
@@ -557,6 +561,15 @@ class Tensor:
     def __reduce__(self):
         # as PyTorch: the value and requires_grad travel (a non-leaf arrives as a leaf), the history does not
         return (_rebuild, (self._array(), self._rg))
+
+
+def _refuse_traced_inplace(t: "Tensor") -> None:
+    """tape.compile re-evaluates ``t`` (a random draw, a comparison) at every call from its record: a change
+    in place would be lost by the replay, which would silently compute with the unchanged value."""
+    raise RuntimeError("tape.compile: an in-place change to a value the compiled function re-evaluates at every "
+                       "call (a random draw, a comparison, or a value computed from them) is not supported: the "
+                       "replay would not see it. Use an out-of-place operation (noise = noise * 0.1, not "
+                       "noise *= 0.1)")
 
 
 def _rebuild(value, requires_grad):

@@ -309,3 +309,54 @@ def test_generator_objects_are_refused_not_ignored(call):
     assert call(None).numel() in (2, 3)  # generator=None is accepted
     with pytest.raises(NotImplementedError, match="generator= objects are not supported"):
         call(object())
+
+
+def test_draws_under_no_grad():
+    def drawn_under_no_grad(x):
+        with tape.no_grad():
+            noise = tape.randn(3)  # drawing is fine: the draw is part of the program whatever the grad mode
+        return x + noise * 0.5
+
+    fc = tape.compile(drawn_under_no_grad, X3)
+    tape.manual_seed(1)
+    got = fc(X3)
+    tape.manual_seed(1)
+    np.testing.assert_allclose(got, _eager(drawn_under_no_grad, X3), rtol=1e-15)
+    assert not np.array_equal(fc(X3), fc(X3))
+
+    def computed_under_no_grad(x):
+        with tape.no_grad():
+            noise = tape.randn(3) * 0.5  # an op under no_grad is not recorded: its result would be frozen
+        return x + noise
+
+    with pytest.raises(RuntimeError, match=r"an operation under no_grad.*random draw tape\.randn"):
+        tape.compile(computed_under_no_grad, X3)
+
+
+@pytest.mark.parametrize("change", [
+    lambda t: t.mul_(0.1), lambda t: t.__imul__(0.1), lambda t: t.zero_(), lambda t: t.__setitem__(0, 1.0),
+    lambda t: setattr(t, "data", tape.zeros(3)),
+], ids=["mul_", "imul", "zero_", "setitem", "data"])
+def test_in_place_change_of_a_draw_is_refused(change):
+    def fn(x):
+        noise = tape.randn(3)
+        change(noise)  # a replay redraws noise: the change would be lost, silently
+        return x + noise
+
+    with pytest.raises(RuntimeError, match="tape.compile: an in-place change to a value the compiled function "
+                                           "re-evaluates"):
+        tape.compile(fn, X3)
+
+
+def test_constant_changed_in_place_after_its_use_is_refused():
+    def fn(x):
+        c = tape.zeros(3)
+        y = x + c
+        with tape.no_grad():
+            c += 1.0
+        return y * 10.0 + x * c  # eager: 11 at x = 1; a program reading c's memory at the end would give 21
+
+    assert fn(tape.ones(3)).tolist() == [11.0, 11.0, 11.0]
+    with pytest.raises(RuntimeError, match=r"tape.compile: a tensor the function used \(node \d+\) was changed in "
+                                           r"place after that use"):
+        tape.compile(fn, np.ones(3))
