@@ -407,7 +407,7 @@ class Tensor:
     @data.setter
     def data(self, value: "Tensor") -> None:
         if state.recording is not None and self._meta is not None and self._meta.origin is not None:
-            _refuse_traced_inplace(self)
+            _refuse_traced_inplace(self, state.recording.tape)
         arr = value._value if isinstance(value, Tensor) else np.asarray(value)
         if type(arr) is not float:
             arr = np.array(arr, copy=True)
@@ -462,7 +462,7 @@ class Tensor:
     # ---- in-place updates, allowed only where no history would be invalidated ------
     def _check_inplace(self) -> None:
         if state.recording is not None and self._meta is not None and self._meta.origin is not None:
-            _refuse_traced_inplace(self)
+            _refuse_traced_inplace(self, state.recording.tape)
         if state.grad_enabled and self._rg:
             if self._tape is None:
                 raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
@@ -563,9 +563,11 @@ class Tensor:
         return (_rebuild, (self._array(), self._rg))
 
 
-def _refuse_traced_inplace(t: "Tensor") -> None:
+def _refuse_traced_inplace(t: "Tensor", tape: Tape) -> None:
     """tape.compile re-evaluates ``t`` (a random draw, a comparison) at every call from its record: a change
     in place would be lost by the replay, which would silently compute with the unchanged value."""
+    if t._meta.origin[0] is not tape:  # a value of an earlier recording: a constant of this one
+        return
     raise RuntimeError("tape.compile: an in-place change to a value the compiled function re-evaluates at every "
                        "call (a random draw, a comparison, or a value computed from them) is not supported: the "
                        "replay would not see it. Use an out-of-place operation (noise = noise * 0.1, not "
