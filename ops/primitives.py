@@ -194,7 +194,8 @@ def binary(op: int, x, y) -> Tensor:
             return record(op, v, (x, y), checked=True)
         return _wrap(v)
     ufunc = _ARRAY[op]
-    if op in _IN_RESULT_DTYPE and _integral(xv) and _integral(yv):
+    if (op in _IN_RESULT_DTYPE and (tx is int or (tx is np.ndarray and xv.dtype.kind in "iub"))
+            and (ty is int or (ty is np.ndarray and yv.dtype.kind in "iub"))):
         xv, yv = _as_result_dtype(x, y, xv, yv)
     try:
         if op in _QUIET:

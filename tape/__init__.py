@@ -50,4 +50,5 @@ get_default_dtype = lambda: float64  # noqa: E731
 from . import nn  # noqa: E402 - modules, losses and initialisers (issue 12)
 from . import optim  # noqa: E402 - optimizers and learning-rate schedules (issue 12)
 from . import func  # noqa: E402 - functional_call
+from . import cuda  # noqa: E402 - cuda.is_available() is False
 from ._serialize import load, save  # noqa: E402

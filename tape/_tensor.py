@@ -153,7 +153,8 @@ class Tensor:
     __slots__ = ("_value", "_dt", "_tape", "_node", "_rg", "_meta", "__weakref__")
     __array_priority__ = 1000
 
-    def __init__(self, data: Any = None, *, dtype=None, requires_grad: bool = False) -> None:
+    def __init__(self, data: Any = None, *, dtype=None, device=None, requires_grad: bool = False) -> None:
+        check_device(device)
         value = _to_numpy(data if data is not None else [], dtype)
         _init(self, value, requires_grad)
 

@@ -383,9 +383,22 @@ def test_bare_no_grad_decorator():
     assert out.requires_grad is False and out.tolist() == [2.0] and tape.is_grad_enabled()
 
 
-@pytest.mark.parametrize("module_name", ["tape._device", "tape._creation"])
+@pytest.mark.parametrize("module_name", ["tape._device", "tape._creation", "tape.cuda"])
 def test_docstring_examples_run(module_name):
     import doctest
     import importlib
     result = doctest.testmod(importlib.import_module(module_name))
     assert result.attempted > 0 and result.failed == 0, result
+
+
+def test_cuda_namespace_answers_as_a_cpu_only_torch():
+    assert tape.cuda.is_available() is False and tape.cuda.device_count() == 0
+    assert tape.cuda.manual_seed_all(0) is None
+    chosen = tape.device("cuda" if tape.cuda.is_available() else "cpu")
+    assert tape.zeros(2, device=chosen).device == tape.device("cpu")
+    assert tape.Tensor([1.0], device="cpu").tolist() == [1.0]
+    with pytest.raises(RuntimeError, match="device 'cuda' is not available"):
+        tape.Tensor([1.0], device="cuda")
+    torch = _torch()
+    if not torch.cuda.is_available():
+        assert torch.cuda.device_count() == 0 and torch.cuda.manual_seed_all(0) is None
