@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from tape._device import check_device, device
-from tape._tensor import Tensor, _plain, _wrap, escape
+from tape._tensor import Tensor, _plain, _wrap, escape, index_key
 
 from . import functions as F
 from . import primitives as P
@@ -51,7 +51,7 @@ def _rmatmul(self, other):
 
 
 def _getitem(self, key):
-    return S.getitem(self, key)
+    return S.getitem(self, index_key(key))
 
 
 def _T(self):

@@ -12,6 +12,7 @@ definitions in ``tape.ops``; this module holds what every tensor has.
 from __future__ import annotations
 
 import copy
+import warnings
 import weakref
 from typing import Any, Optional
 
@@ -637,7 +638,27 @@ def _plain(x):
     return x._value if isinstance(x, Tensor) else x
 
 
+_INDEX_DTYPES = (np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.bool_))
+
+
+def index_key(key, stacklevel: int = 3):
+    """``key`` with PyTorch's index dtypes: a uint8 tensor is a mask (PyTorch's deprecated byte mask, with its
+    warning), an int8/int16/float tensor is refused (numpy would read any of them as integer positions)."""
+    if isinstance(key, tuple):
+        return (tuple(index_key(k, stacklevel + 1) for k in key) if any(isinstance(k, Tensor) for k in key)
+                else key)
+    if not isinstance(key, Tensor) or key._dt in _INDEX_DTYPES:
+        return key
+    if key._dt == np.uint8:
+        warnings.warn("indexing with dtype tape.uint8 is now deprecated, please use a dtype tape.bool instead.",
+                      UserWarning, stacklevel=stacklevel)
+        escape(key, 0, "an index")
+        return _wrap(key._array().astype(np.bool_))
+    raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+
+
 def _plain_key(key):
+    key = index_key(key, 4)
     if isinstance(key, Tensor):
         escape(key, 0, "an index")
         return key._array()

@@ -402,3 +402,26 @@ def test_cuda_namespace_answers_as_a_cpu_only_torch():
     torch = _torch()
     if not torch.cuda.is_available():
         assert torch.cuda.device_count() == 0 and torch.cuda.manual_seed_all(0) is None
+
+
+def test_small_int_index_dtypes_as_torch():
+    x = tape.tensor([10.0, 20.0, 30.0], requires_grad=True)
+    with pytest.warns(UserWarning, match="indexing with dtype tape.uint8 is now deprecated"):
+        picked = x[tape.tensor([1, 0, 1], dtype=tape.uint8)]  # a byte mask, not positions 1, 0, 1
+    assert picked.tolist() == [10.0, 30.0]
+    picked.sum().backward()
+    assert x.grad.tolist() == [1.0, 0.0, 1.0]
+    y = tape.tensor([10.0, 20.0, 30.0])
+    with pytest.warns(UserWarning):
+        y[tape.tensor([1, 0, 1], dtype=tape.uint8)] = 0.0
+    assert y.tolist() == [0.0, 20.0, 0.0]
+    for dt in (tape.int8, tape.int16):
+        with pytest.raises(IndexError, match="tensors used as indices must be long, int, byte or bool tensors"):
+            x[tape.tensor([1, 0], dtype=dt)]
+    assert x[tape.tensor([2, 0], dtype=tape.int32)].tolist() == [30.0, 10.0]
+    torch = _torch()
+    tx = torch.tensor([10.0, 20.0, 30.0])
+    with pytest.warns(UserWarning, match="indexing with dtype torch.uint8 is now deprecated"):
+        assert tx[torch.tensor([1, 0, 1], dtype=torch.uint8)].tolist() == [10.0, 30.0]
+    with pytest.raises(IndexError, match="tensors used as indices must be long, int, byte or bool tensors"):
+        tx[torch.tensor([1, 0], dtype=torch.int8)]
