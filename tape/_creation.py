@@ -311,9 +311,6 @@ def numel(t: Tensor) -> int:
     return t.numel()
 
 
-__all__ = ["manual_seed", "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "zeros_like",
-           "ones_like", "empty_like", "full_like", "rand", "randn", "rand_like", "randn_like", "randint",
-           "randint_like", "randperm", "bernoulli", "normal", "linspace", "logspace", "arange", "eye", "is_tensor", "numel", "_wrap"]
 
 
 def _probability_check(p) -> None:
@@ -397,3 +394,9 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
         return value  # the zero-gradient link below would turn an infinite mean into nan
     out = value + m * 0.0 + s * 0.0  # PyTorch's NormalBackward: zero gradients to mean and std
     return out
+
+
+__all__ = ["manual_seed", "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "zeros_like",
+           "ones_like", "empty_like", "full_like", "rand", "randn", "rand_like", "randn_like", "randint",
+           "randint_like", "randperm", "bernoulli", "normal", "linspace", "logspace", "arange", "eye", "is_tensor",
+           "numel", "_wrap"]
