@@ -48,7 +48,10 @@ class GradFn:
     def next_functions(self) -> tuple:
         """``((node or None, output_nr), ...)`` for the record's operands, as PyTorch lists them: the operand's
         grad_fn, ``AccumulateGrad`` for a leaf that requires grad, None for a constant."""
-        return tuple(_next_function(self._tape, m) for m in operand_nodes(self._tape, self._node))
+        tape, node = self._tape, self._node
+        if tape.op_of(node) == R.CUSTOM_OUT:  # an output of a custom Function: the Function's inputs
+            node = tape.row(node)[1]
+        return tuple(_next_function(tape, m) for m in operand_nodes(tape, node))
 
     def __repr__(self) -> str:
         return f"<{self._name} object at {hex(id(self))}>"

@@ -240,6 +240,31 @@ def test_output_nr_counts_a_functions_outputs():
     assert (tb + 0.0).grad_fn.next_functions[0][1] == 1
 
 
+def test_custom_function_lists_its_inputs():
+    w = tape.tensor([1.0, 2.0], requires_grad=True)
+    x = tape.tensor([3.0, 4.0], requires_grad=True)
+    a, b = _TwoOutputs.apply(x * w)
+    expected = ("_TwoOutputsBackward", ((("MulBackward0", ((("AccumulateGrad", [3.0, 4.0]), 0),
+                                                         (("AccumulateGrad", [1.0, 2.0]), 0))), 0),))
+    assert _structure(a.grad_fn) == expected and _structure(b.grad_fn) == expected
+    torch = _torch()
+
+    class TorchTwo(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2.0, x * 3.0
+
+        @staticmethod
+        def backward(ctx, ga, gb):
+            return ga * 2.0 + gb * 3.0
+
+    tw = torch.tensor([1.0, 2.0], requires_grad=True)
+    tx = torch.tensor([3.0, 4.0], requires_grad=True)
+    ta, tb = TorchTwo.apply(tx * tw)
+    assert ta.grad_fn.name() == "TorchTwoBackward" and ta.grad_fn is tb.grad_fn
+    assert _structure(ta.grad_fn)[1] == expected[1]  # the same inputs, in the same order
+
+
 def test_del_grad_sets_it_to_none_and_the_next_backward_starts_fresh():
     x = tape.tensor([1.0, 2.0], requires_grad=True)
     (x * x).sum().backward()
