@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tape import _creation as C
 from tape._device import check_device, device
 from tape._tensor import Tensor, _plain, _wrap, escape, index_key
 
@@ -100,6 +101,24 @@ def _to(self, *args, **kwargs):
     return F.clone(out) if copy and out is self else out
 
 
+def _new_filled(fill: str):
+    """``Tensor.new_zeros``/``new_ones``/``new_empty``: ``self``'s dtype unless ``dtype`` says otherwise."""
+    def method(self, *size, dtype=None, device=None, requires_grad: bool = False):
+        return getattr(C, fill)(*size, dtype=self.dtype if dtype is None else dtype, device=device,
+                                requires_grad=requires_grad)
+    method.__name__ = f"new_{fill}"
+    return method
+
+
+def _new_full(self, size, fill_value, dtype=None, device=None, requires_grad: bool = False):
+    return C.full(size, fill_value, dtype=self.dtype if dtype is None else dtype, device=device,
+                  requires_grad=requires_grad)
+
+
+def _new_tensor(self, data, dtype=None, device=None, requires_grad: bool = False):
+    return C.tensor(data, dtype=self.dtype if dtype is None else dtype, device=device, requires_grad=requires_grad)
+
+
 def _type_as(self, other):
     return F.to_dtype(self, other.dtype)
 
@@ -156,6 +175,12 @@ _METHODS = {
     "byte": _no_grad_cast(np.uint8),
     "bool": _no_grad_cast(np.bool_),
     "contiguous": lambda self: self,
+    "new_zeros": _new_filled("zeros"),
+    "new_ones": _new_filled("ones"),
+    "new_empty": _new_filled("empty"),
+    "new_full": _new_full,
+    "new_tensor": _new_tensor,
+    "is_cpu": property(lambda self: True),
 }
 
 _FUNCTIONS_AS_METHODS = [

@@ -450,3 +450,24 @@ def test_small_int_index_dtypes_as_torch():
         assert tx[torch.tensor([1, 0, 1], dtype=torch.uint8)].tolist() == [10.0, 30.0]
     with pytest.raises(IndexError, match="tensors used as indices must be long, int, byte or bool tensors"):
         tx[torch.tensor([1, 0], dtype=torch.int8)]
+
+
+NEW_METHODS = [
+    ("new_zeros", lambda m, t: t.new_zeros(2, 3), [[0, 0, 0], [0, 0, 0]], "int8"),
+    ("new_zeros_tuple", lambda m, t: t.new_zeros((2,), dtype=m.float64), [0.0, 0.0], "float64"),
+    ("new_ones", lambda m, t: t.new_ones(2, device="cpu"), [1, 1], "int8"),
+    ("new_full", lambda m, t: t.new_full((2,), 3), [3, 3], "int8"),
+    ("new_tensor", lambda m, t: t.new_tensor([4, 5]), [4, 5], "int8"),
+    ("new_empty", lambda m, t: t.new_empty(3).new_zeros(3), [0, 0, 0], "int8"),
+]
+
+
+@pytest.mark.parametrize("name,make,values,dtype", NEW_METHODS, ids=[c[0] for c in NEW_METHODS])
+def test_new_factory_methods_take_the_tensors_dtype(name, make, values, dtype):
+    out = make(tape, tape.tensor([1, 2], dtype=tape.int8))
+    assert out.tolist() == values and _dtype_name(out.dtype) == dtype and out.is_cpu
+    with pytest.raises(RuntimeError, match="device 'cuda' is not available"):
+        tape.ones(1).new_zeros(2, device="cuda")
+    torch = _torch()
+    ref = make(torch, torch.tensor([1, 2], dtype=torch.int8))
+    assert ref.tolist() == values and _dtype_name(ref.dtype) == dtype and ref.is_cpu
