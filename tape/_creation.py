@@ -190,7 +190,11 @@ def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor
 def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     check_device(device)
     default = np.float64 if isinstance(fill_value, float) or dtype is not None else np.asarray(fill_value).dtype
-    return _finish(np.full(tuple(size), fill_value, _np_dtype(dtype, default)), requires_grad)
+    nd = _np_dtype(dtype, default)
+    try:
+        return _finish(np.full(tuple(size), fill_value, nd), requires_grad)
+    except OverflowError:
+        raise RuntimeError(f"value cannot be converted to type {nd} without overflow") from None
 
 
 def _like(t: Tensor, dtype, device) -> tuple:

@@ -123,7 +123,10 @@ def _to_numpy(data, dtype=None) -> np.ndarray:
             data = _unwrap_nested(data)
         arr = np.asarray(data)
     if dtype is not None:
-        return np.array(arr, dtype=D.to_numpy_dtype(dtype), copy=True)
+        nd = D.to_numpy_dtype(dtype)
+        if nd.kind in "iu" and arr.dtype.kind in "iuf" and arr.size and not isinstance(data, (np.ndarray, Tensor)):
+            _check_fits(arr, nd)
+        return np.array(arr, dtype=nd, copy=True)
     if arr.dtype.kind == "f":
         return np.array(arr, dtype=arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64, copy=True)
     if arr.dtype.kind in "iu":  # int8, int16, int32, uint8 arrays keep their dtype, as in PyTorch
@@ -133,6 +136,15 @@ def _to_numpy(data, dtype=None) -> np.ndarray:
     if arr.dtype == object or arr.size == 0:
         return np.array(arr, dtype=np.float64)
     raise TypeError(f"can't convert data of numpy dtype {arr.dtype} to a tensor")
+
+
+def _check_fits(values: np.ndarray, nd: np.dtype) -> None:
+    """PyTorch's error for numbers that an integer dtype cannot hold (numpy would wrap them around)."""
+    info = np.iinfo(nd)
+    lowest = -int(info.max) if nd.kind == "u" else int(info.min)  # PyTorch lets -255..-1 wrap into uint8
+    finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+    if finite.size and (finite.min() < lowest or finite.max() > info.max):
+        raise RuntimeError(f"value cannot be converted to type {nd} without overflow")
 
 
 def _unwrap_nested(data):

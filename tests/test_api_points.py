@@ -471,3 +471,25 @@ def test_new_factory_methods_take_the_tensors_dtype(name, make, values, dtype):
     torch = _torch()
     ref = make(torch, torch.tensor([1, 2], dtype=torch.int8))
     assert ref.tolist() == values and _dtype_name(ref.dtype) == dtype and ref.is_cpu
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: m.tensor([300], dtype=m.int8), lambda m: m.tensor([-256, 2], dtype=m.uint8),
+    lambda m: m.tensor(40000, dtype=m.int16), lambda m: m.full((2,), 300, dtype=m.int8),
+    lambda m: m.tensor([1e10], dtype=m.int16),
+], ids=["int8_list", "uint8_below_minus_255", "int16_number", "full_int8", "float_into_int16"])
+def test_numbers_out_of_an_int_dtypes_range_raise_as_in_torch(call):
+    with pytest.raises(RuntimeError, match="value cannot be converted to type .* without overflow"):
+        call(tape)
+    torch = _torch()
+    with pytest.raises(RuntimeError, match="value cannot be converted to type .* without overflow"):
+        call(torch)
+
+
+def test_numbers_in_range_or_wrapping_as_in_torch():
+    assert tape.tensor([-1, -255, 2], dtype=tape.uint8).tolist() == [255, 1, 2]  # two's complement, as torch
+    assert tape.tensor([-128, 127], dtype=tape.int8).tolist() == [-128, 127]
+    assert tape.tensor(np.array([300]), dtype=tape.int8).tolist() == [44]  # an array is cast, as torch casts it
+    torch = _torch()
+    assert torch.tensor([-1, -255, 2], dtype=torch.uint8).tolist() == [255, 1, 2]
+    assert torch.tensor(np.array([300]), dtype=torch.int8).tolist() == [44]
