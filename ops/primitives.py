@@ -504,6 +504,13 @@ def clamp(x: Tensor, min: Optional[float] = None, max: Optional[float] = None) -
         out = v if v != v else (lo if v < lo else hi if v > hi else v)
         if lo > hi:
             out = hi
+    elif v.dtype.kind in "iu" and all(type(b) is int for b in (min, max) if b is not None):
+        out = v  # integer bounds keep an integer tensor's dtype, as in PyTorch
+        if min is not None:
+            out = np.maximum(out, min)
+        if max is not None:
+            out = np.minimum(out, max)
+        out = out.astype(v.dtype, copy=False)
     else:
         out = np.minimum(np.maximum(v, lo), hi).astype(v.dtype if v.dtype.kind == "f" else np.float64, copy=False)
     return record(CLAMP, out, (x,), consts=(lo, hi))

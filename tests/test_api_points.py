@@ -368,6 +368,9 @@ INT_CASES = [
     ("int8_bitwise_and", lambda m: m.tensor([6, 5], dtype=m.int8) & m.tensor([3, 4], dtype=m.int8), [2, 4], "int8"),
     ("uint8_or_int8", lambda m: m.tensor([6], dtype=m.uint8) | m.tensor([3], dtype=m.int8), [7], "int16"),
     ("int64_bitwise_and", lambda m: m.tensor([6, 12]) & m.tensor([3, 10]), [2, 8], "int64"),
+    ("int8_clamp_int_bounds", lambda m: m.clamp(m.tensor([-5, 2, 9], dtype=m.int8), 0, 3), [0, 2, 3], "int8"),
+    ("int64_clamp_min", lambda m: m.tensor([-5, 2]).clamp(min=0), [0, 2], "int64"),
+    ("int8_clamp_float_bounds", lambda m: m.clamp(m.tensor([-5, 2], dtype=m.int8), 0.5, 3), [0.5, 2.0], "float64"),
     ("uint8_compare", lambda m: m.tensor([200], dtype=m.uint8) > m.tensor([-1], dtype=m.int8), [True], "bool"),
     # a number (or a 0-d tensor) out of the tensor's range is wrapped into its dtype first, as torch does
     ("int8_plus_300", lambda m: m.tensor([100], dtype=m.int8) + 300, [-112], "int8"),
