@@ -119,6 +119,32 @@ def _new_tensor(self, data, dtype=None, device=None, requires_grad: bool = False
     return C.tensor(data, dtype=self.dtype if dtype is None else dtype, device=device, requires_grad=requires_grad)
 
 
+def _uniform_(self, from_: float = 0.0, to: float = 1.0, *, generator=None):
+    C._no_generator(generator)
+    if from_ > to:
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={from_:g} > to={to:g}")
+    return C.fill_random_(self, "uniform", (float(from_), float(to)), "uniform_")
+
+
+def _normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None):
+    C._no_generator(generator)
+    C._std_check(std)
+    return C.fill_random_(self, "normal", (float(mean), float(std)), "normal_")
+
+
+def _bernoulli_(self, p: float = 0.5, *, generator=None):
+    C._no_generator(generator)
+    if isinstance(p, Tensor):
+        raise NotImplementedError("bernoulli_ with a tensor of probabilities is not supported by tape; use "
+                                  "tape.bernoulli(p)")
+    C._probability_check(p)
+    return C.fill_random_(self, "bernoulli", (float(p),), "bernoulli_")
+
+
+def _bernoulli(self, p=None, *, generator=None):
+    return C.bernoulli(self, p, generator=generator)
+
+
 def _type_as(self, other):
     return F.to_dtype(self, other.dtype)
 
@@ -181,6 +207,10 @@ _METHODS = {
     "new_full": _new_full,
     "new_tensor": _new_tensor,
     "is_cpu": property(lambda self: True),
+    "uniform_": _uniform_,
+    "normal_": _normal_,
+    "bernoulli_": _bernoulli_,
+    "bernoulli": _bernoulli,
 }
 
 _FUNCTIONS_AS_METHODS = [

@@ -217,7 +217,7 @@ class Program:
             _, total, nodes, positions, others = steps[-1]
             size = int(np.prod(shape, dtype=np.int64))
             loc = int(self.rec[node, 4])
-            if loc < 0 and dt == np.float64 and (kind == "uniform" or params == (0.0, 1.0)):
+            if loc < 0 and dt == np.float64 and params in ((), (0.0, 1.0)):
                 nodes.append(node)
                 positions.append(total[0])
             else:
@@ -248,6 +248,8 @@ class Program:
                 v = z[start:start + size]
                 if kind == "normal" and params != (0.0, 1.0):
                     v = params[0] + params[1] * v
+                elif kind == "uniform" and params:
+                    v = params[0] + (params[1] - params[0]) * v
                 if dt != np.float64:
                     v = v.astype(dt).astype(np.float64)
                 self._write(node, loc, v)

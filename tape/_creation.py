@@ -33,8 +33,9 @@ def manual_seed(seed: int):
 
 def _sample(kind: str, shape: tuple, params: tuple) -> np.ndarray:
     """One draw from tape's generator: the one place that reads it."""
-    if kind == "uniform":
-        return _rng.random(shape)
+    if kind == "uniform":  # params: () for [0, 1), or (low, high)
+        u = _rng.random(shape)
+        return u if not params else params[0] + (params[1] - params[0]) * u
     if kind == "normal":  # params: (mean, std)
         z = _rng.standard_normal(shape)
         return z if params == (0.0, 1.0) else params[0] + params[1] * z
@@ -42,6 +43,8 @@ def _sample(kind: str, shape: tuple, params: tuple) -> np.ndarray:
         return _rng.integers(params[0], params[1], size=shape)
     if kind == "permutation":  # params: (n,)
         return _rng.permutation(params[0])
+    if kind == "bernoulli":  # params: (p,): 0/1 from a uniform draw
+        return (_rng.random(shape) < params[0]).astype(np.float64)
     raise ValueError(f"unknown draw kind {kind!r}")
 
 
@@ -85,7 +88,8 @@ def _trace_draw(t: Tensor, spec: tuple, what: str) -> None:
     else:  # a record of its own, never an interned number (a replay changes its value)
         node = (tape.record_scalar(R.CONST, -1, -1, 0, v) if type(v) is float
                 else tape.record_array(R.CONST, -1, -1, 0, v))
-        t._meta = _Meta()
+        if t._meta is None:
+            t._meta = _Meta()
         t._meta.origin = (tape, node)
     rec.add_draw(node, spec, what)
 
@@ -398,6 +402,24 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
         return value  # the zero-gradient link below would turn an infinite mean into nan
     out = value + m * 0.0 + s * 0.0  # PyTorch's NormalBackward: zero gradients to mean and std
     return out
+
+
+def fill_random_(t: Tensor, kind: str, params: tuple, what: str) -> Tensor:
+    """``t.uniform_``, ``t.normal_``, ``t.bernoulli_``: fill ``t`` in place with a draw from tape's generator.
+
+    Inside tape.compile the filled tensor becomes a fresh draw of the program (the
+    whole value is replaced, so uses before the fill keep the earlier value's node)."""
+    meta = t._meta
+    if meta is not None and meta.origin is not None and state.recording is not None:
+        meta.origin = None  # a traced value replaced as a whole: the new draw below is a node of its own
+    t._check_inplace()
+    if kind != "bernoulli" and t._dt.kind != "f":
+        raise RuntimeError(f"{what}: expected a floating point tensor, got {t.dtype}")
+    shape = tuple(t.shape)
+    t._set_value(_sample(kind, shape, params).astype(t._dt))
+    if state.recording is not None:
+        _trace_draw(t, (kind, shape, params, t._dt), what)
+    return t
 
 
 __all__ = ["manual_seed", "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "zeros_like",

@@ -360,3 +360,72 @@ def test_constant_changed_in_place_after_its_use_is_refused():
     with pytest.raises(RuntimeError, match=r"tape.compile: a tensor the function used \(node \d+\) was changed in "
                                            r"place after that use"):
         tape.compile(fn, np.ones(3))
+
+
+# ---- in-place samplers: t.uniform_, t.normal_, t.bernoulli_ ------------------------------------------
+def test_in_place_samplers_eager_as_torch():
+    tape.manual_seed(0)
+    t = tape.empty(4000)
+    assert t.uniform_(-2.0, 3.0) is t
+    v = t.numpy()
+    assert v.min() >= -2.0 and v.max() < 3.0 and abs(v.mean() - 0.5) < 0.1
+    assert tape.empty(3).normal_(2.0, 0.0).tolist() == [2.0, 2.0, 2.0]
+    assert tape.empty(3).bernoulli_(1.0).tolist() == [1.0, 1.0, 1.0]
+    assert tape.zeros(2, dtype=tape.int64).bernoulli_(1.0).tolist() == [1, 1]
+    assert tape.tensor([0.0, 1.0]).bernoulli().tolist() == [0.0, 1.0]
+    before = tape.zeros(3)
+    version = before._version
+    before.normal_()
+    assert before._version == version + 1  # an in-place change, counted as torch counts it
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place"):
+        tape.zeros(2, requires_grad=True).normal_()
+    with pytest.raises(RuntimeError, match="normal expects std >= 0.0, but found std -1"):
+        tape.zeros(2).normal_(0.0, -1.0)
+    with pytest.raises(RuntimeError, match=r"uniform_ expects to return a \[from, to\) range, but found from=2 > to=1"):
+        tape.zeros(2).uniform_(2.0, 1.0)
+    with pytest.raises(RuntimeError, match="expected a floating point tensor"):
+        tape.zeros(2, dtype=tape.int64).normal_()
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place"):
+        torch.zeros(2, requires_grad=True).normal_()
+    with pytest.raises(RuntimeError, match=r"uniform_ expects to return a \[from, to\) range, but found from=2 > to=1"):
+        torch.zeros(2).uniform_(2.0, 1.0)
+    assert torch.zeros(2, dtype=torch.int64).bernoulli_(1.0).tolist() == [1, 1]
+
+
+def test_in_place_samplers_inside_compile_draw_anew():
+    noise = tape.empty(3)
+
+    def fn(x):
+        for _ in range(3):  # refilling the same tensor: each fill is a draw of its own
+            noise.normal_(0.0, 0.1)
+            x = x + noise
+        mask = tape.empty(3).bernoulli_(0.5)
+        return x * mask + tape.zeros(3).uniform_(-1.0, 1.0)
+
+    fc = tape.compile(fn, X3)
+    for seed in (0, 3):
+        tape.manual_seed(seed)
+        got = fc(X3)
+        tape.manual_seed(seed)
+        np.testing.assert_allclose(got, _eager(fn, X3), rtol=1e-15)
+    assert not np.array_equal(fc(X3), fc(X3))
+    tape.manual_seed(1)
+    grad = fc.jacobian(X3)
+    tape.manual_seed(1)
+    for _ in range(3):
+        tape.randn(3)
+    mask = (tape.rand(3).numpy() < 0.5).astype(float)
+    np.testing.assert_array_equal(grad, np.diag(mask))
+
+
+def test_in_place_fill_after_a_use_is_refused():
+    w = tape.zeros(3)
+
+    def fn(x):
+        y = x + w  # uses w's value
+        w.uniform_()  # then changes it: the program would replay y with the new memory
+        return y * w
+
+    with pytest.raises(RuntimeError, match="was changed in place after that use"):
+        tape.compile(fn, X3)
