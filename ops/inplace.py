@@ -27,7 +27,8 @@ from tape import _registry as R
 from tape._grad_mode import enable_grad
 from tape._registry import Family
 from tape._tape import BIG, state
-from tape._tensor import (Tensor, _Meta, _View, _wrap, add_member, escape, members, needs_record, record,
+from tape._tensor import (Tensor, _Meta, _View, _refuse_traced_inplace, _wrap, add_member, escape, index_key,
+                          members, needs_record, record,
                           refresh, root_array, watch_node)
 
 from . import _declare
@@ -69,6 +70,17 @@ def _root_of(t: Tensor):
     if view is None:
         return t, None
     return view.root, view.fn
+
+
+def _refuse_lost_write(t: Tensor) -> None:
+    """While tape.compile records: an unrecorded write to a value the replay re-evaluates at every call (a
+    random draw, a comparison, or what is computed from them), or to a view of one, would be lost by the
+    replay: refused."""
+    if state.recording is None:
+        return
+    for m in (t, _root_of(t)[0]):
+        if m._meta is not None and m._meta.origin is not None:
+            _refuse_traced_inplace(m, state.recording.tape)
 
 
 def make_view(x: Tensor, out: Tensor, fn, region=None) -> Tensor:
@@ -588,6 +600,7 @@ def _inplace(fn, name: int = -1, doc: str = ""):
 
 def _write_plain(t: Tensor, new) -> Tensor:
     """An in-place change that no record needs (no_grad, or nothing requires grad)."""
+    _refuse_lost_write(t)
     value = new._value if isinstance(new, Tensor) else new
     if np.shape(value) != t.shape:
         raise RuntimeError(f"output with shape {list(t.shape)} doesn't match the broadcast shape "
@@ -728,7 +741,7 @@ def setitem(self: Tensor, key, value) -> None:
     meta = self._meta
     v = self._value
     if (self._tape is None and not self._rg and type(v) is not float and type(key) in (int, slice)
-            and (meta is None or (meta.view is None and len(meta.version) == 1))
+            and (meta is None or (meta.view is None and len(meta.version) == 1 and meta.origin is None))
             and not (isinstance(value, Tensor) and (value._rg or state.recording is not None))):
         # a plain tensor nothing shares: a numpy write (loops filling an array)
         try:
@@ -740,7 +753,7 @@ def setitem(self: Tensor, key, value) -> None:
         meta.version[0] += 1
         return
     _check_leaf(self)
-    pk = S._plain_index(key)
+    pk = S._plain_index(index_key(key))
     if not _recording(self, value):
         _setitem_plain(self, pk, value)
         return
@@ -762,6 +775,7 @@ def _setitem_name(key) -> int:
 
 
 def _setitem_plain(t: Tensor, pk, value) -> None:
+    _refuse_lost_write(t)
     value = value._array() if isinstance(value, Tensor) else value
     meta = t._meta
     v = t._value

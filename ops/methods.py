@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tape._tensor import Tensor, _plain, _wrap, escape
+from tape import _creation as C
+from tape._device import check_device, device
+from tape._tensor import Tensor, _plain, _wrap, escape, index_key
 
 from . import functions as F
 from . import inplace as I
@@ -16,9 +18,15 @@ def _compare(op):
     return method
 
 
-def _logical(np_fn, op):
-    """&, | on tensors; on recorded comparisons (tape.compile) recorded as 0/1 arithmetic (mul, maximum)."""
+def _logical(np_fn, op, bitwise):
+    """&, | on tensors: bitwise on integers (as in PyTorch), logical on bool; on recorded comparisons
+    (tape.compile) recorded as 0/1 arithmetic (mul, maximum)."""
     def method(self, other):
+        if self._dt.kind in "iu" or getattr(other, "_dt", np.dtype(bool)).kind in "iu":
+            escape(self, 0, "a bitwise operation")
+            escape(other, 0, "a bitwise operation")
+            ov = other._array() if isinstance(other, Tensor) else other
+            return _wrap(np.asarray(bitwise(self._array(), ov)).astype(P.D.result_type(self, other)))
         v = np.asarray(np_fn(self._array(), _plain(other)))
         if P.state.recording is not None and P.needs_record((self, other)):
             return P.record(op, v, (P._operand(self, v.shape), P._operand(other, v.shape)), checked=True)
@@ -44,7 +52,7 @@ def _rmatmul(self, other):
 
 
 def _getitem(self, key):
-    return I.getitem(self, key)
+    return I.getitem(self, key if type(key) is int else index_key(key))
 
 
 def _T(self):
@@ -71,11 +79,70 @@ def _view_as(self, other):
 
 
 def _to(self, *args, **kwargs):
-    dtype = kwargs.get("dtype")
+    """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)`` (its dtype), with ``copy=``; a device
+    other than the CPU raises (tape computes on the CPU only)."""
+    dtype, where = kwargs.pop("dtype", None), kwargs.pop("device", None)
+    copy = kwargs.pop("copy", False)
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("memory_format", None)
+    if kwargs:
+        raise TypeError(f"to() got an unexpected keyword argument '{next(iter(kwargs))}'")
     for a in args:
-        if a is not None and not isinstance(a, str):
+        if a is None or isinstance(a, bool):  # positional non_blocking / copy flags
+            continue
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif isinstance(a, (str, int, device)) or type(a).__name__ == "device":
+            where = a
+        else:
             dtype = a
-    return self if dtype is None else F.to_dtype(self, dtype)
+    check_device(where)
+    out = self if dtype is None else F.to_dtype(self, dtype)
+    return F.clone(out) if copy and out is self else out
+
+
+def _new_filled(fill: str):
+    """``Tensor.new_zeros``/``new_ones``/``new_empty``: ``self``'s dtype unless ``dtype`` says otherwise."""
+    def method(self, *size, dtype=None, device=None, requires_grad: bool = False):
+        return getattr(C, fill)(*size, dtype=self.dtype if dtype is None else dtype, device=device,
+                                requires_grad=requires_grad)
+    method.__name__ = f"new_{fill}"
+    return method
+
+
+def _new_full(self, size, fill_value, dtype=None, device=None, requires_grad: bool = False):
+    return C.full(size, fill_value, dtype=self.dtype if dtype is None else dtype, device=device,
+                  requires_grad=requires_grad)
+
+
+def _new_tensor(self, data, dtype=None, device=None, requires_grad: bool = False):
+    return C.tensor(data, dtype=self.dtype if dtype is None else dtype, device=device, requires_grad=requires_grad)
+
+
+def _uniform_(self, from_: float = 0.0, to: float = 1.0, *, generator=None):
+    C._no_generator(generator)
+    if from_ > to:
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={from_:g} > to={to:g}")
+    return C.fill_random_(self, "uniform", (float(from_), float(to)), "uniform_")
+
+
+def _normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None):
+    C._no_generator(generator)
+    C._std_check(std)
+    return C.fill_random_(self, "normal", (float(mean), float(std)), "normal_")
+
+
+def _bernoulli_(self, p: float = 0.5, *, generator=None):
+    C._no_generator(generator)
+    if isinstance(p, Tensor):
+        raise NotImplementedError("bernoulli_ with a tensor of probabilities is not supported by tape; use "
+                                  "tape.bernoulli(p)")
+    C._probability_check(p)
+    return C.fill_random_(self, "bernoulli", (float(p),), "bernoulli_")
+
+
+def _bernoulli(self, p=None, *, generator=None):
+    return C.bernoulli(self, p, generator=generator)
 
 
 def _type_as(self, other):
@@ -111,8 +178,8 @@ _METHODS = {
     "__ge__": _compare(P.GE),
     "__eq__": _compare(P.EQ),
     "__ne__": _compare(P.NE),
-    "__and__": _logical(np.logical_and, P.MUL),
-    "__or__": _logical(np.logical_or, P.MAXIMUM),
+    "__and__": _logical(np.logical_and, P.MUL, np.bitwise_and),
+    "__or__": _logical(np.logical_or, P.MAXIMUM, np.bitwise_or),
     "__invert__": _invert,
     "__getitem__": _getitem,
     "lt": _compare(P.LT), "le": _compare(P.LE), "gt": _compare(P.GT),
@@ -129,10 +196,22 @@ _METHODS = {
     "float": lambda self: F.to_dtype(self, np.float32),
     "long": _no_grad_cast(np.int64),
     "int": _no_grad_cast(np.int32),
+    "short": _no_grad_cast(np.int16),
+    "char": _no_grad_cast(np.int8),
+    "byte": _no_grad_cast(np.uint8),
     "bool": _no_grad_cast(np.bool_),
     "contiguous": I.contiguous,
     "__setitem__": I.setitem,
-    "cpu": lambda self: self,
+    "new_zeros": _new_filled("zeros"),
+    "new_ones": _new_filled("ones"),
+    "new_empty": _new_filled("empty"),
+    "new_full": _new_full,
+    "new_tensor": _new_tensor,
+    "is_cpu": property(lambda self: True),
+    "uniform_": _uniform_,
+    "normal_": _normal_,
+    "bernoulli_": _bernoulli_,
+    "bernoulli": _bernoulli,
 }
 
 _FUNCTIONS_AS_METHODS = [

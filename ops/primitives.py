@@ -194,6 +194,9 @@ def binary(op: int, x, y) -> Tensor:
             return record(op, v, (x, y), checked=True)
         return _wrap(v)
     ufunc = _ARRAY[op]
+    if (op in _IN_RESULT_DTYPE and (tx is int or (tx is np.ndarray and xv.dtype.kind in "iub"))
+            and (ty is int or (ty is np.ndarray and yv.dtype.kind in "iub"))):
+        xv, yv = _as_result_dtype(x, y, xv, yv)
     try:
         if op in _QUIET:
             v = ufunc(xv, yv)
@@ -203,12 +206,32 @@ def binary(op: int, x, y) -> Tensor:
     except ValueError:
         broadcast_shapes(np.shape(xv), np.shape(yv))  # raises PyTorch's message naming both shapes
         raise
-    v = _promoted(v, x, y, op == DIV)
+    v = _promoted(v, x, y, op in _FLOAT_RESULT)
     if not (state.grad_enabled and ((isinstance(x, Tensor) and x._rg) or (isinstance(y, Tensor) and y._rg))
             or state.recording is not None and needs_record((x, y))):
         return _wrap(v)
     out_shape = np.shape(v)
     return record(op, v, (_operand(x, out_shape), _operand(y, out_shape)), checked=True)
+
+
+def _integral(v) -> bool:
+    return type(v) is int or (isinstance(v, np.ndarray) and v.dtype.kind in "iub")
+
+
+def _as_result_dtype(x, y, xv, yv) -> tuple:
+    """Integer operands converted to the dtype PyTorch computes ``x op y`` in, wrapping around where a number
+    or a 0-d tensor is out of its range (int8 100 + 300 is -112, int8 100 < 300 is False, as in PyTorch)
+    where numpy would raise OverflowError or compute in a wider dtype."""
+    want = D.result_type(x, y)
+    if want.kind not in "iu":
+        return xv, yv
+    return _to_dtype(xv, want), _to_dtype(yv, want)
+
+
+def _to_dtype(v, want: np.dtype):
+    if type(v) is int:
+        return np.array(v & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64).astype(want)[()]
+    return v if v.dtype == want else v.astype(want)
 
 
 def _promoted(v, x, y, true_division: bool = False):
@@ -368,8 +391,11 @@ def _traced_tape(*values):
 
 def compare(op: int, x, y) -> Tensor:
     """``x <op> y`` as a bool tensor; recorded while tape.compile records a function of traced values."""
+    xv, yv = _plain(x), _plain(y)
+    if _integral(xv) and _integral(yv) and (type(xv) is not int or type(yv) is not int):
+        xv, yv = _as_result_dtype(x, y, xv, yv)
     with np.errstate(invalid="ignore"):
-        v = np.asarray(_ARRAY[op](_plain(x), _plain(y)))
+        v = np.asarray(_ARRAY[op](xv, yv))
     if state.recording is None or not state.grad_enabled or (traced_node(x) < 0 and traced_node(y) < 0):
         return _wrap(v)
     return _record_traced(state.recording.tape, op, v, (x, y))
@@ -418,6 +444,8 @@ def unary(op: int, x) -> Tensor:
         if state.recording is not None and needs_record((x,)):
             return record(op, out, (x,), checked=True)
         return _wrap(out)
+    if v.dtype.kind in "iu" and op in _INTEGRAL:  # -x and |x| keep an integer dtype (wrapping), as in PyTorch
+        return record(op, _ARRAY[op](v), (x,))
     if v.dtype.kind != "f":
         v = v.astype(np.float64)
     if op in _QUIET:
@@ -426,6 +454,12 @@ def unary(op: int, x) -> Tensor:
         with np.errstate(all="ignore"):
             out = _ARRAY[op](v)
     return record(op, out, (x,))
+
+
+_INTEGRAL = frozenset((NEG, ABS))
+# integer ops PyTorch computes in the promoted dtype of their operands (numbers included)
+_IN_RESULT_DTYPE = frozenset((ADD, SUB, RSUB, MUL, MAXIMUM, MINIMUM))
+_FLOAT_RESULT = frozenset((DIV, E.atan2.id))  # floating point results for integer operands
 
 
 def pow_scalar(x: Tensor, exponent: float) -> Tensor:
@@ -470,6 +504,13 @@ def clamp(x: Tensor, min: Optional[float] = None, max: Optional[float] = None) -
         out = v if v != v else (lo if v < lo else hi if v > hi else v)
         if lo > hi:
             out = hi
+    elif v.dtype.kind in "iu" and all(type(b) is int for b in (min, max) if b is not None):
+        out = v  # integer bounds keep an integer tensor's dtype, as in PyTorch
+        if min is not None:
+            out = np.maximum(out, min)
+        if max is not None:
+            out = np.minimum(out, max)
+        out = out.astype(v.dtype, copy=False)
     else:
         out = np.minimum(np.maximum(v, lo), hi).astype(v.dtype if v.dtype.kind == "f" else np.float64, copy=False)
     return record(CLAMP, out, (x,), consts=(lo, hi))

@@ -28,14 +28,16 @@ def _checkout_ops() -> None:
 
 from . import _dtype
 from ._dtype import bool_ as bool  # noqa: A001 - PyTorch's name
-from ._dtype import double, dtype, float32, float64, int32, int64, long
+from ._dtype import double, dtype, float32, float64, int8, int16, int32, int64, long, short, uint8
 from ._dtype import float as float  # noqa: A001,F401
+from ._dtype import int as int  # noqa: A001,F401 - PyTorch's name: tape.int is int32
 from ._tensor import GradFn, Tensor
 from ._grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
                          set_grad_enabled)
-from ._creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, is_tensor,
-                        linspace, logspace, manual_seed, numel, ones, ones_like, rand, rand_like, randint, randn,
-                        randn_like, randperm, tensor, zeros, zeros_like)
+from ._creation import (arange, as_tensor, bernoulli, empty, empty_like, eye, from_numpy, full, full_like,
+                        is_tensor, linspace, logspace, manual_seed, normal, numel, ones, ones_like, rand, rand_like,
+                        randint, randint_like, randn, randn_like, randperm, tensor, zeros, zeros_like)
+from ._device import device
 _checkout_ops()
 from .ops import methods as _methods  # noqa: F401 - attaches operators to Tensor
 from .ops.functions import *  # noqa: F401,F403
@@ -48,4 +50,5 @@ get_default_dtype = lambda: float64  # noqa: E731
 from . import nn  # noqa: E402 - modules, losses and initialisers (issue 12)
 from . import optim  # noqa: E402 - optimizers and learning-rate schedules (issue 12)
 from . import func  # noqa: E402 - functional_call
+from . import cuda  # noqa: E402 - cuda.is_available() is False
 from ._serialize import load, save  # noqa: E402

@@ -17,6 +17,13 @@ something else raises ``BranchChanged`` (or, with ``retrace=True``, records
 steps in the derivatives of relu, abs, clamp, maximum/minimum and max/amax are
 recorded as comparison records instead, so they are simply re-evaluated.
 
+Random draws (``rand``, ``randn``, ``randint``, ``randperm``, ``normal``,
+``bernoulli``, ``nn.functional.dropout``, and ``manual_seed``) are part of the
+program: every call draws them anew from tape's generator, in the order ``fn``
+drew them, before the kernel runs, so after the same ``tape.manual_seed`` a
+call gives what an eager call of ``fn`` gives. Recording consumes no draws. A
+guard on a value computed from a draw is refused when ``fn`` is recorded.
+
 Hessian-vector products replay a second program: ``fn`` followed by its
 gradient recorded with ``create_graph=True`` (the re-taped sweep); the reverse
 sweep of that program from the gradient, seeded with ``v``, is ``H v``.
@@ -33,6 +40,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from . import _registry as R
+from ._creation import draw_batch, redraw, rng_restore, rng_snapshot
 from ._engine import _announce_compile
 from ._tape import MAXDIM, ROW, Tape, state
 from ._tensor import Tensor, _wrap, node_on
@@ -77,6 +85,11 @@ class _Recording:
     def __init__(self) -> None:
         self.tape = Tape()
         self.guards: list = []  # (node, kind, recorded values, what, where)
+        self.draws: list = []  # (node or -1, (kind, shape, params, dtype), what, where): random draws, in order
+
+    def add_draw(self, node: int, spec: tuple, what: str) -> None:
+        """A random draw (or a manual_seed) the function made: every replay makes it again, in the same order."""
+        self.draws.append((node, spec, what, _user_line()))
 
     def add_guard(self, node: int, kind: int, values, what: str) -> None:
         flat = np.array(values, dtype=np.float64).reshape(-1)
@@ -98,6 +111,12 @@ class Program:
     def __init__(self, recording: _Recording, leaves: list, out: int, grad: int, arg_shapes: list) -> None:
         tape = recording.tape
         tape.flush()
+        for node, cell, version, _ in tape.shared:
+            if cell[0] != version:  # the tape references the tensor's memory: it now holds the changed value
+                raise RuntimeError(
+                    f"tape.compile: a tensor the function used (node {node}) was changed in place after that use; "
+                    f"the recorded program would replay the use with the changed value. Use an out-of-place "
+                    f"operation (c = c + 1, not c += 1) inside a compiled function")
         n = tape.n
         self.rec = np.frombuffer(tape.ints, dtype=np.int64).reshape(-1, ROW).copy() if n else np.zeros((0, ROW),
                                                                                                       np.int64)
@@ -146,6 +165,10 @@ class Program:
             np.cumsum(sizes[:-1], out=self.guard_starts[1:])
         self.guard_values = np.concatenate([x[2] for x in g]) if g else np.zeros(0)
         self.guard_info = [(x[3], x[4]) for x in g]
+        # random draws: (node, spec), in the order fn made them; every run draws them anew (``redraw``)
+        self.draws = [(d[0], d[1]) for d in recording.draws]
+        if self.draws and g:
+            _refuse_random_guards(self, recording)
         self._runtime = None
 
     # runtime state (addresses, adjoint buffers): rebuilt after unpickling, never pickled
@@ -187,6 +210,65 @@ class Program:
             return np.array(self.sval[node])
         o, size = self.arr[l, 1], self.arr[l, 3]
         return self.arena[o:o + size].reshape(self.shape(node)).copy()
+
+    def _draw_steps(self) -> list:
+        """The draws as steps for ``redraw``: runs of consecutive uniform (or normal) draws become one batch,
+        one numpy call for the whole run (numpy's generator gives a run of draws the same numbers one call
+        for all of them gives), so a loop of 0-d draws costs one call, not one per draw."""
+        steps: list = []
+        for node, spec in self.draws:
+            kind, shape, params, dt = spec
+            if kind not in ("uniform", "normal"):
+                steps.append(("single", node, spec))
+                continue
+            if not steps or steps[-1][0] != kind:
+                steps.append((kind, [0], [], [], []))  # total, plain 0-d nodes, their positions, other draws
+            _, total, nodes, positions, others = steps[-1]
+            size = int(np.prod(shape, dtype=np.int64))
+            loc = int(self.rec[node, 4])
+            if loc < 0 and dt == np.float64 and params in ((), (0.0, 1.0)):
+                nodes.append(node)
+                positions.append(total[0])
+            else:
+                others.append((total[0], size, node, loc, params, dt))
+            total[0] += size
+        return [step if step[0] == "single" else
+                (step[0], step[1][0], np.array(step[2], np.int64), np.array(step[3], np.int64), step[4])
+                for step in steps]
+
+    def redraw(self) -> None:
+        """Draw every random value of the program anew from tape's generator (and seed where fn seeded), in
+        the order fn drew them, writing each where its value node holds it."""
+        steps = self.__dict__.get("_steps")
+        if steps is None:
+            steps = self._steps = self._draw_steps()
+        for step in steps:
+            if step[0] == "single":
+                _, node, spec = step
+                v = redraw(spec)
+                if v is not None:  # None: a manual_seed step
+                    self._write(node, int(self.rec[node, 4]), v)
+                continue
+            kind, total, nodes, positions, others = step
+            z = draw_batch(kind, total)
+            if nodes.size:
+                self.sval[nodes] = z[positions]
+            for start, size, node, loc, params, dt in others:
+                v = z[start:start + size]
+                if kind == "normal" and params != (0.0, 1.0):
+                    v = params[0] + params[1] * v
+                elif kind == "uniform" and params:
+                    v = params[0] + (params[1] - params[0]) * v
+                if dt != np.float64:
+                    v = v.astype(dt).astype(np.float64)
+                self._write(node, loc, v)
+
+    def _write(self, node: int, loc: int, v: np.ndarray) -> None:
+        if loc < 0:
+            self.sval[node] = v.reshape(-1)[0]
+        else:
+            o = self.arr[loc, 1]
+            self.arena[o:o + self.arr[loc, 3]] = v.reshape(-1)
 
     def load(self, args: list) -> None:
         """Write checked float64 arguments into the leaves' values."""
@@ -250,6 +332,42 @@ class _Runtime:
         self.kinds = R.kinds()
 
 
+def _refuse_random_guards(p: Program, recording: _Recording) -> None:
+    """Raise where a guard's value was computed from a random draw of the program: a replay draws anew, so
+    the Python value the recording took from it (and the path it chose) would not hold at the next call."""
+    source = np.full(p.n, -1, np.int64)  # the index of a draw the node's value depends on, or -1
+    for i, (node, _, _, _) in enumerate(recording.draws):
+        if node >= 0:
+            source[node] = i
+    drawn = np.flatnonzero(source >= 0)
+    if drawn.size == 0:
+        return
+    hi = int(p.guard_nodes.max())
+    for n in range(int(drawn[0]), hi + 1):
+        if source[n] >= 0:
+            continue
+        op, a, b, aux = (int(v) for v in p.rec[n, :4])
+        row = R.OPS[op]
+        if row.arity == -1:
+            start = aux if op == R.CUSTOM else aux + 1
+            operands = p.iconsts[start + 1:start + 1 + int(p.iconsts[start])].tolist()
+        else:
+            operands = [a, b] + ([aux] if row.family == R.Family.WHERE else [])
+        for m in operands:
+            if m >= 0 and source[m] >= 0:
+                source[n] = source[m]
+                break
+    for node, _, _, what, where in recording.guards:
+        if source[node] >= 0:
+            _, spec, draw, drawn_at = recording.draws[source[node]]
+            raise RuntimeError(
+                f"tape.compile: {what}" + (f" (at {where})" if where else "") + f" reads a value computed from the "
+                f"random draw {draw}" + (f" (at {drawn_at})" if drawn_at else "") + "; a compiled function draws "
+                "new values at every call, so the Python value taken while recording (and the path chosen with it) "
+                "would not hold. Keep random values inside tape operations (no float(), item(), bool(), numpy() or "
+                "indexing with them), or draw them outside the compiled function and pass them as arguments")
+
+
 # ---- recording --------------------------------------------------------------------
 def _leaf_inputs(args: list) -> list:
     inputs = []
@@ -266,6 +384,7 @@ def _record(fn: Callable, args: list, with_grad: bool) -> Program:
     recording = _Recording()
     tape = recording.tape
     saved = state.grad_enabled
+    generator = rng_snapshot()  # recording draws nothing from tape's generator: each call draws as fn would
     state.recording = recording
     state.grad_enabled = True
     try:
@@ -299,6 +418,7 @@ def _record(fn: Callable, args: list, with_grad: bool) -> Program:
     finally:
         state.recording = None
         state.grad_enabled = saved
+        rng_restore(generator)
     return Program(recording, leaves, out_node, grad_node, [a.shape for a in args])
 
 
@@ -382,8 +502,14 @@ class CompiledFunction:
             p = self._hvp_program if hvp else self._program
             if p is None:
                 p = self._record(args, hvp)
+            # only a program with guards can fail and run again; the snapshot costs a few microseconds
+            generator = rng_snapshot() if p.draws and p.guard_nodes.size else None
             for attempt in range(2):
+                if attempt and generator is not None:  # the failed attempt's draws are given back: a call draws once
+                    rng_restore(generator)
                 p.load(args)
+                if p.draws:
+                    p.redraw()
                 node = -1 if seed is None else (p.out if seed == "out" else p.grad)
                 failed, rows = p.run(node, seeds)
                 if failed < 0:
@@ -508,7 +634,10 @@ def compile(fn: Callable, *example_args, retrace: bool = False) -> CompiledFunct
     ``fc.hessian(x)``. Where the recording turned a traced value into a Python
     value (``if x > 0``, ``float(x)``...) and a new argument would change it,
     the call raises ``tape.BranchChanged``; with ``retrace=True`` it records
-    ``fn`` again at those arguments instead.
+    ``fn`` again at those arguments instead. Random numbers ``fn`` draws are
+    drawn anew at every call (as an eager call after the same
+    ``tape.manual_seed`` draws them); where a drawn value would have to become a
+    Python value, compiling raises.
 
     >>> import numpy as np, tape
     >>> fc = tape.compile(lambda x: (x * x).sum(), np.zeros(3))

@@ -27,12 +27,18 @@ float64 = dtype("float64", np.float64)
 float32 = dtype("float32", np.float32)
 int64 = dtype("int64", np.int64)
 int32 = dtype("int32", np.int32)
+int16 = dtype("int16", np.int16)
+int8 = dtype("int8", np.int8)
+uint8 = dtype("uint8", np.uint8)
 bool_ = dtype("bool", np.bool_)
 double = float64
 float = float32  # noqa: A001 - PyTorch's alias: torch.float is float32
 long = int64
+int = int32  # noqa: A001 - PyTorch's alias: torch.int is int32
+short = int16
 
-_BY_NP = {d.np: d for d in (float64, float32, int64, int32, bool_)}
+_BY_NP = {d.np: d for d in (float64, float32, int64, int32, int16, int8, uint8, bool_)}
+SUPPORTED = tuple(_BY_NP)  # the numpy dtypes a tensor can hold
 
 
 def from_numpy_dtype(np_dtype) -> dtype:

@@ -12,6 +12,7 @@ definitions in ``tape.ops``; this module holds what every tensor has.
 from __future__ import annotations
 
 import copy
+import warnings
 import weakref
 from typing import Any, Optional
 
@@ -19,6 +20,8 @@ import numpy as np
 
 from . import _dtype as D
 from . import _registry as R
+from ._device import CPU, check_device
+from ._device import device as _device_type
 from ._repr import tensor_repr
 from ._tape import BIG, THREADS, Tape, current_tape, operand_nodes, state
 
@@ -29,7 +32,7 @@ _NUMPY_REQUIRES_GRAD = "Can't call numpy() on Tensor that requires grad. Use ten
 
 
 class GradFn:
-    """The backward node of a non-leaf tensor: ``name()`` and a PyTorch-style repr."""
+    """The backward node of a non-leaf tensor: ``name()``, ``next_functions`` and a PyTorch-style repr."""
 
     __slots__ = ("_tape", "_node", "_name", "__weakref__")
 
@@ -43,25 +46,60 @@ class GradFn:
 
     @property
     def next_functions(self) -> tuple:
-        """((grad_fn or None, 0), ...) for the record's operands, as PyTorch lists them."""
-        out = []
-        for m in operand_nodes(self._tape, self._node):
-            op = self._tape.op_of(m)
-            if op == R.CONST:
-                out.append((None, 0))
-            else:
-                out.append((GradFn(self._tape, m, R.OPS[op].name), 0))
-        return tuple(out)
+        """``((node or None, output_nr), ...)`` for the record's operands, as PyTorch lists them: the operand's
+        grad_fn, ``AccumulateGrad`` for a leaf that requires grad, None for a constant."""
+        tape, node = self._tape, self._node
+        if tape.op_of(node) == R.CUSTOM_OUT:  # an output of a custom Function: the Function's inputs
+            node = tape.row(node)[1]
+        return tuple(_next_function(tape, m) for m in operand_nodes(tape, node))
 
     def __repr__(self) -> str:
         return f"<{self._name} object at {hex(id(self))}>"
+
+
+class AccumulateGrad:
+    """The node PyTorch lists in ``next_functions`` for a leaf that requires grad; ``variable`` is the leaf."""
+
+    __slots__ = ("variable", "__weakref__")
+    next_functions = ()
+
+    def __init__(self, variable: "Tensor") -> None:
+        self.variable = variable
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
+def _next_function(tape: Tape, m: int) -> tuple:
+    """(node, output_nr) for operand node ``m`` of ``tape``."""
+    op = tape.op_of(m)
+    if op == R.LEAF:
+        leaf = tape.leaves.get(m)
+        if leaf is None:  # freed by a backward: PyTorch still lists the accumulator
+            return (AccumulateGrad(None), 0)
+        meta = leaf._meta
+        acc = meta.accumulator if meta is not None else None
+        if acc is None:  # one node per leaf, as in PyTorch (x * x lists the same one twice)
+            acc = meta.accumulator = AccumulateGrad(leaf)
+        return (acc, 0)
+    if op == R.EXTERN:
+        source = tape.externs.get(m)
+        if source is not None:
+            return _next_function(*source)
+    if R.OPS[op].family in R.INERT:  # constants, and comparisons (no gradient flows through them)
+        return (None, 0)
+    output_nr = int(tape.row(m)[3]) if op == R.CUSTOM_OUT else 0
+    return (GradFn(tape, m, _grad_fn_name(tape, m, op)), output_nr)
 
 
 class _Meta:
     """Rarely used per-tensor state, allocated on first use."""
 
     __slots__ = ("grad", "retain", "grad_fn", "leaf", "version", "origin",
-                 "pending", "hooks", "post_hooks", "view")
+                 "pending", "hooks", "post_hooks", "view", "accumulator")
 
     def __init__(self) -> None:
         self.grad = None
@@ -75,6 +113,7 @@ class _Meta:
         self.pending = None  # tape.compile: records the guard this value needs once it is used (argmax indices)
         self.hooks = None  # a leaf's register_hook hooks (a _hooks.HookSet); a non-leaf's live on its tape
         self.post_hooks = None  # a leaf's post-accumulate-grad hooks: {handle id: hook}
+        self.accumulator = None  # the AccumulateGrad node next_functions lists for this leaf
         self.view = None  # a _View when this tensor's value lives in another tensor's storage (a view, a detach)
 
 
@@ -152,16 +191,28 @@ def _to_numpy(data, dtype=None) -> np.ndarray:
             data = _unwrap_nested(data)
         arr = np.asarray(data)
     if dtype is not None:
-        return np.array(arr, dtype=D.to_numpy_dtype(dtype), copy=True)
+        nd = D.to_numpy_dtype(dtype)
+        if nd.kind in "iu" and arr.dtype.kind in "iuf" and arr.size and not isinstance(data, (np.ndarray, Tensor)):
+            _check_fits(arr, nd)
+        return np.array(arr, dtype=nd, copy=True)
     if arr.dtype.kind == "f":
         return np.array(arr, dtype=arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64, copy=True)
-    if arr.dtype.kind in "iu":
-        return np.array(arr, dtype=np.int64, copy=True)
+    if arr.dtype.kind in "iu":  # int8, int16, int32, uint8 arrays keep their dtype, as in PyTorch
+        return np.array(arr, dtype=arr.dtype if arr.dtype in D.SUPPORTED else np.int64, copy=True)
     if arr.dtype.kind == "b":
         return np.array(arr, copy=True)
     if arr.dtype == object or arr.size == 0:
         return np.array(arr, dtype=np.float64)
     raise TypeError(f"can't convert data of numpy dtype {arr.dtype} to a tensor")
+
+
+def _check_fits(values: np.ndarray, nd: np.dtype) -> None:
+    """PyTorch's error for numbers that an integer dtype cannot hold (numpy would wrap them around)."""
+    info = np.iinfo(nd)
+    lowest = -int(info.max) if nd.kind == "u" else int(info.min)  # PyTorch lets -255..-1 wrap into uint8
+    finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+    if finite.size and (finite.min() < lowest or finite.max() > info.max):
+        raise RuntimeError(f"value cannot be converted to type {nd} without overflow")
 
 
 def _unwrap_nested(data):
@@ -186,7 +237,8 @@ class Tensor:
     __slots__ = ("_value", "_dt", "_tape", "_node", "_rg", "_meta", "__weakref__")
     __array_priority__ = 1000
 
-    def __init__(self, data: Any = None, *, dtype=None, requires_grad: bool = False) -> None:
+    def __init__(self, data: Any = None, *, dtype=None, device=None, requires_grad: bool = False) -> None:
+        check_device(device)
         value = _to_numpy(data if data is not None else [], dtype)
         _init(self, value, requires_grad)
 
@@ -221,8 +273,26 @@ class Tensor:
         return D.from_numpy_dtype(self._dt)
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self) -> _device_type:
+        """Always ``device(type='cpu')``: tape computes on the CPU only."""
+        return CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    def get_device(self) -> int:
+        """-1, PyTorch's answer for a CPU tensor."""
+        return -1
+
+    def cpu(self) -> "Tensor":
+        """The tensor itself (it is on the CPU already)."""
+        return self
+
+    def cuda(self, device=None, non_blocking: bool = False) -> "Tensor":
+        """Raises: tape has no CUDA backend."""
+        check_device("cuda" if device is None else device if isinstance(device, str) else f"cuda:{device}")
+        return self
 
     def is_floating_point(self) -> bool:
         return self._dt.kind == "f"
@@ -372,6 +442,12 @@ class Tensor:
         meta = self._meta
         return None if meta is None else meta.grad
 
+    @grad.deleter
+    def grad(self) -> None:
+        """``del x.grad`` sets it to None, as in PyTorch."""
+        if self._meta is not None:
+            self._meta.grad = None
+
     @grad.setter
     def grad(self, value: Optional["Tensor"]) -> None:
         if value is not None:
@@ -398,6 +474,14 @@ class Tensor:
         self._tape.retained[self._node] = weakref.ref(self)
 
     @property
+    def output_nr(self) -> int:
+        """This tensor's index among its grad_fn's outputs (a custom Function's outputs count; else 0)."""
+        tape = self._tape
+        if tape is None or tape.op_of(self._node) != R.CUSTOM_OUT:
+            return 0
+        return int(tape.row(self._node)[3])
+
+    @property
     def retains_grad(self) -> bool:
         return self._tape is not None and self._meta is not None and self._meta.retain
 
@@ -407,6 +491,8 @@ class Tensor:
 
     @data.setter
     def data(self, value: "Tensor") -> None:
+        if state.recording is not None and self._meta is not None and self._meta.origin is not None:
+            _refuse_traced_inplace(self, state.recording.tape)
         arr = value._value if isinstance(value, Tensor) else np.asarray(value)
         if type(arr) is not float:
             arr = np.array(arr, copy=True)
@@ -566,6 +652,17 @@ def _identity(a):
     return a
 
 
+def _refuse_traced_inplace(t: "Tensor", tape: Tape) -> None:
+    """tape.compile re-evaluates ``t`` (a random draw, a comparison) at every call from its record: a change
+    in place would be lost by the replay, which would silently compute with the unchanged value."""
+    if t._meta.origin[0] is not tape:  # a value of an earlier recording: a constant of this one
+        return
+    raise RuntimeError("tape.compile: an in-place change to a value the compiled function re-evaluates at every "
+                       "call (a random draw, a comparison, or a value computed from them) is not supported: the "
+                       "replay would not see it. Use an out-of-place operation (noise = noise * 0.1, not "
+                       "noise *= 0.1)")
+
+
 def _rebuild(value, requires_grad):
     t = _wrap(value if value.ndim or value.dtype != _F64 else float(value), value.dtype)
     t._rg = requires_grad
@@ -628,7 +725,27 @@ def _plain(x):
     return x._value if isinstance(x, Tensor) else x
 
 
+_INDEX_DTYPES = (np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.bool_))
+
+
+def index_key(key, stacklevel: int = 3):
+    """``key`` with PyTorch's index dtypes: a uint8 tensor is a mask (PyTorch's deprecated byte mask, with its
+    warning), an int8/int16/float tensor is refused (numpy would read any of them as integer positions)."""
+    if isinstance(key, tuple):
+        return (tuple(index_key(k, stacklevel + 1) for k in key) if any(isinstance(k, Tensor) for k in key)
+                else key)
+    if not isinstance(key, Tensor) or key._dt in _INDEX_DTYPES:
+        return key
+    if key._dt == np.uint8:
+        warnings.warn("indexing with dtype tape.uint8 is now deprecated, please use a dtype tape.bool instead.",
+                      UserWarning, stacklevel=stacklevel)
+        escape(key, 0, "an index")
+        return _wrap(key._array().astype(np.bool_))
+    raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+
+
 def _plain_key(key):
+    key = index_key(key, 4)
     if isinstance(key, Tensor):
         escape(key, 0, "an index")
         return key._array()

@@ -35,7 +35,8 @@ def ops_recorded(outputs) -> set:
         op = fn._tape.op_of(fn._node)
         assert T.OPS[op].name == fn.name() or op == T.CUSTOM_OUT, "grad_fn name differs from its table row"
         ops.add(op)
-        stack.extend(nxt for nxt, _ in fn.next_functions if nxt is not None)
+        # a leaf's node is an AccumulateGrad (no record of its own to count), a constant's None
+        stack.extend(nxt for nxt, _ in fn.next_functions if isinstance(nxt, tape.GradFn))
     return ops
 
 

@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .._creation import rand
+from .._creation import _draw
 from .._grad_mode import no_grad
 from .._tensor import Tensor, _wrap
 from ..ops import functions as T
@@ -224,7 +224,8 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Optional[Tens
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero each element with probability p and scale the rest by 1/(1-p) (identity when not training).
 
-    The mask comes from tape's random generator (``tape.manual_seed``).
+    The mask comes from tape's random generator (``tape.manual_seed``); inside
+    ``tape.compile`` it is drawn anew at every call.
     """
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
@@ -233,8 +234,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         return x
     if p == 1.0:
         return x * 0.0
-    keep = (np.asarray(rand(*x.shape)._array() >= p, dtype=np.float64) / (1.0 - p)).astype(x._dt)
-    return x * _wrap(keep if keep.ndim else keep.item() if keep.dtype == np.float64 else keep)
+    u = _draw("uniform", tuple(x.shape), (), np.dtype(np.float64), False, "tape.nn.functional.dropout")
+    return x * ((u >= p).to(x.dtype) / (1.0 - p))  # recorded from the draw, so a replay re-evaluates it
 
 
 def layer_norm(input: Tensor, normalized_shape: Sequence[int], weight: Optional[Tensor] = None,

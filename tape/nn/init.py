@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from .._creation import rand, randn
+from .._creation import sample_eager
 from .._grad_mode import no_grad
 from .._tensor import Tensor
 
@@ -66,12 +66,12 @@ def _fans(tensor: Tensor) -> tuple:
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
     """Fill with U(a, b)."""
-    return _write(tensor, a + (b - a) * rand(*tensor.shape)._array())
+    return _write(tensor, a + (b - a) * sample_eager("uniform", tuple(tensor.shape), "tape.nn.init.uniform_"))
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
     """Fill with N(mean, std^2)."""
-    return _write(tensor, mean + std * randn(*tensor.shape)._array())
+    return _write(tensor, mean + std * sample_eager("normal", tuple(tensor.shape), "tape.nn.init.normal_"))
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
@@ -141,7 +141,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
         raise ValueError("Only tensors with 2 or more dimensions are supported")
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
-    flat = randn(rows, cols)._array()
+    flat = sample_eager("normal", (rows, cols), "tape.nn.init.orthogonal_")
     if rows < cols:
         flat = flat.T
     q, r = np.linalg.qr(flat)

@@ -14,6 +14,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from .. import _dtype as D
+from .._device import check_device
 from .._tensor import Tensor
 from ..ops import functions as T
 from . import functional as F
@@ -49,6 +50,7 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None) -> None:
         super().__init__()
+        check_device(device)
         self.in_features = in_features
         self.out_features = out_features
         self.weight = Parameter(_empty((out_features, in_features), dtype))
@@ -83,6 +85,7 @@ class Bilinear(Module):
     def __init__(self, in1_features: int, in2_features: int, out_features: int, bias: bool = True,
                  device=None, dtype=None) -> None:
         super().__init__()
+        check_device(device)
         self.in1_features = in1_features
         self.in2_features = in2_features
         self.out_features = out_features
@@ -151,6 +154,7 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape: Union[int, Sequence[int]], eps: float = 1e-5,
                  elementwise_affine: bool = True, bias: bool = True, device=None, dtype=None) -> None:
         super().__init__()
+        check_device(device)
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         self.normalized_shape = tuple(int(s) for s in shape)
         self.eps = eps

@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, NamedTuple, Optional
 import numpy as np
 
 from .. import _dtype as D
+from .._device import check_device, device
 from .._grad_mode import no_grad
 from .._tensor import Tensor
 from .parameter import _mark, is_parameter
@@ -270,13 +271,17 @@ class Module:
         return self
 
     def to(self, *args, **kwargs) -> "Module":
-        """Convert floating-point parameters and buffers to a dtype (``to(tape.float32)``); devices are ignored."""
+        """Convert floating-point parameters and buffers to a dtype (``to(tape.float32)``); a device must be the
+        CPU (``to("cpu")`` changes nothing; another device raises)."""
         dtype = kwargs.get("dtype")
+        check_device(kwargs.get("device"))
         for a in args:
             if isinstance(a, D.dtype):
                 dtype = a
             elif isinstance(a, Tensor):
                 dtype = a.dtype
+            elif isinstance(a, (str, device)) or type(a).__name__ == "device":
+                check_device(a)
         if dtype is None:
             return self
         np_dtype = D.to_numpy_dtype(dtype)
@@ -290,6 +295,15 @@ class Module:
                             t.data = np.asarray(t._array(), dtype=np_dtype)
                         if t.grad is not None:
                             t.grad = Tensor(np.asarray(t.grad._array(), dtype=np_dtype))
+        return self
+
+    def cpu(self) -> "Module":
+        """The module itself (tape computes on the CPU only)."""
+        return self
+
+    def cuda(self, device=None) -> "Module":
+        """Raises: tape has no CUDA backend."""
+        check_device("cuda" if device is None else device if isinstance(device, str) else f"cuda:{device}")
         return self
 
     def double(self) -> "Module":
