@@ -74,13 +74,24 @@ def _root_of(t: Tensor):
 
 def _refuse_lost_write(t: Tensor) -> None:
     """While tape.compile records: an unrecorded write to a value the replay re-evaluates at every call (a
-    random draw, a comparison, or what is computed from them), or to a view of one, would be lost by the
-    replay: refused."""
-    if state.recording is None:
+    random draw, a comparison, or what is computed from them), or to a view of one, or to a tensor the
+    function did not create with a factory, would be lost by the replay: refused (a tensor a factory made
+    inside the function is a constant of the program at each use, whatever was written to it before)."""
+    rec = state.recording
+    if rec is None:
         return
     for m in (t, _root_of(t)[0]):
         if m._meta is not None and m._meta.origin is not None:
-            _refuse_traced_inplace(m, state.recording.tape)
+            _refuse_traced_inplace(m, rec.tape)
+    root = _root_of(t)[0]
+    if root._meta is None or root._meta.made is not rec:
+        # a tensor from outside the function (or computed, not made by a factory): the replay would not
+        # repeat the change, and later calls would not see it
+        raise RuntimeError(
+            "tape.compile: a tensor the compiled function did not create was changed in place inside it, outside "
+            "the recorded graph (under no_grad, or with nothing requiring grad); a replay would not repeat the "
+            "change. Use an out-of-place operation (c = c + 1, not c += 1), or create the tensor inside the "
+            "function")
 
 
 def make_view(x: Tensor, out: Tensor, fn, region=None) -> Tensor:
@@ -741,6 +752,7 @@ def setitem(self: Tensor, key, value) -> None:
     meta = self._meta
     v = self._value
     if (self._tape is None and not self._rg and type(v) is not float and type(key) in (int, slice)
+            and state.recording is None
             and (meta is None or (meta.view is None and len(meta.version) == 1 and meta.origin is None))
             and not (isinstance(value, Tensor) and (value._rg or state.recording is not None))):
         # a plain tensor nothing shares: a numpy write (loops filling an array)

@@ -111,12 +111,6 @@ class Program:
     def __init__(self, recording: _Recording, leaves: list, out: int, grad: int, arg_shapes: list) -> None:
         tape = recording.tape
         tape.flush()
-        for node, cell, version, _ in tape.shared:
-            if cell[0] != version:  # the tape references the tensor's memory: it now holds the changed value
-                raise RuntimeError(
-                    f"tape.compile: a tensor the function used (node {node}) was changed in place after that use; "
-                    f"the recorded program would replay the use with the changed value. Use an out-of-place "
-                    f"operation (c = c + 1, not c += 1) inside a compiled function")
         n = tape.n
         self.rec = np.frombuffer(tape.ints, dtype=np.int64).reshape(-1, ROW).copy() if n else np.zeros((0, ROW),
                                                                                                       np.int64)

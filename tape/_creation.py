@@ -140,6 +140,10 @@ def _shape_arg(size) -> tuple:
 def _finish(arr: np.ndarray, requires_grad: bool) -> Tensor:
     t = Tensor.__new__(Tensor)
     _init(t, arr, requires_grad)
+    if state.recording is not None:  # made inside a compiled function: its own writes need no replay
+        if t._meta is None:
+            t._meta = _Meta()
+        t._meta.made = state.recording
     return t
 
 
@@ -419,6 +423,17 @@ def fill_random_(t: Tensor, kind: str, params: tuple, what: str) -> Tensor:
         raise NotImplementedError(f"tape.compile: {what} on a tensor that requires grad inside a compiled "
                                   "function is not supported (its draw would be frozen); draw a new tensor "
                                   "instead")
+    rec = state.recording
+    if rec is not None:
+        cell = t._meta.version if t._meta is not None else None
+        if cell is not None and any(entry[1] is cell for entry in rec.tape.shared):
+            raise RuntimeError(
+                f"tape.compile: {what} refills a tensor whose value the compiled function already used (a "
+                f"tensor the function did not create was changed in place inside it); a replay would not "
+                f"repeat the change for later calls. Draw into a new tensor instead")
+        if t._meta is None:
+            t._meta = _Meta()
+        t._meta.made = rec  # its whole value is replaced by a draw of the program: no earlier value matters
     shape = tuple(t.shape)
     # an in-place write like any other (views, version counter, a leaf that requires grad refused outside
     # no_grad); the fill itself has no gradient

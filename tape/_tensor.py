@@ -99,7 +99,7 @@ class _Meta:
     """Rarely used per-tensor state, allocated on first use."""
 
     __slots__ = ("grad", "retain", "grad_fn", "leaf", "version", "origin",
-                 "pending", "hooks", "post_hooks", "view", "accumulator")
+                 "pending", "hooks", "post_hooks", "view", "accumulator", "made")
 
     def __init__(self) -> None:
         self.grad = None
@@ -114,6 +114,7 @@ class _Meta:
         self.hooks = None  # a leaf's register_hook hooks (a _hooks.HookSet); a non-leaf's live on its tape
         self.post_hooks = None  # a leaf's post-accumulate-grad hooks: {handle id: hook}
         self.accumulator = None  # the AccumulateGrad node next_functions lists for this leaf
+        self.made = None  # tape.compile: the recording a factory made this tensor in (its writes need no replay)
         self.view = None  # a _View when this tensor's value lives in another tensor's storage (a view, a detach)
 
 
