@@ -279,6 +279,18 @@ def test_linear_default_init_bounds_and_spread():
     assert abs(w.mean()) < 0.01 * bound
 
 
+@pytest.mark.parametrize("fn", ["uniform_", "normal_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
+                                "kaiming_normal_", "orthogonal_"])
+def test_init_refuses_a_generator_object_rather_than_ignoring_it(fn):
+    # tape has one generator (tape.manual_seed): a generator= argument silently ignored would give draws the
+    # caller did not ask for
+    w = tape.empty(3, 4)
+    with pytest.raises(NotImplementedError, match="generator= objects are not supported"):
+        getattr(nn.init, fn)(w, generator=object())
+    getattr(nn.init, fn)(w, generator=None)
+    assert np.isfinite(w.detach().numpy()).all()
+
+
 def test_init_functions():
     tape.manual_seed(1)
     w = tape.empty(200, 300)
