@@ -194,6 +194,11 @@ def binary(op: int, x, y) -> Tensor:
             return record(op, v, (x, y), checked=True)
         return _wrap(v)
     ufunc = _ARRAY[op]
+    if op == SUB or op == RSUB:
+        a_bool = getattr(xv, "dtype", None) == np.bool_ or type(xv) is bool
+        b_bool = getattr(yv, "dtype", None) == np.bool_ or type(yv) is bool
+        if a_bool or b_bool:  # a Python bool too, as PyTorch
+            _refuse_bool(op, a_bool and b_bool)
     if (op in _IN_RESULT_DTYPE and (tx is int or (tx is np.ndarray and xv.dtype.kind in "iub"))
             and (ty is int or (ty is np.ndarray and yv.dtype.kind in "iub"))):
         xv, yv = _as_result_dtype(x, y, xv, yv)
@@ -446,6 +451,8 @@ def unary(op: int, x) -> Tensor:
         return _wrap(out)
     if v.dtype.kind in "iu" and op in _INTEGRAL:  # -x and |x| keep an integer dtype (wrapping), as in PyTorch
         return record(op, _ARRAY[op](v), (x,))
+    if v.dtype.kind == "b" and op in _INTEGRAL:
+        _refuse_bool(op)
     if v.dtype.kind != "f":
         v = v.astype(np.float64)
     if op in _QUIET:
@@ -457,6 +464,21 @@ def unary(op: int, x) -> Tensor:
 
 
 _INTEGRAL = frozenset((NEG, ABS))
+_BOOL_NEG = ("Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, use "
+             "the `~` or `logical_not()` operator instead.")
+_BOOL_SUB = ("Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, "
+             "use the `~` or `logical_not()` operator instead.")
+_BOOL_SUB2 = ("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` "
+              "operator instead.")
+
+
+def _refuse_bool(op: int, both: bool = False) -> None:
+    """PyTorch's errors for -, abs and subtraction on bool tensors (numpy would compute a number)."""
+    if op == NEG:
+        raise RuntimeError(_BOOL_NEG)
+    if op == ABS:
+        raise NotImplementedError('"abs_cpu" not implemented for \'Bool\'')
+    raise RuntimeError(_BOOL_SUB2 if both else _BOOL_SUB)
 # integer ops PyTorch computes in the promoted dtype of their operands (numbers included)
 _IN_RESULT_DTYPE = frozenset((ADD, SUB, RSUB, MUL, MAXIMUM, MINIMUM))
 _FLOAT_RESULT = frozenset((DIV, E.atan2.id))  # floating point results for integer operands

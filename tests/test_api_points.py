@@ -6,6 +6,7 @@ calls are checked against it live (those tests skip cleanly without it).
 """
 import contextlib
 import os
+import re
 import tempfile
 
 import numpy as np
@@ -496,3 +497,22 @@ def test_numbers_in_range_or_wrapping_as_in_torch():
     torch = _torch()
     assert torch.tensor([-1, -255, 2], dtype=torch.uint8).tolist() == [255, 1, 2]
     assert torch.tensor(np.array([300]), dtype=torch.int8).tolist() == [44]
+
+
+# ---- bool tensors: PyTorch refuses -, abs and subtraction (numpy would compute numbers) -----------------
+@pytest.mark.parametrize("expr, error, message", [
+    (lambda m, b: -b, RuntimeError, "Negation, the `-` operator, on a bool tensor is not supported"),
+    (lambda m, b: b - 5, RuntimeError, "Subtraction, the `-` operator, with a bool tensor is not supported"),
+    (lambda m, b: 5 - b, RuntimeError, "Subtraction, the `-` operator, with a bool tensor is not supported"),
+    (lambda m, b: b - b, RuntimeError, "with two bool tensors is not supported"),
+    (lambda m, b: abs(b), NotImplementedError, "not implemented for 'Bool'"),
+    (lambda m, b: m.tensor([1, 2]) - True, RuntimeError, "with a bool tensor is not supported"),
+])
+def test_bool_tensor_arithmetic_refused_as_torch(expr, error, message):
+    for m in [tape] + ([_torch()] if _torch() is not None else []):
+        b = m.tensor([True, False])
+        with pytest.raises(error, match=re.escape(message)):
+            expr(m, b)
+    # what torch allows stays allowed: a bool plus a bool, a bool times a number
+    b = tape.tensor([True, False])
+    assert (b + b).tolist() == [True, False] and (b * 2).tolist() == [2, 0]
