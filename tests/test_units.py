@@ -144,6 +144,38 @@ def test_an_idle_worker_fills_the_cache(tmp_path):
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [True, True, 0, 1]
 
 
+_ORPHAN = """
+import json
+from tape.ops import _numba as N
+N.warm_up()
+print(json.dumps([w.proc.pid for w in N._WORKERS]), flush=True)
+"""
+
+
+def test_a_worker_ends_soon_after_its_process(tmp_path):
+    # a cold cache: the worker starts filling it; when the process that started it ends, its stdin closes and
+    # it stops after the unit in hand, rather than compiling on in the background
+    import time
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "TAPE_COMPILE_WORKERS": "1"}
+    out = subprocess.run([sys.executable, "-c", _ORPHAN], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert out.returncode == 0, out.stderr
+    (pid,) = json.loads(out.stdout.strip().splitlines()[-1])
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        stat = f"/proc/{pid}/stat"
+        if os.path.exists(stat):
+            with open(stat) as f:  # a zombie has ended; only its parent's reaping is missing
+                if f.read().split(")")[-1].split()[0] == "Z":
+                    break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"the compile worker {pid} still runs two minutes after its process ended")
+
+
 class _FakeWorker:
     def __init__(self, backlog):
         self._backlog, self.sent = backlog, []
