@@ -210,12 +210,22 @@ def norm(x, p=2, dim=None, keepdim: bool = False) -> Tensor:
     if p == "fro":
         p = 2
     if p == 2:
-        return P.unary(P.SQRT, sum(x * x, dim=dim, keepdim=keepdim))
+        return _root_at_zero(sum(x * x, dim=dim, keepdim=keepdim), lambda s: P.unary(P.SQRT, s))
     if p == 1:
         return sum(abs(x), dim=dim, keepdim=keepdim)
     if p == math.inf or p == "inf":
         return amax(abs(x), dim=() if dim is None else dim, keepdim=keepdim)
-    return P.pow_scalar(sum(P.pow_scalar(abs(x), float(p)), dim=dim, keepdim=keepdim), 1.0 / float(p))
+    return _root_at_zero(sum(P.pow_scalar(abs(x), float(p)), dim=dim, keepdim=keepdim),
+                         lambda s: P.pow_scalar(s, 1.0 / float(p)))
+
+
+def _root_at_zero(s: Tensor, root) -> Tensor:
+    """``root(s)`` for a sum of powers ``s`` >= 0, with PyTorch's gradient 0 where ``s`` is 0 (the norm of a zero
+    vector), where the root's own derivative is infinite: the root reads 1 there, and the result is 0."""
+    if not s.requires_grad:
+        return root(s)
+    zero = s == 0.0
+    return where(zero, 0.0, root(where(zero, 1.0, s)))
 
 
 def softmax(x, dim: int) -> Tensor:

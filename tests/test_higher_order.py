@@ -946,3 +946,20 @@ def test_create_graph_chains_across_tapes():
     X = 1.5
     assert g.item() == pytest.approx(3 * X**2 * np.sin(X) + X**3 * np.cos(X), rel=1e-12)
     assert h.item() == pytest.approx(6 * X * np.sin(X) + 6 * X**2 * np.cos(X) - X**3 * np.sin(X), rel=1e-12)
+
+
+# ---- the norm of a zero vector: PyTorch's subgradient 0, not nan -------------------------------------
+@pytest.mark.parametrize("p", [2, 3, "fro"])
+@pytest.mark.parametrize("shape, dim", [((3,), None), ((2, 3), 1)])
+def test_norm_at_zero_has_gradient_zero(p, shape, dim):
+    x = tape.zeros(*shape, requires_grad=True)
+    y = tape.norm(x, p=p, dim=dim)
+    (g,) = tape.autograd.grad(y.sum(), x, create_graph=True)
+    np.testing.assert_array_equal(g.detach().numpy(), np.zeros(shape))  # PyTorch: zeros
+    (h,) = tape.autograd.grad(g.sum(), x, allow_unused=True)
+    assert h is None or np.all(np.isfinite(h.numpy()))  # no nan at second order either
+    # a nonzero row keeps x / |x| while a zero row in the same tensor gets 0
+    if dim is not None:
+        x2 = tape.tensor([[3.0, 4.0, 0.0], [0.0, 0.0, 0.0]], requires_grad=True)
+        tape.norm(x2, p=2, dim=1).sum().backward()
+        np.testing.assert_allclose(x2.grad.numpy(), [[0.6, 0.8, 0.0], [0.0, 0.0, 0.0]], rtol=1e-15)
