@@ -6,6 +6,7 @@ composites add no table rows and need no derivative of their own.
 """
 from __future__ import annotations
 
+import builtins
 import math
 from typing import Optional
 
@@ -228,6 +229,171 @@ def _root_at_zero(s: Tensor, root) -> Tensor:
     return where(zero, 0.0, root(where(zero, 1.0, s)))
 
 
+# ---- reductions and differences composed of the ops above (issue 11); values and derivatives as PyTorch's,
+# every order and replay included, but grad_fn names are those of their last op -------------------------
+def _all_dims(x: Tensor, dim) -> tuple:
+    if dim is None:
+        return tuple(range(x.ndim))
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    return tuple(_norm_dim(d, builtins.max(x.ndim, 1)) for d in dims)
+
+
+def var(x, dim=None, unbiased: Optional[bool] = None, keepdim: bool = False, *, correction=None) -> Tensor:
+    """Variance over ``dim`` (all elements by default) with Bessel's ``correction`` (default 1;
+    ``unbiased=False`` is correction 0), as ``torch.var``."""
+    x = _as(x)
+    if isinstance(dim, bool) and unbiased is None:  # var(x, False): the legacy positional unbiased
+        dim, unbiased = None, dim
+    if unbiased is not None and correction is not None:
+        raise RuntimeError("var(): can't specify both 'unbiased' and 'correction'")
+    c = float(correction if correction is not None else (1 if unbiased is None or unbiased else 0))
+    if not x.is_floating_point():
+        raise RuntimeError(f"std and var only support floating point and complex dtypes, got {x.dtype}")
+    dims = _all_dims(x, dim)
+    if x.ndim == 0:
+        x, dims = reshape(x, 1), (0,)
+    n = int(np.prod([x.shape[d] for d in dims], dtype=np.int64))
+    d = x - mean(x, dim=dims, keepdim=True)
+    s = sum(d * d, dim=dims, keepdim=keepdim)
+    return s / builtins.max(n - c, 0.0)  # no degrees of freedom left: inf (nan for a zero sum), as PyTorch
+
+
+def std(x, dim=None, unbiased: Optional[bool] = None, keepdim: bool = False, *, correction=None) -> Tensor:
+    """Standard deviation: ``sqrt(var(...))``, with gradient 0 where it is 0, as ``torch.std``."""
+    return _root_at_zero(var(x, dim, unbiased, keepdim, correction=correction), lambda v: P.unary(P.SQRT, v))
+
+
+def diff(x, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
+    """The ``n``-th forward difference along ``dim`` (``prepend``/``append`` joined first), as ``torch.diff``."""
+    x = _as(x)
+    if x.ndim == 0:
+        raise RuntimeError("diff expects input to be at least one-dimensional")
+    d = _norm_dim(dim, x.ndim)
+    parts = [_as(t) for t in (prepend,) if t is not None] + [x] + [_as(t) for t in (append,) if t is not None]
+    if len(parts) > 1:
+        x = cat(parts, dim=d)
+    for _ in range(n):
+        size = x.shape[d]
+        if size == 0:
+            break
+        x = x.narrow(d, 1, size - 1) - x.narrow(d, 0, size - 1)
+    return x
+
+
+def trapezoid(y, x=None, *, dx=None, dim: int = -1) -> Tensor:
+    """The trapezoidal rule along ``dim``: with sample points ``x`` (1-d, or ``y``'s shape) or spacing ``dx``
+    (default 1), as ``torch.trapezoid``."""
+    y = _as(y)
+    d = _norm_dim(dim, y.ndim)
+    size = y.shape[d]
+    if size == 0:
+        return sum(y, dim=d)
+    mid = y.narrow(d, 1, size - 1) + y.narrow(d, 0, size - 1)
+    if x is None:
+        return sum(mid, dim=d) * (0.5 * (1.0 if dx is None else float(dx)))
+    if dx is not None:
+        raise RuntimeError("trapezoid: received both x and dx")
+    x = _as(x)
+    if x.ndim == 1 and y.ndim > 1:
+        if x.shape[0] != size:
+            raise RuntimeError(f"trapezoid: There must be one `x` value for each sample point, got {x.shape[0]} "
+                               f"and {size}")
+        x = reshape(x, *([size if i == d else 1 for i in range(y.ndim)]))
+        spacing = diff(x, dim=d)
+    else:
+        spacing = diff(x, dim=d if x.ndim == y.ndim else -1)
+    return sum(spacing * mid, dim=d) * 0.5
+
+
+def trace(x) -> Tensor:
+    """The sum of a matrix's diagonal."""
+    x = _as(x)
+    if x.ndim != 2:
+        raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {x.ndim}")
+    return sum(x.diagonal())
+
+
+def _triangle(x, diagonal: int, lower: bool) -> Tensor:
+    x = _as(x)
+    if x.ndim < 2:
+        raise RuntimeError(f"{'tril' if lower else 'triu'}: input tensor must have at least 2 dimensions")
+    rows, cols = x.shape[-2:]
+    keep = np.tri(rows, cols, diagonal, dtype=bool) if lower else ~np.tri(rows, cols, diagonal - 1, dtype=bool)
+    return where(_wrap(keep), x, _wrap(np.zeros((), x._dt)))
+
+
+def tril(x, diagonal: int = 0) -> Tensor:
+    """The lower triangle (on and below diagonal ``diagonal``) of the last two dims; zeros elsewhere."""
+    return _triangle(x, diagonal, True)
+
+
+def triu(x, diagonal: int = 0) -> Tensor:
+    """The upper triangle (on and above diagonal ``diagonal``) of the last two dims; zeros elsewhere."""
+    return _triangle(x, diagonal, False)
+
+
+def roll(x, shifts, dims=None) -> Tensor:
+    """Elements shifted circularly by ``shifts`` along ``dims`` (the flattened tensor without ``dims``)."""
+    x = _as(x)
+    if dims is None:
+        if not isinstance(shifts, int):
+            (shifts,) = shifts
+        return reshape(roll(flatten(x), shifts, 0), *x.shape)
+    shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
+    for shift, dim in zip(shifts, dims):
+        d = _norm_dim(dim, x.ndim)
+        size = x.shape[d]
+        k = shift % size if size else 0
+        if k:
+            x = cat([x.narrow(d, size - k, k), x.narrow(d, 0, size - k)], dim=d)
+    return x
+
+
+def cross(a, b, dim: Optional[int] = None) -> Tensor:
+    """The cross product of 3-vectors along ``dim`` (default: the first dim of size 3, as ``torch.cross``)."""
+    a, b = _as(a), _as(b)
+    if dim is None:
+        dim = next((i for i, n in enumerate(np.broadcast_shapes(a.shape, b.shape)) if n == 3), None)
+        if dim is None:
+            raise RuntimeError("no dimension of size 3 in input")
+    d = _norm_dim(dim, builtins.max(a.ndim, b.ndim))
+    if a.shape[d] != 3 or b.shape[d] != 3:
+        raise RuntimeError(f"linalg.cross: inputs dimension {dim} must have length 3. Got {a.shape[d]} and "
+                           f"{b.shape[d]}")
+    a0, a1, a2 = (a.narrow(d, i, 1) for i in range(3))
+    b0, b1, b2 = (b.narrow(d, i, 1) for i in range(3))
+    return cat([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], dim=d)
+
+
+def _logical(x, dim, keepdim: bool, fn, what: str) -> Tensor:
+    x = _as(x)
+    escape(x, 0, what)  # a value computed from x without recording: tape.compile guards x
+    v = x._array()
+    out = fn(v != 0, axis=None if dim is None else _all_dims(x, dim), keepdims=keepdim if dim is not None else False)
+    return _wrap(np.asarray(out))
+
+
+def all(x, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001 - PyTorch's name
+    """Whether every element (along ``dim``) is nonzero: a bool tensor."""
+    return _logical(x, dim, keepdim, np.all, "all()")
+
+
+def any(x, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001 - PyTorch's name
+    """Whether some element (along ``dim``) is nonzero: a bool tensor."""
+    return _logical(x, dim, keepdim, np.any, "any()")
+
+
+def count_nonzero(x, dim=None) -> Tensor:
+    """How many elements (along ``dim``) are nonzero: an int64 tensor."""
+    x = _as(x)
+    escape(x, 0, "count_nonzero()")
+    out = np.count_nonzero(x._array(), axis=None if dim is None else _all_dims(x, dim))
+    return _wrap(np.asarray(out, dtype=np.int64))
+
+
 def softmax(x, dim: int) -> Tensor:
     return SM.softmax_family(SM.SOFTMAX, x, dim)
 
@@ -443,4 +609,4 @@ def flip(x, dims) -> Tensor:
 
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in (
-    "annotations", "math", "np", "Optional", "Sequence", "Tensor", "LA", "P", "RD", "S", "SM", "escape")]
+    "annotations", "builtins", "math", "np", "Optional", "Sequence", "Tensor", "LA", "P", "RD", "S", "SM", "escape")]

@@ -240,6 +240,30 @@ spec("erf", lambda x: tape.erf(x), 1, (M34,), broadcast=True, torch_fn=_t("erf")
 spec("atan2", lambda y, x: tape.atan2(y, x), 2, (M34, M34), broadcast=True, torch_fn=_t("atan2"),
      torch_name="Atan2Backward0")
 
+# reductions, differences and triangles composed of other ops (issue 11) ----------------------------
+spec("var", lambda x: tape.var(x), 1, (M34,), torch_fn=_t("var"))
+spec("var_dim_keepdim", lambda x: tape.var(x, dim=1, keepdim=True), 1, (M34,),
+     torch_fn=lambda x: _t("var")(x, dim=1, keepdim=True))
+spec("var_correction0_dims", lambda x: x.var(dim=(0, 1), correction=0), 1, (T234,),
+     torch_fn=lambda x: x.var(dim=(0, 1), correction=0))
+spec("var_unbiased_false", lambda x: tape.var(x, 0, False), 1, (M34,), torch_fn=lambda x: _t("var")(x, 0, False))
+spec("std", lambda x: tape.std(x, dim=0), 1, (M34,), torch_fn=lambda x: _t("std")(x, dim=0))
+spec("std_all", lambda x: x.std(), 1, (M34,), torch_fn=lambda x: x.std())
+spec("diff", lambda x: tape.diff(x, n=2, dim=1), 1, (M34,), torch_fn=lambda x: _t("diff")(x, n=2, dim=1))
+spec("diff_prepend_append", lambda x, y: tape.diff(x, dim=0, prepend=y[:1], append=y), 2, (M34, M34),
+     torch_fn=lambda x, y: _t("diff")(x, dim=0, prepend=y[:1], append=y))
+spec("trapezoid", lambda x: tape.trapezoid(x), 1, (M34,), torch_fn=_t("trapezoid"))
+spec("trapezoid_dx", lambda x: tape.trapezoid(x, dx=0.5, dim=0), 1, (M34,),
+     torch_fn=lambda x: _t("trapezoid")(x, dx=0.5, dim=0))
+spec("trapezoid_x", lambda y, x: tape.trapezoid(y, x, dim=1), 2, (M34, M34),
+     torch_fn=lambda y, x: _t("trapezoid")(y, x, dim=1))
+spec("trace", lambda x: tape.trace(x), 1, (M34,), torch_fn=_t("trace"))
+spec("tril", lambda x: tape.tril(x, 1), 1, (M34,), torch_fn=lambda x: _t("tril")(x, 1))
+spec("triu", lambda x: x.triu(-1), 1, (T234,), torch_fn=lambda x: x.triu(-1))
+spec("roll", lambda x: tape.roll(x, (1, -2), (0, 1)), 1, (M34,), torch_fn=lambda x: _t("roll")(x, (1, -2), (0, 1)))
+spec("roll_flat", lambda x: x.roll(5), 1, (M34,), torch_fn=lambda x: x.roll(5))
+spec("cross", lambda x, y: tape.cross(x, y, dim=0), 2, (M34, M34), torch_fn=lambda x, y: _t("cross")(x, y, dim=0))
+
 # reductions ------------------------------------------------------------------------------
 spec("sum", lambda x: tape.sum(x), 1, (T234,), torch_fn=_t("sum"), torch_name="SumBackward0")
 spec("sum_dim", lambda x: tape.sum(x, dim=1), 1, (T234,), torch_fn=lambda x: x.sum(dim=1),

@@ -793,3 +793,37 @@ def test_grad_fn_names_agree_with_torch():
     }
     for ident, make, _ in GRAD_FN_NAMES:
         assert make().grad_fn.name() == mirror[ident]().grad_fn.name(), ident
+
+
+# ---- all, any, count_nonzero (issue 11): values and dtypes as PyTorch ---------------------------------------
+def test_all_any_count_nonzero_match_torch():
+    a = np.array([[1.0, 0.0, 2.0], [0.0, 0.0, 3.0]])
+    t = tape.tensor(a)
+    expected = {  # torch 2.13's results
+        "all": (False, [False, False, True]), "any": (True, [True, False, True]),
+        "count_nonzero": (3, [1, 0, 2]),
+    }
+    for name, (whole, by_dim) in expected.items():
+        fn = getattr(tape, name)
+        assert fn(t).item() == whole and fn(t, dim=0).tolist() == by_dim
+        assert getattr(t, name)(dim=0).tolist() == by_dim
+    assert tape.all(t, dim=1, keepdim=True).shape == (2, 1) and tape.all(t).dtype == tape.bool
+    assert tape.count_nonzero(t, dim=(0, 1)).item() == 3 and tape.count_nonzero(t).dtype == tape.int64
+    try:
+        import torch
+    except ImportError:
+        return
+    tt = torch.tensor(a)
+    for name in ("all", "any", "count_nonzero"):
+        assert getattr(tape, name)(t).item() == getattr(torch, name)(tt).item()
+        assert getattr(tape, name)(t, dim=1).tolist() == getattr(torch, name)(tt, dim=1).tolist()
+
+
+def test_var_arguments_as_torch():
+    x = tape.tensor([1.0, 2.0, 4.0])
+    assert abs(tape.var(x).item() - 7.0 / 3.0) < 1e-15 and abs(tape.var(x, unbiased=False).item() - 14.0 / 9.0) < 1e-15
+    assert tape.var(x, correction=3).item() == float("inf")  # no degrees of freedom left: PyTorch gives inf
+    with pytest.raises(RuntimeError, match="can't specify both"):
+        tape.var(x, unbiased=True, correction=1)
+    with pytest.raises(RuntimeError, match="floating point"):
+        tape.var(tape.tensor([1, 2]))
