@@ -465,6 +465,168 @@ def outer(a, b) -> Tensor:
 
 
 # ---- shapes -----------------------------------------------------------------------------
+# ---- einsum, tensordot, kron, diag: compositions of views, sums and matrix products (issue 11) ------------
+def _einsum_parse(equation: str, operands: tuple) -> tuple:
+    """The operands' label lists and the output's, with ``...`` spelled out as labels of their own."""
+    eq = equation.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(operands):
+        raise RuntimeError("einsum(): more operands were provided than specified in the equation" if
+                           len(operands) > len(terms) else
+                           "einsum(): fewer operands were provided than specified in the equation")
+    spare = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in eq]
+    ell = builtins.max([t.ndim - (len(term) - 3) for t, term in zip(operands, terms) if "..." in term], default=0)
+    ell_labels = spare[:ell]
+    labels = []
+    for t, term in zip(operands, terms):
+        if "..." in term:
+            head, _, tail = term.partition("...")
+            k = t.ndim - len(head) - len(tail)
+            labels.append(list(head) + ell_labels[ell - k:] + list(tail))
+        else:
+            labels.append(list(term))
+        if len(labels[-1]) != t.ndim:
+            raise RuntimeError(f"einsum(): the number of subscripts in the equation ({len(labels[-1])}) does not "
+                               f"match the number of dimensions ({t.ndim}) for operand {len(labels) - 1}"
+                               + ("" if "..." in term else " and no ellipsis was given"))
+        for c in labels[-1]:
+            if not c.isalpha():
+                raise RuntimeError(f"einsum(): invalid subscript given at index {eq.index(c)} in the equation "
+                                   f"string, subscripts must be in [a-zA-Z]")
+    if arrow:
+        head, dots, tail = rhs.partition("...")
+        out = list(head) + (ell_labels if dots else []) + list(tail)
+        seen = {c for ls in labels for c in ls}
+        for c in out:
+            if c not in seen:
+                raise RuntimeError(f"einsum(): output subscript {c} does not appear in the equation for any input "
+                                   f"operand")
+    else:
+        counts = {}
+        for ls in labels:
+            for c in ls:
+                counts[c] = counts.get(c, 0) + 1
+        out = ell_labels + sorted(c for c, k in counts.items() if k == 1 and c not in ell_labels)
+    return labels, out
+
+
+def _einsum_one(t: Tensor, ls: list, needed: set) -> tuple:
+    """``t`` with its repeated labels taken as diagonals and the labels nothing else needs summed out."""
+    while True:
+        dup = next(((i, j) for i in range(len(ls)) for j in range(i + 1, len(ls)) if ls[i] == ls[j]), None)
+        if dup is None:
+            break
+        i, j = dup
+        t = t.diagonal(0, i, j)
+        ls = [c for k, c in enumerate(ls) if k not in (i, j)] + [ls[i]]
+    gone = [k for k, c in enumerate(ls) if c not in needed]
+    if gone:
+        t = sum(t, dim=tuple(gone))
+        ls = [c for k, c in enumerate(ls) if k not in gone]
+    return t, ls
+
+
+def _einsum_pair(a: Tensor, la: list, b: Tensor, lb: list, keep: set) -> tuple:
+    """Contract two operands with one batched matrix product: labels in both and kept are batch dims, in both
+    and not kept are summed, the rest stay."""
+    batch = [c for c in la if c in lb and c in keep]
+    summed = [c for c in la if c in lb and c not in keep]
+    a_only = [c for c in la if c not in lb]
+    b_only = [c for c in lb if c not in la]
+    size = {**dict(zip(la, a.shape)), **{c: n for c, n in zip(lb, b.shape) if n != 1 or c not in la}}
+
+    def arrange(t, ls, order, shape):
+        t = permute(t, *[ls.index(c) for c in order]) if order != ls else t
+        full = tuple(size[c] for c in order)
+        if tuple(t.shape) != full:
+            t = expand(t, *full)
+        return reshape(t, *shape)
+
+    def n(cs):
+        return int(np.prod([size[c] for c in cs], dtype=np.int64))
+
+    am = arrange(a, la, batch + a_only + summed, (n(batch), n(a_only), n(summed)))
+    bm = arrange(b, lb, batch + summed + b_only, (n(batch), n(summed), n(b_only)))
+    out = matmul(am, bm)
+    return reshape(out, *[size[c] for c in batch + a_only + b_only]), batch + a_only + b_only
+
+
+def einsum(equation: str, *operands) -> Tensor:
+    """Einstein summation, as ``torch.einsum``: repeated labels within an operand take its diagonal, labels
+    absent from the output are summed, ``...`` broadcasts; operands are contracted left to right, each pair by
+    one batched matrix product."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    ops = [_as(t) for t in operands]
+    labels, out = _einsum_parse(equation, ops)
+    size: dict = {}
+    for t, ls in zip(ops, labels):
+        for c, k in zip(ls, t.shape):
+            if size.get(c, 1) not in (1, k) and k != 1:
+                raise RuntimeError(f"einsum(): operands do not broadcast with remapped shapes (original->remapped): "
+                                   f"subscript {c} has size {size[c]} and {k}")
+            size[c] = builtins.max(size.get(c, 1), k)
+    acc, la = None, None
+    for i, (t, ls) in enumerate(zip(ops, labels)):
+        later = {c for rest in labels[i + 1:] for c in rest}
+        needed = set(out) | later | (set(la) if la is not None else set())
+        t, ls = _einsum_one(t, ls, needed)
+        if acc is None:
+            acc, la = t, ls
+        else:
+            acc, la = _einsum_pair(acc, la, t, ls, set(out) | later)
+    acc, la = _einsum_one(acc, la, set(out))
+    full = tuple(size[c] for c in out)
+    if la != out:
+        acc = permute(acc, *[la.index(c) for c in out]) if la else acc
+    if tuple(acc.shape) != full:
+        acc = expand(acc, *full)
+    return acc
+
+
+def tensordot(a, b, dims=2) -> Tensor:
+    """The sum of products over the last ``dims`` dims of ``a`` and the first of ``b`` (or over the listed
+    dims), as ``torch.tensordot``."""
+    a, b = _as(a), _as(b)
+    if isinstance(dims, int):
+        da, db = list(range(a.ndim - dims, a.ndim)), list(range(dims))
+    else:
+        da, db = ([d] if isinstance(d, int) else list(d) for d in dims)
+    letters = iter("abcdefghijklmnopqrstuvwxyz")
+    la = [next(letters) for _ in range(a.ndim)]
+    lb = [next(letters) for _ in range(b.ndim)]
+    for i, j in zip(da, db):
+        lb[_norm_dim(j, b.ndim)] = la[_norm_dim(i, a.ndim)]
+    shared = set(la) & set(lb)
+    out = [c for c in la if c not in shared] + [c for c in lb if c not in shared]
+    return einsum("".join(la) + "," + "".join(lb) + "->" + "".join(out), a, b)
+
+
+def kron(a, b) -> Tensor:
+    """The Kronecker product, as ``torch.kron``."""
+    a, b = _as(a), _as(b)
+    nd = builtins.max(a.ndim, b.ndim)
+    a = reshape(a, *((1,) * (nd - a.ndim) + tuple(a.shape)))
+    b = reshape(b, *((1,) * (nd - b.ndim) + tuple(b.shape)))
+    ai = reshape(a, *[k for n in a.shape for k in (n, 1)])
+    bi = reshape(b, *[k for n in b.shape for k in (1, n)])
+    return reshape(ai * bi, *[m * n for m, n in zip(a.shape, b.shape)])
+
+
+def diag(x, diagonal: int = 0) -> Tensor:
+    """A vector's square diagonal matrix (on diagonal ``diagonal``), or a matrix's diagonal as a vector."""
+    x = _as(x)
+    if x.ndim == 2:
+        return clone(x.diagonal(diagonal))
+    if x.ndim != 1:
+        raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {x.ndim}D")
+    n = x.shape[0] + builtins.abs(diagonal)
+    out = _wrap(np.zeros((n, n), x._dt))
+    out.diagonal(diagonal)[...] = x  # a write of a graph value into a plain tensor: recorded (CopySlices)
+    return out
+
+
 def _shape_args(shape) -> tuple:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         return tuple(shape[0])

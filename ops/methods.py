@@ -220,7 +220,7 @@ _FUNCTIONS_AS_METHODS = [
     "amax", "amin", "argmax", "argmin", "norm", "softmax", "log_softmax", "logsumexp", "matmul", "mm", "bmm",
     "dot", "mv", "outer", "reshape", "view", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "t",
     "clone", "flip", "swapaxes", "broadcast_to", "multiply", "subtract", "divide", "true_divide", "negative",
-    "var", "std", "diff", "trace", "tril", "triu", "roll", "cross", "all", "any", "count_nonzero",
+    "var", "std", "diff", "trace", "tril", "triu", "roll", "cross", "all", "any", "count_nonzero", "kron", "diag",
 ]
 
 

@@ -264,6 +264,25 @@ spec("roll", lambda x: tape.roll(x, (1, -2), (0, 1)), 1, (M34,), torch_fn=lambda
 spec("roll_flat", lambda x: x.roll(5), 1, (M34,), torch_fn=lambda x: x.roll(5))
 spec("cross", lambda x, y: tape.cross(x, y, dim=0), 2, (M34, M34), torch_fn=lambda x, y: _t("cross")(x, y, dim=0))
 
+# einsum and friends: views, sums and batched matrix products (issue 11) ------------------------------
+spec("einsum_matmul", lambda x, y: tape.einsum("ij,kj->ik", x, y), 2, (M34, M34),
+     torch_fn=lambda x, y: _t("einsum")("ij,kj->ik", x, y))
+spec("einsum_batched", lambda x, y: tape.einsum("bij,bkj->bik", x, y), 2, (T234, T234),
+     torch_fn=lambda x, y: _t("einsum")("bij,bkj->bik", x, y))
+spec("einsum_diagonal_trace", lambda x: tape.einsum("bii->b", x[:, :, :3]), 1, (T234,),
+     torch_fn=lambda x: _t("einsum")("bii->b", x[:, :, :3]))
+spec("einsum_implicit_three", lambda x, y, z: tape.einsum("ij,jk,kl", x, y.T, z), 3, (M34, M34, M34),
+     torch_fn=lambda x, y, z: _t("einsum")("ij,jk,kl", x, y.T, z))
+spec("einsum_ellipsis", lambda x, y: tape.einsum("...j,...j->...", x, y), 2, (T234, M34),
+     torch_fn=lambda x, y: _t("einsum")("...j,...j->...", x, y))
+spec("einsum_outer_sum", lambda x, y: tape.einsum("ij,ik->jk", x, y), 2, (M34, M34),
+     torch_fn=lambda x, y: _t("einsum")("ij,ik->jk", x, y))
+spec("tensordot", lambda x, y: tape.tensordot(x, y, dims=([1, 0], [0, 1])), 2, (M34, (4, 3)),
+     torch_fn=lambda x, y: _t("tensordot")(x, y, dims=([1, 0], [0, 1])))
+spec("kron", lambda x, y: tape.kron(x, y), 2, (M34, (2, 3)), torch_fn=_t("kron"))
+spec("diag_embed_vector", lambda x: tape.diag(x[0], 1), 1, (M34,), torch_fn=lambda x: _t("diag")(x[0], 1))
+spec("diag_of_matrix", lambda x: x.diag(-1), 1, (M34,), torch_fn=lambda x: x.diag(-1))
+
 # reductions ------------------------------------------------------------------------------
 spec("sum", lambda x: tape.sum(x), 1, (T234,), torch_fn=_t("sum"), torch_name="SumBackward0")
 spec("sum_dim", lambda x: tape.sum(x, dim=1), 1, (T234,), torch_fn=lambda x: x.sum(dim=1),

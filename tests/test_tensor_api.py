@@ -827,3 +827,17 @@ def test_var_arguments_as_torch():
         tape.var(x, unbiased=True, correction=1)
     with pytest.raises(RuntimeError, match="floating point"):
         tape.var(tape.tensor([1, 2]))
+
+
+def test_einsum_errors_name_the_fault():
+    a, b = tape.ones(2, 3), tape.ones(3, 4)
+    with pytest.raises(RuntimeError, match="more operands were provided"):
+        tape.einsum("ij->ij", a, b)
+    with pytest.raises(RuntimeError, match="number of subscripts in the equation"):
+        tape.einsum("ijk,jk->ik", a, b)
+    with pytest.raises(RuntimeError, match="output subscript z does not appear"):
+        tape.einsum("ij,jk->iz", a, b)
+    with pytest.raises(RuntimeError, match="subscript j has size 3 and 4"):
+        tape.einsum("ij,jk->ik", a, tape.ones(4, 4))
+    # operands as one list, as torch allows
+    np.testing.assert_array_equal(tape.einsum("ij,jk->ik", [a, b]).numpy(), np.full((2, 4), 3.0))
