@@ -627,6 +627,143 @@ def diag(x, diagonal: int = 0) -> Tensor:
     return out
 
 
+# ---- indexing composites (issue 11): advanced indexing records a gather, its VJP a scatter-add -----------
+def _index_array(index, what: str) -> np.ndarray:
+    escape(index, 0, f"the index of {what}")
+    v = index._array() if isinstance(index, Tensor) else np.asarray(index)
+    if v.dtype.kind not in "iu":
+        raise RuntimeError(f"{what}(): Expected dtype int64 for index")
+    return v.astype(np.int64, copy=False)
+
+
+def index_select(x, dim: int, index) -> Tensor:
+    """The slices at ``index`` (a 1-d integer tensor) along ``dim``."""
+    x = _as(x)
+    idx = _index_array(index, "index_select")
+    if idx.ndim > 1:
+        raise IndexError("index_select(): Index is supposed to be a vector")
+    d = _norm_dim(dim, builtins.max(x.ndim, 1))
+    return x[(slice(None),) * d + (_wrap(idx.reshape(-1)),)]
+
+
+def gather(x, dim: int, index) -> Tensor:
+    """``out[i][j][k] = x[index[i][j][k]][j][k]`` (for dim 0), as ``torch.gather``."""
+    x = _as(x)
+    idx = _index_array(index, "gather")
+    d = _norm_dim(dim, builtins.max(x.ndim, 1))
+    if idx.ndim != x.ndim:
+        raise RuntimeError("gather(): Index tensor must have the same number of dimensions as input tensor")
+    for k in range(x.ndim):
+        if k != d and idx.shape[k] > x.shape[k]:
+            raise RuntimeError(f"Size does not match at dimension {k} expected index {list(idx.shape)} to be smaller "
+                               f"than self {list(x.shape)} apart from dimension {d}")
+    grid = list(np.indices(idx.shape, sparse=True))
+    grid[d] = idx
+    return x[tuple(_wrap(np.broadcast_to(g, idx.shape).copy()) for g in grid)]
+
+
+def take_along_dim(x, indices, dim: Optional[int] = None) -> Tensor:
+    """Values at ``indices`` along ``dim`` (of the flattened tensor without ``dim``), as ``torch.take_along_dim``."""
+    x = _as(x)
+    idx = _index_array(indices, "take_along_dim")
+    if dim is None:
+        return flatten(x)[_wrap(idx.reshape(-1))]
+    d = _norm_dim(dim, x.ndim)
+    xo = tuple(n for k, n in enumerate(x.shape) if k != d)
+    io = tuple(n for k, n in enumerate(idx.shape) if k != d)
+    try:
+        shape = list(np.broadcast_shapes(xo, io))
+    except ValueError:
+        raise RuntimeError(f"take_along_dim: the shapes of input {list(x.shape)} and indices {list(idx.shape)} do "
+                           f"not broadcast outside dimension {d}") from None
+    xs = list(shape)
+    xs.insert(d, x.shape[d])
+    ids = list(shape)
+    ids.insert(d, idx.shape[d])
+    return gather(expand(x, *xs) if tuple(xs) != tuple(x.shape) else x, d, np.broadcast_to(idx, ids))
+
+
+def masked_select(x, mask) -> Tensor:
+    """The elements where ``mask`` (broadcast) holds, as a 1-d tensor."""
+    x = _as(x)
+    escape(mask, 0, "the mask of masked_select")
+    m = mask._array() if isinstance(mask, Tensor) else np.asarray(mask)
+    if m.dtype != np.bool_:
+        raise RuntimeError(f"masked_select: expected BoolTensor for mask, got {m.dtype}")
+    shape = np.broadcast_shapes(tuple(x.shape), m.shape)
+    xb = expand(x, *shape) if tuple(shape) != tuple(x.shape) else x
+    return xb[_wrap(np.broadcast_to(m, shape).copy())]
+
+
+def tile(x, dims) -> Tensor:
+    """``x`` repeated ``dims[k]`` times along each dim (leading ones added to the shorter), as ``torch.tile``."""
+    x = _as(x)
+    dims = tuple(dims)
+    nd = builtins.max(len(dims), x.ndim)
+    dims = (1,) * (nd - len(dims)) + dims
+    x = reshape(x, *((1,) * (nd - x.ndim) + tuple(x.shape)))
+    for d, r in enumerate(dims):
+        if r != 1:
+            x = x[(slice(None),) * d + (_wrap(np.tile(np.arange(x.shape[d]), r)),)]
+    return x
+
+
+def repeat_interleave(x, repeats, dim: Optional[int] = None) -> Tensor:
+    """Each element (slice along ``dim``) repeated ``repeats`` times, as ``torch.repeat_interleave``."""
+    x = _as(x)
+    if dim is None:
+        x, dim = flatten(x), 0
+    d = _norm_dim(dim, x.ndim)
+    reps = repeats._array() if isinstance(repeats, Tensor) else np.asarray(repeats)
+    return x[(slice(None),) * d + (_wrap(np.repeat(np.arange(x.shape[d]), reps)),)]
+
+
+def block_diag(*tensors) -> Tensor:
+    """A block-diagonal matrix of the given matrices (vectors count as one row), as ``torch.block_diag``."""
+    blocks = [reshape(_as(t), 1, -1) if _as(t).ndim == 1 else (reshape(_as(t), 1, 1) if _as(t).ndim == 0
+                                                               else _as(t)) for t in tensors]
+    rows = [int(b.shape[0]) for b in blocks]
+    cols = [int(b.shape[1]) for b in blocks]
+    dt = np.result_type(*[b._dt for b in blocks]) if blocks else np.float64
+    out = _wrap(np.zeros((builtins.sum(rows), builtins.sum(cols)), dt))
+    r = c = 0
+    for b, nr, nc in zip(blocks, rows, cols):
+        out[r:r + nr, c:c + nc] = b  # a graph value written into a plain tensor: recorded (CopySlices)
+        r += nr
+        c += nc
+    return out
+
+
+def cdist(x1, x2, p: float = 2.0) -> Tensor:
+    """Pairwise p-norm distances between the rows of ``x1`` and ``x2`` (batched over leading dims), with
+    gradient 0 at distance 0, as ``torch.cdist``."""
+    x1, x2 = _as(x1), _as(x2)
+    d = unsqueeze(x1, -2) - unsqueeze(x2, -3)
+    return norm(d, p=p, dim=-1)
+
+
+def matrix_power(x, n: int) -> Tensor:
+    """``x`` multiplied by itself ``n`` times (the identity for 0); negative powers need an inverse, which tape
+    does not have yet."""
+    x = _as(x)
+    if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
+        raise RuntimeError(f"linalg.matrix_power: A must be batches of square matrices, but they are "
+                           f"{x.shape[-2] if x.ndim >= 2 else 1} by {x.shape[-1] if x.ndim else 1} matrices")
+    if n < 0:
+        raise NotImplementedError("matrix_power with a negative exponent needs linalg.inv, which tape does not "
+                                  "have yet")
+    if n == 0:
+        return _wrap(np.broadcast_to(np.eye(x.shape[-1], dtype=x._dt), x.shape).copy())
+    result, base = None, x
+    while n:
+        if n & 1:
+            result = base if result is None else matmul(result, base)
+        n >>= 1
+        if n:
+            base = matmul(base, base)
+    return result
+
+
 def _shape_args(shape) -> tuple:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         return tuple(shape[0])

@@ -942,3 +942,21 @@ def fill_saved_flags() -> None:
 
 
 fill_saved_flags()
+
+
+# ---- the out-of-place twins (issue 11): the same computations on the tensor's value, ``self`` unchanged -----
+def _out_of_place(fn, name: str):
+    def function(input, *args, **kwargs):  # noqa: A002 - PyTorch's name
+        return fn(F._as(input), *args, **kwargs)
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"``{name}``: like ``Tensor.{name}_``, on a new tensor (``input`` is not changed)."
+    return function
+
+
+OUT_OF_PLACE = {
+    "scatter": _out_of_place(_scatter_fn, "scatter"),
+    "scatter_add": _out_of_place(_scatter_add_fn, "scatter_add"),
+    "index_add": _out_of_place(_index_add_fn, "index_add"),
+    "index_put": _out_of_place(_index_put_fn, "index_put"),
+    "masked_fill": _out_of_place(_masked_fill, "masked_fill"),
+}

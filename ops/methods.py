@@ -51,6 +51,14 @@ def _rmatmul(self, other):
     return F.matmul(other, self)
 
 
+def _sizes(sizes) -> tuple:
+    return tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (list, tuple)) else tuple(sizes)
+
+
+def _repeat_error(self, sizes):
+    raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor")
+
+
 def _getitem(self, key):
     return I.getitem(self, key if type(key) is int else index_key(key))
 
@@ -201,6 +209,8 @@ _METHODS = {
     "byte": _no_grad_cast(np.uint8),
     "bool": _no_grad_cast(np.bool_),
     "contiguous": I.contiguous,
+    "repeat": lambda self, *sizes: F.tile(self, _sizes(sizes)) if len(_sizes(sizes)) >= self.ndim else _repeat_error(
+        self, _sizes(sizes)),
     "__setitem__": I.setitem,
     "new_zeros": _new_filled("zeros"),
     "new_ones": _new_filled("ones"),
@@ -221,6 +231,7 @@ _FUNCTIONS_AS_METHODS = [
     "dot", "mv", "outer", "reshape", "view", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "t",
     "clone", "flip", "swapaxes", "broadcast_to", "multiply", "subtract", "divide", "true_divide", "negative",
     "var", "std", "diff", "trace", "tril", "triu", "roll", "cross", "all", "any", "count_nonzero", "kron", "diag",
+    "gather", "take_along_dim", "index_select", "masked_select", "tile", "repeat_interleave", "matrix_power",
 ]
 
 
@@ -258,6 +269,11 @@ def install() -> None:
     _METHODS["expand"] = _VIEW_FUNCTIONS["expand"]
     for name, fn in I.INPLACE.items():
         setattr(Tensor, name, fn)
+    for name, fn in I.OUT_OF_PLACE.items():
+        setattr(F, name, fn)
+        setattr(Tensor, name, fn)
+        if name not in F.__all__:
+            F.__all__.append(name)
     for name, fn in _METHODS.items():
         setattr(Tensor, name, fn)
     for name in _FUNCTIONS_AS_METHODS + F._DECLARED_PUBLIC:

@@ -283,6 +283,33 @@ spec("kron", lambda x, y: tape.kron(x, y), 2, (M34, (2, 3)), torch_fn=_t("kron")
 spec("diag_embed_vector", lambda x: tape.diag(x[0], 1), 1, (M34,), torch_fn=lambda x: _t("diag")(x[0], 1))
 spec("diag_of_matrix", lambda x: x.diag(-1), 1, (M34,), torch_fn=lambda x: x.diag(-1))
 
+# indexing composites and out-of-place twins of the in-place writes (issue 11) -------------------------
+_IDX = np.array([[0, 2, 1, 0], [2, 2, 0, 1]])
+_MASK = ((np.arange(12) * 5) % 3 == 0).reshape(3, 4)
+spec("gather", lambda x: tape.gather(x, 0, tape.tensor(_IDX)), 1, (M34,),
+     torch_fn=lambda x: _t("gather")(x, 0, _tt(_IDX)))
+spec("take_along_dim", lambda x: tape.take_along_dim(x, tape.tensor(_IDX[:, :3].T), dim=1), 1, (M34,),
+     torch_fn=lambda x: _t("take_along_dim")(x, _tt(_IDX[:, :3].T), dim=1))
+spec("index_select", lambda x: tape.index_select(x, 1, tape.tensor(np.array([3, 0, 3]))), 1, (M34,),
+     torch_fn=lambda x: _t("index_select")(x, 1, _tt(np.array([3, 0, 3]))))
+spec("masked_select", lambda x: tape.masked_select(x, tape.tensor(_MASK)), 1, (M34,),
+     torch_fn=lambda x: _t("masked_select")(x, _tt(_MASK)))
+spec("masked_fill", lambda x, y: tape.masked_fill(x, tape.tensor(_MASK), y[0, 0]), 2, (M34, M34),
+     torch_fn=lambda x, y: _t("masked_fill")(x, _tt(_MASK), y[0, 0]))
+spec("scatter_add", lambda x, y: tape.scatter_add(x, 0, tape.tensor(_IDX), y[:2]), 2, (M34, M34),
+     torch_fn=lambda x, y: _t("scatter_add")(x, 0, _tt(_IDX), y[:2]))
+spec("index_add", lambda x, y: tape.index_add(x, 0, tape.tensor(np.array([2, 0])), y[:2]), 2, (M34, M34),
+     torch_fn=lambda x, y: _t("index_add")(x, 0, _tt(np.array([2, 0])), y[:2]))
+spec("tile", lambda x: tape.tile(x, (2, 1, 2)), 1, (M34,), torch_fn=lambda x: _t("tile")(x, (2, 1, 2)))
+spec("repeat", lambda x: x.repeat(2, 1, 3), 1, (M34,), torch_fn=lambda x: x.repeat(2, 1, 3))
+spec("repeat_interleave", lambda x: x.repeat_interleave(tape.tensor(np.array([1, 0, 2, 1])), dim=1), 1, (M34,),
+     torch_fn=lambda x: x.repeat_interleave(_tt(np.array([1, 0, 2, 1])), dim=1))
+spec("block_diag", lambda x, y: tape.block_diag(x, y[:2], y[0]), 2, (M34, M34),
+     torch_fn=lambda x, y: _t("block_diag")(x, y[:2], y[0]))
+spec("cdist", lambda x, y: tape.cdist(x, y), 2, (M34, (2, 4)), torch_fn=_t("cdist"))
+spec("matrix_power", lambda x: tape.matrix_power(x[:, :3], 3), 1, (M34,),
+     torch_fn=lambda x: _t("matrix_power")(x[:, :3], 3))
+
 # reductions ------------------------------------------------------------------------------
 spec("sum", lambda x: tape.sum(x), 1, (T234,), torch_fn=_t("sum"), torch_name="SumBackward0")
 spec("sum_dim", lambda x: tape.sum(x, dim=1), 1, (T234,), torch_fn=lambda x: x.sum(dim=1),
