@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import builtins
 import math
+from collections import namedtuple
 from typing import Optional
 
 import numpy as np
 
 from tape._dtype import to_numpy_dtype as _to_numpy_dtype
-from tape._tensor import Tensor, _norm_dim, _plain, _wrap, escape
+from tape._tape import state as _state
+from tape._tensor import Tensor, _norm_dim, _plain, _wrap, escape, guard as _guard, traced_node as _traced
 
 from . import _declare
 from . import linalg as LA
@@ -764,6 +766,83 @@ def matrix_power(x, n: int) -> Tensor:
     return result
 
 
+# ---- sorting (issue 11): the order is found by numpy; the values are a recorded gather, so they are
+# differentiable; while tape.compile records, the order found is guarded by comparisons of neighbours ------
+SortResult = namedtuple("sort", ["values", "indices"])
+TopkResult = namedtuple("topk", ["values", "indices"])
+KthvalueResult = namedtuple("kthvalue", ["values", "indices"])
+MedianResult = namedtuple("median", ["values", "indices"])
+
+
+def _order(x: Tensor, d: int, descending: bool) -> np.ndarray:
+    """Stable sorting positions along ``d``; NaN sorts as the largest value, as in PyTorch."""
+    v = x._array()
+    if descending:
+        key = np.where(np.isnan(v), -np.inf, -v) if v.dtype.kind == "f" else -v.astype(np.int64)
+        return np.argsort(key, axis=d, kind="stable")
+    return np.argsort(v, axis=d, kind="stable")
+
+
+def sort(x, dim: int = -1, descending: bool = False, stable: bool = False) -> SortResult:
+    """The values sorted along ``dim`` and their positions, as ``torch.sort`` (ties keep their order)."""
+    x = _as(x)
+    if x.ndim == 0:
+        return SortResult(clone(x), _wrap(np.zeros((), np.int64)))
+    d = _norm_dim(dim, x.ndim)
+    idx = _order(x, d, descending)
+    values = gather(x, d, idx)
+    n = x.shape[d]
+    if _state.recording is not None and _traced(x) >= 0 and n > 1:
+        # the replay keeps this order: guard that it still sorts the values (neighbours in order)
+        first, second = values.narrow(d, 0, n - 1), values.narrow(d, 1, n - 1)
+        _guard(P.mask(P.GE if descending else P.LE, first, second), 0, "sort()")
+    return SortResult(values, _wrap(idx))
+
+
+def argsort(x, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    """The positions that sort ``x`` along ``dim``, as ``torch.argsort``."""
+    return sort(x, dim, descending, stable).indices
+
+
+def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> TopkResult:  # noqa: A002
+    """The ``k`` largest (or smallest) values along ``dim`` and their positions, as ``torch.topk``."""
+    x = _as(x)
+    d = _norm_dim(dim, builtins.max(x.ndim, 1))
+    n = x.shape[d] if x.ndim else 1
+    if not 0 <= k <= n:
+        raise RuntimeError("selected index k out of range")
+    values, indices = sort(x, d, descending=largest)
+    if x.ndim == 0:
+        return TopkResult(values, indices)
+    return TopkResult(values.narrow(d, 0, k), indices.narrow(d, 0, k))
+
+
+def kthvalue(x, k: int, dim: int = -1, keepdim: bool = False) -> KthvalueResult:
+    """The ``k``-th smallest value along ``dim`` (from 1) and its position, as ``torch.kthvalue``."""
+    x = _as(x)
+    d = _norm_dim(dim, builtins.max(x.ndim, 1))
+    n = x.shape[d] if x.ndim else 1
+    if not 1 <= k <= n:
+        raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
+    values, indices = sort(x, d)
+    if x.ndim == 0:
+        return KthvalueResult(values, indices)
+    v, i = values.narrow(d, k - 1, 1), indices.narrow(d, k - 1, 1)
+    return KthvalueResult(v if keepdim else squeeze(v, d), i if keepdim else squeeze(i, d))
+
+
+def median(x, dim: Optional[int] = None, keepdim: bool = False):
+    """The lower median (of all elements, or along ``dim`` with its position), as ``torch.median``."""
+    x = _as(x)
+    if dim is None:
+        flat = flatten(x)
+        return kthvalue(flat, (flat.shape[0] + 1) // 2 if flat.shape[0] else 1, 0).values
+    d = _norm_dim(dim, builtins.max(x.ndim, 1))
+    n = x.shape[d] if x.ndim else 1
+    r = kthvalue(x, (n + 1) // 2, d, keepdim)
+    return MedianResult(r.values, r.indices)
+
+
 def _shape_args(shape) -> tuple:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         return tuple(shape[0])
@@ -908,4 +987,4 @@ def flip(x, dims) -> Tensor:
 
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in (
-    "annotations", "builtins", "math", "np", "Optional", "Sequence", "Tensor", "LA", "P", "RD", "S", "SM", "escape")]
+    "annotations", "builtins", "math", "namedtuple", "np", "Optional", "Sequence", "Tensor", "LA", "P", "RD", "S", "SM", "escape")]

@@ -54,6 +54,8 @@ class Spec:
                                            # singularity); only PyTorch's convention is checked there
     inputs: Optional[Callable] = None      # fixed inputs: () -> list of arrays (edge rows); else sampled
     notes: str = ""
+    guarded: bool = False                  # tape.compile guards a choice the values make (sort's order): the
+                                           # replay test records again where new points choose otherwise
 
     def __post_init__(self):
         if len(self.shapes) != self.nargs:
@@ -309,6 +311,20 @@ spec("block_diag", lambda x, y: tape.block_diag(x, y[:2], y[0]), 2, (M34, M34),
 spec("cdist", lambda x, y: tape.cdist(x, y), 2, (M34, (2, 4)), torch_fn=_t("cdist"))
 spec("matrix_power", lambda x: tape.matrix_power(x[:, :3], 3), 1, (M34,),
      torch_fn=lambda x: _t("matrix_power")(x[:, :3], 3))
+
+# sorting (issue 11): values are a recorded gather; distinct inputs so the order is unique ----------------
+spec("sort", lambda x: tape.sort(x).values, 1, (M34,), domain="distinct", guarded=True, torch_fn=lambda x: _t("sort")(x).values)
+spec("sort_descending_dim0", lambda x: x.sort(dim=0, descending=True).values, 1, (M34,), domain="distinct", guarded=True,
+     torch_fn=lambda x: x.sort(dim=0, descending=True).values)
+spec("topk", lambda x: tape.topk(x, 2).values, 1, (M34,), domain="distinct", guarded=True,
+     torch_fn=lambda x: _t("topk")(x, 2).values)
+spec("topk_smallest", lambda x: x.topk(2, dim=0, largest=False).values, 1, (M34,), domain="distinct", guarded=True,
+     torch_fn=lambda x: x.topk(2, dim=0, largest=False).values)
+spec("kthvalue", lambda x: tape.kthvalue(x, 3, dim=1).values, 1, (M34,), domain="distinct", guarded=True,
+     torch_fn=lambda x: _t("kthvalue")(x, 3, dim=1).values)
+spec("median", lambda x: tape.median(x), 1, (M34,), domain="distinct", guarded=True, torch_fn=_t("median"))
+spec("median_dim", lambda x: x.median(dim=0, keepdim=True).values, 1, (M34,), domain="distinct", guarded=True,
+     torch_fn=lambda x: x.median(dim=0, keepdim=True).values)
 
 # reductions ------------------------------------------------------------------------------
 spec("sum", lambda x: tape.sum(x), 1, (T234,), torch_fn=_t("sum"), torch_name="SumBackward0")

@@ -150,7 +150,7 @@ def test_replay_matches_eager_for_every_spec_row(spec):
     assert all(o.dtype in (tape.float64, tape.float32) for o in outs)
     fn = scalarized(spec.fn, [rng.standard_normal(tuple(o.shape)) for o in outs])
 
-    fc = tape.compile(fn, *points[0])
+    fc = tape.compile(fn, *points[0], retrace=spec.guarded)
     assert fc.out_shape == ()
     for args in points:  # the compile point first, then new ones
         check_replay(fc, fn, args)
@@ -161,7 +161,7 @@ def test_replay_matches_eager_for_every_spec_row(spec):
         one, flat_points = fn, [args[0] for args in points]
     else:
         one, flat_points = flattened(fn, shapes), [np.concatenate([a.reshape(-1) for a in args]) for args in points]
-    compiled = tape.compile(one, flat_points[0])
+    compiled = tape.compile(one, flat_points[0], retrace=spec.guarded)
     for k, x in enumerate(flat_points):  # no guard: max(dim)'s first-extreme pattern and prod's zeros replay too
         v = rng.standard_normal(x.shape)
         assert_close(compiled.hvp(x, v), eager_hvp(one, x, v), f"hvp at point {k}")
@@ -684,3 +684,14 @@ def test_many_records_compile_into_one_tape():
     rng = np.random.default_rng(13)
     for x in (np.array([0.5, -0.25]), np.array([1.5, 2.0]), np.array([-0.7, 0.1])):
         check_replay(fc, long_chain, [x], hvp_direction=rng.standard_normal(2))
+
+
+def test_a_sorted_order_is_guarded_in_replay():
+    # sort's order is found outside the tape: the replay keeps it only while it still sorts the values
+    fc = tape.compile(lambda x: (tape.sort(x).values * tape.tensor([1.0, 10.0, 100.0])).sum(), np.array([3.0, 1.0, 2.0]))
+    assert fc(np.array([5.0, 0.5, 2.0])) == 0.5 + 20.0 + 500.0
+    np.testing.assert_array_equal(fc.grad(np.array([5.0, 0.5, 2.0])), [100.0, 1.0, 10.0])
+    with pytest.raises(tape.BranchChanged, match="sort"):
+        fc(np.array([0.5, 5.0, 2.0]))
+    retracing = tape.compile(lambda x: tape.sort(x).values[0], np.array([3.0, 1.0]), retrace=True)
+    assert retracing(np.array([0.5, 5.0])) == 0.5 and retracing(np.array([7.0, 6.0])) == 6.0
