@@ -27,9 +27,8 @@ from tape import _registry as R
 from tape._grad_mode import enable_grad
 from tape._registry import Family
 from tape._tape import BIG, state
-from tape._tensor import (Tensor, _Meta, _View, _refuse_traced_inplace, _wrap, add_member, escape, index_key,
-                          members, needs_record, record,
-                          refresh, root_array, watch_node)
+from tape._tensor import (Tensor, _Meta, _View, _norm_dim, _refuse_traced_inplace, _wrap, add_member, escape,
+                          index_key, members, needs_record, record, refresh, root_array, watch_node)
 
 from . import _declare
 from . import functions as F
@@ -198,12 +197,10 @@ def _permute_view(fn, perm_of):
 
 
 def _perm_permute(x, *dims):
-    from tape._tensor import _norm_dim
     return tuple(_norm_dim(int(d), x.ndim) for d in F._shape_args(dims))
 
 
 def _perm_transpose(x, dim0, dim1):
-    from tape._tensor import _norm_dim
     perm = list(range(x.ndim))
     d0, d1 = _norm_dim(dim0, x.ndim), _norm_dim(dim1, x.ndim)
     perm[d0], perm[d1] = perm[d1], perm[d0]
@@ -252,7 +249,6 @@ def _gather_view(x: Tensor, fn, op: int) -> Tensor:
 
 
 def _dim(x: Tensor, dim: int) -> int:
-    from tape._tensor import _norm_dim
     return _norm_dim(dim, x.ndim)
 
 
@@ -687,14 +683,8 @@ def _positions(t: Tensor) -> np.ndarray:
     return np.arange(t.numel(), dtype=np.int64).reshape(t.shape)
 
 
-def _index_array(index) -> np.ndarray:
-    escape(index, 0, "an index")
-    return np.asarray(index._array() if isinstance(index, Tensor) else index, dtype=np.int64)
-
-
 def _scatter_positions(t: Tensor, dim: int, index) -> np.ndarray:
-    from tape._tensor import _norm_dim
-    index = _index_array(index)
+    index = F._index_array(index, "scatter")
     d = _norm_dim(dim, t.ndim)
     if index.ndim != max(t.ndim, 1) and t.ndim:
         raise RuntimeError("Index tensor must have the same number of dimensions as self tensor")
@@ -730,8 +720,7 @@ def _scatter_add_fn(x, dim, index, src):
 
 
 def _index_add_fn(x, dim, index, source, alpha=1):
-    from tape._tensor import _norm_dim
-    index = _index_array(index)
+    index = F._index_array(index, "index_add")
     d = _norm_dim(dim, x.ndim)
     idx = np.take(_positions(x), index.reshape(-1), axis=d) if x.ndim else _positions(x).reshape(1)[index]
     if alpha != 1:
@@ -740,7 +729,7 @@ def _index_add_fn(x, dim, index, source, alpha=1):
 
 
 def _index_put_fn(x, indices, values, accumulate=False):
-    key = tuple(_index_array(i) if not (isinstance(i, Tensor) and i._dt == np.bool_) else i._array()
+    key = tuple(F._index_array(i, "index_put") if not (isinstance(i, Tensor) and i._dt == np.bool_) else i._array()
                 for i in indices)
     idx = _positions(x)[key]
     return put(x, idx, values, -1, accumulate=accumulate)

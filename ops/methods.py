@@ -51,12 +51,14 @@ def _rmatmul(self, other):
     return F.matmul(other, self)
 
 
-def _sizes(sizes) -> tuple:
-    return tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (list, tuple)) else tuple(sizes)
-
-
-def _repeat_error(self, sizes):
-    raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor")
+def _repeat(self, *sizes):
+    """``Tensor.repeat``: ``tile`` with at least as many repeats as dims, as PyTorch requires."""
+    if len(sizes) == 1 and isinstance(sizes[0], (list, tuple)):
+        sizes = tuple(sizes[0])
+    if len(sizes) < self.ndim:
+        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of "
+                           "tensor")
+    return F.tile(self, sizes)
 
 
 def _getitem(self, key):
@@ -209,8 +211,7 @@ _METHODS = {
     "byte": _no_grad_cast(np.uint8),
     "bool": _no_grad_cast(np.bool_),
     "contiguous": I.contiguous,
-    "repeat": lambda self, *sizes: F.tile(self, _sizes(sizes)) if len(_sizes(sizes)) >= self.ndim else _repeat_error(
-        self, _sizes(sizes)),
+    "repeat": _repeat,
     "__setitem__": I.setitem,
     "new_zeros": _new_filled("zeros"),
     "new_ones": _new_filled("ones"),

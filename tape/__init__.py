@@ -32,6 +32,7 @@ from ._dtype import double, dtype, float32, float64, int8, int16, int32, int64, 
 from ._dtype import float as float  # noqa: A001,F401
 from ._dtype import int as int  # noqa: A001,F401 - PyTorch's name: tape.int is int32
 from ._tensor import GradFn, Tensor
+from . import _hooks  # noqa: F401 - attaches Tensor.register_hook and register_post_accumulate_grad_hook
 from ._grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
                          set_grad_enabled)
 from ._creation import (arange, as_tensor, bernoulli, empty, empty_like, eye, from_numpy, full, full_like,

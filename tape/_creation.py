@@ -8,6 +8,7 @@ import numpy as np
 from . import _dtype as D
 from . import _registry as R
 from ._device import check_device
+from ._grad_mode import no_grad
 from ._tape import state
 from ._tensor import Tensor, _init, _Meta, _to_numpy, _wrap, node_on
 
@@ -399,7 +400,6 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
     z = _draw("normal", tuple(shape), (0.0, 1.0), dt if dt.kind == "f" else np.dtype(np.float64), False, "tape.normal")
     if not graded:
         return m + s * z
-    from ._grad_mode import no_grad
     with no_grad():
         value = m + s * z
     if not (np.all(np.isfinite(m._array())) and np.all(np.isfinite(s._array()))):

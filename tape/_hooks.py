@@ -31,6 +31,7 @@ import numpy as np
 
 from ._grad_mode import enable_grad, no_grad
 from ._tape import state
+from ._tensor import Tensor, _Meta, _wrap
 
 _F64 = np.dtype(np.float64)
 _TYPE_NAMES = {np.dtype(np.float64): "torch.DoubleTensor", np.dtype(np.float32): "torch.FloatTensor"}
@@ -84,7 +85,6 @@ class HookSet:
         """Run the hooks on ``grad`` (a float64 numpy array in a first-order sweep, a tensor under
         create_graph); each non-None return replaces the gradient. Returns the final gradient in the
         kind it came in (the same object when no hook replaced or changed it)."""
-        from ._tensor import Tensor, _wrap
         if state.recording is not None:
             raise RuntimeError("tape.compile: a tensor hook ran inside a compiled function; a replay cannot run "
                                "Python hooks. Apply the hook's change to the gradient with tape ops instead.")
@@ -121,7 +121,24 @@ def _type_name(dt: np.dtype) -> str:
 
 
 def register_hook(t, hook: Callable) -> RemovableHandle:
-    """``Tensor.register_hook``: on the tensor's tape for a non-leaf, on the tensor for a leaf."""
+    """Call ``hook(grad)`` when this tensor's gradient is computed; a non-None return replaces the gradient.
+
+    On a non-leaf the hook runs when the reverse sweep reaches the tensor's
+    record (its gradient is complete there) and its result flows on to
+    everything the tensor was computed from, and into ``.grad`` after
+    ``retain_grad()`` (in whatever order the two were called, as in PyTorch).
+    On a leaf it runs before the gradient is accumulated into ``.grad`` (or
+    returned by ``autograd.grad``). Hooks run in registration order. Returns a
+    handle whose ``remove()`` takes the hook away.
+
+    >>> import tape
+    >>> x = tape.tensor(2.0, requires_grad=True)
+    >>> y = x * x
+    >>> handle = y.register_hook(lambda g: g * 10)
+    >>> y.backward()
+    >>> x.grad
+    tensor(40.)
+    """
     if not t._rg:
         raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
     if not callable(hook):
@@ -141,7 +158,16 @@ def register_hook(t, hook: Callable) -> RemovableHandle:
 
 
 def register_post_accumulate_grad_hook(t, hook: Callable) -> RemovableHandle:
-    """``Tensor.register_post_accumulate_grad_hook``: ``hook(tensor)`` after ``backward`` updates ``.grad``."""
+    """Call ``hook(tensor)`` after ``backward`` has accumulated this leaf's gradient into ``.grad``.
+
+    >>> import tape
+    >>> w = tape.tensor([1.0, 2.0], requires_grad=True)
+    >>> seen = []
+    >>> handle = w.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad.sum().item()))
+    >>> (w * w).sum().backward()
+    >>> seen
+    [6.0]
+    """
     if not t._rg:
         raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
     if t._tape is not None:
@@ -158,7 +184,6 @@ def register_post_accumulate_grad_hook(t, hook: Callable) -> RemovableHandle:
 
 def run_post_accumulate_hooks(t) -> None:
     """Call the leaf's post-accumulate hooks with the leaf (``.grad`` already updated)."""
-    from ._tensor import Tensor
     for fn in list(t._meta.post_hooks.values()):
         result = fn(t)
         if result is None:
@@ -177,7 +202,11 @@ def leaf_hooks(t) -> Optional[HookSet]:
 
 
 def _meta_of(t):
-    from ._tensor import _Meta
     if t._meta is None:
         t._meta = _Meta()
     return t._meta
+
+
+# Tensor's methods (this module imports the tensor module, so it attaches them rather than being imported there)
+Tensor.register_hook = register_hook
+Tensor.register_post_accumulate_grad_hook = register_post_accumulate_grad_hook

@@ -537,42 +537,6 @@ class Tensor:
         self._rg = False
         return self
 
-    def register_hook(self, hook):
-        """Call ``hook(grad)`` when this tensor's gradient is computed; a non-None return replaces the gradient.
-
-        On a non-leaf the hook runs when the reverse sweep reaches the tensor's
-        record (its gradient is complete there) and its result flows on to
-        everything the tensor was computed from, and into ``.grad`` after
-        ``retain_grad()`` (in whatever order the two were called, as in PyTorch).
-        On a leaf it runs before the gradient is accumulated into ``.grad`` (or
-        returned by ``autograd.grad``). Hooks run in registration order. Returns a
-        handle whose ``remove()`` takes the hook away.
-
-        >>> import tape
-        >>> x = tape.tensor(2.0, requires_grad=True)
-        >>> y = x * x
-        >>> handle = y.register_hook(lambda g: g * 10)
-        >>> y.backward()
-        >>> x.grad
-        tensor(40.)
-        """
-        from ._hooks import register_hook
-        return register_hook(self, hook)
-
-    def register_post_accumulate_grad_hook(self, hook):
-        """Call ``hook(tensor)`` after ``backward`` has accumulated this leaf's gradient into ``.grad``.
-
-        >>> import tape
-        >>> w = tape.tensor([1.0, 2.0], requires_grad=True)
-        >>> seen = []
-        >>> handle = w.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad.sum().item()))
-        >>> (w * w).sum().backward()
-        >>> seen
-        [6.0]
-        """
-        from ._hooks import register_post_accumulate_grad_hook
-        return register_post_accumulate_grad_hook(self, hook)
-
     @property
     def _version(self) -> int:
         """How many times this tensor's memory was modified in place (PyTorch's version counter)."""
