@@ -148,13 +148,15 @@ def cache_is_warm(kernel) -> bool:
     cache = getattr(kernel, "_cache", None)
     if cache is None or type(cache).__name__ == "NullCache":  # no writable cache location: compiled on every run
         return False
-    try:
-        index = cache._cache_file._index_path
-    except AttributeError:  # numba internals moved: stay quiet rather than guess
+    load_index = getattr(getattr(cache, "_cache_file", None), "_load_index", None)
+    if load_index is None:  # numba internals moved: stay quiet rather than guess
         return True
-    paths = [os.path.join(_HERE, n) for n in KERNEL_FILES]
-    newest = max(os.path.getmtime(p) for p in paths if os.path.exists(p))
-    return os.path.exists(index) and os.path.getmtime(index) >= newest
+    try:
+        # the index's entries, when it was written for these kernel files' contents (``STAMP``: numba gives {}
+        # for another stamp); file times would call a cache cold after a checkout rewrote identical files
+        return bool(load_index())
+    except Exception:  # an unreadable index: numba will compile
+        return False
 
 
 # ---- compilation units ------------------------------------------------------------------
