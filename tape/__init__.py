@@ -52,4 +52,5 @@ from . import nn  # noqa: E402 - modules, losses and initialisers (issue 12)
 from . import optim  # noqa: E402 - optimizers and learning-rate schedules (issue 12)
 from . import func  # noqa: E402 - functional_call
 from . import cuda  # noqa: E402 - cuda.is_available() is False
+from . import linalg  # noqa: E402 - torch.linalg (issue 11)
 from ._serialize import load, save  # noqa: E402
