@@ -16,7 +16,7 @@ from tape import _registry
 
 # the families in the order of their op ids (register() numbers rows as it is called; primitives
 # registers the elementwise rows and imports shape and reduce below them)
-from . import _declare, _numba, kernels, primitives, shape, reduce, linalg, softmax, table
+from . import _declare, _numba, kernels, primitives, shape, reduce, linalg, softmax, lapack, table
 
 _registry.kernels = kernels
 _registry.host_matmul = linalg.HOST_MATMUL
@@ -29,4 +29,4 @@ if _stale and not os.environ.get("TAPE_CODEGEN"):  # set by ops/codegen.py, whic
     raise ImportError(f"ops/kernels.py is stale against the declarations ({', '.join(_stale)}): "
                       "run python ops/codegen.py")
 
-__all__ = ["kernels", "linalg", "primitives", "reduce", "shape", "softmax", "table"]
+__all__ = ["kernels", "lapack", "linalg", "primitives", "reduce", "shape", "softmax", "table"]

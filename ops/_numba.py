@@ -47,7 +47,7 @@ from numba.extending import intrinsic
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 # every module of ops/ that defines numba kernels (tests/test_codegen.py checks that none is missing)
-KERNEL_FILES = ("_numba.py", "kernels.py", "shape.py", "reduce.py", "linalg.py", "softmax.py")
+KERNEL_FILES = ("_numba.py", "kernels.py", "shape.py", "reduce.py", "linalg.py", "softmax.py", "lapack.py")
 
 
 def _domain_stamp() -> bytes:

@@ -70,6 +70,11 @@ L_MM = 1  # matrix products
 L_BMM = 2
 L_DOT = 3
 L_MV = 4
+K_CHOLESKY = 1  # the LAPACK family (ops/lapack.py)
+K_TRIANGULAR = 2
+K_SOLVE = 3
+K_SLOGDET = 4
+K_EIGH = 5
 SM_SOFTMAX = 1  # the softmax family
 SM_LOG_SOFTMAX = 2
 SM_LOGSUMEXP = 3
@@ -81,6 +86,7 @@ DONE = 0
 ERR_FREED = -1
 NEED_SPACE = -2
 ERR_UNKNOWN_OP = -3  # a record whose family or body no kernel section knows (the table and kernels disagree)
+ERR_SINGULAR = -4  # a LAPACK record's matrix is singular (not positive-definite for cholesky)
 NEED_UNIT = -16  # NEED_UNIT - n: record n's family unit is not compiled yet; compile it, resume at n
 
 # The kernels' arguments, grouped by name (no kernel reads a buffer by position):
@@ -136,6 +142,7 @@ FAMILY_REDUCTION = 8
 FAMILY_LINALG = 9
 FAMILY_SOFTMAX = 10
 FAMILY_FIRST_HIT = 11
+FAMILY_LAPACK = 12
 CONST_BODY = 1  # the body of the engine's constant records
 # body codes of the declared ops, in declaration order
 U_NEG = 1
@@ -823,6 +830,8 @@ def _needs_unit(column, family):
         return column == UNIT_SWEEP or column == UNIT_RETAPE or column == UNIT_FORWARD
     if family == FAMILY_COMPARE or family == FAMILY_FIRST_HIT:
         return column == UNIT_FORWARD
+    if family == FAMILY_LAPACK:  # re-taping pauses there: Python appends the rule's records
+        return column == UNIT_SWEEP or column == UNIT_FORWARD
     return False
 
 
@@ -849,6 +858,8 @@ def _known(family, body):
         return L_MM <= body <= L_MV
     if family == FAMILY_SOFTMAX:
         return SM_SOFTMAX <= body <= SM_LOGSUMEXP
+    if family == FAMILY_LAPACK:
+        return K_CHOLESKY <= body <= K_EIGH
     if family == FAMILY_WHERE or family == FAMILY_FIRST_HIT or family == FAMILY_KEEP or family == FAMILY_CUSTOM:
         return body == 0 or body == 1
     return family == FAMILY_NONE
@@ -1685,7 +1696,7 @@ def retape(buffers, bigs, hi, lo, state, free, hosts):
             continue
         op = rec[n, 0]
         family = kinds[op, 0]
-        if family == FAMILY_CUSTOM or family == FAMILY_KEEP:
+        if family == FAMILY_CUSTOM or family == FAMILY_KEEP or family == FAMILY_LAPACK:
             return n + 1
         if _inert(kinds, op):
             continue
@@ -1774,8 +1785,9 @@ def forward(columns, lo, hi, host_min):
             return ERR_UNKNOWN_OP
         if kinds[op, UNIT_FORWARD] == 0:
             return NEED_UNIT - n
-        if call_forward_unit(kinds[op, UNIT_FORWARD], columns, (family, kinds[op, 1], n)) != DONE:
-            return ERR_UNKNOWN_OP
+        status = call_forward_unit(kinds[op, UNIT_FORWARD], columns, (family, kinds[op, 1], n))
+        if status != DONE:
+            return status
     return DONE
 
 

@@ -39,6 +39,7 @@ class Family(IntEnum):
     LINALG = 9      # mm, bmm, dot, mv
     SOFTMAX = 10    # softmax, log_softmax, logsumexp
     FIRST_HIT = 11  # 1 at the first nonzero of each group: a forward, no VJP
+    LAPACK = 12     # cholesky, solve_triangular, solve, slogdet, eigh: LAPACK bodies; create_graph runs the rule
 
 
 # families whose records have no VJP of their own: an adjoint reaching one goes nowhere unless Python
@@ -154,7 +155,10 @@ def inert(op: int) -> bool:
 
 
 def check_status(status: int) -> None:
-    """Raise for a kernel's ERR_UNKNOWN_OP: the op table and the compiled kernels disagree."""
+    """Raise for a kernel's ERR_UNKNOWN_OP (the op table and the compiled kernels disagree) and ERR_SINGULAR."""
+    if status == kernels.ERR_SINGULAR:
+        raise RuntimeError("linalg: a matrix of a factorisation or solve is singular (or, for cholesky, not "
+                           "positive-definite) at these values, where its value or derivative needs its inverse")
     if status == kernels.ERR_UNKNOWN_OP:
         raise RuntimeError("tape: a record's op is unknown to the numba kernels (ops/kernels.py is stale "
                            "against the op table: run python -m ops.codegen)")

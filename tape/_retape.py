@@ -248,6 +248,19 @@ class KernelRetape:
                 self.custom_grads.setdefault(a, {})[aux] = self.tensor_for(int(adj[node]))
                 if adj[a] == -1:
                     adj[a] = K.RETAPE_CUSTOM
+            elif R.OPS[op].family == R.Family.LAPACK:  # its rule appends the records (tape's own ops)
+                tape.ensure_freed()
+                if tape.freed[node]:
+                    raise RuntimeError(SECOND_BACKWARD)
+                if free:
+                    tape.freed[node] = 1
+                operands = operand_nodes(tape, node)
+                xs = tuple(self.handle(m) for m in operands)
+                grads = R.OPS[op].vjp(self.tensor_for(int(adj[node])), self.handle(node), xs,
+                                      RecordView(tape, node, op, aux, self.handle))
+                for m, gm in zip(operands, grads):
+                    if gm is not None and (not R.inert(tape.row(m)[0]) or keep[m]):
+                        self.accumulate(m, gm)
             else:
                 tape.ensure_freed()
                 if tape.freed[node]:

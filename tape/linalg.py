@@ -13,3 +13,145 @@ from __future__ import annotations
 
 
 # ---- factorisations and solves (the LAPACK family) ----------------------------------
+from collections import namedtuple as _namedtuple
+
+from .ops import lapack as _lapack
+from ._tensor import Tensor
+
+solve_triangular = _lapack.solve_triangular
+solve = _lapack.solve
+
+_Slogdet = _namedtuple("slogdet", ["sign", "logabsdet"])
+_Eigh = _namedtuple("eigh", ["eigenvalues", "eigenvectors"])
+
+
+def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:
+    """The Cholesky factor of a batch of symmetric positive-definite matrices: lower (``A = L L^T``), or
+    upper (``A = U^T U``) where ``upper`` (torch.linalg.cholesky). Only the lower triangle of A is read."""
+    L = _lapack.cholesky(A)
+    return L.transpose(-2, -1) if upper else L
+
+
+def slogdet(A: Tensor) -> tuple:
+    """(sign, logabsdet) of the determinant of a batch of square matrices (torch.linalg.slogdet)."""
+    packed = _lapack.slogdet_packed(A)
+    return _Slogdet(packed[..., 0], packed[..., 1])
+
+
+def eigh(A: Tensor, UPLO: str = "L") -> tuple:
+    """(eigenvalues, eigenvectors) of a batch of symmetric matrices, ascending (torch.linalg.eigh); only the
+    triangle ``UPLO`` names is read. Gradients through the eigenvectors need distinct eigenvalues."""
+    if UPLO not in ("L", "U"):
+        raise RuntimeError(f"Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
+    packed = _lapack.eigh_packed(A, UPLO == "U")
+    return _Eigh(packed[..., 0, :], packed[..., 1:, :])
+
+
+def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:
+    """The ascending eigenvalues of a batch of symmetric matrices (torch.linalg.eigvalsh)."""
+    return eigh(A, UPLO).eigenvalues
+
+
+def det(A: Tensor) -> Tensor:
+    """The determinant of a batch of square matrices (torch.linalg.det): ``sign * exp(logabsdet)``. Its
+    derivative at a singular matrix raises (tape computes it through the inverse)."""
+    sign, logabsdet = slogdet(A)
+    return sign * _functions.exp(logabsdet)
+
+
+def logdet(A: Tensor) -> Tensor:
+    """log det A (torch.logdet): nan where the determinant is negative, -inf where it is 0."""
+    sign, logabsdet = slogdet(A)
+    return logabsdet + _functions.log(sign)
+
+
+def inv(A: Tensor) -> Tensor:
+    """The inverse of a batch of square matrices (torch.linalg.inv), as ``solve(A, I)``."""
+    _lapack._square("linalg.inv", _as_tensor(A))
+    A = _as_tensor(A)
+    return solve(A, _eye(A).expand(*A.shape))
+
+
+def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False) -> Tensor:
+    """X with ``A X = B`` for ``A = L L^T`` (``U^T U`` where ``upper``) from its Cholesky factor
+    (torch.cholesky_solve): two triangular solves."""
+    if upper:
+        return solve_triangular(L, solve_triangular(L.transpose(-2, -1), B, upper=False), upper=True)
+    return solve_triangular(L.transpose(-2, -1), solve_triangular(L, B, upper=False), upper=True)
+
+
+def cholesky_inverse(L: Tensor, upper: bool = False) -> Tensor:
+    """The inverse of ``A = L L^T`` (``U^T U`` where ``upper``) from its Cholesky factor (torch.cholesky_inverse)."""
+    L = _as_tensor(L)
+    return cholesky_solve(_eye(L).expand(*L.shape), L, upper)
+
+
+# Pade [13/13] for matrix_exp with scaling and squaring (Higham, SIAM J. Matrix Anal. Appl. 26, 2005)
+_PADE13 = (64764752532480000.0, 32382376266240000.0, 7771770303897600.0, 1187353796428800.0, 129060195264000.0,
+           10559470521600.0, 670442572800.0, 33522128640.0, 1323241920.0, 40840800.0, 960960.0, 16380.0, 182.0, 1.0)
+_THETA13 = 5.371920351148152
+
+
+def matrix_exp(A: Tensor) -> Tensor:
+    """exp(A) of a batch of square matrices (torch.linalg.matrix_exp): the [13/13] Pade approximant with
+    scaling and squaring, written with matmul and solve, so its derivatives to every order are the
+    approximant's (accurate to rounding like its value). The number of squarings follows the 1-norm; inside
+    tape.compile it is a guarded choice (a replay whose norm needs another count records again)."""
+    A = _as_tensor(A)
+    _lapack._square("linalg.matrix_exp", A)
+    norm = _functions.amax(_functions.abs(A).sum(-2)) if A.numel() else None
+    s = 0
+    if norm is not None:
+        value = float(np.max(np.abs(A._array()).sum(-2)))  # read unguarded: the bool() checks below guard it
+        s = max(0, int(np.ceil(np.log2(value / _THETA13)))) if value > _THETA13 and np.isfinite(value) else 0
+        bool(norm <= _THETA13 * 2.0 ** s)  # the guards of the choice (plain checks outside tape.compile)
+        if s > 0:
+            bool(norm > _THETA13 * 2.0 ** (s - 1))
+    X = A / 2.0 ** s if s else A
+    b = _PADE13
+    eye = _eye(A)
+    X2 = X @ X
+    X4 = X2 @ X2
+    X6 = X4 @ X2
+    U = X @ (X6 @ (b[13] * X6 + b[11] * X4 + b[9] * X2) + b[7] * X6 + b[5] * X4 + b[3] * X2 + b[1] * eye)
+    V = X6 @ (b[12] * X6 + b[10] * X4 + b[8] * X2) + b[6] * X6 + b[4] * X4 + b[2] * X2 + b[0] * eye
+    R = solve(V - U, V + U)
+    for _ in range(s):
+        R = R @ R
+    return R
+
+
+def _as_tensor(x) -> Tensor:
+    return x if isinstance(x, Tensor) else _functions.as_tensor(x)
+
+
+def _eye(A: Tensor) -> Tensor:
+    return _eye_factory(A.shape[-1], dtype=A.dtype)
+
+
+from .ops import functions as _functions  # noqa: E402
+from ._creation import eye as _eye_factory  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _cholesky_deprecated(A: Tensor, upper: bool = False) -> Tensor:
+    """torch.cholesky (deprecated in torch in favour of torch.linalg.cholesky)."""
+    return cholesky(A, upper=upper)
+
+
+def _triangular_solve(b: Tensor, A: Tensor, upper: bool = True, transpose: bool = False,
+                      unitriangular: bool = False) -> tuple:
+    """torch.triangular_solve (deprecated in torch): (solution, a copy of A)."""
+    A = _as_tensor(A)
+    M = A.transpose(-2, -1) if transpose else A
+    return _TriangularSolve(solve_triangular(M, b, upper=upper != transpose, unitriangular=unitriangular), A.clone())
+
+
+_TriangularSolve = _namedtuple("triangular_solve", ["solution", "cloned_coefficient"])
+
+# the top-level names torch has, and Tensor methods
+TOP_LEVEL = {"cholesky": _cholesky_deprecated, "cholesky_solve": cholesky_solve, "cholesky_inverse": cholesky_inverse,
+             "det": det, "logdet": logdet, "slogdet": slogdet, "inverse": inv, "matrix_exp": matrix_exp,
+             "triangular_solve": _triangular_solve}
+for _name, _fn in TOP_LEVEL.items():
+    setattr(Tensor, _name, _fn)

@@ -396,6 +396,77 @@ spec("mm", lambda a, b: tape.mm(a, b), 2, ((3, 4), (4, 2)), torch_fn=_t("mm"), t
 spec("bmm", lambda a, b: tape.bmm(a, b), 2, ((2, 3, 4), (2, 4, 5)), torch_fn=_t("bmm"), torch_name="BmmBackward0")
 spec("outer", lambda a, b: tape.outer(a, b), 2, ((3,), (4,)), torch_fn=_t("outer"))
 
+
+# LAPACK family and tape.linalg (issue 11): inputs made well-posed inside fn (positive-definite for cholesky,
+# a dominant diagonal for the solves, symmetric for eigh, whose eigenvectors are compared squared: sign-free)
+def _lib(t):
+    return _lazy_torch() if type(t).__module__.startswith("torch") else tape
+
+
+def _spd(x):
+    return x @ x.transpose(-2, -1) + 3.0 * _lib(x).eye(x.shape[-1], dtype=x.dtype)
+
+
+def _dominant(x):
+    return x + 3.0 * _lib(x).eye(x.shape[-1], dtype=x.dtype)
+
+
+def _sym(x):
+    return x + x.transpose(-2, -1)
+
+
+def _la(x, name):
+    return getattr(_lib(x).linalg, name)
+
+
+M33 = (3, 3)
+B233 = (2, 3, 3)
+spec("cholesky", lambda x: _la(x, "cholesky")(_spd(x)), 1, (M33,), torch_fn=lambda x: _la(x, "cholesky")(_spd(x)),
+     torch_name="LinalgCholeskyExBackward0")
+spec("cholesky_batched", lambda x: _la(x, "cholesky")(_spd(x)), 1, (B233,),
+     torch_fn=lambda x: _la(x, "cholesky")(_spd(x)), torch_name="LinalgCholeskyExBackward0")
+spec("cholesky_upper", lambda x: _la(x, "cholesky")(_spd(x), upper=True), 1, (M33,),
+     torch_fn=lambda x: _la(x, "cholesky")(_spd(x), upper=True))
+spec("cholesky_float32", lambda x: _la(x, "cholesky")(_spd(x)), 1, (M33,), dtype="float32",
+     torch_fn=lambda x: _la(x, "cholesky")(_spd(x)))
+spec("solve_triangular_lower", lambda a, b: _la(a, "solve_triangular")(_dominant(a), b, upper=False), 2,
+     (M33, (3, 2)), torch_fn=lambda a, b: _la(a, "solve_triangular")(_dominant(a), b, upper=False),
+     torch_name="LinalgSolveTriangularBackward0")
+spec("solve_triangular_upper_right", lambda a, b: _la(a, "solve_triangular")(_dominant(a), b, upper=True, left=False),
+     2, (M33, (2, 3)), torch_fn=lambda a, b: _la(a, "solve_triangular")(_dominant(a), b, upper=True, left=False),
+     torch_name="LinalgSolveTriangularBackward0")
+spec("solve_triangular_unit", lambda a, b: _la(a, "solve_triangular")(a, b, upper=False, unitriangular=True), 2,
+     (M33, (3, 2)), torch_fn=lambda a, b: _la(a, "solve_triangular")(a, b, upper=False, unitriangular=True),
+     torch_name="LinalgSolveTriangularBackward0")
+spec("solve_triangular_batch_broadcast", lambda a, b: _la(a, "solve_triangular")(_dominant(a), b, upper=True), 2,
+     (M33, (2, 3, 2)), torch_fn=lambda a, b: _la(a, "solve_triangular")(_dominant(a), b, upper=True))
+spec("solve", lambda a, b: _la(a, "solve")(_dominant(a), b), 2, (M33, (3, 2)),
+     torch_fn=lambda a, b: _la(a, "solve")(_dominant(a), b), torch_name="LinalgSolveExBackward0")
+spec("solve_vector", lambda a, b: _la(a, "solve")(_dominant(a), b), 2, (M33, (3,)),
+     torch_fn=lambda a, b: _la(a, "solve")(_dominant(a), b))
+spec("solve_batched_left_false", lambda a, b: _la(a, "solve")(_dominant(a), b, left=False), 2, (B233, (2, 2, 3)),
+     torch_fn=lambda a, b: _la(a, "solve")(_dominant(a), b, left=False))
+spec("inv", lambda a: _la(a, "inv")(_dominant(a)), 1, (M33,), torch_fn=lambda a: _la(a, "inv")(_dominant(a)))
+spec("slogdet", lambda a: _la(a, "slogdet")(a), 1, (M33,), torch_fn=lambda a: tuple(_la(a, "slogdet")(a)))
+spec("slogdet_batched", lambda a: _la(a, "slogdet")(_dominant(a)).logabsdet, 1, (B233,),
+     torch_fn=lambda a: _la(a, "slogdet")(_dominant(a)).logabsdet)
+spec("det", lambda a: _la(a, "det")(a), 1, (B233,), torch_fn=lambda a: _la(a, "det")(a))
+spec("logdet", lambda a: _lib(a).logdet(_spd(a)), 1, (M33,), torch_fn=lambda a: _lib(a).logdet(_spd(a)))
+spec("eigh_values", lambda x: _la(x, "eigh")(_sym(x)).eigenvalues, 1, (M33,),
+     torch_fn=lambda x: _la(x, "eigh")(_sym(x)).eigenvalues)
+spec("eigh_vectors_squared", lambda x: _la(x, "eigh")(_sym(x)).eigenvectors ** 2, 1, (B233,),
+     torch_fn=lambda x: _la(x, "eigh")(_sym(x)).eigenvectors ** 2)
+spec("eigh_upper", lambda x: _la(x, "eigh")(_sym(x), UPLO="U").eigenvectors ** 2, 1, (M33,),
+     torch_fn=lambda x: _la(x, "eigh")(_sym(x), UPLO="U").eigenvectors ** 2)
+spec("eigvalsh", lambda x: _la(x, "eigvalsh")(_sym(x)), 1, (B233,), torch_fn=lambda x: _la(x, "eigvalsh")(_sym(x)))
+spec("cholesky_solve", lambda b, x: _lib(b).cholesky_solve(b, _la(x, "cholesky")(_spd(x))), 2, ((3, 2), M33),
+     torch_fn=lambda b, x: _lib(b).cholesky_solve(b, _la(x, "cholesky")(_spd(x))))
+spec("cholesky_inverse_upper", lambda x: _lib(x).cholesky_inverse(_la(x, "cholesky")(_spd(x), upper=True), upper=True),
+     1, (M33,), torch_fn=lambda x: _lib(x).cholesky_inverse(_la(x, "cholesky")(_spd(x), upper=True), upper=True))
+spec("matrix_exp", lambda x: _la(x, "matrix_exp")(x), 1, (M33,), torch_fn=lambda x: _la(x, "matrix_exp")(x))
+spec("matrix_exp_scaled", lambda x: _la(x, "matrix_exp")(4.0 * x), 1, (B233,),
+     torch_fn=lambda x: _la(x, "matrix_exp")(4.0 * x), guarded=True)
+
 # indexing (forward gather, VJP scatter-add) --------------------------------------------------
 spec("index_int", lambda x: x[1], 1, (T234,), torch_fn=lambda x: x[1], torch_name="SelectBackward0")
 spec("index_int_int", lambda x: x[1, 2], 1, (M34,), torch_fn=lambda x: x[1, 2], torch_name="SelectBackward0")

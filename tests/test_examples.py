@@ -19,7 +19,8 @@ import pytest
 import tape
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-EXAMPLES = ["seed_network_jacobian.py", "partial_derivatives.py", "pinn_heat.py", "custom_function.py", "ode_fit.py"]
+EXAMPLES = ["seed_network_jacobian.py", "partial_derivatives.py", "pinn_heat.py", "custom_function.py", "ode_fit.py",
+            "gp_regression.py"]
 TIME_LIMIT_S = 30.0
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
@@ -69,3 +70,15 @@ def test_ode_fit_runs_without_scipy(warm_kernels):
     result = subprocess.run([sys.executable, "-c", blocked], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "skipping the L-BFGS-B phase" in result.stdout and "max relative error" in result.stdout
+
+
+def test_gp_regression_fits_without_scipy(warm_kernels):
+    """Without scipy the GP example fits with tape.optim.LBFGS and still asserts the fit."""
+    script = ROOT / "examples" / "gp_regression.py"
+    blocked = ("import runpy, sys; sys.modules['scipy'] = None; sys.modules['scipy.optimize'] = None; "
+               f"sys.path.insert(0, {str(script.parent)!r}); "
+               f"sys.argv = [{str(script)!r}, '--no-plot']; "
+               f"runpy.run_path({str(script)!r}, run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", blocked], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "fitting with tape.optim.LBFGS instead" in result.stdout and "gradient at the fit" in result.stdout

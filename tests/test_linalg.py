@@ -1,0 +1,170 @@
+"""tape.linalg beyond the op-spec rows: errors, singular inputs, replay at new values, conventions.
+
+The rows in tests/op_specs.py check values and derivatives (first to third order, replay, torch); this
+file checks what a row cannot: PyTorch's errors for bad input, what happens at singular matrices
+(an error, never a stale or silent value), the sign of a determinant recomputed by a replay, and
+eigenvalue gradients at repeated eigenvalues.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tape
+from tape.ops import lapack
+
+try:
+    import torch
+except ImportError:  # pragma: no cover - torch is optional
+    torch = None
+
+needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
+RNG = np.random.default_rng(20261201)
+
+
+def _spd(n, batch=()):
+    x = RNG.standard_normal(batch + (n, n))
+    return x @ np.swapaxes(x, -1, -2) + n * np.eye(n)
+
+
+def test_numpy_openblas_is_bound():
+    # the kernels call numpy's own OpenBLAS (one BLAS runtime in the process); CI installs numpy's wheels
+    assert lapack.LIBRARY and "openblas64" in lapack.LIBRARY
+
+
+def test_cholesky_of_a_matrix_that_is_not_positive_definite_raises():
+    a = tape.tensor([[1.0, 2.0], [2.0, 1.0]], requires_grad=True)
+    with pytest.raises(RuntimeError, match="not positive-definite"):
+        tape.linalg.cholesky(a)
+
+
+def test_cholesky_reads_the_lower_triangle_only():
+    a = _spd(4)
+    garbage = a + np.triu(RNG.standard_normal((4, 4)), 1)
+    np.testing.assert_allclose(tape.linalg.cholesky(tape.tensor(garbage)).numpy(), np.linalg.cholesky(a),
+                               rtol=1e-13, atol=1e-13)
+
+
+def test_solve_of_a_singular_matrix_raises_torchs_error():
+    a = tape.tensor([[1.0, 2.0], [2.0, 4.0]])
+    with pytest.raises(RuntimeError, match="The solver failed because the input matrix is singular"):
+        tape.linalg.solve(a, tape.ones(2))
+
+
+def test_shape_errors_name_the_shapes():
+    with pytest.raises(RuntimeError, match="must be batches of square matrices, but they are 2 by 3"):
+        tape.linalg.cholesky(tape.ones(2, 3))
+    with pytest.raises(RuntimeError, match="at least 2 dimensions"):
+        tape.linalg.slogdet(tape.ones(3))
+    with pytest.raises(RuntimeError, match=r"Incompatible shapes of A and B for the equation AX = B \(3x3 and 4x1\)"):
+        tape.linalg.solve(tape.eye(3), tape.ones(4, 1))
+    with pytest.raises(RuntimeError, match="Expected A and B to have the same dtype, but found A of type Double and B of type Float"):
+        tape.linalg.solve(tape.eye(3), tape.ones(3, dtype=tape.float32))
+    with pytest.raises(RuntimeError, match="Vector broadcasting of the left hand side is not supported"):
+        tape.linalg.solve(tape.eye(3), tape.ones(3), left=False)
+    with pytest.raises(TypeError):
+        tape.linalg.solve_triangular(tape.eye(3), tape.ones(3, 1))  # upper is keyword-only and required
+    with pytest.raises(RuntimeError, match="Expected UPLO argument to be 'L' or 'U'"):
+        tape.linalg.eigh(tape.eye(2), UPLO="X")
+
+
+@needs_torch
+def test_errors_match_torchs_wording():
+    for fn in (lambda m: m.linalg.solve(m.tensor([[1.0, 2.0], [2.0, 4.0]], dtype=m.float64), m.ones(2, dtype=m.float64)),
+               lambda m: m.linalg.cholesky(m.ones(2, 3, dtype=m.float64))):
+        with pytest.raises(RuntimeError) as theirs:
+            fn(torch)
+        with pytest.raises(RuntimeError) as ours:
+            fn(tape)
+        assert str(ours.value).split(":")[-1].strip().split(".")[0] in str(theirs.value)
+
+
+def test_det_gradient_at_a_singular_matrix_raises_instead_of_a_wrong_zero():
+    a = tape.tensor([[1.0, 2.0], [2.0, 4.0]], requires_grad=True)
+    d = tape.linalg.det(a)
+    assert d.item() == 0.0
+    with pytest.raises(RuntimeError, match="singular"):
+        d.backward()
+
+
+def test_slogdet_of_a_singular_matrix_is_torchs_zero_and_minus_inf():
+    sign, logabsdet = tape.linalg.slogdet(tape.tensor([[1.0, 2.0], [2.0, 4.0]]))
+    assert sign.item() == 0.0 and logabsdet.item() == -np.inf
+
+
+def test_replay_recomputes_the_sign_of_the_determinant():
+    def f(a):
+        return tape.linalg.det(a) * 2.0
+
+    a0 = np.array([[2.0, 1.0], [0.5, 3.0]])
+    compiled = tape.compile(f, tape.tensor(a0))
+    for a in (np.array([[1.0, 2.0], [3.0, 1.0]]), np.array([[0.0, 1.0], [1.0, 0.0]]), a0):
+        value, grad = compiled.value_and_grad(tape.tensor(a))
+        assert float(value) == pytest.approx(2.0 * np.linalg.det(a), rel=1e-13)
+        np.testing.assert_allclose(np.asarray(grad), 2.0 * np.linalg.det(a) * np.linalg.inv(a).T, rtol=1e-12)
+
+
+def test_replay_at_a_matrix_that_is_not_positive_definite_raises():
+    compiled = tape.compile(lambda a: tape.linalg.cholesky(a).sum(), tape.tensor(_spd(3)))
+    bad = -np.eye(3)
+    with pytest.raises(RuntimeError, match="singular .*not positive-definite"):
+        compiled.value_and_grad(tape.tensor(bad))
+    value, _ = compiled.value_and_grad(tape.tensor(4.0 * np.eye(3)))  # and it still works afterwards
+    assert float(value) == pytest.approx(6.0)
+
+
+def test_eigenvalue_gradient_at_repeated_eigenvalues_is_finite():
+    # only the eigenvalues are used: no division by the (zero) eigenvalue gaps
+    a = tape.tensor(np.eye(3) * 2.0, requires_grad=True)
+    (tape.linalg.eigvalsh(a) ** 2).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), 4.0 * np.eye(3), atol=1e-14)
+
+
+def test_matrix_exp_replay_guards_the_number_of_squarings():
+    small = np.array([[0.1, 0.2], [0.0, -0.1]])
+    large = 40.0 * small + np.array([[0.0, 5.0], [0.0, 0.0]])
+    compiled = tape.compile(lambda a: tape.linalg.matrix_exp(a).sum(), tape.tensor(small))
+    with pytest.raises(tape.BranchChanged):
+        compiled.value_and_grad(tape.tensor(large))
+    again = tape.compile(lambda a: tape.linalg.matrix_exp(a).sum(), tape.tensor(small), retrace=True)
+    value, _ = again.value_and_grad(tape.tensor(large))
+    expected = tape.linalg.matrix_exp(tape.tensor(large)).sum().item()
+    assert float(value) == pytest.approx(expected, rel=1e-12)
+
+
+def test_second_backward_through_a_lapack_record_raises():
+    a = tape.tensor(_spd(3), requires_grad=True)
+    y = tape.linalg.cholesky(a).sum()
+    (g,) = tape.autograd.grad(y, a, create_graph=True)
+    g.sum().backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        y.backward()
+
+
+def test_float32_in_float32_out():
+    a = tape.tensor(_spd(3), dtype=tape.float32, requires_grad=True)
+    L = tape.linalg.cholesky(a)
+    assert L.dtype == tape.float32
+    L.sum().backward()
+    assert a.grad.dtype == tape.float32
+
+
+def test_batched_cholesky_solve_agrees_with_numpy():
+    a = _spd(4, (3,))
+    b = RNG.standard_normal((3, 4, 2))
+    L = tape.linalg.cholesky(tape.tensor(a))
+    np.testing.assert_allclose(tape.cholesky_solve(tape.tensor(b), L).numpy(), np.linalg.solve(a, b), rtol=1e-12)
+
+
+def test_top_level_aliases_and_methods():
+    a = tape.tensor(_spd(3))
+    np.testing.assert_allclose(tape.inverse(a).numpy(), np.linalg.inv(a.numpy()), rtol=1e-12)
+    assert a.logdet().item() == pytest.approx(np.linalg.slogdet(a.numpy())[1], rel=1e-13)
+    assert a.det().item() == pytest.approx(np.linalg.det(a.numpy()), rel=1e-13)
+    np.testing.assert_allclose(tape.cholesky(a, upper=True).numpy(), np.linalg.cholesky(a.numpy()).T, rtol=1e-13)
+
+
+def test_sign_alone_has_zero_gradient_away_from_singular_matrices():
+    a = tape.tensor([[2.0, 1.0], [1.0, -3.0]], requires_grad=True)
+    (tape.linalg.slogdet(a).sign * 3.0).backward()
+    np.testing.assert_array_equal(a.grad.numpy(), np.zeros((2, 2)))
