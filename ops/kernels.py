@@ -75,6 +75,8 @@ K_TRIANGULAR = 2
 K_SOLVE = 3
 K_SLOGDET = 4
 K_EIGH = 5
+K_QR = 6
+K_SVD = 7
 SM_SOFTMAX = 1  # the softmax family
 SM_LOG_SOFTMAX = 2
 SM_LOGSUMEXP = 3
@@ -859,7 +861,7 @@ def _known(family, body):
     if family == FAMILY_SOFTMAX:
         return SM_SOFTMAX <= body <= SM_LOGSUMEXP
     if family == FAMILY_LAPACK:
-        return K_CHOLESKY <= body <= K_EIGH
+        return K_CHOLESKY <= body <= K_SVD
     if family == FAMILY_WHERE or family == FAMILY_FIRST_HIT or family == FAMILY_KEEP or family == FAMILY_CUSTOM:
         return body == 0 or body == 1
     return family == FAMILY_NONE

@@ -33,13 +33,14 @@ from tape._tensor import Tensor, record
 
 from . import primitives as P
 from ._numba import jit_entry, jit_inline, unit
-from .kernels import (DONE, ERR_SINGULAR, ERR_UNKNOWN_OP, FAMILY_LAPACK, K_CHOLESKY, K_EIGH, K_SLOGDET, K_SOLVE,
-                      K_TRIANGULAR, _adjoint, _columns, _shape_id, _sweep_unit_state, _value)
+from .kernels import (DONE, ERR_SINGULAR, ERR_UNKNOWN_OP, FAMILY_LAPACK, K_CHOLESKY, K_EIGH, K_QR, K_SLOGDET,
+                      K_SOLVE, K_SVD, K_TRIANGULAR, _adjoint, _columns, _shape_id, _sweep_unit_state, _value)
 from .table import register
 
 # ---- the library --------------------------------------------------------------------
 _SYMBOLS = ("scipy_LAPACKE_dpotrf64_", "scipy_LAPACKE_dgetrf64_", "scipy_LAPACKE_dgetrs64_",
-            "scipy_LAPACKE_dgetri64_", "scipy_LAPACKE_dsyevd64_", "scipy_cblas_dtrsm64_", "scipy_cblas_dgemm64_")
+            "scipy_LAPACKE_dgetri64_", "scipy_LAPACKE_dsyevd64_", "scipy_cblas_dtrsm64_", "scipy_cblas_dgemm64_",
+            "scipy_cblas_dtrmm64_", "scipy_LAPACKE_dgeqrf64_", "scipy_LAPACKE_dorgqr64_", "scipy_LAPACKE_dgesdd64_")
 
 
 def _find_openblas() -> str:
@@ -92,7 +93,13 @@ _getrf = types.ExternalFunction("scipy_LAPACKE_dgetrf64_", _I64(_I32, _I64, _I64
 _getrs = types.ExternalFunction("scipy_LAPACKE_dgetrs64_", _I64(_I32, _I8, _I64, _I64, _P, _I64, _P, _P, _I64))
 _getri = types.ExternalFunction("scipy_LAPACKE_dgetri64_", _I64(_I32, _I64, _P, _I64, _P))
 _syevd = types.ExternalFunction("scipy_LAPACKE_dsyevd64_", _I64(_I32, _I8, _I8, _I64, _P, _I64, _P))
+_geqrf = types.ExternalFunction("scipy_LAPACKE_dgeqrf64_", _I64(_I32, _I64, _I64, _P, _I64, _P))
+_orgqr = types.ExternalFunction("scipy_LAPACKE_dorgqr64_", _I64(_I32, _I64, _I64, _I64, _P, _I64, _P))
+_gesdd = types.ExternalFunction("scipy_LAPACKE_dgesdd64_",
+                                _I64(_I32, _I8, _I64, _I64, _P, _I64, _P, _P, _I64, _P, _I64))
 _trsm = types.ExternalFunction("scipy_cblas_dtrsm64_",
+                               types.void(_I32, _I32, _I32, _I32, _I32, _I64, _I64, _F64, _P, _I64, _P, _I64))
+_trmm = types.ExternalFunction("scipy_cblas_dtrmm64_",
                                types.void(_I32, _I32, _I32, _I32, _I32, _I64, _I64, _F64, _P, _I64, _P, _I64))
 _gemm = types.ExternalFunction("scipy_cblas_dgemm64_",
                                types.void(_I32, _I32, _I32, _I64, _I64, _I64, _F64, _P, _I64, _P, _I64, _F64, _P,
@@ -104,6 +111,7 @@ _UPPER, _LOWER = np.int32(121), np.int32(122)
 _NONUNIT, _UNIT = np.int32(131), np.int32(132)
 _LEFT, _RIGHT = np.int32(141), np.int32(142)
 _CHAR_L, _CHAR_U, _CHAR_N, _CHAR_T, _CHAR_V = np.int8(76), np.int8(85), np.int8(78), np.int8(84), np.int8(86)
+_CHAR_A = np.int8(65)
 
 
 # ======================================================================================
@@ -207,6 +215,53 @@ def _forward(body, flags, va, vb, out, batch, n):
             for i in range(nn):
                 out[t * size + n + i] = vec[i]
         return DONE
+    if body == K_QR:  # A (m, n), m >= n: packed (m + n, n), Q's rows then R's
+        m, k = flags[0], n
+        batch = va.size // (m * k) if m * k > 0 else 0
+        a = np.empty(m * k, np.float64)
+        tau = np.empty(max(k, 1), np.float64)
+        size = (m + k) * k
+        for t in range(batch):
+            for i in range(m * k):
+                a[i] = va[t * m * k + i]
+            if _geqrf(_ROW, m, k, _ptr(a, 0), k, _ptr(tau, 0)) != 0:
+                return ERR_SINGULAR
+            o = t * size
+            for i in range(k):  # R: the upper triangle
+                for j in range(k):
+                    out[o + (m + i) * k + j] = a[i * k + j] if j >= i else 0.0
+            if _orgqr(_ROW, m, k, k, _ptr(a, 0), k, _ptr(tau, 0)) != 0:
+                return ERR_SINGULAR
+            for i in range(m * k):
+                out[o + i] = a[i]
+        return DONE
+    if body == K_SVD:  # A (m, n): packed (m + 1 + n, w), w = max(m, n): U (m, m), S, Vh (n, n)
+        m, nc = flags[0], flags[1]
+        w = max(m, nc)
+        k = min(m, nc)
+        batch = va.size // (m * nc) if m * nc > 0 else 0
+        a = np.empty(m * nc, np.float64)
+        sv = np.empty(max(k, 1), np.float64)
+        u = np.empty(m * m, np.float64)
+        vt = np.empty(nc * nc, np.float64)
+        size = (m + 1 + nc) * w
+        for t in range(batch):
+            for i in range(m * nc):
+                a[i] = va[t * m * nc + i]
+            if _gesdd(_ROW, _CHAR_A, m, nc, _ptr(a, 0), nc, _ptr(sv, 0), _ptr(u, 0), m, _ptr(vt, 0), nc) != 0:
+                return ERR_SINGULAR
+            o = t * size
+            for i in range(size):
+                out[o + i] = 0.0
+            for i in range(m):
+                for j in range(m):
+                    out[o + i * w + j] = u[i * m + j]
+            for i in range(k):
+                out[o + m * w + i] = sv[i]
+            for i in range(nc):
+                for j in range(nc):
+                    out[o + (m + 1 + i) * w + j] = vt[i * nc + j]
+        return DONE
     return ERR_UNKNOWN_OP
 
 
@@ -228,7 +283,9 @@ def _vjp(body, flags, va, vb, vy, g, ga, gb, need_a, need_b, batch, n):
         p = np.empty(nn, np.float64)
         for t in range(batch):
             o = t * nn
-            _mm(True, False, n, n, n, 1.0, vy, o, n, g, o, n, 0.0, p, 0, n)
+            for i in range(nn):  # p = L^T gL (a triangular product: half a general one's work)
+                p[i] = g[o + i]
+            _trmm(_ROW, _LEFT, _LOWER, _TRANS, _NONUNIT, n, n, 1.0, _ptr(vy, o), n, _ptr(p, 0), n)
             for i in range(n):
                 p[i * n + i] *= 0.5
                 for j in range(i + 1, n):
@@ -308,7 +365,99 @@ def _vjp(body, flags, va, vb, vy, g, ga, gb, need_a, need_b, batch, n):
             _mm(False, False, n, n, n, 1.0, vy, o + n, n, inner, 0, n, 0.0, m, 0, n)
             _mm(False, True, n, n, n, 1.0, m, 0, n, vy, o + n, n, 1.0, ga, t * nn, n)
         return DONE
+    if body == K_QR:  # gA = (gQ + Q copyu(gR R^T - Q^T gQ)) R^-T, copyu: the upper triangle mirrored
+        m, k = flags[0], n
+        batch = va.size // (m * k) if m * k > 0 else 0
+        size = (m + k) * k
+        mm = np.empty(k * k, np.float64)
+        b = np.empty(m * k, np.float64)
+        for t in range(batch):
+            o = t * size
+            r0 = o + m * k
+            _mm(False, True, k, k, k, 1.0, g, r0, k, vy, r0, k, 0.0, mm, 0, k)
+            _mm(True, False, k, k, m, -1.0, vy, o, k, g, o, k, 1.0, mm, 0, k)
+            for i in range(k):
+                for j in range(i):
+                    mm[i * k + j] = mm[j * k + i]
+            for i in range(m * k):
+                b[i] = g[o + i]
+            _mm(False, False, m, k, k, 1.0, vy, o, k, mm, 0, k, 1.0, b, 0, k)
+            _tri(False, True, True, False, m, k, vy, r0, k, b, 0, k)
+            for i in range(m * k):
+                ga[t * m * k + i] += b[i]
+        return DONE
+    if body == K_SVD:
+        m, nc = flags[0], flags[1]
+        return _svd_sweep(m, nc, vy, g, ga, va.size // (m * nc) if m * nc > 0 else 0)
     return ERR_UNKNOWN_OP
+
+
+@jit_inline
+def _svd_sweep(m, nc, vy, g, ga, batch):
+    """gA = U (F o (J - J^T) S + diag(gS) + S F o (K - K^T)) Vh + (gU - U J) S^-1 Vh + U S^-1 (gVh - K^T Vh)
+    over the first k = min(m, n) singular triplets, J = U^T gU, K = Vh gVh^T, F_ij = 1 / (s_j^2 - s_i^2);
+    without gradients through U and Vh only diag(gS) remains (no division by singular-value gaps)."""
+    w = max(m, nc)
+    k = min(m, nc)
+    size = (m + 1 + nc) * w
+    J = np.empty(k * k, np.float64)
+    K = np.empty(k * k, np.float64)
+    inner = np.empty(k * k, np.float64)
+    left = np.empty(m * k, np.float64)
+    right = np.empty(k * nc, np.float64)
+    for t in range(batch):
+        o = t * size
+        ou = o
+        osv = o + m * w
+        ov = o + (m + 1) * w
+        vectors = False
+        for i in range(m):
+            for j in range(k):
+                if g[ou + i * w + j] != 0.0:
+                    vectors = True
+        for i in range(k):
+            for j in range(nc):
+                if g[ov + i * w + j] != 0.0:
+                    vectors = True
+        for i in range(k * k):
+            inner[i] = 0.0
+        for i in range(k):
+            inner[i * k + i] = g[osv + i]
+        if vectors:
+            _mm(True, False, k, k, m, 1.0, vy, ou, w, g, ou, w, 0.0, J, 0, k)
+            _mm(False, True, k, k, nc, 1.0, vy, ov, w, g, ov, w, 0.0, K, 0, k)
+            for i in range(k):
+                si = vy[osv + i]
+                for j in range(k):
+                    if i != j:
+                        sj = vy[osv + j]
+                        dj = J[i * k + j] - J[j * k + i]
+                        dk = K[i * k + j] - K[j * k + i]
+                        if dj != 0.0 or dk != 0.0:
+                            inner[i * k + j] += (dj * sj + si * dk) / (sj * sj - si * si)
+            # left = (gU - U J) S^-1, right = S^-1 (gVh - K^T Vh)
+            for i in range(m):
+                for j in range(k):
+                    left[i * k + j] = g[ou + i * w + j]
+            _mm(False, False, m, k, k, -1.0, vy, ou, w, J, 0, k, 1.0, left, 0, k)
+            for i in range(k):
+                for j in range(nc):
+                    right[i * nc + j] = g[ov + i * w + j]
+            _mm(True, False, k, nc, k, -1.0, K, 0, k, vy, ov, w, 1.0, right, 0, nc)
+            for i in range(m):
+                for j in range(k):
+                    left[i * k + j] /= vy[osv + j]
+            for i in range(k):
+                for j in range(nc):
+                    right[i * nc + j] /= vy[osv + i]
+            # left += U inner, so gA = left Vh + U right
+            _mm(False, False, m, k, k, 1.0, vy, ou, w, inner, 0, k, 1.0, left, 0, k)
+            _mm(False, False, m, nc, k, 1.0, left, 0, k, vy, ov, w, 1.0, ga, t * m * nc, nc)
+            _mm(False, False, m, nc, k, 1.0, vy, ou, w, right, 0, nc, 1.0, ga, t * m * nc, nc)
+        else:
+            _mm(False, False, m, k, k, 1.0, vy, ou, w, inner, 0, k, 0.0, left, 0, k)
+            _mm(False, False, m, nc, k, 1.0, left, 0, k, vy, ov, w, 1.0, ga, t * m * nc, nc)
+    return DONE
 
 
 @jit_inline
@@ -359,13 +508,15 @@ def eager_forward(body, flags, va, vb, out, batch, n):
 _NO_FLAGS = np.zeros(3, np.int64)
 
 
-def _run(name: str, body: int, a: np.ndarray, b, shape: tuple, flags=_NO_FLAGS, error: str = "") -> np.ndarray:
-    """Evaluate one op eagerly in float64 (the kernels' bodies); ``shape`` is the result's."""
+def _run(name: str, body: int, a: np.ndarray, b, shape: tuple, flags=_NO_FLAGS, error: str = "",
+         rows: int = 0) -> np.ndarray:
+    """Evaluate one op eagerly in float64 (the kernels' bodies); ``shape`` is the result's (``rows``: A's rows
+    where A need not be square)."""
     require(name)
     va = np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
     vb = va if b is None else np.ascontiguousarray(b, dtype=np.float64).reshape(-1)
     n = a.shape[-1]
-    batch = va.size // (n * n) if n else 0
+    batch = va.size // ((rows or n) * n) if n and (rows or n) else 0
     out = np.empty(int(np.prod(shape, dtype=np.int64)), np.float64)
     status = eager_forward(body, np.asarray(flags, np.int64), va, vb, out, batch, n)
     if status == ERR_SINGULAR:
@@ -556,3 +707,64 @@ def eigh_packed(a: Tensor, upper: bool) -> Tensor:
                  error="linalg.eigh: The algorithm failed to converge because the input matrix is ill-conditioned "
                        "or has too many repeated eigenvalues.")
     return record(EIGH, _typed(value, a), (a,), iconsts=[int(bool(upper))])
+
+
+# ---- qr -------------------------------------------------------------------------------
+def _qr_vjp(g, y, xs, r):
+    from .functions import triu
+    m = int(r.ints(1)[0])
+    q, rr = y[..., :m, :], y[..., m:, :]
+    gq, gr = g[..., :m, :], g[..., m:, :]
+    mm = gr @ _mT(rr) - _mT(q) @ gq
+    upper = triu(mm)
+    sym = upper + _mT(triu(mm, 1))
+    b = gq + q @ sym
+    return (solve_triangular(_mT(rr), b, upper=False, left=False),)  # b R^-T
+
+
+QR = register("qr", "LinalgQrBackward0", Family.LAPACK, K_QR, 1, _qr_vjp).id
+
+
+def qr_packed(a: Tensor) -> Tensor:
+    """(..., m + n, n) for A (..., m, n) with m >= n: the reduced Q's rows, then R's."""
+    a = P._float_operand(a)
+    if a.ndim < 2:
+        raise RuntimeError("linalg.qr: The input tensor A must have at least 2 dimensions.")
+    m, n = a.shape[-2], a.shape[-1]
+    value = _run("linalg.qr", K_QR, a._array(), None, tuple(a.shape[:-2]) + (m + n, n), (m, 0, 0), rows=m)
+    return record(QR, _typed(value, a), (a,), iconsts=[m])
+
+
+# ---- svd ------------------------------------------------------------------------------
+def _svd_vjp(g, y, xs, r):
+    m, n = (int(v) for v in r.ints(2))
+    k = min(m, n)
+    u, sv, vh = y[..., :m, :k], y[..., m, :k], y[..., m + 1:, :n][..., :k, :]
+    gu, gs, gvh = g[..., :m, :k], g[..., m, :k], g[..., m + 1:, :n][..., :k, :]
+    from .functions import where
+    eye = _eye_like(sv.unsqueeze(-1) * sv.unsqueeze(-2))
+    inner = gs.unsqueeze(-1) * eye
+    J = _mT(u) @ gu
+    K = vh @ _mT(gvh)
+    dj, dk = J - _mT(J), K - _mT(K)
+    num = dj * sv.unsqueeze(-2) + sv.unsqueeze(-1) * dk
+    gap = sv.unsqueeze(-2) ** 2 - sv.unsqueeze(-1) ** 2 + eye
+    inner = inner + where(num == 0.0, 0.0, num / gap) * (1.0 - eye)
+    left = (gu - u @ J) / sv.unsqueeze(-2) + u @ inner
+    right = (gvh - _mT(K) @ vh) / sv.unsqueeze(-1)
+    return (left @ vh + u @ right,)
+
+
+SVD = register("svd", "LinalgSvdBackward0", Family.LAPACK, K_SVD, 1, _svd_vjp).id
+
+
+def svd_packed(a: Tensor) -> Tensor:
+    """(..., m + 1 + n, max(m, n)) for A (..., m, n): U (m, m), the singular values, Vh (n, n)."""
+    a = P._float_operand(a)
+    if a.ndim < 2:
+        raise RuntimeError("linalg.svd: The input tensor A must have at least 2 dimensions.")
+    m, n = a.shape[-2], a.shape[-1]
+    value = _run("linalg.svd", K_SVD, a._array(), None, tuple(a.shape[:-2]) + (m + 1 + n, max(m, n)), (m, n, 0),
+                 rows=m, error="linalg.svd: The algorithm failed to converge because the input matrix is "
+                               "ill-conditioned or has too many repeated singular values.")
+    return record(SVD, _typed(value, a), (a,), iconsts=[m, n])

@@ -26,6 +26,7 @@ def _checkout_ops() -> None:
         spec.loader.exec_module(module)
 
 
+from . import _malloc  # noqa: F401 - glibc's thresholds for held arrays (tape/_malloc.py)
 from . import _dtype
 from ._dtype import bool_ as bool  # noqa: A001 - PyTorch's name
 from ._dtype import double, dtype, float32, float64, int8, int16, int32, int64, long, short, uint8

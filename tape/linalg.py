@@ -130,8 +130,101 @@ def _eye(A: Tensor) -> Tensor:
 
 
 from .ops import functions as _functions  # noqa: E402
-from ._creation import eye as _eye_factory  # noqa: E402
+from ._creation import eye as _eye_factory, zeros as _zeros  # noqa: E402
+from ._dtype import float32 as _float32, int64 as _int64  # noqa: E402
 import numpy as np  # noqa: E402
+
+
+_QR = _namedtuple("qr", ["Q", "R"])
+_SVD = _namedtuple("svd", ["U", "S", "Vh"])
+_Lstsq = _namedtuple("lstsq", ["solution", "residuals", "rank", "singular_values"])
+
+
+def qr(A: Tensor, mode: str = "reduced") -> tuple:
+    """(Q, R) with ``A = Q R`` (torch.linalg.qr), for A with at least as many rows as columns: ``reduced`` and
+    ``complete`` give the same factors there; ``r`` gives an empty Q. Wide matrices raise."""
+    if mode not in ("reduced", "complete", "r"):
+        raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of 'reduced' (default), 'r', "
+                           "or 'complete'")
+    A = _as_tensor(A)
+    if A.ndim >= 2 and A.shape[-2] < A.shape[-1]:
+        raise NotImplementedError(f"linalg.qr: tape factorises matrices with at least as many rows as columns; "
+                                  f"got {A.shape[-2]}x{A.shape[-1]} (factorise A.mT, or pad A with zero rows)")
+    if mode == "complete" and A.ndim >= 2 and A.shape[-2] > A.shape[-1]:
+        raise NotImplementedError("linalg.qr: mode='complete' of a tall matrix is not implemented in tape "
+                                  "(use mode='reduced')")
+    m = A.shape[-2] if A.ndim >= 2 else 0
+    packed = _lapack.qr_packed(A)
+    Q, R = packed[..., :m, :], packed[..., m:, :]
+    if mode == "r":
+        return _QR(_zeros(0, dtype=A.dtype), R)
+    return _QR(Q, R)
+
+
+def svd(A: Tensor, full_matrices: bool = True, *, driver=None) -> tuple:
+    """(U, S, Vh) with ``A = U diag(S) Vh`` (torch.linalg.svd), singular values descending. As in torch, the
+    gradients of the columns of U and rows of Vh past min(m, n) (``full_matrices=True``) are ignored, and
+    gradients through U or Vh need distinct nonzero singular values."""
+    if driver is not None:
+        raise RuntimeError("torch.linalg.svd: keyword argument `driver=` is only supported on CUDA inputs with "
+                           "cuSOLVER backend.")
+    A = _as_tensor(A)
+    packed = _lapack.svd_packed(A)
+    m, n = A.shape[-2], A.shape[-1]
+    k = min(m, n)
+    U = packed[..., :m, :m] if full_matrices else packed[..., :m, :k]
+    Vh = packed[..., m + 1:, :n] if full_matrices else packed[..., m + 1:m + 1 + k, :n]
+    return _SVD(U, packed[..., m, :k], Vh)
+
+
+def svdvals(A: Tensor, *, driver=None) -> Tensor:
+    """The singular values of A, descending (torch.linalg.svdvals)."""
+    return svd(A, full_matrices=False, driver=driver).S
+
+
+def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
+    """The Moore-Penrose pseudo-inverse (torch.linalg.pinv) through the SVD: singular values at most
+    ``max(atol, rtol * largest)`` are dropped (rtol defaults to ``max(m, n) * eps`` where neither is given). Its
+    derivative is the SVD's: defined where the kept singular values are distinct and the rank is constant."""
+    A = _as_tensor(A)
+    U, S, Vh = svd(A, full_matrices=False)
+    m, n = A.shape[-2], A.shape[-1]
+    if atol is None and rtol is None:
+        rtol = max(m, n) * float(np.finfo(np.float32 if A.dtype == _float32 else np.float64).eps)
+    return _pinv_from_svd(U, S, Vh, atol, rtol)
+
+
+def _pinv_from_svd(U: Tensor, S: Tensor, Vh: Tensor, atol, rtol) -> Tensor:
+    # the cutoff is only compared with (no derivative flows through a comparison)
+    cutoff = S[..., :1] * (rtol or 0.0)
+    if atol is not None:
+        cutoff = _functions.clamp(cutoff, min=float(atol))
+    keep = S > cutoff
+    inverse = _functions.where(keep, 1.0 / _functions.where(keep, S, 1.0), 0.0)
+    return (Vh.transpose(-2, -1) * inverse.unsqueeze(-2)) @ U.transpose(-2, -1)
+
+
+def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None) -> tuple:
+    """The least-squares solution of ``A X = B`` (torch.linalg.lstsq), as ``pinv(A) @ B``: the minimum-norm
+    solution. As torch's default CPU driver ('gelsy'), residuals and singular_values are empty; rank is
+    the numerical rank."""
+    if driver not in (None, "gelsy", "gelsd", "gelss", "gels"):
+        raise RuntimeError(f"torch.linalg.lstsq: parameter `driver` should be one of (gels, gelsy, gelsd, gelss)")
+    A, B = _as_tensor(A), _as_tensor(B)
+    if A.ndim < 2:
+        raise RuntimeError("torch.linalg.lstsq: input must have at least 2 dimensions.")
+    vector = B.ndim == A.ndim - 1
+    if (B.shape[-1] if vector else B.shape[-2]) != A.shape[-2]:
+        raise RuntimeError(f"torch.linalg.lstsq: input.size(-2) should match other.size(-2)")
+    m, n = A.shape[-2], A.shape[-1]
+    eps = float(np.finfo(np.float32 if A.dtype == _float32 else np.float64).eps)
+    rtol = max(m, n) * eps if rcond is None or rcond < 0 else rcond
+    U, S, Vh = svd(A, full_matrices=False)
+    X = _pinv_from_svd(U, S, Vh, None, rtol)
+    X = (X @ B.unsqueeze(-1)).squeeze(-1) if vector else X @ B
+    rank = (S > rtol * S[..., :1]).sum(-1) if S.shape[-1] else _zeros(A.shape[:-2], dtype=_int64)
+    empty = _zeros(0, dtype=A.dtype)
+    return _Lstsq(X, empty, rank, empty)
 
 
 def _cholesky_deprecated(A: Tensor, upper: bool = False) -> Tensor:

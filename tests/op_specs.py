@@ -464,6 +464,18 @@ spec("cholesky_solve", lambda b, x: _lib(b).cholesky_solve(b, _la(x, "cholesky")
 spec("cholesky_inverse_upper", lambda x: _lib(x).cholesky_inverse(_la(x, "cholesky")(_spd(x), upper=True), upper=True),
      1, (M33,), torch_fn=lambda x: _lib(x).cholesky_inverse(_la(x, "cholesky")(_spd(x), upper=True), upper=True))
 spec("matrix_exp", lambda x: _la(x, "matrix_exp")(x), 1, (M33,), torch_fn=lambda x: _la(x, "matrix_exp")(x))
+spec("qr", lambda x: _la(x, "qr")(x), 1, ((4, 3),), torch_fn=lambda x: tuple(_la(x, "qr")(x)))
+spec("qr_square_batched", lambda x: _la(x, "qr")(x).Q, 1, (B233,), torch_fn=lambda x: _la(x, "qr")(x).Q)
+spec("svdvals_tall", lambda x: _la(x, "svdvals")(x), 1, ((4, 3),), torch_fn=lambda x: _la(x, "svdvals")(x))
+spec("svdvals_wide_batched", lambda x: _la(x, "svdvals")(x), 1, ((2, 2, 4),),
+     torch_fn=lambda x: _la(x, "svdvals")(x))
+spec("svd_reduced_squared", lambda x: tuple(t ** 2 for t in _la(x, "svd")(x, full_matrices=False)), 1, ((4, 3),),
+     torch_fn=lambda x: tuple(t ** 2 for t in _la(x, "svd")(x, full_matrices=False)))
+spec("svd_wide_reconstruct", lambda x: (lambda r: (r.U * r.S.unsqueeze(-2)) @ r.Vh)(_la(x, "svd")(x, False)), 1,
+     ((3, 4),), torch_fn=lambda x: (lambda r: (r.U * r.S.unsqueeze(-2)) @ r.Vh)(_la(x, "svd")(x, False)))
+spec("pinv", lambda x: _la(x, "pinv")(x), 1, ((4, 3),), torch_fn=lambda x: _la(x, "pinv")(x))
+spec("lstsq", lambda a, b: _la(a, "lstsq")(a, b).solution, 2, ((5, 3), (5, 2)),
+     torch_fn=lambda a, b: _la(a, "lstsq")(a, b).solution)
 spec("matrix_exp_scaled", lambda x: _la(x, "matrix_exp")(4.0 * x), 1, (B233,),
      torch_fn=lambda x: _la(x, "matrix_exp")(4.0 * x), guarded=True)
 

@@ -328,7 +328,7 @@ THIRD_ORDER_ROWS = ["exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sigmoid"
                     "mul", "div", "pow_tensor", "log1p", "erf", "atan2",
                     # the LAPACK family (issue 11): create_graph of create_graph through the Python rules
                     "cholesky", "solve_triangular_lower", "solve", "slogdet_batched", "eigh_values",
-                    "eigh_vectors_squared", "matrix_exp"]
+                    "eigh_vectors_squared", "matrix_exp", "qr", "svdvals_tall", "svd_reduced_squared", "pinv"]
 
 
 @pytest.mark.parametrize("name", THIRD_ORDER_ROWS)

@@ -168,3 +168,45 @@ def test_sign_alone_has_zero_gradient_away_from_singular_matrices():
     a = tape.tensor([[2.0, 1.0], [1.0, -3.0]], requires_grad=True)
     (tape.linalg.slogdet(a).sign * 3.0).backward()
     np.testing.assert_array_equal(a.grad.numpy(), np.zeros((2, 2)))
+
+
+def test_qr_of_a_wide_matrix_raises_instead_of_a_wrong_factor():
+    with pytest.raises(NotImplementedError, match="at least as many rows as columns"):
+        tape.linalg.qr(tape.ones(2, 3))
+    with pytest.raises(RuntimeError, match="unrecognized mode 'full'"):
+        tape.linalg.qr(tape.ones(3, 2), mode="full")
+
+
+def test_qr_factors_reconstruct_and_are_orthonormal():
+    a = RNG.standard_normal((3, 6, 4))
+    q, r = tape.linalg.qr(tape.tensor(a))
+    np.testing.assert_allclose((q @ r).numpy(), a, atol=1e-13)
+    np.testing.assert_allclose((q.mT @ q).numpy(), np.broadcast_to(np.eye(4), (3, 4, 4)), atol=1e-13)
+    np.testing.assert_array_equal(np.tril(r.numpy(), -1), np.zeros((3, 4, 4)))
+
+
+def test_svd_full_matrices_ignores_the_extra_columns_in_the_gradient_as_torch():
+    a = RNG.standard_normal((5, 3))
+    x = tape.tensor(a, requires_grad=True)
+    U, S, Vh = tape.linalg.svd(x)  # full: U is 5 x 5
+    assert tuple(U.shape) == (5, 5) and tuple(Vh.shape) == (3, 3)
+    np.testing.assert_allclose((U[:, :3] * S.unsqueeze(0)) @ Vh, a, atol=1e-13)
+    (U[:, 3:] ** 2).sum().backward()  # the extra columns: no gradient, as in torch
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((5, 3)))
+    if torch is not None:
+        t = torch.tensor(a, requires_grad=True)
+        (torch.linalg.svd(t).U[:, 3:] ** 2).sum().backward()
+        np.testing.assert_allclose(t.grad.numpy(), 0.0, atol=1e-12)
+
+
+def test_svd_driver_is_refused_as_torch_on_cpu():
+    with pytest.raises(RuntimeError, match="only supported on CUDA"):
+        tape.linalg.svd(tape.eye(2), driver="gesvd")
+
+
+def test_pinv_drops_small_singular_values_and_lstsq_reports_the_rank():
+    a = np.outer(np.arange(1.0, 5.0), np.arange(1.0, 4.0))  # rank 1
+    np.testing.assert_allclose(tape.linalg.pinv(tape.tensor(a)).numpy(), np.linalg.pinv(a), atol=1e-14)
+    result = tape.linalg.lstsq(tape.tensor(a), tape.ones(4, 2))
+    assert int(result.rank) == 1
+    np.testing.assert_allclose(result.solution.numpy(), np.linalg.pinv(a) @ np.ones((4, 2)), atol=1e-13)
