@@ -32,7 +32,7 @@ from tape._registry import Family
 from tape._tensor import Tensor, record
 
 from . import primitives as P
-from ._numba import jit_entry, jit_inline, unit
+from ._numba import jit, jit_entry, jit_inline, unit
 from .kernels import (DONE, ERR_SINGULAR, ERR_UNKNOWN_OP, FAMILY_LAPACK, K_CHOLESKY, K_EIGH, K_QR, K_SLOGDET,
                       K_SOLVE, K_SVD, K_TRIANGULAR, _adjoint, _columns, _shape_id, _sweep_unit_state, _value)
 from .table import register
@@ -117,155 +117,79 @@ _CHAR_A = np.int8(65)
 # ======================================================================================
 # numba: forward and first-order bodies (one matrix of a batch at a time, row-major, flat float64)
 # ======================================================================================
-@jit_inline
+# The bodies below call BLAS and LAPACK for the work and small helpers for the element loops (the family
+# compiles once, the first time a tape holds one of its records).
+@jit
 def _ptr(a, offset):
     return a.ctypes.data + 8 * offset
 
 
-@jit_inline
+@jit
 def _mm(ta, tb, m, n, k, alpha, a, oa, lda, b, ob, ldb, beta, c, oc, ldc):
     """c[oc:] = alpha op(a) op(b) + beta c, row-major (op: transposed where ta/tb)."""
     _gemm(_ROW, _TRANS if ta else _NOTRANS, _TRANS if tb else _NOTRANS, m, n, k, alpha, _ptr(a, oa), lda,
           _ptr(b, ob), ldb, beta, _ptr(c, oc), ldc)
 
 
-@jit_inline
+@jit
 def _tri(left, upper, trans, unit, m, n, a, oa, lda, b, ob, ldb):
     """b := op(a)^-1 b (left) or b op(a)^-1 (right), a triangular."""
     _trsm(_ROW, _LEFT if left else _RIGHT, _UPPER if upper else _LOWER, _TRANS if trans else _NOTRANS,
           _UNIT if unit else _NONUNIT, m, n, 1.0, _ptr(a, oa), lda, _ptr(b, ob), ldb)
 
 
-@jit_inline
+@jit
 def _lu(a, o, n, lu, ipiv):
     """The LU factors of the n x n matrix at a[o:] in ``lu`` (pivots in ``ipiv``); LAPACK's info."""
-    for i in range(n * n):
-        lu[i] = a[o + i]
+    _copy(a, o, lu, 0, n * n)
     return _getrf(_ROW, n, n, _ptr(lu, 0), n, _ptr(ipiv, 0))
 
 
-@jit_inline
-def _forward(body, flags, va, vb, out, batch, n):
-    """The value of one record of the family into ``out``; DONE or ERR_SINGULAR."""
-    nn = n * n
-    if body == K_CHOLESKY:
-        for t in range(batch):
-            o = t * nn
-            for i in range(nn):
-                out[o + i] = va[o + i]
-            if _potrf(_ROW, _CHAR_L, n, _ptr(out, o), n) != 0:
-                return ERR_SINGULAR
-            for i in range(n):
-                for j in range(i + 1, n):
-                    out[o + i * n + j] = 0.0
-        return DONE
-    if body == K_TRIANGULAR:
-        upper, left, unit = flags[0] != 0, flags[1] != 0, flags[2] != 0  # only this body carries three flags
-        k = vb.size // (batch * n) if batch * n > 0 else 0
-        for i in range(vb.size):
-            out[i] = vb[i]
-        for t in range(batch):
-            if left:
-                _tri(True, upper, False, unit, n, k, va, t * nn, n, out, t * n * k, k)
-            else:
-                _tri(False, upper, False, unit, k, n, va, t * nn, n, out, t * n * k, n)
-        return DONE
-    if body == K_SOLVE:
-        k = vb.size // (batch * n) if batch * n > 0 else 0
-        lu = np.empty(nn, np.float64)
-        ipiv = np.empty(max(n, 1), np.int64)
-        for i in range(vb.size):
-            out[i] = vb[i]
-        for t in range(batch):
-            if _lu(va, t * nn, n, lu, ipiv) != 0:
-                return ERR_SINGULAR
-            _getrs(_ROW, _CHAR_N, n, k, _ptr(lu, 0), n, _ptr(ipiv, 0), _ptr(out, t * n * k), k)
-        return DONE
-    if body == K_SLOGDET:
-        lu = np.empty(nn, np.float64)
-        ipiv = np.empty(max(n, 1), np.int64)
-        for t in range(batch):
-            info = _lu(va, t * nn, n, lu, ipiv)
-            sign = 1.0
-            logabs = 0.0
-            for i in range(n):
-                u = lu[i * n + i]
-                if ipiv[i] != i + 1:
-                    sign = -sign
-                if u < 0.0:
-                    sign = -sign
-                logabs += np.log(abs(u))
-            if info > 0:  # an exact zero on U's diagonal: torch's (0, -inf)
-                sign = 0.0
-                logabs = -np.inf
-            out[2 * t] = sign
-            out[2 * t + 1] = logabs
-        return DONE
-    if body == K_EIGH:
-        w = np.empty(max(n, 1), np.float64)
-        vec = np.empty(nn, np.float64)
-        size = (n + 1) * n
-        for t in range(batch):
-            for i in range(nn):
-                vec[i] = va[t * nn + i]
-            if _syevd(_ROW, _CHAR_V, _CHAR_U if flags[0] != 0 else _CHAR_L, n, _ptr(vec, 0), n, _ptr(w, 0)) != 0:
-                return ERR_SINGULAR
-            for i in range(n):
-                out[t * size + i] = w[i]
-            for i in range(nn):
-                out[t * size + n + i] = vec[i]
-        return DONE
-    if body == K_QR:  # A (m, n), m >= n: packed (m + n, n), Q's rows then R's
-        m, k = flags[0], n
-        batch = va.size // (m * k) if m * k > 0 else 0
-        a = np.empty(m * k, np.float64)
-        tau = np.empty(max(k, 1), np.float64)
-        size = (m + k) * k
-        for t in range(batch):
-            for i in range(m * k):
-                a[i] = va[t * m * k + i]
-            if _geqrf(_ROW, m, k, _ptr(a, 0), k, _ptr(tau, 0)) != 0:
-                return ERR_SINGULAR
-            o = t * size
-            for i in range(k):  # R: the upper triangle
-                for j in range(k):
-                    out[o + (m + i) * k + j] = a[i * k + j] if j >= i else 0.0
-            if _orgqr(_ROW, m, k, k, _ptr(a, 0), k, _ptr(tau, 0)) != 0:
-                return ERR_SINGULAR
-            for i in range(m * k):
-                out[o + i] = a[i]
-        return DONE
-    if body == K_SVD:  # A (m, n): packed (m + 1 + n, w), w = max(m, n): U (m, m), S, Vh (n, n)
-        m, nc = flags[0], flags[1]
-        w = max(m, nc)
-        k = min(m, nc)
-        batch = va.size // (m * nc) if m * nc > 0 else 0
-        a = np.empty(m * nc, np.float64)
-        sv = np.empty(max(k, 1), np.float64)
-        u = np.empty(m * m, np.float64)
-        vt = np.empty(nc * nc, np.float64)
-        size = (m + 1 + nc) * w
-        for t in range(batch):
-            for i in range(m * nc):
-                a[i] = va[t * m * nc + i]
-            if _gesdd(_ROW, _CHAR_A, m, nc, _ptr(a, 0), nc, _ptr(sv, 0), _ptr(u, 0), m, _ptr(vt, 0), nc) != 0:
-                return ERR_SINGULAR
-            o = t * size
-            for i in range(size):
-                out[o + i] = 0.0
-            for i in range(m):
-                for j in range(m):
-                    out[o + i * w + j] = u[i * m + j]
-            for i in range(k):
-                out[o + m * w + i] = sv[i]
-            for i in range(nc):
-                for j in range(nc):
-                    out[o + (m + 1 + i) * w + j] = vt[i * nc + j]
-        return DONE
-    return ERR_UNKNOWN_OP
+@jit
+def _copy(src, so, dst, do, count):
+    for i in range(count):
+        dst[do + i] = src[so + i]
 
 
-@jit_inline
+@jit
+def _copy_block(src, so, lds, dst, do, ldd, rows, cols, scale):
+    """dst[do + i * ldd + j] = scale * src[so + i * lds + j] for a rows x cols block."""
+    for i in range(rows):
+        for j in range(cols):
+            dst[do + i * ldd + j] = scale * src[so + i * lds + j]
+
+
+@jit
+def _fill(dst, do, count, value):
+    for i in range(count):
+        dst[do + i] = value
+
+
+@jit
+def _add(src, so, dst, do, count):
+    for i in range(count):
+        dst[do + i] += src[so + i]
+
+
+@jit
+def _triangle(a, o, n, keep_upper, diagonal):
+    """Zero the n x n matrix at a[o:] outside its lower (or upper) triangle; its diagonal times ``diagonal``."""
+    for i in range(n):
+        for j in range(n):
+            if (j < i) if keep_upper else (j > i):
+                a[o + i * n + j] = 0.0
+        a[o + i * n + i] *= diagonal
+
+
+@jit
+def _add_symmetric(p, ga, o, n, scale, transposed_only):
+    """ga[o:] += scale (p + p^T) (or scale p^T where ``transposed_only``)."""
+    for i in range(n):
+        for j in range(n):
+            ga[o + i * n + j] += scale * (p[j * n + i] if transposed_only else p[i * n + j] + p[j * n + i])
+
+
+@jit
 def _project(g, ga, o, n, upper, unit):
     """ga[o:] += g restricted to the triangle a triangular solve reads (no diagonal where unitriangular)."""
     for i in range(n):
@@ -274,193 +198,368 @@ def _project(g, ga, o, n, upper, unit):
                 ga[o + i * n + j] += g[i * n + j]
 
 
-@jit_inline
-def _vjp(body, flags, va, vb, vy, g, ga, gb, need_a, need_b, batch, n):
-    """Add one record's VJP to the operands' adjoints ``ga``/``gb`` (where ``need_a``/``need_b``);
-    DONE or ERR_SINGULAR."""
-    nn = n * n
-    if body == K_CHOLESKY:  # gA = sym(L^-T phi(L^T gL) L^-1), phi: the lower triangle, half the diagonal
-        p = np.empty(nn, np.float64)
-        for t in range(batch):
-            o = t * nn
-            for i in range(nn):  # p = L^T gL (a triangular product: half a general one's work)
-                p[i] = g[o + i]
-            _trmm(_ROW, _LEFT, _LOWER, _TRANS, _NONUNIT, n, n, 1.0, _ptr(vy, o), n, _ptr(p, 0), n)
-            for i in range(n):
-                p[i * n + i] *= 0.5
-                for j in range(i + 1, n):
-                    p[i * n + j] = 0.0
-            _tri(True, False, True, False, n, n, vy, o, n, p, 0, n)
-            _tri(False, False, False, False, n, n, vy, o, n, p, 0, n)
-            for i in range(n):
-                for j in range(n):
-                    ga[o + i * n + j] += 0.5 * (p[i * n + j] + p[j * n + i])
-        return DONE
-    if body == K_TRIANGULAR or body == K_SOLVE:
-        k = vb.size // (batch * n) if batch * n > 0 else 0
-        triangular = body == K_TRIANGULAR  # only this body carries three flags
-        left = not triangular or flags[1] != 0
-        upper = triangular and flags[0] != 0
-        unit = triangular and flags[2] != 0
-        tmp = np.empty(n * k, np.float64)
-        prod = np.empty(nn, np.float64)
-        lu = np.empty(nn if body == K_SOLVE else 0, np.float64)
-        ipiv = np.empty(max(n, 1), np.int64)
-        for t in range(batch):
-            o = t * n * k
-            for i in range(n * k):
-                tmp[i] = g[o + i]
-            if body == K_SOLVE:  # tmp = A^-T g
-                if _lu(va, t * nn, n, lu, ipiv) != 0:
-                    return ERR_SINGULAR
-                _getrs(_ROW, _CHAR_T, n, k, _ptr(lu, 0), n, _ptr(ipiv, 0), _ptr(tmp, 0), k)
-            elif left:
-                _tri(True, upper, True, unit, n, k, va, t * nn, n, tmp, 0, k)
-            else:  # X A = B: tmp = g A^-T
-                _tri(False, upper, True, unit, k, n, va, t * nn, n, tmp, 0, n)
-            if need_b:
-                for i in range(n * k):
-                    gb[o + i] += tmp[i]
-            if need_a:
-                if left:  # gA = -tmp X^T
-                    _mm(False, True, n, n, k, -1.0, tmp, 0, k, vy, o, k, 0.0, prod, 0, n)
-                else:  # gA = -X^T tmp
-                    _mm(True, False, n, n, k, -1.0, vy, o, n, tmp, 0, n, 0.0, prod, 0, n)
-                if body == K_SOLVE:
-                    for i in range(nn):
-                        ga[t * nn + i] += prod[i]
-                else:
-                    _project(prod, ga, t * nn, n, upper, unit)
-        return DONE
-    if body == K_SLOGDET:  # gA = g_logabsdet A^-T (the sign has no derivative)
-        inv = np.empty(nn, np.float64)
-        ipiv = np.empty(max(n, 1), np.int64)
-        for t in range(batch):
-            # a singular A raises even where g_logabsdet is 0: det's gradient there (the adjugate) is not 0
-            if _lu(va, t * nn, n, inv, ipiv) != 0:
-                return ERR_SINGULAR
-            gl = g[2 * t + 1]
-            if gl == 0.0:
+@jit
+def _mirror_upper(a, k):
+    """Copy the upper triangle of the k x k matrix a onto its lower one."""
+    for i in range(k):
+        for j in range(i):
+            a[i * k + j] = a[j * k + i]
+
+
+@jit
+def _log_det(lu, ipiv, n, info):
+    """(sign, log |det|) from LU factors and pivots; (0, -inf) where U has a zero on its diagonal."""
+    sign = 1.0
+    logabs = 0.0
+    for i in range(n):
+        u = lu[i * n + i]
+        if ipiv[i] != i + 1:
+            sign = -sign
+        if u < 0.0:
+            sign = -sign
+        logabs += np.log(abs(u))
+    if info > 0:
+        return 0.0, -np.inf
+    return sign, logabs
+
+
+@jit
+def _gap_quotients(m, values, vo, inner, n, diagonal, do):
+    """inner = (m - m^T) / 2 / (w_j - w_i) off the diagonal (0 where m - m^T is 0), diagonal[do:] on it."""
+    for i in range(n):
+        for j in range(n):
+            if i == j:
+                inner[i * n + j] = diagonal[do + i]
+            else:
+                d = m[i * n + j] - m[j * n + i]
+                inner[i * n + j] = 0.0 if d == 0.0 else 0.5 * d / (values[vo + j] - values[vo + i])
+
+
+@jit
+def _svd_quotients(J, K, s, so, gs, inner, k):
+    """inner = diag(gS) + ((J - J^T) s_j + s_i (K - K^T)) / (s_j^2 - s_i^2) off the diagonal (0 where both
+    differences are 0)."""
+    for i in range(k):
+        si = s[so + i]
+        for j in range(k):
+            if i == j:
+                inner[i * k + j] = gs[so + i]
                 continue
-            if _getri(_ROW, n, _ptr(inv, 0), n, _ptr(ipiv, 0)) != 0:
-                return ERR_SINGULAR
-            for i in range(n):
-                for j in range(n):
-                    ga[t * nn + i * n + j] += gl * inv[j * n + i]
-        return DONE
-    if body == K_EIGH:  # gA = V (diag(gw) + (M - M^T) / 2 / (w_j - w_i)) V^T, M = V^T gV
-        size = (n + 1) * n
-        m = np.empty(nn, np.float64)
-        inner = np.empty(nn, np.float64)
-        for t in range(batch):
-            o = t * size
-            _mm(True, False, n, n, n, 1.0, vy, o + n, n, g, o + n, n, 0.0, m, 0, n)
-            for i in range(n):
-                for j in range(n):
-                    if i == j:
-                        inner[i * n + j] = g[o + i]
-                    else:
-                        d = m[i * n + j] - m[j * n + i]
-                        inner[i * n + j] = 0.0 if d == 0.0 else 0.5 * d / (vy[o + j] - vy[o + i])
-            _mm(False, False, n, n, n, 1.0, vy, o + n, n, inner, 0, n, 0.0, m, 0, n)
-            _mm(False, True, n, n, n, 1.0, m, 0, n, vy, o + n, n, 1.0, ga, t * nn, n)
-        return DONE
-    if body == K_QR:  # gA = (gQ + Q copyu(gR R^T - Q^T gQ)) R^-T, copyu: the upper triangle mirrored
-        m, k = flags[0], n
-        batch = va.size // (m * k) if m * k > 0 else 0
-        size = (m + k) * k
-        mm = np.empty(k * k, np.float64)
-        b = np.empty(m * k, np.float64)
-        for t in range(batch):
-            o = t * size
-            r0 = o + m * k
-            _mm(False, True, k, k, k, 1.0, g, r0, k, vy, r0, k, 0.0, mm, 0, k)
-            _mm(True, False, k, k, m, -1.0, vy, o, k, g, o, k, 1.0, mm, 0, k)
-            for i in range(k):
-                for j in range(i):
-                    mm[i * k + j] = mm[j * k + i]
-            for i in range(m * k):
-                b[i] = g[o + i]
-            _mm(False, False, m, k, k, 1.0, vy, o, k, mm, 0, k, 1.0, b, 0, k)
-            _tri(False, True, True, False, m, k, vy, r0, k, b, 0, k)
-            for i in range(m * k):
-                ga[t * m * k + i] += b[i]
-        return DONE
+            sj = s[so + j]
+            dj = J[i * k + j] - J[j * k + i]
+            dk = K[i * k + j] - K[j * k + i]
+            inner[i * k + j] = 0.0 if dj == 0.0 and dk == 0.0 else (dj * sj + si * dk) / (sj * sj - si * si)
+
+
+@jit
+def _scale(a, rows, cols, s, so, by_column):
+    """Divide the columns (or rows) of the rows x cols matrix a by s[so:]."""
+    for i in range(rows):
+        for j in range(cols):
+            a[i * cols + j] /= s[so + (j if by_column else i)]
+
+
+@jit
+def _nonzero(g, o, ld, rows, cols):
+    for i in range(rows):
+        for j in range(cols):
+            if g[o + i * ld + j] != 0.0:
+                return True
+    return False
+
+
+@jit_inline
+def _forward_cholesky(va, out, batch, n):
+    for t in range(batch):
+        o = t * n * n
+        _copy(va, o, out, o, n * n)
+        if _potrf(_ROW, _CHAR_L, n, _ptr(out, o), n) != 0:
+            return ERR_SINGULAR
+        _triangle(out, o, n, False, 1.0)
+    return DONE
+
+
+@jit_inline
+def _forward_triangular(flags, va, vb, out, batch, n):
+    upper, left, unit = flags[0] != 0, flags[1] != 0, flags[2] != 0
+    k = vb.size // (batch * n) if batch * n > 0 else 0
+    _copy(vb, 0, out, 0, vb.size)
+    for t in range(batch):
+        if left:
+            _tri(True, upper, False, unit, n, k, va, t * n * n, n, out, t * n * k, k)
+        else:
+            _tri(False, upper, False, unit, k, n, va, t * n * n, n, out, t * n * k, n)
+    return DONE
+
+
+@jit_inline
+def _forward_solve(va, vb, out, batch, n):
+    k = vb.size // (batch * n) if batch * n > 0 else 0
+    lu = np.empty(n * n, np.float64)
+    ipiv = np.empty(max(n, 1), np.int64)
+    _copy(vb, 0, out, 0, vb.size)
+    for t in range(batch):
+        if _lu(va, t * n * n, n, lu, ipiv) != 0:
+            return ERR_SINGULAR
+        _getrs(_ROW, _CHAR_N, n, k, _ptr(lu, 0), n, _ptr(ipiv, 0), _ptr(out, t * n * k), k)
+    return DONE
+
+
+@jit_inline
+def _forward_slogdet(va, out, batch, n):
+    lu = np.empty(n * n, np.float64)
+    ipiv = np.empty(max(n, 1), np.int64)
+    for t in range(batch):
+        sign, logabs = _log_det(lu, ipiv, n, _lu(va, t * n * n, n, lu, ipiv))
+        out[2 * t] = sign
+        out[2 * t + 1] = logabs
+    return DONE
+
+
+@jit_inline
+def _forward_eigh(flags, va, out, batch, n):
+    w = np.empty(max(n, 1), np.float64)
+    vec = np.empty(n * n, np.float64)
+    size = (n + 1) * n
+    for t in range(batch):
+        _copy(va, t * n * n, vec, 0, n * n)
+        if _syevd(_ROW, _CHAR_V, _CHAR_U if flags[0] != 0 else _CHAR_L, n, _ptr(vec, 0), n, _ptr(w, 0)) != 0:
+            return ERR_SINGULAR
+        _copy(w, 0, out, t * size, n)
+        _copy(vec, 0, out, t * size + n, n * n)
+    return DONE
+
+
+@jit_inline
+def _forward_qr(flags, va, out, n):
+    """A (m, n), m >= n: packed (m + n, n), Q's rows then R's."""
+    m = flags[0]
+    batch = va.size // (m * n) if m * n > 0 else 0
+    a = np.empty(m * n, np.float64)
+    tau = np.empty(max(n, 1), np.float64)
+    size = (m + n) * n
+    for t in range(batch):
+        _copy(va, t * m * n, a, 0, m * n)
+        if _geqrf(_ROW, m, n, _ptr(a, 0), n, _ptr(tau, 0)) != 0:
+            return ERR_SINGULAR
+        _copy(a, 0, out, t * size + m * n, n * n)  # R: the upper triangle of the first n rows
+        _triangle(out, t * size + m * n, n, True, 1.0)
+        if _orgqr(_ROW, m, n, n, _ptr(a, 0), n, _ptr(tau, 0)) != 0:
+            return ERR_SINGULAR
+        _copy(a, 0, out, t * size, m * n)
+    return DONE
+
+
+@jit_inline
+def _forward_svd(flags, va, out):
+    """A (m, n): packed (m + 1 + n, w), w = max(m, n): U (m, m), the singular values, Vh (n, n)."""
+    m, nc = flags[0], flags[1]
+    w = max(m, nc)
+    k = min(m, nc)
+    batch = va.size // (m * nc) if m * nc > 0 else 0
+    a = np.empty(m * nc, np.float64)
+    sv = np.empty(max(k, 1), np.float64)
+    u = np.empty(m * m, np.float64)
+    vt = np.empty(nc * nc, np.float64)
+    size = (m + 1 + nc) * w
+    for t in range(batch):
+        _copy(va, t * m * nc, a, 0, m * nc)
+        if _gesdd(_ROW, _CHAR_A, m, nc, _ptr(a, 0), nc, _ptr(sv, 0), _ptr(u, 0), m, _ptr(vt, 0), nc) != 0:
+            return ERR_SINGULAR
+        o = t * size
+        _fill(out, o, size, 0.0)
+        _copy_block(u, 0, m, out, o, w, m, m, 1.0)
+        _copy(sv, 0, out, o + m * w, k)
+        _copy_block(vt, 0, nc, out, o + (m + 1) * w, w, nc, nc, 1.0)
+    return DONE
+
+
+@jit_inline
+def _forward(body, flags, va, vb, out, batch, n):
+    """The value of one record of the family into ``out``; DONE or ERR_SINGULAR."""
+    if body == K_CHOLESKY:
+        return _forward_cholesky(va, out, batch, n)
+    if body == K_TRIANGULAR:
+        return _forward_triangular(flags, va, vb, out, batch, n)
+    if body == K_SOLVE:
+        return _forward_solve(va, vb, out, batch, n)
+    if body == K_SLOGDET:
+        return _forward_slogdet(va, out, batch, n)
+    if body == K_EIGH:
+        return _forward_eigh(flags, va, out, batch, n)
+    if body == K_QR:
+        return _forward_qr(flags, va, out, n)
     if body == K_SVD:
-        m, nc = flags[0], flags[1]
-        return _svd_sweep(m, nc, vy, g, ga, va.size // (m * nc) if m * nc > 0 else 0)
+        return _forward_svd(flags, va, out)
     return ERR_UNKNOWN_OP
 
 
 @jit_inline
-def _svd_sweep(m, nc, vy, g, ga, batch):
+def _vjp_cholesky(vy, g, ga, batch, n):
+    """gA = sym(L^-T phi(L^T gL) L^-1), phi: the lower triangle, half the diagonal."""
+    p = np.empty(n * n, np.float64)
+    for t in range(batch):
+        o = t * n * n
+        _copy(g, o, p, 0, n * n)  # p = L^T gL (a triangular product: half a general one's work)
+        _trmm(_ROW, _LEFT, _LOWER, _TRANS, _NONUNIT, n, n, 1.0, _ptr(vy, o), n, _ptr(p, 0), n)
+        _triangle(p, 0, n, False, 0.5)
+        _tri(True, False, True, False, n, n, vy, o, n, p, 0, n)
+        _tri(False, False, False, False, n, n, vy, o, n, p, 0, n)
+        _add_symmetric(p, ga, o, n, 0.5, False)
+    return DONE
+
+
+@jit_inline
+def _vjp_solves(body, flags, va, vy, g, ga, gb, need_a, need_b, batch, n, k):
+    """solve_triangular and solve: gB = A^-T gX (gX A^-T for X A = B), gA = -gB X^T (-X^T gB), projected
+    onto the triangle a triangular solve reads."""
+    triangular = body == K_TRIANGULAR  # only this body carries three flags
+    left = not triangular or flags[1] != 0
+    upper = triangular and flags[0] != 0
+    unit = triangular and flags[2] != 0
+    tmp = np.empty(n * k, np.float64)
+    prod = np.empty(n * n, np.float64)
+    lu = np.empty(0 if triangular else n * n, np.float64)
+    ipiv = np.empty(max(n, 1), np.int64)
+    for t in range(batch):
+        o = t * n * k
+        _copy(g, o, tmp, 0, n * k)
+        if not triangular:
+            if _lu(va, t * n * n, n, lu, ipiv) != 0:
+                return ERR_SINGULAR
+            _getrs(_ROW, _CHAR_T, n, k, _ptr(lu, 0), n, _ptr(ipiv, 0), _ptr(tmp, 0), k)
+        elif left:
+            _tri(True, upper, True, unit, n, k, va, t * n * n, n, tmp, 0, k)
+        else:
+            _tri(False, upper, True, unit, k, n, va, t * n * n, n, tmp, 0, n)
+        if need_b:
+            _add(tmp, 0, gb, o, n * k)
+        if need_a:
+            if left:
+                _mm(False, True, n, n, k, -1.0, tmp, 0, k, vy, o, k, 0.0, prod, 0, n)
+            else:
+                _mm(True, False, n, n, k, -1.0, vy, o, n, tmp, 0, n, 0.0, prod, 0, n)
+            if triangular:
+                _project(prod, ga, t * n * n, n, upper, unit)
+            else:
+                _add(prod, 0, ga, t * n * n, n * n)
+    return DONE
+
+
+@jit_inline
+def _vjp_slogdet(va, g, ga, batch, n):
+    """gA = g_logabsdet A^-T (the sign has no derivative); a singular A raises even where g_logabsdet is 0:
+    det's gradient there (the adjugate) is not 0."""
+    inv = np.empty(n * n, np.float64)
+    ipiv = np.empty(max(n, 1), np.int64)
+    for t in range(batch):
+        if _lu(va, t * n * n, n, inv, ipiv) != 0:
+            return ERR_SINGULAR
+        gl = g[2 * t + 1]
+        if gl == 0.0:
+            continue
+        if _getri(_ROW, n, _ptr(inv, 0), n, _ptr(ipiv, 0)) != 0:
+            return ERR_SINGULAR
+        _add_symmetric(inv, ga, t * n * n, n, gl, True)
+    return DONE
+
+
+@jit_inline
+def _vjp_eigh(vy, g, ga, batch, n):
+    """gA = V (diag(gw) + (M - M^T) / 2 / (w_j - w_i)) V^T, M = V^T gV."""
+    size = (n + 1) * n
+    m = np.empty(n * n, np.float64)
+    inner = np.empty(n * n, np.float64)
+    for t in range(batch):
+        o = t * size
+        _mm(True, False, n, n, n, 1.0, vy, o + n, n, g, o + n, n, 0.0, m, 0, n)
+        _gap_quotients(m, vy, o, inner, n, g, o)
+        _mm(False, False, n, n, n, 1.0, vy, o + n, n, inner, 0, n, 0.0, m, 0, n)
+        _mm(False, True, n, n, n, 1.0, m, 0, n, vy, o + n, n, 1.0, ga, t * n * n, n)
+    return DONE
+
+
+@jit_inline
+def _vjp_qr(flags, va, vy, g, ga, n):
+    """gA = (gQ + Q copyu(gR R^T - Q^T gQ)) R^-T, copyu: the upper triangle mirrored."""
+    m = flags[0]
+    batch = va.size // (m * n) if m * n > 0 else 0
+    size = (m + n) * n
+    mm = np.empty(n * n, np.float64)
+    b = np.empty(m * n, np.float64)
+    for t in range(batch):
+        o = t * size
+        r0 = o + m * n
+        _mm(False, True, n, n, n, 1.0, g, r0, n, vy, r0, n, 0.0, mm, 0, n)
+        _mm(True, False, n, n, m, -1.0, vy, o, n, g, o, n, 1.0, mm, 0, n)
+        _mirror_upper(mm, n)
+        _copy(g, o, b, 0, m * n)
+        _mm(False, False, m, n, n, 1.0, vy, o, n, mm, 0, n, 1.0, b, 0, n)
+        _tri(False, True, True, False, m, n, vy, r0, n, b, 0, n)
+        _add(b, 0, ga, t * m * n, m * n)
+    return DONE
+
+
+@jit_inline
+def _vjp_svd(flags, va, vy, g, ga):
     """gA = U (F o (J - J^T) S + diag(gS) + S F o (K - K^T)) Vh + (gU - U J) S^-1 Vh + U S^-1 (gVh - K^T Vh)
     over the first k = min(m, n) singular triplets, J = U^T gU, K = Vh gVh^T, F_ij = 1 / (s_j^2 - s_i^2);
     without gradients through U and Vh only diag(gS) remains (no division by singular-value gaps)."""
+    m, nc = flags[0], flags[1]
+    batch = va.size // (m * nc) if m * nc > 0 else 0
     w = max(m, nc)
     k = min(m, nc)
     size = (m + 1 + nc) * w
-    J = np.empty(k * k, np.float64)
-    K = np.empty(k * k, np.float64)
+    J = np.zeros(k * k, np.float64)
+    K = np.zeros(k * k, np.float64)
     inner = np.empty(k * k, np.float64)
     left = np.empty(m * k, np.float64)
     right = np.empty(k * nc, np.float64)
     for t in range(batch):
         o = t * size
-        ou = o
         osv = o + m * w
         ov = o + (m + 1) * w
-        vectors = False
-        for i in range(m):
-            for j in range(k):
-                if g[ou + i * w + j] != 0.0:
-                    vectors = True
-        for i in range(k):
-            for j in range(nc):
-                if g[ov + i * w + j] != 0.0:
-                    vectors = True
-        for i in range(k * k):
-            inner[i] = 0.0
-        for i in range(k):
-            inner[i * k + i] = g[osv + i]
+        vectors = _nonzero(g, o, w, m, k) or _nonzero(g, ov, w, k, nc)
         if vectors:
-            _mm(True, False, k, k, m, 1.0, vy, ou, w, g, ou, w, 0.0, J, 0, k)
+            _mm(True, False, k, k, m, 1.0, vy, o, w, g, o, w, 0.0, J, 0, k)
             _mm(False, True, k, k, nc, 1.0, vy, ov, w, g, ov, w, 0.0, K, 0, k)
-            for i in range(k):
-                si = vy[osv + i]
-                for j in range(k):
-                    if i != j:
-                        sj = vy[osv + j]
-                        dj = J[i * k + j] - J[j * k + i]
-                        dk = K[i * k + j] - K[j * k + i]
-                        if dj != 0.0 or dk != 0.0:
-                            inner[i * k + j] += (dj * sj + si * dk) / (sj * sj - si * si)
-            # left = (gU - U J) S^-1, right = S^-1 (gVh - K^T Vh)
-            for i in range(m):
-                for j in range(k):
-                    left[i * k + j] = g[ou + i * w + j]
-            _mm(False, False, m, k, k, -1.0, vy, ou, w, J, 0, k, 1.0, left, 0, k)
-            for i in range(k):
-                for j in range(nc):
-                    right[i * nc + j] = g[ov + i * w + j]
+        _svd_quotients(J, K, vy, osv, g, inner, k)
+        if vectors:  # left = (gU - U J) S^-1, right = S^-1 (gVh - K^T Vh)
+            _copy_block(g, o, w, left, 0, k, m, k, 1.0)
+            _mm(False, False, m, k, k, -1.0, vy, o, w, J, 0, k, 1.0, left, 0, k)
+            _scale(left, m, k, vy, osv, True)
+            _copy_block(g, ov, w, right, 0, nc, k, nc, 1.0)
             _mm(True, False, k, nc, k, -1.0, K, 0, k, vy, ov, w, 1.0, right, 0, nc)
-            for i in range(m):
-                for j in range(k):
-                    left[i * k + j] /= vy[osv + j]
-            for i in range(k):
-                for j in range(nc):
-                    right[i * nc + j] /= vy[osv + i]
-            # left += U inner, so gA = left Vh + U right
-            _mm(False, False, m, k, k, 1.0, vy, ou, w, inner, 0, k, 1.0, left, 0, k)
-            _mm(False, False, m, nc, k, 1.0, left, 0, k, vy, ov, w, 1.0, ga, t * m * nc, nc)
-            _mm(False, False, m, nc, k, 1.0, vy, ou, w, right, 0, nc, 1.0, ga, t * m * nc, nc)
+            _scale(right, k, nc, vy, osv, False)
+            _mm(False, False, m, k, k, 1.0, vy, o, w, inner, 0, k, 1.0, left, 0, k)  # left += U inner
+            _mm(False, False, m, nc, k, 1.0, vy, o, w, right, 0, nc, 1.0, ga, t * m * nc, nc)  # gA += U right
         else:
-            _mm(False, False, m, k, k, 1.0, vy, ou, w, inner, 0, k, 0.0, left, 0, k)
-            _mm(False, False, m, nc, k, 1.0, left, 0, k, vy, ov, w, 1.0, ga, t * m * nc, nc)
+            _mm(False, False, m, k, k, 1.0, vy, o, w, inner, 0, k, 0.0, left, 0, k)
+        _mm(False, False, m, nc, k, 1.0, left, 0, k, vy, ov, w, 1.0, ga, t * m * nc, nc)  # gA += left Vh
     return DONE
 
 
 @jit_inline
+def _vjp(body, flags, va, vb, vy, g, ga, gb, need_a, need_b, batch, n):
+    """Add one record's VJP to the operands' adjoints ``ga``/``gb`` (where ``need_a``/``need_b``);
+    DONE or ERR_SINGULAR."""
+    if body == K_CHOLESKY:
+        return _vjp_cholesky(vy, g, ga, batch, n)
+    if body == K_TRIANGULAR or body == K_SOLVE:
+        return _vjp_solves(body, flags, va, vy, g, ga, gb, need_a, need_b, batch, n,
+                           vb.size // (batch * n) if batch * n > 0 else 0)
+    if body == K_SLOGDET:
+        return _vjp_slogdet(va, g, ga, batch, n)
+    if body == K_EIGH:
+        return _vjp_eigh(vy, g, ga, batch, n)
+    if body == K_QR:
+        return _vjp_qr(flags, va, vy, g, ga, n)
+    if body == K_SVD:
+        return _vjp_svd(flags, va, vy, g, ga)
+    return ERR_UNKNOWN_OP
+
+
+@jit
 def _dims(shapes, sa, size):
     """(batch, n) of a batch of n x n matrices of shape id ``sa`` and ``size`` elements."""
     nd = shapes[sa, 0]
@@ -468,7 +567,7 @@ def _dims(shapes, sa, size):
     return (size // (n * n) if n > 0 else 0), n
 
 
-@unit("sweep", FAMILY_LAPACK, weight=1.0)
+@unit("sweep", FAMILY_LAPACK, weight=2.0)
 def sweep_lapack(head, row, body, n, need):
     C, A, out, g = _sweep_unit_state(head, row, n)
     rec, sval, arr, shapes, consts, iconsts, kinds = C
@@ -485,7 +584,7 @@ def sweep_lapack(head, row, body, n, need):
                 size)
 
 
-@unit("forward", FAMILY_LAPACK, weight=0.8)
+@unit("forward", FAMILY_LAPACK, weight=1.0)
 def forward_lapack(columns, family, body, n):
     rec, sval, arr, shapes, consts, iconsts, kinds = _columns(columns)
     x = rec[n, 1]
