@@ -208,18 +208,39 @@ def argmin(x, dim=None, keepdim: bool = False) -> Tensor:
 
 
 def norm(x, p=2, dim=None, keepdim: bool = False) -> Tensor:
-    """Vector p-norm over all elements or ``dim`` (composite of primitives)."""
+    """Vector p-norm over all elements or ``dim`` (composite of primitives), with PyTorch's gradient 0 at a zero
+    vector and, for p < 1, at zero elements."""
     x = _as(x)
     if p == "fro":
         p = 2
+    return _vector_norm(x, float(p), dim, keepdim)
+
+
+def _vector_norm(x: Tensor, p: float, dim, keepdim: bool) -> Tensor:
+    """``sum(|x|^p) ** (1/p)`` over ``dim`` (all dims for None), with the limits 0 (count of nonzeros), inf and
+    -inf, and PyTorch's gradients where the formula's own derivative is infinite: 0 for a zero vector, and 0 at
+    zero elements for p < 1 (where ``|x|^(p-1)`` is infinite; for p < 0 the norm is then 0)."""
     if p == 2:
         return _root_at_zero(sum(x * x, dim=dim, keepdim=keepdim), lambda s: P.unary(P.SQRT, s))
+    a = abs(x)
     if p == 1:
-        return sum(abs(x), dim=dim, keepdim=keepdim)
-    if p == math.inf or p == "inf":
-        return amax(abs(x), dim=() if dim is None else dim, keepdim=keepdim)
-    return _root_at_zero(sum(P.pow_scalar(abs(x), float(p)), dim=dim, keepdim=keepdim),
-                         lambda s: P.pow_scalar(s, 1.0 / float(p)))
+        return sum(a, dim=dim, keepdim=keepdim)
+    if p == math.inf:
+        return amax(a, dim=() if dim is None else dim, keepdim=keepdim)
+    if p == -math.inf:
+        return amin(a, dim=() if dim is None else dim, keepdim=keepdim)
+    if p == 0:  # the number of nonzero elements: no gradient, as in PyTorch
+        nonzero = where(x != 0.0, _wrap(np.ones((), x._dt)), _wrap(np.zeros((), x._dt)))
+        return sum(nonzero, dim=dim, keepdim=keepdim)
+    if p < 1 and x.requires_grad:
+        zero = a == 0.0
+        powered = where(zero, 0.0 if p > 0 else math.inf, P.pow_scalar(where(zero, 1.0, a), p))
+    else:
+        powered = P.pow_scalar(a, p)
+    s = sum(powered, dim=dim, keepdim=keepdim)
+    if p < 0:  # s is inf where an element is 0: the root's derivative there is 0
+        return P.pow_scalar(s, 1.0 / p)
+    return _root_at_zero(s, lambda v: P.pow_scalar(v, 1.0 / p))
 
 
 def _root_at_zero(s: Tensor, root) -> Tensor:
