@@ -325,7 +325,16 @@ def test_mixed_partials_agree_in_both_orders(x0, y0):
 # ---- third order against finite differences, for the op-spec rows ------------------------------------
 THIRD_ORDER_ROWS = ["exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sigmoid", "sigmoid_plain", "square",
                     "pow_int", "pow_frac", "pow_negative", "rsqrt", "rpow_number", "rdiv_scalar",
-                    "mul", "div", "pow_tensor", "log1p", "erf", "atan2"]
+                    "mul", "div", "pow_tensor", "log1p", "erf", "atan2",
+                    # compositions (issue 11): scans, scatter_reduce, activations, linalg norms and products
+                    "cumsum", "cumprod", "cumprod_with_zero", "logcumsumexp", "logcumsumexp_large_method",
+                    "cumulative_trapezoid_x", "scatter_reduce_sum", "scatter_reduce_mean_exclude_self",
+                    "scatter_reduce_prod", "scatter_reduce_prod_exclude_self", "diag_embed_offset_dims",
+                    "nan_to_num", "softsign", "tanhshrink", "mish", "celu", "selu", "softplus", "logsigmoid", "gelu",
+                    "gelu_tanh", "silu", "elu", "linalg_vector_norm", "linalg_vector_norm_ord3_dims",
+                    "linalg_vector_norm_ord_half", "linalg_vector_norm_negative_ord", "linalg_matrix_norm_fro",
+                    "linalg_norm_vector_dim", "linalg_multi_dot", "linalg_multi_dot_vectors", "linalg_vecdot",
+                    "linalg_cross"]
 
 
 @pytest.mark.parametrize("name", THIRD_ORDER_ROWS)
