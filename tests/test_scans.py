@@ -438,3 +438,16 @@ def test_matrix_norm_values_are_torchs():
     assert tape.linalg.matrix_norm(a, INF).item() == 7.0
     assert tape.linalg.matrix_norm(a, -INF).item() == 3.0
     assert tape.linalg.matrix_norm(a).item() == pytest.approx(math.sqrt(30.0), rel=1e-15)
+
+
+def test_out_of_place_scatter_family_keeps_a_float32_inputs_dtype():
+    # torch: float32 in, float32 out (tape returned float64 before issue 11)
+    idx = tape.tensor([[0, 1, 2], [2, 1, 0]])
+    x = tape.tensor(np.ones((3, 3), np.float32), requires_grad=True)
+    s = tape.tensor(np.full((2, 3), 2.0, np.float32), requires_grad=True)
+    outs = [tape.scatter_add(x, 0, idx, s), tape.index_add(x, 0, tape.tensor([0, 2]), s),
+            tape.scatter(x, 0, idx, s), x.scatter_add(0, idx, s)]
+    assert [o.dtype for o in outs] == [tape.float32] * 4
+    assert outs[0].tolist() == [[3.0, 1.0, 3.0], [1.0, 5.0, 1.0], [3.0, 1.0, 3.0]]
+    sum(o.sum() for o in outs).backward()
+    assert x.grad.dtype == tape.float32 and s.grad.dtype == tape.float32
