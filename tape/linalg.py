@@ -14,8 +14,6 @@ import builtins
 import math
 from typing import Sequence
 
-import numpy as np
-
 from tape._dtype import to_numpy_dtype as _to_numpy_dtype
 from tape._tensor import Tensor, _norm_dim
 from tape.ops import functions as _F
@@ -59,7 +57,7 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Ten
     """
     x = _F._as(x)
     if isinstance(ord, str):
-        raise TypeError(f"linalg_vector_norm(): argument 'ord' must be Number, not str")
+        raise TypeError("linalg_vector_norm(): argument 'ord' must be Number, not str")
     _floating(x, "vector_norm")
     x = _with_dtype(x, dtype, "vector_norm")
     scalar = x.ndim == 0
