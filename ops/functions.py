@@ -208,18 +208,39 @@ def argmin(x, dim=None, keepdim: bool = False) -> Tensor:
 
 
 def norm(x, p=2, dim=None, keepdim: bool = False) -> Tensor:
-    """Vector p-norm over all elements or ``dim`` (composite of primitives)."""
+    """Vector p-norm over all elements or ``dim`` (composite of primitives), with PyTorch's gradient 0 at a zero
+    vector and, for p < 1, at zero elements."""
     x = _as(x)
     if p == "fro":
         p = 2
+    return _vector_norm(x, float(p), dim, keepdim)
+
+
+def _vector_norm(x: Tensor, p: float, dim, keepdim: bool) -> Tensor:
+    """``sum(|x|^p) ** (1/p)`` over ``dim`` (all dims for None), with the limits 0 (count of nonzeros), inf and
+    -inf, and PyTorch's gradients where the formula's own derivative is infinite: 0 for a zero vector, and 0 at
+    zero elements for p < 1 (where ``|x|^(p-1)`` is infinite; for p < 0 the norm is then 0)."""
     if p == 2:
         return _root_at_zero(sum(x * x, dim=dim, keepdim=keepdim), lambda s: P.unary(P.SQRT, s))
+    a = abs(x)
     if p == 1:
-        return sum(abs(x), dim=dim, keepdim=keepdim)
-    if p == math.inf or p == "inf":
-        return amax(abs(x), dim=() if dim is None else dim, keepdim=keepdim)
-    return _root_at_zero(sum(P.pow_scalar(abs(x), float(p)), dim=dim, keepdim=keepdim),
-                         lambda s: P.pow_scalar(s, 1.0 / float(p)))
+        return sum(a, dim=dim, keepdim=keepdim)
+    if p == math.inf:
+        return amax(a, dim=() if dim is None else dim, keepdim=keepdim)
+    if p == -math.inf:
+        return amin(a, dim=() if dim is None else dim, keepdim=keepdim)
+    if p == 0:  # the number of nonzero elements: no gradient, as in PyTorch
+        nonzero = where(x != 0.0, _wrap(np.ones((), x._dt)), _wrap(np.zeros((), x._dt)))
+        return sum(nonzero, dim=dim, keepdim=keepdim)
+    if p < 1 and x.requires_grad:
+        zero = a == 0.0
+        powered = where(zero, 0.0 if p > 0 else math.inf, P.pow_scalar(where(zero, 1.0, a), p))
+    else:
+        powered = P.pow_scalar(a, p)
+    s = sum(powered, dim=dim, keepdim=keepdim)
+    if p < 0:  # s is inf where an element is 0: the root's derivative there is 0
+        return P.pow_scalar(s, 1.0 / p)
+    return _root_at_zero(s, lambda v: P.pow_scalar(v, 1.0 / p))
 
 
 def _root_at_zero(s: Tensor, root) -> Tensor:
@@ -305,6 +326,133 @@ def trapezoid(y, x=None, *, dx=None, dim: int = -1) -> Tensor:
     else:
         spacing = diff(x, dim=d if x.ndim == y.ndim else -1)
     return sum(spacing * mid, dim=d) * 0.5
+
+
+# ---- scans (issue 11): log-step (Hillis-Steele) scans of tape's own ops: ceil(log2 n) steps, each combining
+# the running result with itself shifted by 2^k along ``dim`` (the shift is a slice joined to a block of the
+# combine's identity); O(n log n) work, O(log n) records, exact derivatives of every order, no division ----
+_TORCH_TYPE_NAMES = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+                     "bool": "Bool", "float32": "Float", "float64": "Double", "float16": "Half"}
+
+
+def _torch_type_name(dt) -> str:
+    return _TORCH_TYPE_NAMES.get(np.dtype(dt).name, np.dtype(dt).name)
+
+
+def _scan(x: Tensor, d: int, combine, identity: float) -> Tensor:
+    """The inclusive scan of ``x`` along ``d`` under the associative ``combine`` with ``identity``."""
+    n = x.shape[d]
+    if n <= 1:
+        return clone(x)
+    step = 1
+    while step < n:
+        pad = list(x.shape)
+        pad[d] = step
+        shifted = cat([_wrap(np.full(pad, identity, x._dt)), x.narrow(d, 0, n - step)], dim=d)
+        x = combine(x, shifted)
+        step *= 2
+    return x
+
+
+def _scan_input(input, dim: int, dtype) -> tuple:
+    x = _as(input)
+    if dtype is not None:
+        x = to_dtype(x, dtype)
+    elif x._dt.kind in "biu":  # PyTorch accumulates integers and bools in int64
+        x = to_dtype(x, np.int64)
+    d = _norm_dim(dim, x.ndim)
+    return (reshape(x, 1) if x.ndim == 0 else x), d
+
+
+def cumsum(input, dim: int, *, dtype=None) -> Tensor:  # noqa: A002 - PyTorch's name
+    """Cumulative sums along ``dim``, as ``torch.cumsum`` (integers and bools are summed in int64 unless
+    ``dtype`` says otherwise).
+
+    >>> import tape
+    >>> tape.cumsum(tape.tensor([1.0, 2.0, 3.0]), 0)
+    tensor([1., 3., 6.])
+    """
+    x, d = _scan_input(input, dim, dtype)
+    out = _scan(x, d, add, 0)
+    return reshape(out, ()) if _as(input).ndim == 0 else out
+
+
+def cumprod(input, dim: int, *, dtype=None) -> Tensor:  # noqa: A002
+    """Cumulative products along ``dim``, as ``torch.cumprod``: products only (no division), so values and
+    derivatives of every order are exact where the input holds zeros.
+
+    >>> import tape
+    >>> tape.cumprod(tape.tensor([2.0, 0.0, 3.0]), 0)
+    tensor([2., 0., 0.])
+    """
+    x, d = _scan_input(input, dim, dtype)
+    out = _scan(x, d, mul, 1)
+    return reshape(out, ()) if _as(input).ndim == 0 else out
+
+
+_INF = math.inf
+
+
+def _logaddexp(a: Tensor, b: Tensor) -> Tensor:
+    """``log(exp(a) + exp(b))`` shifted by the larger, with its value and a zero gradient where both are
+    -inf (or the larger is +inf), where the shifted formula would read ``-inf - -inf``."""
+    top = maximum(a, b)
+    low, high = top == -_INF, top == _INF
+    special = low | high
+    a, b = where(special, 0.0, a), where(special, 0.0, b)
+    m = maximum(a, b)
+    r = m + P.unary(P.LOG, P.unary(P.EXP, a - m) + P.unary(P.EXP, b - m))
+    return where(low, -_INF, where(high, _INF, r))
+
+
+def logcumsumexp(input, dim: int) -> Tensor:  # noqa: A002
+    """``log(cumsum(exp(input), dim))`` without overflow, as ``torch.logcumsumexp``: -inf where every input so
+    far is -inf, with gradient 0 to inputs that are -inf (PyTorch's gradient there is nan where every input so
+    far is -inf, 0 elsewhere).
+
+    >>> import tape
+    >>> tape.logcumsumexp(tape.tensor([0.0, 0.0]), 0)
+    tensor([0.0000, 0.6931])
+    """
+    x = _as(input)
+    if x._dt.kind != "f":
+        raise NotImplementedError(f"\"logcumsumexp_out_cpu\" not implemented for '{_torch_type_name(x._dt)}'")
+    d = _norm_dim(dim, x.ndim)
+    out = _scan(reshape(x, 1) if x.ndim == 0 else x, d, _logaddexp, -_INF)
+    return reshape(out, ()) if x.ndim == 0 else out
+
+
+def cumulative_trapezoid(y, x=None, *, dx=None, dim: int = -1) -> Tensor:
+    """The running trapezoidal rule along ``dim`` (one element fewer than ``y`` there): with sample points
+    ``x`` (1-d, or ``y``'s shape) or spacing ``dx`` (default 1), as ``torch.cumulative_trapezoid``.
+
+    >>> import tape
+    >>> tape.cumulative_trapezoid(tape.tensor([1.0, 2.0, 3.0]))
+    tensor([1.5000, 4.0000])
+    """
+    y = _as(y)
+    if x is not None and dx is not None:
+        raise TypeError("cumulative_trapezoid() received an invalid combination of arguments - got both x and dx; "
+                        "expected (Tensor y, Tensor x, *, int dim = -1) or (Tensor y, *, Number dx = 1, "
+                        "int dim = -1)")
+    if y.ndim == 0:
+        raise IndexError("slice() cannot be applied to a 0-dim tensor.")
+    d = _norm_dim(dim, y.ndim)
+    size = y.shape[d]
+    if size == 0:
+        return clone(y) * 0.5
+    mid = y.narrow(d, 1, size - 1) + y.narrow(d, 0, size - 1)
+    if x is None:
+        return cumsum(mid, d) * (0.5 * (1.0 if dx is None else float(dx)))
+    x = _as(x)
+    if x.ndim == 1 and (y.ndim > 1 or x.shape[0] != size):
+        if x.shape[0] != size:
+            raise RuntimeError("cumulative_trapezoid: There must be one `x` value for each sample point")
+        x = reshape(x, *([size if i == d else 1 for i in range(y.ndim)]))
+        spacing = diff(x, dim=d)
+    else:
+        spacing = diff(x, dim=d if x.ndim == y.ndim else -1)
+    return cumsum(spacing * mid, d) * 0.5
 
 
 def trace(x) -> Tensor:
@@ -764,6 +912,179 @@ def matrix_power(x, n: int) -> Tensor:
         if n:
             base = matmul(base, base)
     return result
+
+
+# ---- scatter_reduce, diag_embed (issue 11): fixed index maps (numpy) around recorded gathers and scatters ----
+_SCATTER_REDUCE_IDENTITY = {"amax": -math.inf, "amin": math.inf, "prod": 1.0}
+
+
+def _scatter_sum(values: Tensor, targets: np.ndarray, shape: tuple, dt) -> Tensor:
+    """Zeros of ``shape`` with ``values`` (flat) added at the flat positions ``targets``, in dtype ``dt``."""
+    out = S.scatter(values, targets, shape)
+    return to_dtype(out, dt) if out._dt != dt else out
+
+
+def scatter_reduce(input, dim: int, index, src, reduce: str, *, include_self: bool = True) -> Tensor:  # noqa: A002
+    """``input`` with the elements of ``src`` reduced into the positions ``index`` names along ``dim`` (as
+    ``scatter``), with ``reduce`` one of "sum", "prod", "mean", "amax", "amin", as ``torch.scatter_reduce``.
+
+    With ``include_self=False`` the positions written to forget ``input``'s value. The gradient of "amax" and
+    "amin" is shared evenly among the elements equal to the result (``input``'s included), as PyTorch's.
+    Integer "mean" rounds down, as PyTorch's.
+
+    >>> import tape
+    >>> tape.scatter_reduce(tape.tensor([1.0, 5.0]), 0, tape.tensor([0, 0, 1]), tape.tensor([3.0, 2.0, 4.0]),
+    ...                     "amax")
+    tensor([3., 5.])
+    """
+    if reduce not in ("sum", "prod", "mean", "amax", "amin"):
+        raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
+    x, src = _as(input), _as(src)
+    escape(index, 0, "the index of scatter_reduce")
+    idx = index._array() if isinstance(index, Tensor) else np.asarray(index)
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError("scatter(): Expected dtype int32/int64 for index")
+    if x._dt != src._dt:
+        raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
+    scalar = x.ndim == 0
+    if scalar:
+        x, idx, src = reshape(x, 1), idx.reshape(-1), reshape(src, -1)
+    d = _norm_dim(dim, x.ndim)
+    if idx.ndim != x.ndim:
+        raise RuntimeError("Index tensor must have the same number of dimensions as self tensor")
+    if src.ndim != x.ndim:
+        raise RuntimeError("Index tensor must have the same number of dimensions as src tensor")
+    if builtins.any(idx.shape[k] > src.shape[k] or (k != d and idx.shape[k] > x.shape[k]) for k in range(x.ndim)):
+        raise RuntimeError(f"Expected index {list(idx.shape)} to be no larger than self {list(x.shape)} apart from "
+                           f"dimension {d} and to be no larger size than src {list(src.shape)}")
+    bad = (idx < 0) | (idx >= x.shape[d])
+    if bad.any():
+        raise RuntimeError(f"index {int(idx[bad].reshape(-1)[0])} is out of bounds for dimension {d} with size "
+                           f"{x.shape[d]}")
+    positions = np.arange(x.numel(), dtype=np.int64).reshape(x.shape)
+    region = tuple(slice(0, idx.shape[k]) if k != d else slice(None) for k in range(x.ndim))
+    targets = np.take_along_axis(positions[region], idx.astype(np.int64), axis=d).reshape(-1)
+    if tuple(src.shape) != tuple(idx.shape):
+        src = src[tuple(slice(0, n) for n in idx.shape)]
+    out = (_scatter_reduce_plain if x._dt.kind != "f" else _scatter_reduce_graph)(
+        x, reshape(src, -1), targets, reduce, include_self)
+    return reshape(out, ()) if scalar else out
+
+
+def _scatter_reduce_plain(x: Tensor, src: Tensor, targets: np.ndarray, reduce: str, include_self: bool) -> Tensor:
+    """Integer and bool scatter_reduce: numpy's unbuffered ufuncs (no gradient to carry)."""
+    escape(x, 0, "scatter_reduce()")
+    escape(src, 0, "scatter_reduce()")
+    out = x._array().reshape(-1).copy()
+    values = src._array().reshape(-1)
+    counts = np.bincount(targets, minlength=out.size)
+    touched = counts > 0
+    if not include_self:
+        out[touched] = {"sum": 0, "mean": 0, "prod": 1}.get(reduce, 0)
+        if reduce in ("amax", "amin"):
+            first = np.full(out.size, -1)
+            first[targets[::-1]] = np.arange(targets.size)[::-1]
+            out[touched] = values[first[touched]]
+    ufunc = {"sum": np.add, "mean": np.add, "prod": np.multiply, "amax": np.maximum, "amin": np.minimum}[reduce]
+    ufunc.at(out, targets, values)
+    if reduce == "mean":
+        out[touched] //= (counts + (1 if include_self else 0))[touched].astype(out.dtype)
+    return _wrap(out.reshape(x.shape))
+
+
+def _scatter_reduce_graph(x: Tensor, src: Tensor, targets: np.ndarray, reduce: str, include_self: bool) -> Tensor:
+    """Floating scatter_reduce composed of recorded scatters, gathers and reductions (any order, replay)."""
+    shape, n = tuple(x.shape), x.numel()
+    counts = np.bincount(targets, minlength=n)
+    touched = counts > 0
+    mask = _wrap(touched.reshape(shape))
+    if reduce in ("sum", "mean"):
+        total = _scatter_sum(src, targets, shape, x._dt)
+        if include_self:
+            total = total + x
+        if reduce == "mean":
+            total = total / _wrap((np.maximum(counts + (1 if include_self else 0), 1)).reshape(shape).astype(x._dt))
+        return total if include_self and reduce == "sum" else where(mask, total, x)
+    # amax, amin, prod: each written position's group (its own value if include_self, then its sources) as a row
+    # of a matrix padded with the identity, reduced along the row; rows bucketed by the power of two above their
+    # length so the padding stays below half of each matrix
+    own = 1 if include_self else 0
+    order = np.argsort(targets, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rows = np.flatnonzero(touched)
+    sizes = counts[rows] + own
+    width = 1 << np.ceil(np.log2(sizes)).astype(np.int64)
+    pad_at = n + targets.size                               # the identity's place in the joined vector
+    joined = cat([reshape(x, -1), src, _wrap(np.full(1, _SCATTER_REDUCE_IDENTITY[reduce], x._dt))])
+    result_of = np.arange(n, dtype=np.int64)               # where each output element is read from
+    parts = []
+    done = n + targets.size + 1
+    for w in np.unique(width):
+        these = rows[width == w]
+        table = np.full((these.size, int(w)), pad_at, np.int64)
+        if own:
+            table[:, 0] = these
+        members = np.arange(int(w) - own)
+        valid = members[None, :] < counts[these][:, None]
+        picked = order[np.minimum(starts[these][:, None] + members[None, :], targets.size - 1)] + n
+        table[:, own:] = np.where(valid, picked, pad_at)
+        block = joined[_wrap(table)]
+        if reduce == "amax":
+            parts.append(amax(block, dim=1))
+        elif reduce == "amin":
+            parts.append(amin(block, dim=1))
+        else:
+            parts.append(prod(block, dim=1))
+        result_of[these] = done + np.arange(these.size)
+        done += these.size
+    every = cat([joined] + parts)
+    return reshape(every[_wrap(result_of)], *shape)
+
+
+def diag_embed(input, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:  # noqa: A002
+    """A tensor whose diagonals (``offset``) in the planes of ``dim1`` and ``dim2`` hold ``input``'s last dim,
+    zeros elsewhere, as ``torch.diag_embed``.
+
+    >>> import tape
+    >>> tape.diag_embed(tape.tensor([1.0, 2.0]))
+    tensor([[1., 0.],
+            [0., 2.]])
+    """
+    x = _as(input)
+    nd = x.ndim + 1
+    d1, d2 = _norm_dim(dim1, nd), _norm_dim(dim2, nd)
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    m = x.shape[-1]
+    size = m + builtins.abs(offset)
+    batch = iter(x.shape[:-1])
+    shape = tuple(size if k in (d1, d2) else next(batch) for k in range(nd))
+    positions = np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.int64).reshape(shape)
+    spots = np.diagonal(positions, offset, d1, d2)  # batch dims in order, then the diagonal: input's layout
+    if x._dt.kind != "f":
+        escape(x, 0, "diag_embed()")
+        out = np.zeros(shape, x._dt)
+        out.reshape(-1)[spots.reshape(-1)] = x._array().reshape(-1)
+        return _wrap(out)
+    return _scatter_sum(reshape(x, -1), spots.reshape(-1), shape, x._dt)
+
+
+def nan_to_num(input, nan: float = 0.0, posinf: Optional[float] = None,  # noqa: A002
+               neginf: Optional[float] = None) -> Tensor:
+    """``input`` with NaN, +inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (default: the dtype's
+    largest and lowest finite values), as ``torch.nan_to_num``; the gradient is 0 where a value was replaced.
+
+    >>> import tape
+    >>> tape.nan_to_num(tape.tensor([float("nan"), 1.0]))
+    tensor([0., 1.])
+    """
+    x = _as(input)
+    if x._dt.kind != "f":
+        return clone(x)
+    info = np.finfo(x._dt)
+    top = float(info.max) if posinf is None else float(posinf)
+    low = float(info.min) if neginf is None else float(neginf)
+    return where(x != x, float(nan), where(x == math.inf, top, where(x == -math.inf, low, x)))
 
 
 # ---- sorting (issue 11): the order is found by numpy; the values are a recorded gather, so they are

@@ -936,7 +936,11 @@ fill_saved_flags()
 # ---- the out-of-place twins (issue 11): the same computations on the tensor's value, ``self`` unchanged -----
 def _out_of_place(fn, name: str):
     def function(input, *args, **kwargs):  # noqa: A002 - PyTorch's name
-        return fn(F._as(input), *args, **kwargs)
+        x = F._as(input)
+        out = fn(x, *args, **kwargs)
+        # the result has input's dtype, as PyTorch's (S.scatter computes in float64: a float32 input's
+        # scatter_add / index_add / scatter came back float64)
+        return F.to_dtype(out, x._dt) if out._dt != x._dt and x._dt.kind == "f" else out
     function.__name__ = function.__qualname__ = name
     function.__doc__ = f"``{name}``: like ``Tensor.{name}_``, on a new tensor (``input`` is not changed)."
     return function

@@ -233,7 +233,8 @@ _FUNCTIONS_AS_METHODS = [
     "clone", "flip", "swapaxes", "broadcast_to", "multiply", "subtract", "divide", "true_divide", "negative",
     "var", "std", "diff", "trace", "tril", "triu", "roll", "cross", "all", "any", "count_nonzero", "kron", "diag",
     "gather", "take_along_dim", "index_select", "masked_select", "tile", "repeat_interleave", "matrix_power",
-    "sort", "argsort", "topk", "kthvalue", "median",
+    "sort", "argsort", "topk", "kthvalue", "median", "cumsum", "cumprod", "logcumsumexp", "scatter_reduce",
+    "diag_embed", "nan_to_num",
 ]
 
 

@@ -34,6 +34,7 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 
 import tape
+import tape.nn.functional as NF
 from tape.ops import shape as S
 
 DOMAINS = ("real", "positive", "nonzero", "bounded", "distinct", "with_zero")
@@ -476,6 +477,12 @@ spec("svd_wide_reconstruct", lambda x: (lambda r: (r.U * r.S.unsqueeze(-2)) @ r.
 spec("pinv", lambda x: _la(x, "pinv")(x), 1, ((4, 3),), torch_fn=lambda x: _la(x, "pinv")(x))
 spec("lstsq", lambda a, b: _la(a, "lstsq")(a, b).solution, 2, ((5, 3), (5, 2)),
      torch_fn=lambda a, b: _la(a, "lstsq")(a, b).solution)
+spec("matrix_norm_2_dims", lambda x: _la(x, "matrix_norm")(x, 2, dim=(0, 2)), 1, (T234,),
+     torch_fn=lambda x: _la(x, "matrix_norm")(x, 2, dim=(0, 2)))
+spec("matrix_norm_nuc_keepdim", lambda x: _la(x, "matrix_norm")(x, "nuc", keepdim=True), 1, (T234,),
+     torch_fn=lambda x: _la(x, "matrix_norm")(x, "nuc", keepdim=True))
+spec("matrix_norm_minus_2", lambda x: _la(x, "matrix_norm")(x, -2), 1, (M34,),
+     torch_fn=lambda x: _la(x, "matrix_norm")(x, -2))
 spec("matrix_exp_scaled", lambda x: _la(x, "matrix_exp")(4.0 * x), 1, (B233,),
      torch_fn=lambda x: _la(x, "matrix_exp")(4.0 * x), guarded=True)
 
@@ -808,5 +815,175 @@ _edge("softmax_neg_inf", lambda x: tape.softmax(x, dim=0), [[-np.inf, 0.0, 1.0]]
 _edge("logsumexp_large", lambda x: tape.logsumexp(x, dim=0), [[1000.0, 1000.0, -1000.0]],
       lambda x: _t("logsumexp")(x, dim=0), "LogsumexpBackward0")
 _edge("sigmoid_saturated", lambda x: tape.sigmoid(x), [[-800.0, 0.0, 800.0]], _t("sigmoid"), "SigmoidBackward0")
+
+# scans, scatter_reduce, activations, linalg norms (issue 11) ---------------------------------------------
+# compositions of tape's ops: no grad_fn names of their own (PyTorch's are those of fused kernels)
+
+
+def _tf(name: str):
+    """torch.nn.functional.<name>, looked up when called."""
+    def call(*args, **kwargs):
+        return getattr(_lazy_torch().nn.functional, name)(*args, **kwargs)
+    return call
+
+
+def _tl(name: str):
+    """torch.linalg.<name>, looked up when called."""
+    def call(*args, **kwargs):
+        return getattr(_lazy_torch().linalg, name)(*args, **kwargs)
+    return call
+
+
+S37 = (3, 7)          # 7 along the scanned dim: three log steps (shifts 1, 2, 4)
+spec("cumsum", lambda x: tape.cumsum(x, 1), 1, (S37,), torch_fn=lambda x: _t("cumsum")(x, 1))
+spec("cumsum_dim0_method", lambda x: x.cumsum(0), 1, ((9, 2),), torch_fn=lambda x: x.cumsum(0))
+spec("cumsum_float32", lambda x: tape.cumsum(x, -1), 1, (S37,), dtype="float32",
+     torch_fn=lambda x: _t("cumsum")(x, -1))
+spec("cumsum_dtype_float64", lambda x: tape.cumsum(x, 1, dtype=tape.float64), 1, (S37,), dtype="float32",
+     torch_fn=lambda x: _t("cumsum")(x, 1, dtype=_lazy_torch().float64))
+spec("cumprod", lambda x: tape.cumprod(x, 1), 1, (S37,), torch_fn=lambda x: _t("cumprod")(x, 1))
+spec("cumprod_with_zero", lambda x: x.cumprod(0), 1, ((6, 2),), domain="with_zero",
+     torch_fn=lambda x: x.cumprod(0), notes="products only: exact at the zero, every order")
+spec("logcumsumexp", lambda x: tape.logcumsumexp(x, 1), 1, (S37,), torch_fn=lambda x: _t("logcumsumexp")(x, 1))
+spec("logcumsumexp_large_method", lambda x: (x * 300.0).logcumsumexp(0), 1, ((9, 2),),
+     torch_fn=lambda x: (x * 300.0).logcumsumexp(0), notes="exp would overflow unshifted")
+spec("cumulative_trapezoid", lambda y: tape.cumulative_trapezoid(y), 1, (S37,), torch_fn=_t("cumulative_trapezoid"))
+spec("cumulative_trapezoid_dx_dim0", lambda y: tape.cumulative_trapezoid(y, dx=0.5, dim=0), 1, ((5, 3),),
+     torch_fn=lambda y: _t("cumulative_trapezoid")(y, dx=0.5, dim=0))
+spec("cumulative_trapezoid_x", lambda y, x: tape.cumulative_trapezoid(y, x, dim=1), 2, (S37, S37),
+     torch_fn=lambda y, x: _t("cumulative_trapezoid")(y, x, dim=1))
+spec("cumulative_trapezoid_x_1d", lambda y, x: tape.cumulative_trapezoid(y, x[0], dim=0), 2, ((5, 3), (1, 5)),
+     torch_fn=lambda y, x: _t("cumulative_trapezoid")(y, x[0], dim=0))
+_edge("logcumsumexp_neg_inf", lambda x: tape.logcumsumexp(x, 0), [[0.5, -np.inf, 1.0, -np.inf, -np.inf, 2.0]],
+      lambda x: _t("logcumsumexp")(x, 0), notes="gradient 0 (not nan) at -inf after a finite value, as PyTorch")
+_edge("cumprod_zeros", lambda x: tape.cumprod(x, 0), [[0.0, 2.0, 0.0, 3.0]], lambda x: _t("cumprod")(x, 0))
+
+_SR_IDX = np.array([[0, 2, 1], [0, 2, 2], [2, 0, 1], [0, 0, 2]])  # repeats; one position per column untouched
+_SR_IDX_DIM1 = np.array([[2, 2], [0, 0], [1, 2]])
+for _reduce in ("sum", "mean", "prod", "amax", "amin"):
+    for _self in (True, False):
+        spec(f"scatter_reduce_{_reduce}" + ("" if _self else "_exclude_self"),
+             lambda x, s, r=_reduce, i=_self: tape.scatter_reduce(x, 0, tape.tensor(_SR_IDX), s, r, include_self=i),
+             2, ((3, 3), (4, 3)), domain="distinct" if _reduce in ("amax", "amin") else "real",
+             torch_fn=lambda x, s, r=_reduce, i=_self: _t("scatter_reduce")(x, 0, _tt(_SR_IDX), s, r, include_self=i))
+spec("scatter_reduce_amax_method_dim1", lambda x, s: x.scatter_reduce(1, tape.tensor(_SR_IDX_DIM1), s, "amax"), 2,
+     ((3, 3), (3, 2)), domain="distinct", torch_fn=lambda x, s: x.scatter_reduce(1, _tt(_SR_IDX_DIM1), s, "amax"))
+spec("scatter_reduce_mean_src_larger", lambda x, s: x.scatter_reduce(1, tape.tensor(_SR_IDX_DIM1), s, "mean"), 2,
+     ((3, 3), (4, 4)), notes="no torch_fn: PyTorch's backward fails when src is larger than index")
+spec("scatter_reduce_mean_float32", lambda x, s: x.scatter_reduce(0, tape.tensor(_SR_IDX), s, "mean"), 2,
+     ((3, 3), (4, 3)), dtype="float32", torch_fn=lambda x, s: x.scatter_reduce(0, _tt(_SR_IDX), s, "mean"))
+spec("scatter_reduce_sum_float32", lambda x, s: x.scatter_reduce(0, tape.tensor(_SR_IDX), s, "sum"), 2,
+     ((3, 3), (4, 3)), dtype="float32", torch_fn=lambda x, s: x.scatter_reduce(0, _tt(_SR_IDX), s, "sum"))
+_edge("scatter_reduce_amax_ties", lambda x, s: tape.scatter_reduce(x, 0, tape.tensor([0, 0, 2, 1]), s, "amax"),
+      [[1.0, 5.0, 3.0, 2.0], [1.0, 1.0, 3.0, 5.0]],
+      lambda x, s: _t("scatter_reduce")(x, 0, _tt(np.array([0, 0, 2, 1])), s, "amax"),
+      notes="shared evenly among the tied maxima, input's included")
+_edge("scatter_reduce_prod_zeros", lambda x, s: tape.scatter_reduce(x, 0, tape.tensor([0, 0, 1, 1]), s, "prod"),
+      [[0.0, 2.0, 3.0], [0.0, 4.0, 0.0, 0.0]],
+      lambda x, s: _t("scatter_reduce")(x, 0, _tt(np.array([0, 0, 1, 1])), s, "prod"))
+
+spec("diag_embed", lambda x: tape.diag_embed(x), 1, ((2, 3),), torch_fn=_t("diag_embed"))
+spec("diag_embed_offset_dims", lambda x: tape.diag_embed(x, 1, 0, 2), 1, ((2, 3),),
+     torch_fn=lambda x: _t("diag_embed")(x, 1, 0, 2))
+spec("diag_embed_negative_offset_method", lambda x: x.diag_embed(-2, 2, 0), 1, ((2, 3),),
+     torch_fn=lambda x: x.diag_embed(-2, 2, 0))
+spec("diag_embed_float32", lambda x: tape.diag_embed(x, -1), 1, ((2, 3),), dtype="float32",
+     torch_fn=lambda x: _t("diag_embed")(x, -1))
+spec("nan_to_num", lambda x: tape.nan_to_num(x) * x, 1, (M34,), torch_fn=lambda x: _t("nan_to_num")(x) * x)
+_edge("nan_to_num_nonfinite", lambda x: tape.nan_to_num(x), [[np.nan, np.inf, -np.inf, 1.5, -2.0]],
+      _t("nan_to_num"), notes="gradient 0 where a value was replaced")
+_edge("nan_to_num_values_method", lambda x: x.nan_to_num(1.0, 2.0, -3.0), [[np.nan, np.inf, -np.inf, 1.5, -2.0]],
+      lambda x: x.nan_to_num(1.0, 2.0, -3.0))
+spec("where_scalar_branches", lambda x: tape.where(x > 0.0, 1.5, -2.0) * x, 1, (M34,), domain="nonzero",
+     torch_fn=lambda x: _t("where")(x > 0.0, 1.5, -2.0) * x)
+
+# activations: the piecewise ones on the ``distinct`` grid scaled so their bounds fall between grid points
+spec("hardtanh", lambda x: NF.hardtanh(x * 2.0), 1, (M34,), domain="distinct",
+     torch_fn=lambda x: _tf("hardtanh")(x * 2.0))
+spec("hardtanh_bounds", lambda x: NF.hardtanh(x, -0.5, 0.2), 1, (M34,), domain="distinct",
+     torch_fn=lambda x: _tf("hardtanh")(x, -0.5, 0.2))
+spec("relu6", lambda x: NF.relu6(x * 5.0), 1, (M34,), domain="distinct", torch_fn=lambda x: _tf("relu6")(x * 5.0))
+spec("hardsigmoid", lambda x: NF.hardsigmoid(x * 4.0), 1, (M34,), domain="distinct",
+     notes="no torch_fn in float64: PyTorch's gradient uses 1/6 rounded to float32 (5e-9 off); see the float32 row")
+spec("hardsigmoid_float32", lambda x: NF.hardsigmoid(x * 4.0), 1, (M34,), domain="distinct", dtype="float32",
+     torch_fn=lambda x: _tf("hardsigmoid")(x * 4.0))
+spec("hardswish", lambda x: NF.hardswish(x * 4.0), 1, (M34,), domain="distinct",
+     torch_fn=lambda x: _tf("hardswish")(x * 4.0))
+spec("softsign", lambda x: NF.softsign(x), 1, (M34,), domain="nonzero", torch_fn=_tf("softsign"))
+spec("tanhshrink", lambda x: NF.tanhshrink(x), 1, (M34,), torch_fn=_tf("tanhshrink"))
+spec("mish", lambda x: NF.mish(x * 3.0), 1, (M34,), torch_fn=lambda x: _tf("mish")(x * 3.0))
+spec("celu", lambda x: NF.celu(x, 0.5), 1, (M34,), domain="nonzero", torch_fn=lambda x: _tf("celu")(x, 0.5),
+     notes="alpha 0.5: PyTorch's gradient uses 1/alpha rounded to float32 (1e-8 off for alpha 0.7)")
+spec("celu_alpha", lambda x: NF.celu(x, 0.7), 1, (M34,), domain="nonzero")
+spec("selu", lambda x: NF.selu(x), 1, (M34,), domain="nonzero", torch_fn=_tf("selu"))
+spec("softplus", lambda x: NF.softplus(x * 3.0), 1, (M34,), torch_fn=lambda x: _tf("softplus")(x * 3.0))
+spec("softplus_beta_threshold", lambda x: NF.softplus(x, beta=2.0, threshold=5.0), 1, (M34,), domain="bounded",
+     torch_fn=lambda x: _tf("softplus")(x, beta=2.0, threshold=5.0))
+spec("logsigmoid", lambda x: NF.logsigmoid(x * 3.0), 1, (M34,), torch_fn=lambda x: _tf("logsigmoid")(x * 3.0))
+spec("gelu", lambda x: NF.gelu(x), 1, (M34,), torch_fn=_tf("gelu"))
+spec("gelu_tanh", lambda x: NF.gelu(x, approximate="tanh"), 1, (M34,),
+     torch_fn=lambda x: _tf("gelu")(x, approximate="tanh"))
+spec("silu", lambda x: NF.silu(x), 1, (M34,), torch_fn=_tf("silu"))
+spec("elu", lambda x: NF.elu(x, 1.5), 1, (M34,), domain="nonzero", torch_fn=lambda x: _tf("elu")(x, 1.5))
+spec("leaky_relu", lambda x: NF.leaky_relu(x, 0.1), 1, (M34,), domain="nonzero",
+     torch_fn=lambda x: _tf("leaky_relu")(x, 0.1))
+_BOUNDS = np.array([-7.0, -3.0, -1.0, -0.5, 0.0, 1.0, 3.0, 6.0, 7.0])
+_edge("hardtanh_at_bounds", lambda x: NF.hardtanh(x), [_BOUNDS], _tf("hardtanh"), notes="gradient 0 at the bounds")
+_edge("relu6_at_bounds", lambda x: NF.relu6(x), [_BOUNDS], _tf("relu6"))
+_edge("hardswish_at_bounds", lambda x: NF.hardswish(x), [_BOUNDS], _tf("hardswish"),
+      notes="gradient 0 at -3, 1 at 3")
+_edge("celu_selu_at_zero", lambda x: NF.celu(x, 0.5) + NF.selu(x), [_BOUNDS],
+      lambda x: _tf("celu")(x, 0.5) + _tf("selu")(x))
+_edge("softplus_past_threshold", lambda x: NF.softplus(x, beta=2.0, threshold=5.0), [[-1.0, 2.4, 2.6, 30.0]],
+      lambda x: _tf("softplus")(x, beta=2.0, threshold=5.0))
+
+# tape.linalg norms and products
+spec("linalg_vector_norm", lambda x: tape.linalg.vector_norm(x), 1, (M34,), torch_fn=_tl("vector_norm"))
+spec("linalg_vector_norm_ord3_dims", lambda x: tape.linalg.vector_norm(x, 3, dim=(0, 2), keepdim=True), 1, (T234,),
+     domain="nonzero", torch_fn=lambda x: _tl("vector_norm")(x, 3, dim=(0, 2), keepdim=True))
+spec("linalg_vector_norm_ord_half", lambda x: tape.linalg.vector_norm(x, 0.5, dim=1), 1, (M34,), domain="nonzero",
+     torch_fn=lambda x: _tl("vector_norm")(x, 0.5, dim=1))
+spec("linalg_vector_norm_negative_ord", lambda x: tape.linalg.vector_norm(x, -1.5, dim=0), 1, (M34,),
+     domain="nonzero", torch_fn=lambda x: _tl("vector_norm")(x, -1.5, dim=0))
+spec("linalg_vector_norm_inf", lambda x: tape.linalg.vector_norm(x, math.inf, dim=1), 1, (M34,), domain="distinct",
+     torch_fn=lambda x: _tl("vector_norm")(x, math.inf, dim=1))
+spec("linalg_vector_norm_neg_inf", lambda x: tape.linalg.vector_norm(x, -math.inf), 1, (M34,), domain="distinct",
+     torch_fn=lambda x: _tl("vector_norm")(x, -math.inf))
+spec("linalg_vector_norm_ord0", lambda x: tape.linalg.vector_norm(x, 0, dim=1) * x[:, 0], 1, (M34,),
+     torch_fn=lambda x: _tl("vector_norm")(x, 0, dim=1) * x[:, 0],
+     notes="the count of nonzeros has no gradient: the product carries one")
+_edge("linalg_vector_norm_ord0_zeros", lambda x: tape.linalg.vector_norm(x, 0, dim=1) * x[:, 1],
+      [[[0.0, 1.5, 0.0], [2.0, -1.0, 3.0]]], lambda x: _tl("vector_norm")(x, 0, dim=1) * x[:, 1])
+spec("linalg_vector_norm_float32", lambda x: tape.linalg.vector_norm(x, dim=-1), 1, (M34,), dtype="float32",
+     torch_fn=lambda x: _tl("vector_norm")(x, dim=-1))
+spec("linalg_vector_norm_dtype", lambda x: tape.linalg.vector_norm(x, 4, dtype=tape.float64), 1, (M34,),
+     dtype="float32", torch_fn=lambda x: _tl("vector_norm")(x, 4, dtype=_lazy_torch().float64))
+spec("linalg_matrix_norm_fro", lambda x: tape.linalg.matrix_norm(x), 1, (T234,), torch_fn=_tl("matrix_norm"))
+for _ord, _name in ((1, "1"), (-1, "neg1"), (math.inf, "inf"), (-math.inf, "neg_inf")):
+    spec(f"linalg_matrix_norm_{_name}", lambda x, o=_ord: tape.linalg.matrix_norm(x, o), 1, (T234,), domain="nonzero",
+         torch_fn=lambda x, o=_ord: _tl("matrix_norm")(x, o))
+spec("linalg_matrix_norm_dims_keepdim", lambda x: tape.linalg.matrix_norm(x, 1, dim=(2, 0), keepdim=True), 1,
+     (T234,), domain="nonzero", torch_fn=lambda x: _tl("matrix_norm")(x, 1, dim=(2, 0), keepdim=True))
+spec("linalg_norm", lambda x: tape.linalg.norm(x), 1, (T234,), torch_fn=_tl("norm"))
+spec("linalg_norm_matrix_ord", lambda x: tape.linalg.norm(x, math.inf), 1, (M34,), domain="nonzero",
+     torch_fn=lambda x: _tl("norm")(x, math.inf))
+spec("linalg_norm_vector_dim", lambda x: tape.linalg.norm(x, 3, dim=1), 1, (T234,), domain="nonzero",
+     torch_fn=lambda x: _tl("norm")(x, 3, dim=1))
+spec("linalg_multi_dot", lambda a, b, c: tape.linalg.multi_dot([a, b, c]), 3, ((3, 4), (4, 2), (2, 5)),
+     torch_fn=lambda a, b, c: _tl("multi_dot")([a, b, c]))
+spec("linalg_multi_dot_vectors", lambda a, b, c, d: tape.linalg.multi_dot([a, b, c, d]), 4,
+     ((4,), (4, 3), (3, 2), (2,)), torch_fn=lambda a, b, c, d: _tl("multi_dot")([a, b, c, d]))
+spec("linalg_vecdot", lambda x, y: tape.linalg.vecdot(x, y), 2, (M34, (4,)), torch_fn=_tl("vecdot"))
+spec("linalg_cross", lambda x, y: tape.linalg.cross(x, y), 2, ((4, 3), (4, 3)), torch_fn=_tl("cross"))
+spec("linalg_outer", lambda x, y: tape.linalg.outer(x, y), 2, ((3,), (4,)), torch_fn=_t("outer"))
+spec("linalg_matmul", lambda x, y: tape.linalg.matmul(x, y), 2, (T234, (4, 2)), torch_fn=_tl("matmul"))
+_edge("linalg_vector_norm_zero_vector", lambda x: tape.linalg.vector_norm(x, 3), [[0.0, 0.0, 0.0]],
+      lambda x: _tl("vector_norm")(x, 3), notes="gradient 0 at 0, as PyTorch")
+_edge("linalg_norm_zero_matrix", lambda x: tape.linalg.norm(x), [[[0.0, 0.0], [0.0, 0.0]]], _tl("norm"))
+_edge("norm_ord_half_zero_element", lambda x: tape.norm(x, 0.5), [[0.0, 2.0, -1.0]],
+      lambda x: _tl("vector_norm")(x, 0.5), notes="gradient 0 at the zero element (was nan)")
+_edge("linalg_vector_norm_negative_ord_zero_element", lambda x: tape.linalg.vector_norm(x, -2), [[0.0, 2.0, -1.0]],
+      lambda x: _tl("vector_norm")(x, -2), notes="the norm is 0, with gradient 0")
+
 
 BY_NAME = {s.name: s for s in SPECS}

@@ -328,7 +328,16 @@ THIRD_ORDER_ROWS = ["exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sigmoid"
                     "mul", "div", "pow_tensor", "log1p", "erf", "atan2",
                     # the LAPACK family (issue 11): create_graph of create_graph through the Python rules
                     "cholesky", "solve_triangular_lower", "solve", "slogdet_batched", "eigh_values",
-                    "eigh_vectors_squared", "matrix_exp", "qr", "svdvals_tall", "svd_reduced_squared", "pinv"]
+                    "eigh_vectors_squared", "matrix_exp", "qr", "svdvals_tall", "svd_reduced_squared", "pinv",
+                    # compositions (issue 11): scans, scatter_reduce, activations, linalg norms and products
+                    "cumsum", "cumprod", "cumprod_with_zero", "logcumsumexp", "logcumsumexp_large_method",
+                    "cumulative_trapezoid_x", "scatter_reduce_sum", "scatter_reduce_mean_exclude_self",
+                    "scatter_reduce_prod", "scatter_reduce_prod_exclude_self", "diag_embed_offset_dims",
+                    "nan_to_num", "softsign", "tanhshrink", "mish", "celu", "selu", "softplus", "logsigmoid", "gelu",
+                    "gelu_tanh", "silu", "elu", "linalg_vector_norm", "linalg_vector_norm_ord3_dims",
+                    "linalg_vector_norm_ord_half", "linalg_vector_norm_negative_ord", "linalg_matrix_norm_fro",
+                    "linalg_norm_vector_dim", "linalg_multi_dot", "linalg_multi_dot_vectors", "linalg_vecdot",
+                    "linalg_cross"]
 
 
 @pytest.mark.parametrize("name", THIRD_ORDER_ROWS)

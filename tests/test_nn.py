@@ -330,6 +330,11 @@ ACTIVATIONS = [
     ("leaky_relu", lambda x: F.leaky_relu(x, 0.1), lambda t, x: t.nn.functional.leaky_relu(x, 0.1)),
     ("gelu", F.gelu, lambda t, x: t.nn.functional.gelu(x)),
     ("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"), lambda t, x: t.nn.functional.gelu(x, approximate="tanh")),
+    # (mish, tanhshrink and the piecewise ones have op-spec rows and tests/test_scans.py: mish's second derivative
+    # at 19 is -8e-15 in torch and 0 in tape, its tanh saturated; tanhshrink cancels digits near 0 in both)
+    ("softsign", F.softsign, lambda t, x: t.nn.functional.softsign(x)),
+    ("celu", lambda x: F.celu(x, 0.5), lambda t, x: t.nn.functional.celu(x, 0.5)),
+    ("selu", F.selu, lambda t, x: t.nn.functional.selu(x)),
 ]
 POINTS = np.array([-40.0, -25.0, -3.0, -1.0, -0.3, -1e-3, -1e-7, 1e-7, 1e-3, 0.05, 0.7, 2.0, 4.9, 5.1, 19.0, 21.0, 60.0])
 

@@ -10,8 +10,9 @@
 (10, 2)
 """
 from . import functional, init, utils
-from .layers import (ELU, GELU, Bilinear, Dropout, Flatten, Identity, LayerNorm, LeakyReLU, Linear, LogSoftmax,
-                     ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh)
+from .layers import (CELU, ELU, GELU, SELU, Bilinear, Dropout, Flatten, Hardsigmoid, Hardswish, Hardtanh, Identity,
+                     LayerNorm, LeakyReLU, Linear, LogSoftmax, Mish, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus,
+                     Softsign, Tanh, Tanhshrink)
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GaussianNLLLoss, HuberLoss, KLDivLoss, L1Loss,
                    MSELoss, NLLLoss, SmoothL1Loss)
 from .module import Module, ModuleDict, ModuleList, Sequential
@@ -19,6 +20,7 @@ from .parameter import Parameter
 
 __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Identity", "Linear", "Bilinear",
            "Flatten", "Dropout", "LayerNorm", "Tanh", "ReLU", "Sigmoid", "Softplus", "GELU", "SiLU", "ELU",
-           "LeakyReLU", "Softmax", "LogSoftmax", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
+           "LeakyReLU", "Hardtanh", "ReLU6", "Hardsigmoid", "Hardswish", "Mish", "Softsign", "Tanhshrink", "CELU",
+           "SELU", "Softmax", "LogSoftmax", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
            "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss", "GaussianNLLLoss",
            "functional", "init", "utils"]

@@ -9,6 +9,10 @@ to stay accurate where a naive formula loses digits:
   full relative precision for large negative x; ``logsigmoid(x) = -softplus(-x)``.
 - ``elu`` uses ``_expm1``, a Taylor polynomial near 0 and ``exp(x) - 1`` elsewhere.
 - ``silu(x) = x * sigmoid(x)``; ``leaky_relu`` is a ``where``.
+- ``hardtanh``, ``relu6``, ``hardsigmoid``, ``hardswish`` are nested ``where``s whose
+  branch at each bound gives PyTorch's gradient there; ``celu`` and ``selu`` use
+  ``_expm1`` as ``elu``; ``mish(x) = x tanh(softplus(x))``; ``softsign`` and
+  ``tanhshrink`` are their formulas.
 - ``gelu(approximate='tanh')`` is the tanh formula; ``gelu(approximate='none')``
   is ``0.5 x (1 + erf(x / sqrt(2)))`` with the table's ``erf``.
 
@@ -31,7 +35,8 @@ from ..ops import functions as T
 
 __all__ = [
     "linear", "bilinear", "relu", "tanh", "sigmoid", "softplus", "logsigmoid", "gelu", "silu", "elu",
-    "leaky_relu", "softmax", "log_softmax", "dropout", "layer_norm", "normalize", "pad",
+    "leaky_relu", "hardtanh", "relu6", "hardsigmoid", "hardswish", "softsign", "tanhshrink", "mish", "celu", "selu",
+    "softmax", "log_softmax", "dropout", "layer_norm", "normalize", "pad",
     "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "kl_div", "gaussian_nll_loss",
 ]
@@ -173,6 +178,88 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     if approximate != "none":
         raise RuntimeError(f"approximate argument must be either none or tanh, got {approximate!r}")
     return 0.5 * x * (1.0 + erf(x * (1.0 / math.sqrt(2.0))))
+
+
+# ---- activations composed of where, clamp-free branches and the accurate blocks above (issue 11) ---------
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """x clipped to [min_val, max_val]; gradient 1 strictly inside, 0 at and beyond the bounds (PyTorch's).
+
+    >>> import tape
+    >>> tape.nn.functional.hardtanh(tape.tensor([-2.0, 0.5, 3.0]))
+    tensor([-1.0000,  0.5000,  1.0000])
+    """
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    x = _as_tensor(input)
+    return T.where(x <= min_val, float(min_val), T.where(x >= max_val, float(max_val), x))
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(x, 0), 6): ``hardtanh(x, 0, 6)``, with its gradient 0 at 0 and 6 as PyTorch's."""
+    return hardtanh(input, 0.0, 6.0)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """0 for x <= -3, 1 for x >= 3, x / 6 + 1 / 2 between (gradient 0 at the bounds, as PyTorch's)."""
+    x = _as_tensor(input)
+    return T.where(x <= -3.0, 0.0, T.where(x >= 3.0, 1.0, x * (1.0 / 6.0) + 0.5))
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * relu6(x + 3) / 6: 0 for x <= -3, x for x >= 3, x (x + 3) / 6 between (PyTorch's gradient at the
+    bounds: 0 at -3, 1 at 3)."""
+    x = _as_tensor(input)
+    return T.where(x <= -3.0, 0.0, T.where(x >= 3.0, x, x * (x + 3.0) * (1.0 / 6.0)))
+
+
+def softsign(input: Tensor) -> Tensor:
+    """x / (1 + |x|)."""
+    x = _as_tensor(input)
+    return x / (T.abs(x) + 1.0)
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    """x - tanh(x)."""
+    x = _as_tensor(input)
+    return x - T.tanh(x)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x tanh(softplus(x)), with the accurate softplus (no linear cut-off).
+
+    >>> import tape
+    >>> round(tape.nn.functional.mish(tape.tensor(1.0)).item(), 6)
+    0.865098
+    """
+    x = _as_tensor(input)
+    return x * T.tanh(softplus(x, threshold=math.inf))
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x >= 0, alpha (exp(x / alpha) - 1) otherwise.
+
+    >>> import tape
+    >>> tape.nn.functional.celu(tape.tensor([-1.0, 1.0]))
+    tensor([-0.6321,  1.0000])
+    """
+    if alpha == 0:
+        raise RuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")
+    x = _as_tensor(input)
+    negative = x < 0.0  # x at 0 itself: PyTorch's derivatives there, 1 and then 0
+    return T.where(negative, alpha * _expm1(T.where(negative, x, 0.0) * (1.0 / alpha)), x)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """scale (x for x > 0, alpha (exp(x) - 1) otherwise), with PyTorch's constants."""
+    x = _as_tensor(input)
+    negative = x < 0.0
+    # at 0 itself PyTorch's derivatives are scale * alpha, then 0: the branch alpha * x
+    inner = T.where(negative, _SELU_ALPHA * _expm1(T.where(negative, x, 0.0)), T.where(x > 0.0, x, _SELU_ALPHA * x))
+    return _SELU_SCALE * inner
 
 
 def _softmax_dim(ndim: int) -> int:

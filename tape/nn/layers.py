@@ -287,6 +287,102 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
+class Hardtanh(Module):
+    """x clipped to [min_val, max_val] (see ``functional.hardtanh``)."""
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        if not max_val > min_val:  # PyTorch's check (an assert) and wording
+            raise AssertionError(f"max_val ({max_val}) must be greater than min_val ({min_val})")
+        self.min_val = min_val
+        self.max_val = max_val
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.hardtanh(input, self.min_val, self.max_val)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}" + (", inplace=True" if self.inplace else "")
+
+
+class ReLU6(Hardtanh):
+    """min(max(x, 0), 6)."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__(0.0, 6.0, inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class _Pointwise(Module):
+    """An activation without parameters: ``functional.<_fn>``, with PyTorch's unused ``inplace`` flag."""
+    _fn = None
+    _shows_inplace = True
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return type(self)._fn(input)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace and self._shows_inplace else ""
+
+
+class Hardsigmoid(_Pointwise):
+    """0 below -3, 1 above 3, x / 6 + 1 / 2 between."""
+    _fn = staticmethod(F.hardsigmoid)
+    _shows_inplace = False  # PyTorch's repr leaves it out
+
+
+class Hardswish(_Pointwise):
+    """x * relu6(x + 3) / 6."""
+    _fn = staticmethod(F.hardswish)
+    _shows_inplace = False
+
+
+class Mish(_Pointwise):
+    """x tanh(softplus(x))."""
+    _fn = staticmethod(F.mish)
+    _shows_inplace = False
+
+
+class SELU(_Pointwise):
+    """scale (x for x > 0, alpha (exp(x) - 1) otherwise)."""
+    _fn = staticmethod(F.selu)
+
+
+class Softsign(Module):
+    """x / (1 + |x|)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.softsign(input)
+
+
+class Tanhshrink(Module):
+    """x - tanh(x)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.tanhshrink(input)
+
+
+class CELU(Module):
+    """x for x > 0, alpha (exp(x / alpha) - 1) otherwise."""
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        self.alpha = alpha
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.celu(input, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
 class Softmax(Module):
     """softmax along ``dim``."""
 
