@@ -78,6 +78,10 @@ def _bind() -> str:
 
 _STUBS: list = []
 LIBRARY = _bind()
+if not LIBRARY:
+    from tape import _registry
+    _registry.UNAVAILABLE[Family.LAPACK] = ("call LAPACK, which this process does not have (tape's linear algebra "
+                                            "needs the OpenBLAS bundled in numpy's wheels)")
 
 
 def require(name: str) -> None:

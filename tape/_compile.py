@@ -179,6 +179,9 @@ class Program:
                                "table differs from this one's, so its recorded ops would be read as other ops; "
                                "compile the function again with this version")
         self.__dict__.update(d)
+        for family, why in R.UNAVAILABLE.items():  # e.g. no LAPACK in this process (ops/lapack.py)
+            if any(R.OPS[op].family == family for op in np.unique(self.rec[:, 0]).tolist()):
+                raise RuntimeError(f"tape.compile: this compiled function holds records that {why}")
 
     def _ready(self) -> "_Runtime":
         rt = self._runtime

@@ -125,6 +125,9 @@ def table_digest() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+# families whose kernels cannot run in this process -> why (ops/ fills it in: ops/lapack.py without LAPACK)
+UNAVAILABLE: dict = {}
+
 # what ops/ fills in: op id -> (reads operand a, reads operand b, reads its output) in its VJP; an op absent
 # from it is taken to read all three (the safe side of PyTorch's saved-tensor version check)
 SAVES: dict = {}

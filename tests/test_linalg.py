@@ -210,3 +210,17 @@ def test_pinv_drops_small_singular_values_and_lstsq_reports_the_rank():
     result = tape.linalg.lstsq(tape.tensor(a), tape.ones(4, 2))
     assert int(result.rank) == 1
     np.testing.assert_allclose(result.solution.numpy(), np.linalg.pinv(a) @ np.ones((4, 2)), atol=1e-13)
+
+
+def test_a_pickled_program_with_lapack_records_is_refused_where_lapack_is_missing(monkeypatch):
+    import pickle
+
+    from tape import _registry
+    compiled = tape.compile(lambda a: tape.linalg.cholesky(a).sum(), tape.tensor(_spd(3)))
+    data = pickle.dumps(compiled)
+    monkeypatch.setitem(_registry.UNAVAILABLE, _registry.Family.LAPACK, "call LAPACK, which is missing")
+    with pytest.raises(RuntimeError, match="holds records that call LAPACK"):
+        pickle.loads(data)
+    monkeypatch.delitem(_registry.UNAVAILABLE, _registry.Family.LAPACK)
+    value, _ = pickle.loads(data).value_and_grad(tape.tensor(4.0 * np.eye(3)))
+    assert float(value) == pytest.approx(6.0)
