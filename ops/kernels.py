@@ -77,6 +77,7 @@ K_SLOGDET = 4
 K_EIGH = 5
 K_QR = 6
 K_SVD = 7
+K_LU = 8
 SM_SOFTMAX = 1  # the softmax family
 SM_LOG_SOFTMAX = 2
 SM_LOGSUMEXP = 3
@@ -861,7 +862,7 @@ def _known(family, body):
     if family == FAMILY_SOFTMAX:
         return SM_SOFTMAX <= body <= SM_LOGSUMEXP
     if family == FAMILY_LAPACK:
-        return K_CHOLESKY <= body <= K_SVD
+        return K_CHOLESKY <= body <= K_LU
     if family == FAMILY_WHERE or family == FAMILY_FIRST_HIT or family == FAMILY_KEEP or family == FAMILY_CUSTOM:
         return body == 0 or body == 1
     return family == FAMILY_NONE

@@ -34,7 +34,7 @@ from tape._tensor import Tensor, record
 from . import primitives as P
 from ._numba import jit, jit_entry, jit_inline, unit
 from .kernels import (DONE, ERR_SINGULAR, ERR_UNKNOWN_OP, FAMILY_LAPACK, K_CHOLESKY, K_EIGH, K_QR, K_SLOGDET,
-                      K_SOLVE, K_SVD, K_TRIANGULAR, _adjoint, _columns, _shape_id, _sweep_unit_state, _value)
+                      K_LU, K_SOLVE, K_SVD, K_TRIANGULAR, _adjoint, _columns, _shape_id, _sweep_unit_state, _value)
 from .table import register
 
 # ---- the library --------------------------------------------------------------------
@@ -379,6 +379,20 @@ def _forward_svd(flags, va, out):
 
 
 @jit_inline
+def _forward_lu(va, out, batch, n):
+    """A (n, n): packed (n + 1, n), LAPACK's LU factors (L's unit diagonal implied) and its 1-based pivots."""
+    lu = np.empty(n * n, np.float64)
+    ipiv = np.empty(max(n, 1), np.int64)
+    size = (n + 1) * n
+    for t in range(batch):
+        _lu(va, t * n * n, n, lu, ipiv)  # a singular U is a valid factorisation (torch's lu_factor too)
+        _copy(lu, 0, out, t * size, n * n)
+        for i in range(n):
+            out[t * size + n * n + i] = ipiv[i]
+    return DONE
+
+
+@jit_inline
 def _forward(body, flags, va, vb, out, batch, n):
     """The value of one record of the family into ``out``; DONE or ERR_SINGULAR."""
     if body == K_CHOLESKY:
@@ -395,6 +409,8 @@ def _forward(body, flags, va, vb, out, batch, n):
         return _forward_qr(flags, va, out, n)
     if body == K_SVD:
         return _forward_svd(flags, va, out)
+    if body == K_LU:
+        return _forward_lu(va, out, batch, n)
     return ERR_UNKNOWN_OP
 
 
@@ -544,6 +560,35 @@ def _vjp_svd(flags, va, vy, g, ga):
 
 
 @jit_inline
+def _vjp_lu(vy, g, ga, batch, n):
+    """A = P L U: gA = P L^-T (tril(L^T gL, -1) + triu(gU U^T)) U^-T, gL and gU the strictly lower and the
+    upper part of the factors' gradient (the pivots have none)."""
+    size = (n + 1) * n
+    lower = np.empty(n * n, np.float64)
+    upper = np.empty(n * n, np.float64)
+    for t in range(batch):
+        o = t * size
+        _copy(g, o, lower, 0, n * n)
+        _copy(g, o, upper, 0, n * n)
+        _triangle(lower, 0, n, False, 0.0)  # gL: strictly lower
+        _triangle(upper, 0, n, True, 1.0)  # gU: upper
+        _trmm(_ROW, _LEFT, _LOWER, _TRANS, _UNIT, n, n, 1.0, _ptr(vy, o), n, _ptr(lower, 0), n)
+        _trmm(_ROW, _RIGHT, _UPPER, _TRANS, _NONUNIT, n, n, 1.0, _ptr(vy, o), n, _ptr(upper, 0), n)
+        _triangle(lower, 0, n, False, 0.0)
+        _triangle(upper, 0, n, True, 1.0)
+        _add(upper, 0, lower, 0, n * n)
+        _tri(True, False, True, True, n, n, vy, o, n, lower, 0, n)
+        _tri(False, True, True, False, n, n, vy, o, n, lower, 0, n)
+        for i in range(n - 1, -1, -1):  # rows back through the interchanges, last first
+            p = int(vy[o + n * n + i]) - 1
+            if p != i:
+                for j in range(n):
+                    lower[i * n + j], lower[p * n + j] = lower[p * n + j], lower[i * n + j]
+        _add(lower, 0, ga, t * n * n, n * n)
+    return DONE
+
+
+@jit_inline
 def _vjp(body, flags, va, vb, vy, g, ga, gb, need_a, need_b, batch, n):
     """Add one record's VJP to the operands' adjoints ``ga``/``gb`` (where ``need_a``/``need_b``);
     DONE or ERR_SINGULAR."""
@@ -560,6 +605,8 @@ def _vjp(body, flags, va, vb, vy, g, ga, gb, need_a, need_b, batch, n):
         return _vjp_qr(flags, va, vy, g, ga, n)
     if body == K_SVD:
         return _vjp_svd(flags, va, vy, g, ga)
+    if body == K_LU:
+        return _vjp_lu(vy, g, ga, batch, n)
     return ERR_UNKNOWN_OP
 
 
@@ -871,3 +918,58 @@ def svd_packed(a: Tensor) -> Tensor:
                  rows=m, error="linalg.svd: The algorithm failed to converge because the input matrix is "
                                "ill-conditioned or has too many repeated singular values.")
     return record(SVD, _typed(value, a), (a,), iconsts=[m, n])
+
+
+# ---- lu_factor ------------------------------------------------------------------------
+def _lu_vjp(g, y, xs, r):
+    from .functions import tril, triu
+    n = y.shape[-1]
+    lu, perm = y[..., :n, :], permutation(y[..., n, :])
+    L, U = tril(lu, -1) + _eye_like(lu), triu(lu)
+    gl, gu = tril(g[..., :n, :], -1), triu(g[..., :n, :])
+    m = tril(_mT(L) @ gl, -1) + triu(gu @ _mT(U))
+    x = solve_triangular(_mT(L), m, upper=True, unitriangular=True)
+    x = solve_triangular(_mT(U), x, upper=False, left=False)
+    return (rows_from(x, inverse(perm)),)
+
+
+LU = register("lu_factor", "LinalgLuFactorExBackward0", Family.LAPACK, K_LU, 1, _lu_vjp).id
+
+
+def lu_packed(a: Tensor) -> Tensor:
+    """(..., n + 1, n) for a square A: LAPACK's LU factors, then its 1-based pivots (as floats)."""
+    a = P._float_operand(a)
+    _square("linalg.lu_factor", a)
+    n = a.shape[-1]
+    value = _run("linalg.lu_factor", K_LU, a._array(), None, tuple(a.shape[:-2]) + (n + 1, n))
+    return record(LU, _typed(value, a), (a,))
+
+
+def permutation(pivots) -> np.ndarray:
+    """perm with ``(P^T A)[..., i, :] = A[..., perm[i], :]`` for LAPACK's 1-based pivots (..., n)."""
+    piv = np.asarray(pivots._array() if isinstance(pivots, Tensor) else pivots).astype(np.int64) - 1
+    perm = np.broadcast_to(np.arange(piv.shape[-1]), piv.shape).copy()
+    flat, fp = perm.reshape(-1, piv.shape[-1]), piv.reshape(-1, piv.shape[-1])
+    for row, swaps in zip(flat, fp):
+        for i, p in enumerate(swaps):
+            row[i], row[p] = row[p], row[i]
+    return perm
+
+
+def inverse(perm: np.ndarray) -> np.ndarray:
+    out = np.empty_like(perm)
+    np.put_along_axis(out, perm, np.broadcast_to(np.arange(perm.shape[-1]), perm.shape), axis=-1)
+    return out
+
+
+def rows_from(x: Tensor, perm: np.ndarray) -> Tensor:
+    """x[..., perm[..., i], :] row by row (perm batched like x's leading dims)."""
+    from .functions import take_along_dim
+    idx = np.broadcast_to(perm[..., :, None], tuple(x.shape[:-2]) + (perm.shape[-1], x.shape[-1]))
+    return take_along_dim(x, _index_tensor(idx), dim=-2)
+
+
+def _index_tensor(idx: np.ndarray) -> Tensor:
+    from tape._creation import tensor
+    from tape._dtype import int64
+    return tensor(np.ascontiguousarray(idx), dtype=int64)

@@ -345,7 +345,8 @@ def _eye(A: Tensor) -> Tensor:
 
 
 from .ops import functions as _functions  # noqa: E402
-from ._creation import eye as _eye_factory, zeros as _zeros  # noqa: E402
+from ._creation import eye as _eye_factory, tensor as _tensor_factory, zeros as _zeros  # noqa: E402
+from ._tensor import escape as _escape  # noqa: E402
 from ._dtype import float32 as _float32, int64 as _int64  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -442,6 +443,57 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None) -> tuple:
     return _Lstsq(X, empty, rank, empty)
 
 
+_LUFactor = _namedtuple("lu_factor", ["LU", "pivots"])
+_PLU = _namedtuple("lu", ["P", "L", "U"])
+
+
+def lu_factor(A: Tensor, *, pivot: bool = True) -> tuple:
+    """(LU, pivots) of a batch of square matrices by partial pivoting (torch.linalg.lu_factor): ``A = P L U``
+    with L's unit diagonal implied, pivots 1-based (int32). Inside tape.compile the pivots are a guarded value
+    (a replay whose pivoting differs records again or raises BranchChanged)."""
+    if not pivot:
+        raise RuntimeError("linalg.lu_factor: LU without pivoting is not implemented on the CPU")
+    A = _as_tensor(A)
+    packed = _lapack.lu_packed(A)
+    n = A.shape[-1]
+    pivots = packed[..., n, :]
+    _escape(pivots, 0, "lu_factor's pivots")
+    return _LUFactor(packed[..., :n, :], _tensor_factory(pivots._array().astype(np.int32)))
+
+
+def lu_solve(LU: Tensor, pivots: Tensor, B: Tensor, *, left: bool = True, adjoint: bool = False) -> Tensor:
+    """X with ``A X = B`` from ``lu_factor(A)`` (``A^T X = B`` where ``adjoint``; ``X A = B`` where not
+    ``left``), torch.linalg.lu_solve: a permutation and two triangular solves."""
+    LU, B = _as_tensor(LU), _as_tensor(B)
+    if not left:
+        return lu_solve(LU, pivots, B.transpose(-2, -1), adjoint=not adjoint).transpose(-2, -1)
+    perm = _lapack.permutation(pivots)
+    if not adjoint:
+        y = solve_triangular(LU, _lapack.rows_from(B, perm), upper=False, unitriangular=True)
+        return solve_triangular(LU, y, upper=True)
+    lut = LU.transpose(-2, -1)
+    z = solve_triangular(lut, solve_triangular(lut, B, upper=False), upper=True, unitriangular=True)
+    return _lapack.rows_from(z, _lapack.inverse(perm))
+
+
+def lu_unpack(LU_data: Tensor, LU_pivots: Tensor, unpack_data: bool = True, unpack_pivots: bool = True) -> tuple:
+    """(P, L, U) from ``lu_factor``'s output (torch.lu_unpack)."""
+    LU_data = _as_tensor(LU_data)
+    n = LU_data.shape[-1]
+    perm = _lapack.permutation(LU_pivots)
+    P = np.zeros(tuple(perm.shape) + (n,))
+    np.put_along_axis(P, perm[..., :, None], 1.0, axis=-1)  # P^T[i, perm[i]] = 1
+    P = _tensor_factory(np.swapaxes(P, -1, -2).copy(), dtype=LU_data.dtype)
+    L = _functions.tril(LU_data, -1) + _eye(LU_data)
+    U = _functions.triu(LU_data)
+    return _PLU(P, L, U)
+
+
+def lu(A: Tensor, *, pivot: bool = True) -> tuple:
+    """(P, L, U) with ``A = P L U`` for a batch of square matrices (torch.linalg.lu)."""
+    return _PLU(*lu_unpack(*lu_factor(A, pivot=pivot)))
+
+
 def _cholesky_deprecated(A: Tensor, upper: bool = False) -> Tensor:
     """torch.cholesky (deprecated in torch in favour of torch.linalg.cholesky)."""
     return cholesky(A, upper=upper)
@@ -460,6 +512,7 @@ _TriangularSolve = _namedtuple("triangular_solve", ["solution", "cloned_coeffici
 # the top-level names torch has, and Tensor methods
 TOP_LEVEL = {"cholesky": _cholesky_deprecated, "cholesky_solve": cholesky_solve, "cholesky_inverse": cholesky_inverse,
              "det": det, "logdet": logdet, "slogdet": slogdet, "inverse": inv, "matrix_exp": matrix_exp,
-             "triangular_solve": _triangular_solve}
+             "triangular_solve": _triangular_solve, "lu_unpack": lu_unpack}
 for _name, _fn in TOP_LEVEL.items():
-    setattr(Tensor, _name, _fn)
+    if _name != "lu_unpack":  # a function in torch, not a Tensor method
+        setattr(Tensor, _name, _fn)

@@ -477,6 +477,15 @@ spec("svd_wide_reconstruct", lambda x: (lambda r: (r.U * r.S.unsqueeze(-2)) @ r.
 spec("pinv", lambda x: _la(x, "pinv")(x), 1, ((4, 3),), torch_fn=lambda x: _la(x, "pinv")(x))
 spec("lstsq", lambda a, b: _la(a, "lstsq")(a, b).solution, 2, ((5, 3), (5, 2)),
      torch_fn=lambda a, b: _la(a, "lstsq")(a, b).solution)
+spec("lu_factor", lambda x: _la(x, "lu_factor")(x).LU, 1, (B233,), torch_fn=lambda x: _la(x, "lu_factor")(x).LU,
+     guarded=True)
+spec("lu_solve", lambda a, b: _la(a, "lu_solve")(*_la(a, "lu_factor")(a), b), 2, (M33, (3, 2)),
+     torch_fn=lambda a, b: _la(a, "lu_solve")(*_la(a, "lu_factor")(a), b), guarded=True)
+spec("lu_solve_adjoint_right", lambda a, b: _la(a, "lu_solve")(*_la(a, "lu_factor")(a), b, left=False, adjoint=True),
+     2, (B233, (2, 2, 3)),
+     torch_fn=lambda a, b: _la(a, "lu_solve")(*_la(a, "lu_factor")(a), b, left=False, adjoint=True), guarded=True)
+spec("lu", lambda x: tuple(_la(x, "lu")(x))[1:], 1, (M33,), torch_fn=lambda x: tuple(_la(x, "lu")(x))[1:],
+     guarded=True)
 spec("matrix_norm_2_dims", lambda x: _la(x, "matrix_norm")(x, 2, dim=(0, 2)), 1, (T234,),
      torch_fn=lambda x: _la(x, "matrix_norm")(x, 2, dim=(0, 2)))
 spec("matrix_norm_nuc_keepdim", lambda x: _la(x, "matrix_norm")(x, "nuc", keepdim=True), 1, (T234,),

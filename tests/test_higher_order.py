@@ -328,7 +328,7 @@ THIRD_ORDER_ROWS = ["exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sigmoid"
                     "mul", "div", "pow_tensor", "log1p", "erf", "atan2",
                     # the LAPACK family (issue 11): create_graph of create_graph through the Python rules
                     "cholesky", "solve_triangular_lower", "solve", "slogdet_batched", "eigh_values",
-                    "eigh_vectors_squared", "matrix_exp", "qr", "svdvals_tall", "svd_reduced_squared", "pinv",
+                    "eigh_vectors_squared", "matrix_exp", "qr", "svdvals_tall", "svd_reduced_squared", "pinv", "lu_solve",
                     # compositions (issue 11): scans, scatter_reduce, activations, linalg norms and products
                     "cumsum", "cumprod", "cumprod_with_zero", "logcumsumexp", "logcumsumexp_large_method",
                     "cumulative_trapezoid_x", "scatter_reduce_sum", "scatter_reduce_mean_exclude_self",

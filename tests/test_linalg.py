@@ -224,3 +224,28 @@ def test_a_pickled_program_with_lapack_records_is_refused_where_lapack_is_missin
     monkeypatch.delitem(_registry.UNAVAILABLE, _registry.Family.LAPACK)
     value, _ = pickle.loads(data).value_and_grad(tape.tensor(4.0 * np.eye(3)))
     assert float(value) == pytest.approx(6.0)
+
+
+def test_lu_pivots_are_guarded_in_a_replay():
+    def f(a, b):
+        return tape.linalg.lu_solve(*tape.linalg.lu_factor(a), b).sum()
+
+    a0 = np.array([[4.0, 1.0], [1.0, 3.0]])  # no row interchange
+    swapped = np.array([[1.0, 3.0], [4.0, 1.0]])  # the second row pivots
+    b = np.array([[1.0], [2.0]])
+    compiled = tape.compile(f, tape.tensor(a0), tape.tensor(b))
+    value, _ = compiled.value_and_grad(tape.tensor(a0 + 0.1 * np.eye(2)), tape.tensor(b))
+    assert float(value) == pytest.approx(np.linalg.solve(a0 + 0.1 * np.eye(2), b).sum(), rel=1e-13)
+    with pytest.raises(tape.BranchChanged, match="lu_factor's pivots"):
+        compiled.value_and_grad(tape.tensor(swapped), tape.tensor(b))
+    again = tape.compile(f, tape.tensor(a0), tape.tensor(b), retrace=True)
+    value, (ga, gb) = again.value_and_grad(tape.tensor(swapped), tape.tensor(b))
+    assert float(value) == pytest.approx(np.linalg.solve(swapped, b).sum(), rel=1e-13)
+    inv = np.linalg.inv(swapped)
+    np.testing.assert_allclose(np.asarray(gb), inv.T @ np.ones((2, 1)), rtol=1e-12)
+
+
+def test_lu_unpack_reconstructs_the_matrix():
+    a = RNG.standard_normal((3, 4, 4))
+    P, L, U = tape.lu_unpack(*tape.linalg.lu_factor(tape.tensor(a)))
+    np.testing.assert_allclose((P @ L @ U).numpy(), a, atol=1e-13)
