@@ -414,18 +414,75 @@ def _forward(body, flags, va, vb, out, batch, n):
     return ERR_UNKNOWN_OP
 
 
+CHOLESKY_BLOCK = 16  # the block size of the reverse Cholesky sweep (measured at n = 200: 8, 32 and 64 slower)
+
+
+@jit
+def _cholesky_block_reverse(L, lo, w, j, nb, n):
+    """The reverse of the unblocked Cholesky of the nb x nb diagonal block at (j, j): ``w`` holds the adjoint of
+    the block's factor on entry (lower triangle) and that of the block's input on exit (Murray 2016, level 2)."""
+    for q in range(nb - 1, -1, -1):
+        jj = j + q
+        d = L[lo + jj * n + jj]
+        s = 0.0
+        for i in range(q + 1, nb):
+            s += L[lo + (j + i) * n + jj] * w[(j + i) * n + jj]
+        w[jj * n + jj] -= s / d
+        for i in range(q + 1, nb):
+            w[(j + i) * n + jj] /= d
+        for i in range(q + 1, nb):
+            ci = w[(j + i) * n + jj]
+            for col in range(q):
+                w[(j + i) * n + j + col] -= ci * L[lo + jj * n + j + col]
+                w[jj * n + j + col] -= ci * L[lo + (j + i) * n + j + col]
+        w[jj * n + jj] /= 2.0 * d
+        a = 2.0 * w[jj * n + jj]
+        for col in range(q):
+            w[jj * n + j + col] -= a * L[lo + jj * n + j + col]
+
+
+@jit
+def _subtract_lower(tmp, w, o, n, nb, symmetric):
+    """w's nb x nb block at o -= the lower triangle of tmp; or, where ``symmetric``, tmp := w's block + its
+    transpose (the block holds a lower triangle)."""
+    for i in range(nb):
+        for j in range(nb):
+            if symmetric:
+                tmp[i * nb + j] = (w[o + i * n + j] if j <= i else 0.0) + (w[o + j * n + i] if i <= j else 0.0)
+            elif j <= i:
+                w[o + i * n + j] -= tmp[i * nb + j]
+
+
 @jit_inline
 def _vjp_cholesky(vy, g, ga, batch, n):
-    """gA = sym(L^-T phi(L^T gL) L^-1), phi: the lower triangle, half the diagonal."""
-    p = np.empty(n * n, np.float64)
+    """gA = sym(L^-T phi(L^T gL) L^-1) (phi: the lower triangle, half the diagonal), computed by the blocked
+    reverse of the Cholesky factorisation (I. Murray, "Differentiation of the Cholesky decomposition", 2016):
+    about the factorisation's own n^3 / 3 multiply-adds, in BLAS calls on blocks of CHOLESKY_BLOCK rows,
+    where the formula's three triangular products cost about 3 n^3 / 2."""
+    nb0 = CHOLESKY_BLOCK
+    w = np.empty(n * n, np.float64)
+    tmp = np.empty(nb0 * nb0, np.float64)
     for t in range(batch):
         o = t * n * n
-        _copy(g, o, p, 0, n * n)  # p = L^T gL (a triangular product: half a general one's work)
-        _trmm(_ROW, _LEFT, _LOWER, _TRANS, _NONUNIT, n, n, 1.0, _ptr(vy, o), n, _ptr(p, 0), n)
-        _triangle(p, 0, n, False, 0.5)
-        _tri(True, False, True, False, n, n, vy, o, n, p, 0, n)
-        _tri(False, False, False, False, n, n, vy, o, n, p, 0, n)
-        _add_symmetric(p, ga, o, n, 0.5, False)
+        _copy(g, o, w, 0, n * n)
+        _triangle(w, 0, n, False, 1.0)
+        for jb in range((n - 1) // nb0, -1, -1):
+            j = jb * nb0
+            k = min(j + nb0, n)
+            nb = k - j
+            rest = n - k
+            if rest > 0:  # the panel below the block: C = (C0 - B R^T) D^-T
+                _tri(False, False, False, False, rest, nb, vy, o + j * n + j, n, w, k * n + j, n)
+                _mm(True, False, nb, nb, rest, 1.0, w, k * n + j, n, vy, o + k * n + j, n, 0.0, tmp, 0, nb)
+                _subtract_lower(tmp, w, j * n + j, n, nb, False)
+                if j > 0:
+                    _mm(False, False, rest, j, nb, -1.0, w, k * n + j, n, vy, o + j * n, n, 1.0, w, k * n, n)
+                    _mm(True, False, nb, j, rest, -1.0, w, k * n + j, n, vy, o + k * n, n, 1.0, w, j * n, n)
+            _cholesky_block_reverse(vy, o, w, j, nb, n)  # D = chol(D0 - R R^T)
+            if j > 0:
+                _subtract_lower(tmp, w, j * n + j, n, nb, True)
+                _mm(False, False, nb, j, nb, -1.0, tmp, 0, nb, vy, o + j * n, n, 1.0, w, j * n, n)
+        _add_symmetric(w, ga, o, n, 0.5, False)
     return DONE
 
 
