@@ -893,15 +893,14 @@ def cdist(x1, x2, p: float = 2.0) -> Tensor:
 
 
 def matrix_power(x, n: int) -> Tensor:
-    """``x`` multiplied by itself ``n`` times (the identity for 0); negative powers need an inverse, which tape
-    does not have yet."""
+    """``x`` multiplied by itself ``n`` times (the identity for 0; the inverse's power for negative ``n``)."""
     x = _as(x)
     if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
         raise RuntimeError(f"linalg.matrix_power: A must be batches of square matrices, but they are "
                            f"{x.shape[-2] if x.ndim >= 2 else 1} by {x.shape[-1] if x.ndim else 1} matrices")
     if n < 0:
-        raise NotImplementedError("matrix_power with a negative exponent needs linalg.inv, which tape does not "
-                                  "have yet")
+        from tape.linalg import inv
+        x, n = inv(x), -n
     if n == 0:
         return _wrap(np.broadcast_to(np.eye(x.shape[-1], dtype=x._dt), x.shape).copy())
     result, base = None, x

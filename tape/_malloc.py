@@ -7,11 +7,13 @@ first) is a fresh mapping, and memory freed at the top of the heap goes back to
 the system past the trim threshold, so each iteration of a loop touches new
 pages: a 200 x 200 multiply that numpy does in 13 us took 184 us while the
 results were held (page faults). PyTorch avoids the same cost with its own
-allocator. Raising both thresholds keeps arrays up to 16 MiB on the heap and up
+allocator. Raising both thresholds keeps arrays up to 4 MiB on the heap and up
 to 64 MiB of freed memory in the process for reuse: measured on this machine,
-bench/mlp_train's step went from 12 to 6.1 ms and bench/pinn's from 23.5 to
-14.4 ms, with steady memory in bench/memory_loops unchanged. The settings are
-process-wide (mallopt), made once when tape is imported.
+bench/mlp_train's step went from 9.9-12 to 5.2-6.3 ms and bench/pinn's from
+23.5-35 to 15-17 ms, with steady memory in bench/memory_loops unchanged and
+bench/memory_per_op's RSS per op unchanged (48 B; with a 16 MiB mmap threshold
+the tape's growing columns were copied on the heap instead of remapped: 66-73 B).
+The settings are process-wide (mallopt), made once when tape is imported.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import sys
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD = 16 << 20
+MMAP_THRESHOLD = 4 << 20
 TRIM_THRESHOLD = 64 << 20
 
 

@@ -351,6 +351,16 @@ from ._dtype import float32 as _float32, int64 as _int64  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+def matrix_power(A: Tensor, n: int) -> Tensor:
+    """A to the integer power n (torch.linalg.matrix_power): repeated squaring; negative n through ``inv``."""
+    return _functions.matrix_power(A, n)
+
+
+def diagonal(A: Tensor, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+    """torch.linalg.diagonal: ``A.diagonal`` with its defaults on the last two dims."""
+    return _functions.diagonal(A, offset, dim1, dim2)
+
+
 _QR = _namedtuple("qr", ["Q", "R"])
 _SVD = _namedtuple("svd", ["U", "S", "Vh"])
 _Lstsq = _namedtuple("lstsq", ["solution", "residuals", "rank", "singular_values"])

@@ -486,6 +486,8 @@ spec("lu_solve_adjoint_right", lambda a, b: _la(a, "lu_solve")(*_la(a, "lu_facto
      torch_fn=lambda a, b: _la(a, "lu_solve")(*_la(a, "lu_factor")(a), b, left=False, adjoint=True), guarded=True)
 spec("lu", lambda x: tuple(_la(x, "lu")(x))[1:], 1, (M33,), torch_fn=lambda x: tuple(_la(x, "lu")(x))[1:],
      guarded=True)
+spec("matrix_power_negative", lambda x: _lib(x).linalg.matrix_power(_dominant(x), -2), 1, (B233,),
+     torch_fn=lambda x: _lib(x).linalg.matrix_power(_dominant(x), -2))
 spec("matrix_norm_2_dims", lambda x: _la(x, "matrix_norm")(x, 2, dim=(0, 2)), 1, (T234,),
      torch_fn=lambda x: _la(x, "matrix_norm")(x, 2, dim=(0, 2)))
 spec("matrix_norm_nuc_keepdim", lambda x: _la(x, "matrix_norm")(x, "nuc", keepdim=True), 1, (T234,),

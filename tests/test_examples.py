@@ -60,25 +60,25 @@ def test_example_skips_the_plot_cleanly_without_matplotlib(tmp_path, warm_kernel
     assert "skipping the plot" in result.stdout and not list(tmp_path.iterdir())
 
 
-def test_ode_fit_runs_without_scipy(warm_kernels):
-    """CI installs only the test extra: the ODE example must still run and check itself without scipy."""
-    script = ROOT / "examples" / "ode_fit.py"
+def _run_without_scipy(name: str) -> subprocess.CompletedProcess:
+    """Run examples/NAME with scipy unimportable (as CI, which installs only the test extra), --no-plot."""
+    script = ROOT / "examples" / name
     blocked = ("import runpy, sys; sys.modules['scipy'] = None; sys.modules['scipy.optimize'] = None; "
                f"sys.path.insert(0, {str(script.parent)!r}); "
                f"sys.argv = [{str(script)!r}, '--no-plot']; "
                f"runpy.run_path({str(script)!r}, run_name='__main__')")
     result = subprocess.run([sys.executable, "-c", blocked], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_ode_fit_runs_without_scipy(warm_kernels):
+    """CI installs only the test extra: the ODE example must still run and check itself without scipy."""
+    result = _run_without_scipy("ode_fit.py")
     assert "skipping the L-BFGS-B phase" in result.stdout and "max relative error" in result.stdout
 
 
 def test_gp_regression_fits_without_scipy(warm_kernels):
     """Without scipy the GP example fits with tape.optim.LBFGS and still asserts the fit."""
-    script = ROOT / "examples" / "gp_regression.py"
-    blocked = ("import runpy, sys; sys.modules['scipy'] = None; sys.modules['scipy.optimize'] = None; "
-               f"sys.path.insert(0, {str(script.parent)!r}); "
-               f"sys.argv = [{str(script)!r}, '--no-plot']; "
-               f"runpy.run_path({str(script)!r}, run_name='__main__')")
-    result = subprocess.run([sys.executable, "-c", blocked], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = _run_without_scipy("gp_regression.py")
     assert "fitting with tape.optim.LBFGS instead" in result.stdout and "gradient at the fit" in result.stdout
