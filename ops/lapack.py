@@ -731,6 +731,14 @@ def _run(name: str, body: int, a: np.ndarray, b, shape: tuple, flags=_NO_FLAGS, 
     return out.reshape(shape)
 
 
+def _matrices(name: str, a) -> Tensor:
+    """``a`` as a float tensor of (batches of) matrices, or torch's error."""
+    a = P._float_operand(a)
+    if a.ndim < 2:
+        raise RuntimeError(f"{name}: The input tensor A must have at least 2 dimensions.")
+    return a
+
+
 def _square(name: str, a: Tensor) -> None:
     if a.ndim < 2:
         raise RuntimeError(f"{name}: The input tensor A must have at least 2 dimensions.")
@@ -934,9 +942,7 @@ QR = register("qr", "LinalgQrBackward0", Family.LAPACK, K_QR, 1, _qr_vjp).id
 
 def qr_packed(a: Tensor) -> Tensor:
     """(..., m + n, n) for A (..., m, n) with m >= n: the reduced Q's rows, then R's."""
-    a = P._float_operand(a)
-    if a.ndim < 2:
-        raise RuntimeError("linalg.qr: The input tensor A must have at least 2 dimensions.")
+    a = _matrices("linalg.qr", a)
     m, n = a.shape[-2], a.shape[-1]
     value = _run("linalg.qr", K_QR, a._array(), None, tuple(a.shape[:-2]) + (m + n, n), (m, 0, 0), rows=m)
     return record(QR, _typed(value, a), (a,), iconsts=[m])
@@ -967,9 +973,7 @@ SVD = register("svd", "LinalgSvdBackward0", Family.LAPACK, K_SVD, 1, _svd_vjp).i
 
 def svd_packed(a: Tensor) -> Tensor:
     """(..., m + 1 + n, max(m, n)) for A (..., m, n): U (m, m), the singular values, Vh (n, n)."""
-    a = P._float_operand(a)
-    if a.ndim < 2:
-        raise RuntimeError("linalg.svd: The input tensor A must have at least 2 dimensions.")
+    a = _matrices("linalg.svd", a)
     m, n = a.shape[-2], a.shape[-1]
     value = _run("linalg.svd", K_SVD, a._array(), None, tuple(a.shape[:-2]) + (m + 1 + n, max(m, n)), (m, n, 0),
                  rows=m, error="linalg.svd: The algorithm failed to converge because the input matrix is "

@@ -9,15 +9,25 @@ Python per record.
 """
 from __future__ import annotations
 
-# ---- norms and products (compositions of tape's ops) -------------------------------
 import builtins
 import math
+from collections import namedtuple as _namedtuple
 from typing import Sequence
+
+import numpy as np
 
 from tape._dtype import to_numpy_dtype as _to_numpy_dtype
 from tape._tensor import Tensor, _norm_dim
 from tape.ops import functions as _F
+from tape.ops import lapack as _lapack
 
+from ._creation import eye as _eye_factory, tensor as _tensor_factory, zeros as _zeros
+from ._dtype import float32 as _float32, int64 as _int64
+from ._tensor import escape as _escape
+
+_functions = _F
+
+# ---- norms and products (compositions of tape's ops) -------------------------------
 _TORCH_LOWER_NAMES = {"float64": "double", "float32": "float", "float16": "half", "int64": "long", "int32": "int",
                       "int16": "short", "int8": "char", "uint8": "unsigned char", "bool": "bool"}
 
@@ -228,11 +238,6 @@ outer = _F.outer
 
 
 # ---- factorisations and solves (the LAPACK family) ----------------------------------
-from collections import namedtuple as _namedtuple
-
-from .ops import lapack as _lapack
-from ._tensor import Tensor
-
 solve_triangular = _lapack.solve_triangular
 solve = _lapack.solve
 
@@ -344,11 +349,6 @@ def _eye(A: Tensor) -> Tensor:
     return _eye_factory(A.shape[-1], dtype=A.dtype)
 
 
-from .ops import functions as _functions  # noqa: E402
-from ._creation import eye as _eye_factory, tensor as _tensor_factory, zeros as _zeros  # noqa: E402
-from ._tensor import escape as _escape  # noqa: E402
-from ._dtype import float32 as _float32, int64 as _int64  # noqa: E402
-import numpy as np  # noqa: E402
 
 
 def matrix_power(A: Tensor, n: int) -> Tensor:
@@ -435,13 +435,13 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None) -> tuple:
     solution. As torch's default CPU driver ('gelsy'), residuals and singular_values are empty; rank is
     the numerical rank."""
     if driver not in (None, "gelsy", "gelsd", "gelss", "gels"):
-        raise RuntimeError(f"torch.linalg.lstsq: parameter `driver` should be one of (gels, gelsy, gelsd, gelss)")
+        raise RuntimeError("torch.linalg.lstsq: parameter `driver` should be one of (gels, gelsy, gelsd, gelss)")
     A, B = _as_tensor(A), _as_tensor(B)
     if A.ndim < 2:
         raise RuntimeError("torch.linalg.lstsq: input must have at least 2 dimensions.")
     vector = B.ndim == A.ndim - 1
     if (B.shape[-1] if vector else B.shape[-2]) != A.shape[-2]:
-        raise RuntimeError(f"torch.linalg.lstsq: input.size(-2) should match other.size(-2)")
+        raise RuntimeError("torch.linalg.lstsq: input.size(-2) should match other.size(-2)")
     m, n = A.shape[-2], A.shape[-1]
     eps = float(np.finfo(np.float32 if A.dtype == _float32 else np.float64).eps)
     rtol = max(m, n) * eps if rcond is None or rcond < 0 else rcond
