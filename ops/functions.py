@@ -87,6 +87,7 @@ del _decl
 
 
 absolute = abs
+arctan2 = atan2  # noqa: F821 - declared public above (torch's alias)
 
 
 def square(x) -> Tensor:

@@ -279,7 +279,7 @@ def install() -> None:
             F.__all__.append(name)
     for name, fn in _METHODS.items():
         setattr(Tensor, name, fn)
-    for name in _FUNCTIONS_AS_METHODS + F._DECLARED_PUBLIC:
+    for name in _FUNCTIONS_AS_METHODS + F._DECLARED_PUBLIC + ["arctan2"]:
         setattr(Tensor, name, getattr(F, name))
     Tensor.__hash__ = lambda self: id(self)
 

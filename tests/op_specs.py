@@ -488,6 +488,8 @@ spec("lu", lambda x: tuple(_la(x, "lu")(x))[1:], 1, (M33,), torch_fn=lambda x: t
      guarded=True)
 spec("matrix_power_negative", lambda x: _lib(x).linalg.matrix_power(_dominant(x), -2), 1, (B233,),
      torch_fn=lambda x: _lib(x).linalg.matrix_power(_dominant(x), -2))
+spec("arctan2", lambda y, x: tape.arctan2(y, x), 2, (M34, M34), domain=("real", "nonzero"),
+     torch_fn=_t("arctan2"), torch_name="Atan2Backward0")
 spec("matrix_norm_2_dims", lambda x: _la(x, "matrix_norm")(x, 2, dim=(0, 2)), 1, (T234,),
      torch_fn=lambda x: _la(x, "matrix_norm")(x, 2, dim=(0, 2)))
 spec("matrix_norm_nuc_keepdim", lambda x: _la(x, "matrix_norm")(x, "nuc", keepdim=True), 1, (T234,),
