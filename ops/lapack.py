@@ -335,10 +335,9 @@ def _forward_eigh(flags, va, out, batch, n):
 
 
 @jit_inline
-def _forward_qr(flags, va, out, n):
+def _forward_qr(flags, va, out, batch, n):
     """A (m, n), m >= n: packed (m + n, n), Q's rows then R's."""
     m = flags[0]
-    batch = va.size // (m * n) if m * n > 0 else 0
     a = np.empty(m * n, np.float64)
     tau = np.empty(max(n, 1), np.float64)
     size = (m + n) * n
@@ -355,12 +354,11 @@ def _forward_qr(flags, va, out, n):
 
 
 @jit_inline
-def _forward_svd(flags, va, out):
+def _forward_svd(flags, va, out, batch):
     """A (m, n): packed (m + 1 + n, w), w = max(m, n): U (m, m), the singular values, Vh (n, n)."""
     m, nc = flags[0], flags[1]
     w = max(m, nc)
     k = min(m, nc)
-    batch = va.size // (m * nc) if m * nc > 0 else 0
     a = np.empty(m * nc, np.float64)
     sv = np.empty(max(k, 1), np.float64)
     u = np.empty(m * m, np.float64)
@@ -368,7 +366,14 @@ def _forward_svd(flags, va, out):
     size = (m + 1 + nc) * w
     for t in range(batch):
         _copy(va, t * m * nc, a, 0, m * nc)
-        if _gesdd(_ROW, _CHAR_A, m, nc, _ptr(a, 0), nc, _ptr(sv, 0), _ptr(u, 0), m, _ptr(vt, 0), nc) != 0:
+        if k == 0:  # LAPACK returns at once and leaves U and Vh unset: any orthogonal matrix (torch: I)
+            _fill(u, 0, m * m, 0.0)
+            _fill(vt, 0, nc * nc, 0.0)
+            for i in range(m):
+                u[i * m + i] = 1.0
+            for i in range(nc):
+                vt[i * nc + i] = 1.0
+        elif _gesdd(_ROW, _CHAR_A, m, nc, _ptr(a, 0), nc, _ptr(sv, 0), _ptr(u, 0), m, _ptr(vt, 0), nc) != 0:
             return ERR_SINGULAR
         o = t * size
         _fill(out, o, size, 0.0)
@@ -406,9 +411,9 @@ def _forward(body, flags, va, vb, out, batch, n):
     if body == K_EIGH:
         return _forward_eigh(flags, va, out, batch, n)
     if body == K_QR:
-        return _forward_qr(flags, va, out, n)
+        return _forward_qr(flags, va, out, batch, n)
     if body == K_SVD:
-        return _forward_svd(flags, va, out)
+        return _forward_svd(flags, va, out, batch)
     if body == K_LU:
         return _forward_lu(va, out, batch, n)
     return ERR_UNKNOWN_OP
@@ -557,10 +562,9 @@ def _vjp_eigh(vy, g, ga, batch, n):
 
 
 @jit_inline
-def _vjp_qr(flags, va, vy, g, ga, n):
+def _vjp_qr(flags, va, vy, g, ga, batch, n):
     """gA = (gQ + Q copyu(gR R^T - Q^T gQ)) R^-T, copyu: the upper triangle mirrored."""
     m = flags[0]
-    batch = va.size // (m * n) if m * n > 0 else 0
     size = (m + n) * n
     mm = np.empty(n * n, np.float64)
     b = np.empty(m * n, np.float64)
@@ -578,12 +582,11 @@ def _vjp_qr(flags, va, vy, g, ga, n):
 
 
 @jit_inline
-def _vjp_svd(flags, va, vy, g, ga):
+def _vjp_svd(flags, va, vy, g, ga, batch):
     """gA = U (F o (J - J^T) S + diag(gS) + S F o (K - K^T)) Vh + (gU - U J) S^-1 Vh + U S^-1 (gVh - K^T Vh)
     over the first k = min(m, n) singular triplets, J = U^T gU, K = Vh gVh^T, F_ij = 1 / (s_j^2 - s_i^2);
     without gradients through U and Vh only diag(gS) remains (no division by singular-value gaps)."""
     m, nc = flags[0], flags[1]
-    batch = va.size // (m * nc) if m * nc > 0 else 0
     w = max(m, nc)
     k = min(m, nc)
     size = (m + 1 + nc) * w
@@ -659,9 +662,9 @@ def _vjp(body, flags, va, vb, vy, g, ga, gb, need_a, need_b, batch, n):
     if body == K_EIGH:
         return _vjp_eigh(vy, g, ga, batch, n)
     if body == K_QR:
-        return _vjp_qr(flags, va, vy, g, ga, n)
+        return _vjp_qr(flags, va, vy, g, ga, batch, n)
     if body == K_SVD:
-        return _vjp_svd(flags, va, vy, g, ga)
+        return _vjp_svd(flags, va, vy, g, ga, batch)
     if body == K_LU:
         return _vjp_lu(vy, g, ga, batch, n)
     return ERR_UNKNOWN_OP
@@ -669,10 +672,12 @@ def _vjp(body, flags, va, vb, vy, g, ga, gb, need_a, need_b, batch, n):
 
 @jit
 def _dims(shapes, sa, size):
-    """(batch, n) of a batch of n x n matrices of shape id ``sa`` and ``size`` elements."""
+    """(batch, n) of a batch of (.., n) matrices of shape id ``sa``: the product of the leading dims, the last."""
     nd = shapes[sa, 0]
-    n = shapes[sa, nd]
-    return (size // (n * n) if n > 0 else 0), n
+    batch = 1
+    for d in range(1, nd - 1):
+        batch *= shapes[sa, d]
+    return batch, shapes[sa, nd]
 
 
 @unit("sweep", FAMILY_LAPACK, weight=2.0)
@@ -723,7 +728,7 @@ def _run(name: str, body: int, a: np.ndarray, b, shape: tuple, flags=_NO_FLAGS, 
     va = np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
     vb = va if b is None else np.ascontiguousarray(b, dtype=np.float64).reshape(-1)
     n = a.shape[-1]
-    batch = va.size // ((rows or n) * n) if n and (rows or n) else 0
+    batch = int(np.prod(a.shape[:-2], dtype=np.int64))
     out = np.empty(int(np.prod(shape, dtype=np.int64)), np.float64)
     status = eager_forward(body, np.asarray(flags, np.int64), va, vb, out, batch, n)
     if status == ERR_SINGULAR:

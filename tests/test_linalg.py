@@ -249,3 +249,20 @@ def test_lu_unpack_reconstructs_the_matrix():
     a = RNG.standard_normal((3, 4, 4))
     P, L, U = tape.lu_unpack(*tape.linalg.lu_factor(tape.tensor(a)))
     np.testing.assert_allclose((P @ L @ U).numpy(), a, atol=1e-13)
+
+
+@pytest.mark.parametrize("shape", [(0, 0), (0, 3, 3), (2, 1, 1)])
+def test_empty_and_one_by_one_matrices(shape):
+    a = np.zeros(shape) + 2.0 * np.eye(shape[-1])
+    batch = shape[:-2]
+    np.testing.assert_allclose(tape.linalg.det(tape.tensor(a)).numpy(), np.full(batch, 2.0 ** shape[-1]))
+    assert tuple(tape.linalg.cholesky(tape.tensor(a)).shape) == shape
+    np.testing.assert_allclose(tape.linalg.inv(tape.tensor(a)).numpy(), a / 4.0 if shape[-1] else a)
+
+
+@pytest.mark.parametrize("shape", [(3, 0), (0, 3)])
+def test_svd_of_an_empty_matrix_gives_identities(shape):
+    U, S, Vh = tape.linalg.svd(tape.tensor(np.zeros(shape)))
+    np.testing.assert_array_equal(U.numpy(), np.eye(shape[0]))
+    np.testing.assert_array_equal(Vh.numpy(), np.eye(shape[1]))
+    assert S.numel() == 0
