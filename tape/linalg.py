@@ -22,7 +22,7 @@ from tape.ops import functions as _F
 from tape.ops import lapack as _lapack
 
 from ._creation import eye as _eye_factory, tensor as _tensor_factory, zeros as _zeros
-from ._dtype import float32 as _float32, int64 as _int64
+from ._dtype import float32 as _float32, int32 as _int32, int64 as _int64
 from ._tensor import escape as _escape
 
 _functions = _F
@@ -517,12 +517,106 @@ def _triangular_solve(b: Tensor, A: Tensor, upper: bool = True, transpose: bool 
     return _TriangularSolve(solve_triangular(M, b, upper=upper != transpose, unitriangular=unitriangular), A.clone())
 
 
+
+_OldSVD = _namedtuple("svd", ["U", "S", "V"])
+
+
+def _svd_deprecated(A: Tensor, some: bool = True, compute_uv: bool = True) -> tuple:
+    """torch.svd (deprecated in torch): (U, S, V) with V, not Vh; reduced where ``some``. Without
+    ``compute_uv``, U and V are zero (m, m) and (n, n) matrices as in torch."""
+    A = _as_tensor(A)
+    U, S, Vh = svd(A, full_matrices=not some)
+    if not compute_uv:
+        m, n = A.shape[-2], A.shape[-1]
+        return _OldSVD(_zeros(*A.shape[:-2], m, m, dtype=A.dtype), S, _zeros(*A.shape[:-2], n, n, dtype=A.dtype))
+    return _OldSVD(U, S, Vh.transpose(-2, -1))
+
+
+def _qr_deprecated(A: Tensor, some: bool = True) -> tuple:
+    """torch.qr (deprecated in torch): ``linalg.qr`` with mode 'reduced' (``some``) or 'complete'."""
+    return qr(A, "reduced" if some else "complete")
+
+
+def _pinverse(A: Tensor, rcond: float = 1e-15) -> Tensor:
+    """torch.pinverse: ``linalg.pinv`` with ``rtol=rcond``."""
+    return pinv(A, rtol=rcond)
+
+
+def _lu_deprecated(A: Tensor, pivot: bool = True, get_infos: bool = False) -> tuple:
+    """torch.lu (deprecated in torch): (LU, pivots), and the zero infos where ``get_infos``."""
+    LU, pivots = lu_factor(A, pivot=pivot)
+    if get_infos:
+        return LU, pivots, _zeros(*tuple(pivots.shape[:-1]), dtype=_int32)
+    return LU, pivots
+
+
+def _lu_solve_deprecated(b: Tensor, LU_data: Tensor, LU_pivots: Tensor) -> Tensor:
+    """torch.lu_solve (deprecated in torch): ``linalg.lu_solve(LU, pivots, b)``."""
+    return lu_solve(LU_data, LU_pivots, b)
+
+
+def _inner(input, other) -> Tensor:  # noqa: A002 - PyTorch's name
+    """torch.inner: the sum over the last dims of both (a product for 0-d operands)."""
+    input, other = _as_tensor(input), _as_tensor(other)
+    if input.ndim == 0 or other.ndim == 0:
+        return input * other
+    return _functions.tensordot(input, other, dims=([-1], [-1]))
+
+
+def _vdot(input, other) -> Tensor:  # noqa: A002
+    """torch.vdot: the dot product of two 1-D tensors (real: ``dot``)."""
+    return _functions.dot(input, other)
+
+
+def _scaled_sum(input, product, beta, alpha) -> Tensor:  # noqa: A002
+    """beta * input + alpha * product; ``input`` is ignored where beta is 0 (its nan and inf too), as torch."""
+    scaled = product if alpha == 1 else alpha * product
+    if beta == 0:  # input stays in the graph with a zero gradient (as torch), its value unread
+        input = _as_tensor(input)  # noqa: A001
+        never = _tensor_factory(np.zeros(tuple(input.shape), dtype=bool))
+        return scaled + _functions.where(never, input, 0.0)
+    return (input if beta == 1 else beta * input) + scaled
+
+
+def _addmm(input, mat1, mat2, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
+    """torch.addmm: beta * input + alpha * (mat1 @ mat2)."""
+    return _scaled_sum(input, _functions.mm(mat1, mat2), beta, alpha)
+
+
+def _addmv(input, mat, vec, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
+    """torch.addmv: beta * input + alpha * (mat @ vec)."""
+    return _scaled_sum(input, _functions.mv(mat, vec), beta, alpha)
+
+
+def _baddbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
+    """torch.baddbmm: beta * input + alpha * (batch1 @ batch2), batched."""
+    return _scaled_sum(input, _functions.bmm(batch1, batch2), beta, alpha)
+
+
+def _addbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
+    """torch.addbmm: beta * input + alpha * the sum over the batch of batch1 @ batch2."""
+    return _scaled_sum(input, _functions.bmm(batch1, batch2).sum(0), beta, alpha)
+
+
+def _addr(input, vec1, vec2, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
+    """torch.addr: beta * input + alpha * outer(vec1, vec2)."""
+    return _scaled_sum(input, _functions.outer(vec1, vec2), beta, alpha)
+
+
+def _chain_matmul(*matrices) -> Tensor:
+    """torch.chain_matmul (deprecated in torch): ``linalg.multi_dot``."""
+    return multi_dot(matrices)
+
 _TriangularSolve = _namedtuple("triangular_solve", ["solution", "cloned_coefficient"])
 
 # the top-level names torch has, and Tensor methods
 TOP_LEVEL = {"cholesky": _cholesky_deprecated, "cholesky_solve": cholesky_solve, "cholesky_inverse": cholesky_inverse,
              "det": det, "logdet": logdet, "slogdet": slogdet, "inverse": inv, "matrix_exp": matrix_exp,
-             "triangular_solve": _triangular_solve, "lu_unpack": lu_unpack}
+             "triangular_solve": _triangular_solve, "lu_unpack": lu_unpack, "svd": _svd_deprecated,
+             "qr": _qr_deprecated, "pinverse": _pinverse, "lu": _lu_deprecated, "lu_solve": _lu_solve_deprecated,
+             "inner": _inner, "vdot": _vdot, "ger": _functions.outer, "addmm": _addmm, "addmv": _addmv,
+             "baddbmm": _baddbmm, "addbmm": _addbmm, "addr": _addr, "chain_matmul": _chain_matmul}
+_FUNCTIONS_ONLY = ("lu_unpack", "chain_matmul")  # torch has no Tensor method of these
 for _name, _fn in TOP_LEVEL.items():
-    if _name != "lu_unpack":  # a function in torch, not a Tensor method
+    if _name not in _FUNCTIONS_ONLY:
         setattr(Tensor, _name, _fn)

@@ -490,6 +490,17 @@ spec("matrix_power_negative", lambda x: _lib(x).linalg.matrix_power(_dominant(x)
      torch_fn=lambda x: _lib(x).linalg.matrix_power(_dominant(x), -2))
 spec("arctan2", lambda y, x: tape.arctan2(y, x), 2, (M34, M34), domain=("real", "nonzero"),
      torch_fn=_t("arctan2"), torch_name="Atan2Backward0")
+spec("addmm", lambda i, a, b: _lib(i).addmm(i, a, b, beta=0.5, alpha=2.0), 3, ((3, 2), (3, 4), (4, 2)),
+     torch_fn=lambda i, a, b: _lib(i).addmm(i, a, b, beta=0.5, alpha=2.0))
+spec("addmv_beta0", lambda i, a, v: _lib(i).addmv(i, a, v, beta=0), 3, ((3,), (3, 4), (4,)),
+     torch_fn=lambda i, a, v: _lib(i).addmv(i, a, v, beta=0))
+spec("baddbmm", lambda i, a, b: _lib(i).baddbmm(i, a, b, alpha=3.0), 3, ((3, 2), (2, 3, 4), (2, 4, 2)),
+     torch_fn=lambda i, a, b: _lib(i).baddbmm(i, a, b, alpha=3.0))
+spec("addr", lambda i, a, b: _lib(i).addr(i, a, b), 3, (M34, (3,), (4,)), torch_fn=lambda i, a, b: _lib(i).addr(i, a, b))
+spec("inner", lambda a, b: _lib(a).inner(a, b), 2, (M34, (2, 4)), torch_fn=lambda a, b: _lib(a).inner(a, b))
+spec("svd_old_api", lambda x: tuple(t ** 2 for t in _lib(x).svd(x)), 1, ((4, 3),),
+     torch_fn=lambda x: tuple(t ** 2 for t in _lib(x).svd(x)))
+spec("pinverse", lambda x: _lib(x).pinverse(x), 1, ((3, 4),), torch_fn=lambda x: _lib(x).pinverse(x))
 spec("matrix_norm_2_dims", lambda x: _la(x, "matrix_norm")(x, 2, dim=(0, 2)), 1, (T234,),
      torch_fn=lambda x: _la(x, "matrix_norm")(x, 2, dim=(0, 2)))
 spec("matrix_norm_nuc_keepdim", lambda x: _la(x, "matrix_norm")(x, "nuc", keepdim=True), 1, (T234,),

@@ -266,3 +266,25 @@ def test_svd_of_an_empty_matrix_gives_identities(shape):
     np.testing.assert_array_equal(U.numpy(), np.eye(shape[0]))
     np.testing.assert_array_equal(Vh.numpy(), np.eye(shape[1]))
     assert S.numel() == 0
+
+
+def test_addmm_with_beta_zero_ignores_a_nan_input_and_gives_it_a_zero_gradient():
+    i = tape.tensor([np.nan, 1.0], requires_grad=True)
+    a = tape.tensor(np.eye(2), requires_grad=True)
+    y = tape.addmm(i, a, a, beta=0)
+    np.testing.assert_array_equal(y.detach().numpy(), np.eye(2))
+    y.sum().backward()
+    np.testing.assert_array_equal(i.grad.numpy(), [0.0, 0.0])
+
+
+def test_deprecated_torch_names_keep_their_old_conventions():
+    a = RNG.standard_normal((4, 3))
+    U, S, V = tape.svd(tape.tensor(a))  # V, not Vh
+    np.testing.assert_allclose(((U * S.unsqueeze(0)) @ V.mT).numpy(), a, atol=1e-13)
+    U0, S0, V0 = tape.svd(tape.tensor(a), compute_uv=False)
+    assert tuple(U0.shape) == (4, 4) and tuple(V0.shape) == (3, 3) and not U0.numpy().any()
+    LU, pivots, infos = tape.lu(tape.tensor(a[:3]), get_infos=True)
+    assert infos.dtype == tape.int32 and not infos.numpy().any()
+    b = RNG.standard_normal((3, 2))
+    np.testing.assert_allclose(tape.lu_solve(tape.tensor(b), LU, pivots).numpy(), np.linalg.solve(a[:3], b),
+                               rtol=1e-12)
