@@ -32,9 +32,10 @@ from tape._registry import Family
 from tape._tensor import Tensor, record
 
 from . import primitives as P
-from ._numba import jit, jit_entry, jit_inline, unit
-from .kernels import (DONE, ERR_SINGULAR, ERR_UNKNOWN_OP, FAMILY_LAPACK, K_CHOLESKY, K_EIGH, K_QR, K_SLOGDET,
-                      K_LU, K_SOLVE, K_SVD, K_TRIANGULAR, _adjoint, _columns, _shape_id, _sweep_unit_state, _value)
+from ._numba import jit, jit_entry, jit_inline, unit, unit_address
+from .kernels import (DONE, ERR_SINGULAR, ERR_UNKNOWN_OP, FAMILY_LAPACK, K_CHOLESKY, K_EIGH, K_LU, K_QR,
+                      K_SLOGDET, K_SOLVE, K_SVD, K_TRIANGULAR, _adjoint, _columns, _shape_id, _sweep_unit_state, _value,
+                      call_forward_unit)
 from .table import register
 
 # ---- the library --------------------------------------------------------------------
@@ -709,9 +710,28 @@ def forward_lapack(columns, family, body, n):
 
 
 @jit_entry
-def eager_forward(body, flags, va, vb, out, batch, n):
-    """The forward of a record being made (Python's call): the bodies a replay runs."""
-    return _forward(body, flags, va, vb, out, batch, n)
+def _call_forward(address, columns, body):
+    """The family's forward unit (at ``address``) on record 2 of ``columns``: Python's eager forward runs the
+    bodies a replay runs, compiled once in the unit."""
+    return call_forward_unit(address, columns, (FAMILY_LAPACK, body, 2))
+
+
+def eager_forward(body: int, flags: np.ndarray, va: np.ndarray, vb: np.ndarray, out: np.ndarray, shape_a: tuple,
+                  shape_b: tuple) -> int:
+    """Run the forward unit on a three-record tape of its own: operands a and b (flat float64), the result
+    ``out``; DONE or ERR_SINGULAR."""
+    from tape import _registry
+    from tape._tape import MAXDIM
+    shapes = np.zeros((4, 1 + MAXDIM), np.int64)
+    for sid, shape in ((1, shape_a), (2, shape_b), (3, (out.size,))):
+        shapes[sid, 0] = len(shape)
+        shapes[sid, 1:1 + len(shape)] = shape
+    arr = np.array([[1, va.ctypes.data, 0, va.size], [2, vb.ctypes.data, 0, vb.size],
+                    [3, out.ctypes.data, 0, out.size]], np.int64)
+    rec = np.array([[0, -1, -1, 0, 0], [0, -1, -1, 0, 1], [0, 0, 1, 0, 2]], np.int64)
+    iconsts = np.ascontiguousarray(flags, dtype=np.int64)
+    columns = (rec, np.zeros(3), arr, shapes, np.zeros(1), iconsts, _registry.kinds())
+    return _call_forward(unit_address("forward", FAMILY_LAPACK), columns, body)
 
 
 # ======================================================================================
@@ -727,10 +747,9 @@ def _run(name: str, body: int, a: np.ndarray, b, shape: tuple, flags=_NO_FLAGS, 
     require(name)
     va = np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
     vb = va if b is None else np.ascontiguousarray(b, dtype=np.float64).reshape(-1)
-    n = a.shape[-1]
-    batch = int(np.prod(a.shape[:-2], dtype=np.int64))
     out = np.empty(int(np.prod(shape, dtype=np.int64)), np.float64)
-    status = eager_forward(body, np.asarray(flags, np.int64), va, vb, out, batch, n)
+    status = eager_forward(body, np.asarray(flags, np.int64), va, vb, out, tuple(a.shape),
+                           tuple(a.shape if b is None else b.shape))
     if status == ERR_SINGULAR:
         raise RuntimeError(error)
     return out.reshape(shape)
