@@ -1,4 +1,4 @@
-"""The LAPACK family: cholesky, solve_triangular, solve (LU), slogdet, eigh.
+"""The LAPACK family: cholesky, solve_triangular, solve (LU), slogdet, eigh, qr, svd, lu_factor.
 
 Each op is a record whose forward and first-order VJP are numba bodies that call
 LAPACK and BLAS (the bottom of this module), so a compiled replay runs them with
@@ -15,9 +15,12 @@ whose threads spin against numpy's on a small machine). Where the library is
 not found (a numpy not built from the wheels), the ops raise when called.
 
 Records: an op's operands are its matrices; ints in ``iconsts`` hold its flags.
-Values with two outputs are packed in one record and read back through views:
-slogdet's (..., 2) holds (sign, logabsdet); eigh's (..., n + 1, n) holds the
-eigenvalues in row 0 and the eigenvectors below (as columns, like torch).
+Several results are packed in one record and read back through views:
+slogdet's (..., 2) holds (sign, logabsdet); eigh's (..., n + 1, n) the
+eigenvalues in row 0 and the eigenvectors below (as columns, like torch); qr's
+(..., m + n, n) Q's rows, then R's; svd's (..., m + 1 + n, max(m, n)) U, the
+singular values, Vh; lu_factor's (..., n + 1, n) the factors, then the pivots.
+The public functions (and the compositions on them) are in tape/linalg.py.
 """
 from __future__ import annotations
 
