@@ -1207,9 +1207,23 @@ def addcdiv(input, tensor1, tensor2, *, value=1) -> Tensor:  # noqa: A002
 
 
 def log2(input) -> Tensor:  # noqa: A002
-    """Base-2 logarithm, as ``torch.log2``: ``log(x) / ln 2`` (within 2 ulp; not exact at powers of 2 in
-    every case)."""
-    return div(log(_floating(input)), _LN2)  # noqa: F821
+    """Base-2 logarithm, as ``torch.log2``: ``e + log(m) / ln 2`` for ``x = m 2^e``, ``e`` the integer nearest
+    ``log(x) / ln 2`` (rounded by adding and subtracting 1.5 2^52), so exact at powers of 2 and within 1 ulp
+    elsewhere; ``log(x) / ln 2`` (within 2 ulp) beyond 2^+-1020 (2^+-125 in float32), at 0, inf and NaN. The
+    identity holds for any ``e``: a replay that does not round ``e`` is still right.
+
+    >>> import tape
+    >>> tape.log2(tape.tensor([8.0, 0.1]))
+    tensor([ 3.0000, -3.3219])
+    """
+    x = _floating(input)
+    plain = div(log(x), _LN2)  # noqa: F821
+    bound, shift = (2.0 ** 125, 1.5 * 2.0 ** 23) if x._dt == np.float32 else (2.0 ** 1020, 1.5 * 2.0 ** 52)
+    ordinary = (x >= 1.0 / bound) & (x <= bound)
+    xs = where(ordinary, x, 1.0)
+    e = (div(log(xs), _LN2) + shift) - shift  # noqa: F821
+    m = xs * P.binary(P.POW, 2.0, -e)  # exact: a power of 2
+    return where(ordinary, e + div(log(m), _LN2), plain)  # noqa: F821
 
 
 def log10(input) -> Tensor:  # noqa: A002

@@ -83,6 +83,17 @@ def test_values_match_math_over_wide_ranges(name):
     assert err[worst] <= bound, f"{name}({points[worst]!r}) = {got[worst]!r}: relative error {err[worst]:.3e}"
 
 
+def test_log2_is_exact_at_powers_of_2():
+    k = np.arange(-1020, 1021).astype(np.float64)
+    assert np.array_equal(tape.log2(tape.tensor(2.0 ** k)).numpy(), k)
+    k32 = np.arange(-125, 126).astype(np.float32)
+    got = tape.log2(tape.tensor((2.0 ** k32).astype(np.float32)))
+    assert got.dtype == tape.float32 and np.array_equal(got.numpy(), k32)
+    x = tape.tensor([8.0, 0.3, 1e-310, 2.0 ** 1021], requires_grad=True)
+    (g,) = tape.autograd.grad(tape.log2(x).sum(), [x])
+    np.testing.assert_allclose(g.numpy(), 1.0 / (x.detach().numpy() * math.log(2.0)), rtol=1e-15)
+
+
 def test_hypot_neither_overflows_nor_underflows():
     a = np.sign(_RNG.standard_normal(3000)) * 10.0 ** _RNG.uniform(-323, 308, 3000)
     b = np.sign(_RNG.standard_normal(3000)) * 10.0 ** _RNG.uniform(-323, 308, 3000)
