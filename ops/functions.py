@@ -1281,7 +1281,7 @@ def sinh(input) -> Tensor:  # noqa: A002
 
     >>> import tape
     >>> tape.sinh(tape.tensor([1e-300, 1.0]))
-    tensor([1.0000e-300, 1.1752e+00])
+    tensor([1.0000e-300,  1.1752e+00])
     """
     x = _floating(input)
     small = abs(x) < 0.5  # noqa: F821
@@ -1372,7 +1372,7 @@ def hypot(input, other) -> Tensor:  # noqa: A002
 
     >>> import tape
     >>> tape.hypot(tape.tensor([3.0, 1e200]), tape.tensor([4.0, 1e200]))
-    tensor([5.0000e+000, 1.4142e+200])
+    tensor([ 5.0000e+00, 1.4142e+200])
     """
     a, b = _as(input), _as(other)
     _float_check("hypot_cpu", a, b)
