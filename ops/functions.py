@@ -1087,6 +1087,346 @@ def nan_to_num(input, nan: float = 0.0, posinf: Optional[float] = None,  # noqa:
     return where(x != x, float(nan), where(x == math.inf, top, where(x == -math.inf, low, x)))
 
 
+# ---- elementwise compositions (issue 11): torch's elementwise ops built from the declared ones; piecewise
+# choices are recorded comparisons (replayed by tape.compile), and a branch's input is made safe where the
+# branch is not chosen (``where`` passes 0 to it there, and 0 * inf would poison the gradient) ------------------
+_LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
+
+
+def _floating(x) -> Tensor:
+    """``x`` as a tensor of a floating dtype: integers and bools become float64, tape's default (as torch's
+    ``torch.asin(int tensor)`` gives the default dtype)."""
+    x = _as(x)
+    return x if x._dt.kind == "f" else to_dtype(x, np.float64)
+
+
+def _odd(x: Tensor, half) -> Tensor:
+    """An odd function from its values ``half(a)`` for ``a >= 0``: ``-half(-x)`` where ``x < 0``. ``a`` is
+    ``|x|`` with gradient +1 at 0 (``abs`` has 0 there, which would lose the derivative at 0)."""
+    negative = x < 0.0
+    r = half(where(negative, -x, x))
+    return where(negative, -r, r)
+
+
+def sign(input) -> Tensor:  # noqa: A002 - PyTorch's name
+    """-1, 0 or 1 by the sign of ``input`` (0 at NaN), as ``torch.sign``; the gradient is 0.
+
+    >>> import tape
+    >>> tape.sign(tape.tensor([-2.0, 0.0, 3.0]))
+    tensor([-1.,  0.,  1.])
+    """
+    x = _as(input)
+    if x._dt.kind != "f":
+        escape(x, 2, "sign() of an integer tensor")
+        v = x._array()
+        return _wrap(v.copy() if v.dtype == np.bool_ else np.sign(v))
+    zero = where(x == x, x * 0.0, 0.0)  # 0 with x's dtype and a zero gradient; 0 (not NaN) at NaN
+    return where(x > 0.0, 1.0, where(x < 0.0, -1.0, zero))
+
+
+def reciprocal(input) -> Tensor:  # noqa: A002
+    """``1 / input``, as ``torch.reciprocal``."""
+    return div(1.0, _floating(input))
+
+
+def atan(input) -> Tensor:  # noqa: A002
+    """Arctangent, as ``torch.atan``: ``atan2(input, 1)``."""
+    return atan2(_floating(input), 1.0)  # noqa: F821 - declared public above
+
+
+def asin(input) -> Tensor:  # noqa: A002
+    """Arcsine, as ``torch.asin``: ``atan2(x, sqrt(1 - x) sqrt(1 + x))``, accurate near +-1 (and +inf gradient
+    there, as PyTorch's); NaN outside [-1, 1].
+
+    >>> import tape
+    >>> tape.asin(tape.tensor([0.5]))
+    tensor([0.5236])
+    """
+    x = _floating(input)
+    return atan2(x, sqrt(1.0 - x) * sqrt(1.0 + x))  # noqa: F821
+
+
+def acos(input) -> Tensor:  # noqa: A002
+    """Arccosine, as ``torch.acos``: ``atan2(sqrt(1 - x) sqrt(1 + x), x)``; NaN outside [-1, 1]."""
+    x = _floating(input)
+    return atan2(sqrt(1.0 - x) * sqrt(1.0 + x), x)  # noqa: F821
+
+
+def _float_check(name: str, *tensors) -> None:
+    for t in tensors:
+        if isinstance(t, Tensor) and t._dt.kind != "f":
+            raise RuntimeError(f"\"{name}\" not implemented for '{_torch_type_name(t._dt)}'")
+
+
+def lerp(input, end, weight) -> Tensor:  # noqa: A002
+    """``input + weight * (end - input)`` with torch's formula: ``end - (end - input) * (1 - weight)`` where
+    ``|weight| >= 0.5``, so that weight 1 gives ``end`` exactly (``torch.lerp``).
+
+    >>> import tape
+    >>> tape.lerp(tape.tensor([1.0]), tape.tensor([3.0]), 0.25)
+    tensor([1.5000])
+    """
+    start, end = _as(input), _as(end)
+    _float_check("lerp_kernel_scalar", start, end)
+    if start._dt != end._dt:
+        raise RuntimeError(f"expected dtype {_torch_type_name(start._dt).lower()} for `end` but got dtype "
+                           f"{_torch_type_name(end._dt).lower()}")
+    difference = end - start
+    if not isinstance(weight, Tensor):
+        weight = float(weight)
+        if builtins.abs(weight) < 0.5:
+            return start + weight * difference
+        return end - difference * (1.0 - weight)
+    if weight._dt != start._dt:
+        raise RuntimeError(f"expected dtype {_torch_type_name(start._dt).lower()} for `weight` but got dtype "
+                           f"{_torch_type_name(weight._dt).lower()}")
+    small = abs(weight) < 0.5  # noqa: F821
+    return where(small, start + weight * difference, end - difference * (1.0 - weight))
+
+
+def addcmul(input, tensor1, tensor2, *, value=1) -> Tensor:  # noqa: A002
+    """``input + value * tensor1 * tensor2``, as ``torch.addcmul``."""
+    product = mul(tensor1, tensor2) if value == 1 else mul(mul(tensor1, value), tensor2)
+    return add(input, product)
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1) -> Tensor:  # noqa: A002
+    """``input + value * tensor1 / tensor2``, as ``torch.addcdiv`` (integer ``tensor1`` and ``tensor2`` raise,
+    as in PyTorch)."""
+    t1, t2 = _as(tensor1), _as(tensor2)
+    if t1._dt.kind in "iub" and t2._dt.kind in "iub":
+        raise RuntimeError("Integer division with addcdiv is no longer supported, and in a future  release addcdiv "
+                           "will perform a true division of tensor1 and tensor2. The historic addcdiv behavior can "
+                           "be implemented as (input + value * torch.trunc(tensor1 / tensor2)).to(input.dtype) for "
+                           "integer inputs and as (input + value * tensor1 / tensor2) for float inputs. The future "
+                           "addcdiv behavior is just the latter implementation: (input + value * tensor1 / tensor2), "
+                           "for all dtypes.")
+    quotient = div(t1, t2) if value == 1 else div(mul(t1, value), t2)
+    return add(input, quotient)
+
+
+def log2(input) -> Tensor:  # noqa: A002
+    """Base-2 logarithm, as ``torch.log2``: ``e + log(m) / ln 2`` for ``x = m 2^e``, ``e`` the integer nearest
+    ``log(x) / ln 2`` (rounded by adding and subtracting 1.5 2^52), so exact at powers of 2 and within 1 ulp
+    elsewhere; ``log(x) / ln 2`` (within 2 ulp) beyond 2^+-1020 (2^+-125 in float32), at 0, inf and NaN. The
+    identity holds for any ``e``: a replay that does not round ``e`` is still right.
+
+    >>> import tape
+    >>> tape.log2(tape.tensor([8.0, 0.1]))
+    tensor([ 3.0000, -3.3219])
+    """
+    x = _floating(input)
+    plain = div(log(x), _LN2)  # noqa: F821
+    bound, shift = (2.0 ** 125, 1.5 * 2.0 ** 23) if x._dt == np.float32 else (2.0 ** 1020, 1.5 * 2.0 ** 52)
+    ordinary = (x >= 1.0 / bound) & (x <= bound)
+    xs = where(ordinary, x, 1.0)
+    e = (div(log(xs), _LN2) + shift) - shift  # noqa: F821
+    m = xs * P.binary(P.POW, 2.0, -e)  # exact: a power of 2
+    return where(ordinary, e + div(log(m), _LN2), plain)  # noqa: F821
+
+
+def log10(input) -> Tensor:  # noqa: A002
+    """Base-10 logarithm, as ``torch.log10``: ``log(x) / ln 10`` (within 2 ulp)."""
+    return div(log(_floating(input)), _LN10)  # noqa: F821
+
+
+# sinh(x) / x and expm1(x) / x below 0.5: Taylor coefficients, highest first (Horner), exact enough that the
+# dropped terms are below 1e-17 relatively
+_SINH_TAYLOR = [1.0 / math.factorial(k) for k in range(17, 2, -2)]  # x^16/17! ... x^2/3!
+_EXPM1_TAYLOR = [1.0 / math.factorial(k) for k in range(17, 1, -1)]  # x^16/17! ... x/2!
+_COSH_TAYLOR = [1.0 / math.factorial(k) for k in range(16, 1, -2)]  # x^14/16! ... 1/2!
+
+
+def _horner(x: Tensor, coefficients: list) -> Tensor:
+    total = x * coefficients[0]
+    for c in coefficients[1:-1]:
+        total = (total + c) * x
+    return total + coefficients[-1]
+
+
+# ln 2 rounded to a multiple of 2^-43, so that a - _LN2_CUT is exact for 0 <= a < 1024, and 0.5 exp(_LN2_CUT)
+_LN2_CUT = round(_LN2 * 2.0 ** 43) / 2.0 ** 43
+_HALF_EXP_CUT = 0.5 * math.exp(_LN2_CUT)
+
+
+def _exp_half_sum(a: Tensor, sign: float) -> Tensor:
+    """``(exp(a) + sign exp(-a)) / 2`` for ``a >= 0`` as ``exp(a - c) (exp(c) / 2) + sign exp(-a) / 2`` with
+    ``c`` about ln 2: it overflows (value and gradient) only where cosh and sinh do, where exp(a) alone overflows
+    0.7 earlier; ``a - c`` is exact, so the error stays within 3 ulp."""
+    return exp(a - _LN2_CUT) * _HALF_EXP_CUT + exp(-a) * (0.5 * sign)  # noqa: F821
+
+
+def cosh(input) -> Tensor:  # noqa: A002
+    """Hyperbolic cosine, as ``torch.cosh``: a Taylor polynomial in x^2 below |x| = 0.5 (so the gradient,
+    sinh(x), keeps its relative accuracy at small x), ``(exp(|x|) + exp(-|x|)) / 2`` beyond, overflowing only
+    where cosh does (PyTorch's kernel gives inf from |x| = 709.8; math.cosh and tape from 710.5).
+
+    >>> import tape
+    >>> tape.cosh(tape.tensor([0.0, 1.0]))
+    tensor([1.0000, 1.5431])
+    """
+    x = _floating(input)
+    small = abs(x) < 0.5  # noqa: F821
+    xs = where(small, x, 0.0)
+    x2 = xs * xs
+    near = 1.0 + x2 * _horner(x2, _COSH_TAYLOR)
+    far = _exp_half_sum(abs(where(small, 1.0, x)), 1.0)  # noqa: F821
+    return where(small, near, far)
+
+
+def sinh(input) -> Tensor:  # noqa: A002
+    """Hyperbolic sine, as ``torch.sinh``: a Taylor polynomial below |x| = 0.5 (no cancellation at small x),
+    ``e * (e / 2) - exp(-|x|) / 2`` with ``e = exp(|x| / 2)`` beyond (overflows only where sinh does).
+
+    >>> import tape
+    >>> tape.sinh(tape.tensor([1e-300, 1.0]))
+    tensor([1.0000e-300,  1.1752e+00])
+    """
+    x = _floating(input)
+    small = abs(x) < 0.5  # noqa: F821
+    xs = where(small, x, 0.0)
+    x2 = xs * xs
+    near = xs + xs * (x2 * _horner(x2, _SINH_TAYLOR))
+
+    far = _odd(where(small, 1.0, x), lambda a: _exp_half_sum(a, -1.0))
+    return where(small, near, far)
+
+
+def expm1(input) -> Tensor:  # noqa: A002
+    """``exp(x) - 1``, as ``torch.expm1``: a Taylor polynomial below |x| = 0.5 (no cancellation at small x),
+    ``exp(x) - 1`` beyond."""
+    x = _floating(input)
+    small = abs(x) < 0.5  # noqa: F821
+    xs = where(small, x, 0.0)
+    near = xs + xs * (xs * _horner(xs, _EXPM1_TAYLOR))
+    far = exp(where(small, 1.0, x)) - 1.0  # noqa: F821
+    return where(small, near, far)
+
+
+def atanh(input) -> Tensor:  # noqa: A002
+    """Inverse hyperbolic tangent, as ``torch.atanh``: ``(log1p(x) - log1p(-x)) / 2`` (the two logarithms have
+    opposite signs, so nothing cancels); +-inf at +-1, NaN beyond."""
+    x = _floating(input)
+    return (log1p(x) - log1p(-x)) * 0.5  # noqa: F821
+
+
+_BIG = 2.0 ** 28  # past it, asinh(x) = log(2x) and acosh(x) = log(2x) to the last bit
+
+
+def asinh(input) -> Tensor:  # noqa: A002
+    """Inverse hyperbolic sine, as ``torch.asinh``: ``log1p(a + a^2 / (1 + sqrt(1 + a^2)))`` for ``a = |x|``,
+    ``log(a) + ln 2`` past 2^28 (where a^2 could overflow), odd."""
+    def half(a: Tensor) -> Tensor:
+        big = a > _BIG
+        s = where(big, 1.0, a)
+        s2 = s * s
+        near = log1p(s + s2 / (1.0 + sqrt(1.0 + s2)))  # noqa: F821
+        far = log(where(big, a, 1.0)) + _LN2  # noqa: F821
+        return where(big, far, near)
+    return _odd(_floating(input), half)
+
+
+def acosh(input) -> Tensor:  # noqa: A002
+    """Inverse hyperbolic cosine, as ``torch.acosh``: ``log1p((x - 1) + sqrt((x - 1) (x + 1)))``, accurate
+    near 1, ``log(x) + ln 2`` past 2^28; NaN below 1 (with a NaN gradient, where PyTorch's formula gives
+    1 / sqrt(x^2 - 1) below -1).
+
+    >>> import tape
+    >>> tape.acosh(tape.tensor([1.0, 2.0]))
+    tensor([0.0000, 1.3170])
+    """
+    x = _floating(input)
+    big = x > _BIG
+    s = where(big, 2.0, x)
+    near = log1p((s - 1.0) + sqrt(s - 1.0) * sqrt(s + 1.0))  # noqa: F821 - NaN below 1; +inf gradient at 1
+    far = log(where(big, x, 1.0)) + _LN2  # noqa: F821
+    return where(big, far, near)
+
+
+def logit(input, eps: Optional[float] = None) -> Tensor:  # noqa: A002
+    """``log(z / (1 - z))`` with ``z = clamp(input, eps, 1 - eps)`` where ``eps`` is given, as ``torch.logit``:
+    the gradient is 0 outside [eps, 1 - eps]; without ``eps`` it is NaN outside [0, 1] (as PyTorch's) and
+    +inf at 0 and 1.
+
+    >>> import tape
+    >>> tape.logit(tape.tensor([0.25, 0.5]))
+    tensor([-1.0986,  0.0000])
+    """
+    x = _floating(input)
+    z = x if eps is None else clamp(x, float(eps), 1.0 - float(eps))
+    # PyTorch's log(z / (1 - z)) in the middle; log(z) - log1p(-z) (no cancellation there) towards 0 and 1,
+    # where the quotient's gradient would read inf * 0 = NaN instead of +inf
+    middle = (z >= 0.3) & (z <= 0.7)
+    zm, zo = where(middle, z, 0.5), where(middle, 0.1, z)
+    out = where(middle, log(zm / (1.0 - zm)), log(zo) - log1p(-zo))  # noqa: F821
+    if eps is None:
+        outside = (x < 0.0) | (x > 1.0)
+        out = out + x * to_dtype(where(outside, math.nan, 0.0), x._dt)  # NaN gradient and value outside [0, 1]
+    return out
+
+
+def hypot(input, other) -> Tensor:  # noqa: A002
+    """``sqrt(input^2 + other^2)`` without overflow or underflow, as ``torch.hypot``: both are scaled by a power
+    of 2 chosen from the larger magnitude; inf where either is infinite (even against NaN).
+
+    >>> import tape
+    >>> tape.hypot(tape.tensor([3.0, 1e200]), tape.tensor([4.0, 1e200]))
+    tensor([ 5.0000e+00, 1.4142e+200])
+    """
+    a, b = _as(input), _as(other)
+    _float_check("hypot_cpu", a, b)
+    a = a if isinstance(input, Tensor) else to_dtype(a, b._dt)
+    b = b if isinstance(other, Tensor) else to_dtype(b, a._dt)
+    single = a._dt == np.float32 and b._dt == np.float32
+    edge, scale = (2.0 ** 50, 2.0 ** 100) if single else (2.0 ** 500, 2.0 ** 600)
+    m = maximum(abs(a), abs(b))  # noqa: F821 - only compared: no gradient flows through it
+    k = to_dtype(where(m > edge, 1.0 / scale, where(m < 1.0 / edge, scale, 1.0)), m._dt)
+    ak, bk = a * k, b * k
+    r = sqrt(ak * ak + bk * bk) / k  # noqa: F821
+    infinite = (a == math.inf) | (a == -math.inf) | (b == math.inf) | (b == -math.inf)
+    return where(infinite & (r != r), math.inf, r)
+
+
+def xlogy(input, other) -> Tensor:  # noqa: A002
+    """``input * log(other)``, 0 where ``input`` is 0 (even at ``other`` 0), NaN where ``other`` is NaN, as
+    ``torch.xlogy``, with PyTorch's gradients: ``log(other)`` to ``input`` (0 where ``input`` is 0 and ``other``
+    <= 0), ``input / other`` to ``other`` (NaN at 0 / 0). At ``input`` 0, ``other`` +inf the gradient to ``input``
+    is 0 (PyTorch's: inf).
+
+    >>> import tape
+    >>> tape.xlogy(tape.tensor([0.0, 2.0]), tape.tensor([0.0, 1.0]))
+    tensor([0., 0.])
+    """
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        raise TypeError("xlogy() expects at least one tensor argument")
+    x, y = _as(input), _as(other)
+    if not isinstance(input, Tensor):
+        x = to_dtype(x, y._dt if y._dt.kind == "f" else np.float64)
+    y = _floating(y) if isinstance(other, Tensor) else to_dtype(y, x._dt if x._dt.kind == "f" else np.float64)
+    x = _floating(x)
+    # log's rule still gives y its gradient input / other there (NaN at 0 / 0)
+    log_y = where((x == 0.0) & ((y <= 0.0) | (y == math.inf)), 0.0, log(y))  # noqa: F821
+    return x * log_y
+
+
+def sinc(input) -> Tensor:  # noqa: A002
+    """``sin(pi x) / (pi x)``, 1 at 0 with gradient 0 there, as ``torch.sinc``: PyTorch's quotient beyond
+    |pi x| = 0.5, a Taylor polynomial in (pi x)^2 below (whose gradient stays finite at tiny x, where the
+    quotient's would read 1 / (pi x)^2 = inf)."""
+    x = _floating(input)
+    small = abs(x) < 0.5 / math.pi  # noqa: F821
+    u = where(small, x, 0.0) * math.pi
+    w = -(u * u)
+    near = 1.0 + w * _horner(w, _SINH_TAYLOR)
+    pf = where(small, 1.0, x) * math.pi
+    return where(small, near, sin(pf) / pf)  # noqa: F821
+
+
+arcsin, arccos, arctan = asin, acos, atan
+arcsinh, arccosh, arctanh = asinh, acosh, atanh
+
+
 # ---- sorting (issue 11): the order is found by numpy; the values are a recorded gather, so they are
 # differentiable; while tape.compile records, the order found is guarded by comparisons of neighbours ------
 SortResult = namedtuple("sort", ["values", "indices"])

@@ -235,6 +235,10 @@ _FUNCTIONS_AS_METHODS = [
     "gather", "take_along_dim", "index_select", "masked_select", "tile", "repeat_interleave", "matrix_power",
     "sort", "argsort", "topk", "kthvalue", "median", "cumsum", "cumprod", "logcumsumexp", "scatter_reduce",
     "diag_embed", "nan_to_num",
+    # elementwise compositions (issue 11)
+    "sign", "reciprocal", "atan", "asin", "acos", "lerp", "addcmul", "addcdiv", "log2", "log10", "cosh", "atanh",
+    "asinh", "acosh", "logit", "hypot", "expm1", "sinh", "xlogy", "sinc", "arcsin", "arccos", "arctan", "arcsinh",
+    "arccosh", "arctanh",
 ]
 
 

@@ -796,6 +796,50 @@ spec("matmul_float32", lambda a, b: a @ b, 2, ((3, 4), (4, 2)), dtype="float32",
 spec("sum_dim_float32", lambda x: x.sum(dim=1), 1, (T234,), dtype="float32", torch_fn=lambda x: x.sum(dim=1),
      torch_name="SumBackward1")
 
+# elementwise compositions (issue 11) --------------------------------------------------------------------
+spec("sign", lambda x: tape.sign(x) * x, 1, (M34,), domain="nonzero", torch_fn=lambda x: _t("sign")(x) * x,
+     notes="sign's own gradient is 0: the product carries one")
+spec("reciprocal", lambda x: tape.reciprocal(x), 1, (M34,), domain="nonzero", broadcast=True,
+     torch_fn=_t("reciprocal"))
+spec("atan", lambda x: tape.atan(x * 3.0), 1, (M34,), torch_fn=lambda x: _t("atan")(x * 3.0))
+spec("asin", lambda x: tape.asin(0.8 * tape.tanh(x)), 1, (M34,), torch_fn=lambda x: _t("asin")(0.8 * x.tanh()))
+spec("acos", lambda x: tape.acos(0.8 * tape.tanh(x)), 1, (M34,), torch_fn=lambda x: _t("acos")(0.8 * x.tanh()))
+spec("lerp", lambda a, b, w: tape.lerp(a, b, w), 3, (M34, M34, (4,)), torch_fn=_t("lerp"),
+     notes="weights on both sides of |w| = 0.5 (torch's two formulas)")
+spec("lerp_number_weights_method", lambda a, b: a.lerp(b, 0.3) * a.lerp(b, 0.8), 2, (M34, (4,)),
+     torch_fn=lambda a, b: a.lerp(b, 0.3) * a.lerp(b, 0.8))
+spec("addcmul", lambda x, a, b: tape.addcmul(x, a, b, value=0.5), 3, (M34, (4,), M34), broadcast=True,
+     torch_fn=lambda x, a, b: _t("addcmul")(x, a, b, value=0.5))
+spec("addcmul_method", lambda x, a, b: x.addcmul(a, b), 3, (M34, M34, M34), torch_fn=lambda x, a, b: x.addcmul(a, b))
+spec("addcdiv", lambda x, a, b: tape.addcdiv(x, a, b, value=-2.0), 3, (M34, M34, (4,)),
+     domain=("real", "real", "nonzero"), torch_fn=lambda x, a, b: _t("addcdiv")(x, a, b, value=-2.0))
+spec("addcdiv_method", lambda x, a, b: x.addcdiv(a, b), 3, (M34, M34, M34), domain=("real", "real", "nonzero"),
+     torch_fn=lambda x, a, b: x.addcdiv(a, b))
+spec("log2", lambda x: tape.log2(x), 1, (M34,), domain="positive", torch_fn=_t("log2"))
+spec("log10", lambda x: x.log10(), 1, (M34,), domain="positive", torch_fn=lambda x: x.log10())
+spec("cosh", lambda x: tape.cosh(x * 3.0), 1, (M34,), torch_fn=lambda x: _t("cosh")(x * 3.0))
+spec("atanh", lambda x: tape.atanh(0.8 * tape.tanh(x)), 1, (M34,), torch_fn=lambda x: _t("atanh")(0.8 * x.tanh()))
+spec("asinh", lambda x: tape.asinh(x * 3.0), 1, (M34,), torch_fn=lambda x: _t("asinh")(x * 3.0))
+spec("acosh", lambda x: tape.acosh(x + 1.0), 1, (M34,), domain="positive", torch_fn=lambda x: _t("acosh")(x + 1.0))
+spec("logit", lambda x: tape.logit(0.1 + 0.8 * tape.sigmoid(x)), 1, (M34,),
+     torch_fn=lambda x: _t("logit")(0.1 + 0.8 * x.sigmoid()))
+spec("logit_eps_method", lambda x: (x + 0.5).logit(0.2), 1, (M34,), domain="distinct",
+     torch_fn=lambda x: (x + 0.5).logit(0.2), notes="gradient 0 outside [eps, 1 - eps]")
+spec("hypot", lambda a, b: tape.hypot(a, b), 2, (M34, (4,)), broadcast=True, torch_fn=_t("hypot"))
+spec("expm1", lambda x: tape.expm1(x * 2.0), 1, (M34,), torch_fn=lambda x: _t("expm1")(x * 2.0),
+     notes="both sides of the switch at |x| = 0.5")
+spec("sinh", lambda x: tape.sinh(x * 2.0), 1, (M34,), torch_fn=lambda x: _t("sinh")(x * 2.0))
+spec("sinh_small_method", lambda x: (x * 0.2).sinh(), 1, (M34,), torch_fn=lambda x: (x * 0.2).sinh())
+spec("xlogy", lambda x, y: tape.xlogy(x, y), 2, (M34, M34), domain=("real", "positive"), torch_fn=_t("xlogy"))
+spec("sinc", lambda x: tape.sinc(x), 1, (M34,), torch_fn=_t("sinc"))
+spec("asinh_float32", lambda x: tape.asinh(x * 3.0), 1, (M34,), dtype="float32",
+     torch_fn=lambda x: _t("asinh")(x * 3.0))
+spec("hypot_float32", lambda a, b: tape.hypot(a, b), 2, (M34, M34), dtype="float32", torch_fn=_t("hypot"))
+spec("arc_aliases", lambda x: (0.5 * x.tanh()).arcsin() + (0.5 * x.tanh()).arccos() + x.arctan() + x.arcsinh()
+     + (x * x + 1.5).arccosh() + tape.arctanh(0.5 * tape.tanh(x)), 1, (M34,),
+     torch_fn=lambda x: (0.5 * x.tanh()).arcsin() + (0.5 * x.tanh()).arccos() + x.arctan() + x.arcsinh()
+     + (x * x + 1.5).arccosh() + _t("arctanh")(0.5 * x.tanh()))
+
 # edge rows: fixed inputs at ties, kinks and singularities, checked against PyTorch only ------------
 EDGE = np.array([-1.0, 0.0, 0.5, 2.0, 2.0])
 TIES = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]])
