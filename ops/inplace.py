@@ -27,7 +27,7 @@ from tape import _registry as R
 from tape._grad_mode import enable_grad
 from tape._registry import Family
 from tape._tape import BIG, state
-from tape._tensor import (Tensor, _Meta, _View, _norm_dim, _refuse_traced_inplace, _wrap, add_member, escape,
+from tape._tensor import (Tensor, _Meta, _View, _norm_dim, _refuse_traced_inplace, _wrap, add_member,
                           index_key, members, needs_record, record, refresh, root_array, watch_node)
 
 from . import _declare
