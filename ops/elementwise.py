@@ -52,6 +52,39 @@ def _clamp(x, lo, hi):
     return min(max(x, lo), hi)
 
 
+# the rounding ops: integral magnitudes (|x| >= 2^52), inf and nan are returned as they are, and a zero result
+# keeps the sign of x (PyTorch's -0.0 for ceil(-0.5), trunc(-0.5), round(-0.4), floor(-0.0))
+def _floor(x):
+    if not abs(x) < 4503599627370496.0:  # 2^52: numba compiles this function's source alone
+        return x
+    r = float(math.floor(x))
+    return math.copysign(r, x) if r == 0.0 else r
+
+
+def _ceil(x):
+    if not abs(x) < 4503599627370496.0:  # 2^52: numba compiles this function's source alone
+        return x
+    r = float(math.ceil(x))
+    return math.copysign(r, x) if r == 0.0 else r
+
+
+def _trunc(x):
+    if not abs(x) < 4503599627370496.0:  # 2^52: numba compiles this function's source alone
+        return x
+    r = float(math.floor(x)) if x >= 0.0 else float(math.ceil(x))
+    return math.copysign(r, x) if r == 0.0 else r
+
+
+def _round(x):
+    # half to even, as numpy's rint and PyTorch's round
+    if not abs(x) < 4503599627370496.0:  # 2^52: numba compiles this function's source alone
+        return x
+    f = math.floor(x)
+    d = x - f
+    r = float(f + 1) if (d > 0.5 or (d == 0.5 and f % 2 != 0)) else float(f)
+    return math.copysign(r, x) if r == 0.0 else r
+
+
 def _pow_python(a: float, b: float) -> float:
     """Python's ``a ** b`` with numpy's real result (NaN, not a complex number, for (-8) ** (1/3))."""
     r = a ** b
@@ -137,3 +170,12 @@ log1p = unary("log1p", "Log1PBackward0", "math.log1p(x)", lambda g, x, y: g / (1
               doc="``log(1 + x)``, accurate for small ``x``, elementwise.")
 erf = unary("erf", "ErfBackward0", "math.erf(x)", lambda g, x, y: g * (2.0 / math.sqrt(math.pi)) * exp(-(x * x)),
             public=True, doc="The error function, elementwise.")
+# rounding (issue 11): zero derivative, as PyTorch's (FloorBackward0 ... give zeros)
+floor = unary("floor", "FloorBackward0", _floor, lambda g, x, y: g * 0.0, np.floor, quiet=True, public=True,
+              doc="The largest integer not above ``x``, elementwise (derivative 0).")
+ceil = unary("ceil", "CeilBackward0", _ceil, lambda g, x, y: g * 0.0, np.ceil, quiet=True, public=True,
+             doc="The smallest integer not below ``x``, elementwise (derivative 0).")
+trunc = unary("trunc", "TruncBackward0", _trunc, lambda g, x, y: g * 0.0, np.trunc, quiet=True, public=True,
+              doc="``x`` rounded toward zero, elementwise (derivative 0).")
+round = unary("round", "RoundBackward0", _round, lambda g, x, y: g * 0.0, np.rint, quiet=True,  # noqa: A001
+              doc="``x`` rounded half to even, elementwise (derivative 0); ``tape.round`` adds ``decimals``.")

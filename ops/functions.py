@@ -1647,5 +1647,34 @@ def flip(x, dims) -> Tensor:
     return S.getitem(x, tuple(key))
 
 
+# ---- rounding (issue 11): floor, ceil and trunc are declared public (ops/elementwise.py) --------------------
+def round(input, *, decimals: int = 0) -> Tensor:  # noqa: A001,A002 - PyTorch's names
+    """``input`` rounded half to even (``torch.round``); with ``decimals``, as torch: ``round(x * 10^d) / 10^d``
+    (``round(x / 10^-d) * 10^-d`` for negative ``d``). Derivative 0.
+
+    >>> import tape
+    >>> tape.round(tape.tensor([0.5, 1.5, 2.675]), decimals=0)
+    tensor([0., 2., 3.])
+    """
+    x = _as(input)
+    decimals = int(decimals)
+    if decimals == 0:
+        return P.unary(_declare.DECLARED["round"].id, x)
+    scale = 10.0 ** builtins.abs(decimals)
+    if decimals > 0:
+        return P.unary(_declare.DECLARED["round"].id, x * scale) / scale
+    return P.unary(_declare.DECLARED["round"].id, x / scale) * scale
+
+
+def frac(input) -> Tensor:  # noqa: A002
+    """``input - trunc(input)``, the fractional part with the sign of ``input`` (``torch.frac``); derivative 1."""
+    x = _as(input)
+    with np.errstate(invalid="ignore"):  # inf - inf is nan, as torch gives, without a warning
+        return x - trunc(x)  # noqa: F821 - declared public above
+
+
+fix = trunc  # noqa: F821 - torch's alias
+
+
 __all__ = [name for name in dir() if not name.startswith("_") and name not in (
     "annotations", "builtins", "math", "namedtuple", "np", "Optional", "Sequence", "Tensor", "LA", "P", "RD", "S", "SM", "escape")]

@@ -163,6 +163,10 @@ U_POW_SCALAR = 12
 U_CLAMP = 13
 U_LOG1P = 14
 U_ERF = 15
+U_FLOOR = 16
+U_CEIL = 17
+U_TRUNC = 18
+U_ROUND = 19
 BIN_GT = 1
 BIN_GE = 2
 BIN_LT = 3
@@ -177,7 +181,7 @@ BIN_POW = 11
 BIN_MAXIMUM = 12
 BIN_MINIMUM = 13
 BIN_ATAN2 = 14
-N_UNARY = 15
+N_UNARY = 19
 N_TWO_OPERAND = 14
 
 
@@ -215,6 +219,40 @@ def _scalar_clamp(x, lo, hi):
 
 
 @jit_inline
+def _scalar_floor(x):
+    if not abs(x) < 4503599627370496.0:
+        return x
+    r = float(math.floor(x))
+    return math.copysign(r, x) if r == 0.0 else r
+
+
+@jit_inline
+def _scalar_ceil(x):
+    if not abs(x) < 4503599627370496.0:
+        return x
+    r = float(math.ceil(x))
+    return math.copysign(r, x) if r == 0.0 else r
+
+
+@jit_inline
+def _scalar_trunc(x):
+    if not abs(x) < 4503599627370496.0:
+        return x
+    r = float(math.floor(x)) if x >= 0.0 else float(math.ceil(x))
+    return math.copysign(r, x) if r == 0.0 else r
+
+
+@jit_inline
+def _scalar_round(x):
+    if not abs(x) < 4503599627370496.0:
+        return x
+    f = math.floor(x)
+    d = x - f
+    r = float(f + 1) if d > 0.5 or (d == 0.5 and f % 2 != 0) else float(f)
+    return math.copysign(r, x) if r == 0.0 else r
+
+
+@jit_inline
 def _unary_value(code, x, c0, c1):
     """The declared unary forward ``code`` at one element (c0, c1: the record's constants)."""
     if code == U_NEG:
@@ -247,6 +285,14 @@ def _unary_value(code, x, c0, c1):
         return (math.log1p(x))
     if code == U_ERF:
         return (math.erf(x))
+    if code == U_FLOOR:
+        return _scalar_floor(x)
+    if code == U_CEIL:
+        return _scalar_ceil(x)
+    if code == U_TRUNC:
+        return _scalar_trunc(x)
+    if code == U_ROUND:
+        return _scalar_round(x)
     return math.nan  # no such code: ops/ checks the table against these codes on import
 
 
@@ -317,6 +363,14 @@ def _unary_grad(code, gi, x, y, c0, c1):
         return (gi / (1.0 + x))
     if code == U_ERF:
         return (gi * 1.1283791670955126 * math.exp(-(x * x)))
+    if code == U_FLOOR:
+        return (gi * 0.0)
+    if code == U_CEIL:
+        return (gi * 0.0)
+    if code == U_TRUNC:
+        return (gi * 0.0)
+    if code == U_ROUND:
+        return (gi * 0.0)
     return math.nan  # no such code
 
 
@@ -472,6 +526,26 @@ def _retape_unary(B, code, n, g, x, c0, c1):
         t5 = _new(B, B.emit[FAMILY_UNARY, U_EXP], t4, -1, 0, sn)
         t6 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], t2, t5, 0, sn)
         return t6
+    if code == U_FLOOR:
+        sn = _sid(B, n)
+        t1 = _number(B, 0.0)
+        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t1, 0, sn)
+        return t2
+    if code == U_CEIL:
+        sn = _sid(B, n)
+        t1 = _number(B, 0.0)
+        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t1, 0, sn)
+        return t2
+    if code == U_TRUNC:
+        sn = _sid(B, n)
+        t1 = _number(B, 0.0)
+        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t1, 0, sn)
+        return t2
+    if code == U_ROUND:
+        sn = _sid(B, n)
+        t1 = _number(B, 0.0)
+        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t1, 0, sn)
+        return t2
     return -2
 
 

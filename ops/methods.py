@@ -234,7 +234,7 @@ _FUNCTIONS_AS_METHODS = [
     "var", "std", "diff", "trace", "tril", "triu", "roll", "cross", "all", "any", "count_nonzero", "kron", "diag",
     "gather", "take_along_dim", "index_select", "masked_select", "tile", "repeat_interleave", "matrix_power",
     "sort", "argsort", "topk", "kthvalue", "median", "cumsum", "cumprod", "logcumsumexp", "scatter_reduce",
-    "diag_embed", "nan_to_num",
+    "diag_embed", "nan_to_num", "round", "frac", "fix",
     # elementwise compositions (issue 11)
     "sign", "reciprocal", "atan", "asin", "acos", "lerp", "addcmul", "addcdiv", "log2", "log10", "cosh", "atanh",
     "asinh", "acosh", "logit", "hypot", "expm1", "sinh", "xlogy", "sinc", "arcsin", "arccos", "arctan", "arcsinh",

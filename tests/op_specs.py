@@ -501,6 +501,15 @@ spec("inner", lambda a, b: _lib(a).inner(a, b), 2, (M34, (2, 4)), torch_fn=lambd
 spec("svd_old_api", lambda x: tuple(t ** 2 for t in _lib(x).svd(x)), 1, ((4, 3),),
      torch_fn=lambda x: tuple(t ** 2 for t in _lib(x).svd(x)))
 spec("pinverse", lambda x: _lib(x).pinverse(x), 1, ((3, 4),), torch_fn=lambda x: _lib(x).pinverse(x))
+spec("floor", lambda x: tape.floor(x) * x, 1, (M34,), broadcast=True, torch_fn=lambda x: _t("floor")(x) * x)
+spec("ceil", lambda x: tape.ceil(x), 1, (M34,), torch_fn=_t("ceil"), torch_name="CeilBackward0")
+spec("trunc", lambda x: x.trunc() + x, 1, (M34,), torch_fn=lambda x: x.trunc() + x)
+spec("round", lambda x: tape.round(3.0 * x), 1, (M34,), torch_fn=lambda x: _t("round")(3.0 * x),
+     torch_name="RoundBackward0")
+spec("round_decimals", lambda x: tape.round(x, decimals=2) * x, 1, (M34,),
+     torch_fn=lambda x: _t("round")(x, decimals=2) * x)
+spec("round_float32", lambda x: x.round() * x, 1, (M34,), dtype="float32", torch_fn=lambda x: x.round() * x)
+spec("frac", lambda x: tape.frac(3.0 * x), 1, (M34,), torch_fn=lambda x: _t("frac")(3.0 * x))
 spec("matrix_norm_2_dims", lambda x: _la(x, "matrix_norm")(x, 2, dim=(0, 2)), 1, (T234,),
      torch_fn=lambda x: _la(x, "matrix_norm")(x, 2, dim=(0, 2)))
 spec("matrix_norm_nuc_keepdim", lambda x: _la(x, "matrix_norm")(x, "nuc", keepdim=True), 1, (T234,),
