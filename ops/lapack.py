@@ -51,8 +51,7 @@ def _find_openblas() -> str:
     """The path of numpy's bundled OpenBLAS (ILP64, prefixed symbols), or '' where there is none."""
     base = os.path.dirname(os.path.abspath(np.__file__))
     patterns = [os.path.join(base, os.pardir, "numpy.libs", "libscipy_openblas64_*"),
-                os.path.join(base, ".dylibs", "libscipy_openblas64_*"),
-                os.path.join(base, os.pardir, "numpy.libs", "libscipy_openblas64_*.dll")]
+                os.path.join(base, ".dylibs", "libscipy_openblas64_*")]
     for pattern in patterns:
         for path in sorted(glob.glob(pattern)):
             try:
@@ -160,11 +159,11 @@ def _copy(src, so, dst, do, count):
 
 
 @jit
-def _copy_block(src, so, lds, dst, do, ldd, rows, cols, scale):
-    """dst[do + i * ldd + j] = scale * src[so + i * lds + j] for a rows x cols block."""
+def _copy_block(src, so, lds, dst, do, ldd, rows, cols):
+    """dst[do + i * ldd + j] = src[so + i * lds + j] for a rows x cols block (row strides lds, ldd)."""
     for i in range(rows):
         for j in range(cols):
-            dst[do + i * ldd + j] = scale * src[so + i * lds + j]
+            dst[do + i * ldd + j] = src[so + i * lds + j]
 
 
 @jit
@@ -190,11 +189,19 @@ def _triangle(a, o, n, keep_upper, diagonal):
 
 
 @jit
-def _add_symmetric(p, ga, o, n, scale, transposed_only):
-    """ga[o:] += scale (p + p^T) (or scale p^T where ``transposed_only``)."""
+def _add_symmetric(p, ga, o, n, scale):
+    """ga[o:] += scale (p + p^T) for the n x n matrix p."""
     for i in range(n):
         for j in range(n):
-            ga[o + i * n + j] += scale * (p[j * n + i] if transposed_only else p[i * n + j] + p[j * n + i])
+            ga[o + i * n + j] += scale * (p[i * n + j] + p[j * n + i])
+
+
+@jit
+def _add_transposed(p, ga, o, n, scale):
+    """ga[o:] += scale p^T for the n x n matrix p."""
+    for i in range(n):
+        for j in range(n):
+            ga[o + i * n + j] += scale * p[j * n + i]
 
 
 @jit
@@ -381,9 +388,9 @@ def _forward_svd(flags, va, out, batch):
             return ERR_SINGULAR
         o = t * size
         _fill(out, o, size, 0.0)
-        _copy_block(u, 0, m, out, o, w, m, m, 1.0)
+        _copy_block(u, 0, m, out, o, w, m, m)
         _copy(sv, 0, out, o + m * w, k)
-        _copy_block(vt, 0, nc, out, o + (m + 1) * w, w, nc, nc, 1.0)
+        _copy_block(vt, 0, nc, out, o + (m + 1) * w, w, nc, nc)
     return DONE
 
 
@@ -451,15 +458,19 @@ def _cholesky_block_reverse(L, lo, w, j, nb, n):
 
 
 @jit
-def _subtract_lower(tmp, w, o, n, nb, symmetric):
-    """w's nb x nb block at o -= the lower triangle of tmp; or, where ``symmetric``, tmp := w's block + its
-    transpose (the block holds a lower triangle)."""
+def _subtract_lower(tmp, w, o, n, nb):
+    """w's nb x nb block at o (row stride n) -= the lower triangle of tmp (nb x nb)."""
+    for i in range(nb):
+        for j in range(i + 1):
+            w[o + i * n + j] -= tmp[i * nb + j]
+
+
+@jit
+def _symmetrized_block(w, o, n, nb, tmp):
+    """tmp := D + D^T for the lower triangle D of w's nb x nb block at o (row stride n)."""
     for i in range(nb):
         for j in range(nb):
-            if symmetric:
-                tmp[i * nb + j] = (w[o + i * n + j] if j <= i else 0.0) + (w[o + j * n + i] if i <= j else 0.0)
-            elif j <= i:
-                w[o + i * n + j] -= tmp[i * nb + j]
+            tmp[i * nb + j] = (w[o + i * n + j] if j <= i else 0.0) + (w[o + j * n + i] if i <= j else 0.0)
 
 
 @jit_inline
@@ -483,15 +494,15 @@ def _vjp_cholesky(vy, g, ga, batch, n):
             if rest > 0:  # the panel below the block: C = (C0 - B R^T) D^-T
                 _tri(False, False, False, False, rest, nb, vy, o + j * n + j, n, w, k * n + j, n)
                 _mm(True, False, nb, nb, rest, 1.0, w, k * n + j, n, vy, o + k * n + j, n, 0.0, tmp, 0, nb)
-                _subtract_lower(tmp, w, j * n + j, n, nb, False)
+                _subtract_lower(tmp, w, j * n + j, n, nb)
                 if j > 0:
                     _mm(False, False, rest, j, nb, -1.0, w, k * n + j, n, vy, o + j * n, n, 1.0, w, k * n, n)
                     _mm(True, False, nb, j, rest, -1.0, w, k * n + j, n, vy, o + k * n, n, 1.0, w, j * n, n)
             _cholesky_block_reverse(vy, o, w, j, nb, n)  # D = chol(D0 - R R^T)
             if j > 0:
-                _subtract_lower(tmp, w, j * n + j, n, nb, True)
+                _symmetrized_block(w, j * n + j, n, nb, tmp)
                 _mm(False, False, nb, j, nb, -1.0, tmp, 0, nb, vy, o + j * n, n, 1.0, w, j * n, n)
-        _add_symmetric(w, ga, o, n, 0.5, False)
+        _add_symmetric(w, ga, o, n, 0.5)
     return DONE
 
 
@@ -546,7 +557,7 @@ def _vjp_slogdet(va, g, ga, batch, n):
             continue
         if _getri(_ROW, n, _ptr(inv, 0), n, _ptr(ipiv, 0)) != 0:
             return ERR_SINGULAR
-        _add_symmetric(inv, ga, t * n * n, n, gl, True)
+        _add_transposed(inv, ga, t * n * n, n, gl)
     return DONE
 
 
@@ -609,10 +620,10 @@ def _vjp_svd(flags, va, vy, g, ga, batch):
             _mm(False, True, k, k, nc, 1.0, vy, ov, w, g, ov, w, 0.0, K, 0, k)
         _svd_quotients(J, K, vy, osv, g, inner, k)
         if vectors:  # left = (gU - U J) S^-1, right = S^-1 (gVh - K^T Vh)
-            _copy_block(g, o, w, left, 0, k, m, k, 1.0)
+            _copy_block(g, o, w, left, 0, k, m, k)
             _mm(False, False, m, k, k, -1.0, vy, o, w, J, 0, k, 1.0, left, 0, k)
             _scale(left, m, k, vy, osv, True)
-            _copy_block(g, ov, w, right, 0, nc, k, nc, 1.0)
+            _copy_block(g, ov, w, right, 0, nc, k, nc)
             _mm(True, False, k, nc, k, -1.0, K, 0, k, vy, ov, w, 1.0, right, 0, nc)
             _scale(right, k, nc, vy, osv, False)
             _mm(False, False, m, k, k, 1.0, vy, o, w, inner, 0, k, 1.0, left, 0, k)  # left += U inner

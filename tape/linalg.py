@@ -25,7 +25,6 @@ from ._creation import eye as _eye_factory, tensor as _tensor_factory, zeros as 
 from ._dtype import float32 as _float32, int32 as _int32, int64 as _int64
 from ._tensor import escape as _escape
 
-_functions = _F
 
 # ---- norms and products (compositions of tape's ops) -------------------------------
 _TORCH_LOWER_NAMES = {"float64": "double", "float32": "float", "float16": "half", "int64": "long", "int32": "int",
@@ -276,19 +275,19 @@ def det(A: Tensor) -> Tensor:
     """The determinant of a batch of square matrices (torch.linalg.det): ``sign * exp(logabsdet)``. Its
     derivative at a singular matrix raises (tape computes it through the inverse)."""
     sign, logabsdet = slogdet(A)
-    return sign * _functions.exp(logabsdet)
+    return sign * _F.exp(logabsdet)
 
 
 def logdet(A: Tensor) -> Tensor:
     """log det A (torch.logdet): nan where the determinant is negative, -inf where it is 0."""
     sign, logabsdet = slogdet(A)
-    return logabsdet + _functions.log(sign)
+    return logabsdet + _F.log(sign)
 
 
 def inv(A: Tensor) -> Tensor:
     """The inverse of a batch of square matrices (torch.linalg.inv), as ``solve(A, I)``."""
-    _lapack._square("linalg.inv", _as_tensor(A))
-    A = _as_tensor(A)
+    A = _F._as(A)
+    _lapack._square("linalg.inv", A)
     return solve(A, _eye(A).expand(*A.shape))
 
 
@@ -302,7 +301,7 @@ def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False) -> Tensor:
 
 def cholesky_inverse(L: Tensor, upper: bool = False) -> Tensor:
     """The inverse of ``A = L L^T`` (``U^T U`` where ``upper``) from its Cholesky factor (torch.cholesky_inverse)."""
-    L = _as_tensor(L)
+    L = _F._as(L)
     return cholesky_solve(_eye(L).expand(*L.shape), L, upper)
 
 
@@ -317,9 +316,9 @@ def matrix_exp(A: Tensor) -> Tensor:
     scaling and squaring, written with matmul and solve, so its derivatives to every order are the
     approximant's (accurate to rounding like its value). The number of squarings follows the 1-norm; inside
     tape.compile it is a guarded choice (a replay whose norm needs another count records again)."""
-    A = _as_tensor(A)
+    A = _F._as(A)
     _lapack._square("linalg.matrix_exp", A)
-    norm = _functions.amax(_functions.abs(A).sum(-2)) if A.numel() else None
+    norm = _F.amax(_F.abs(A).sum(-2)) if A.numel() else None
     s = 0
     if norm is not None:
         value = float(np.max(np.abs(A._array()).sum(-2)))  # read unguarded: the bool() checks below guard it
@@ -341,10 +340,6 @@ def matrix_exp(A: Tensor) -> Tensor:
     return R
 
 
-def _as_tensor(x) -> Tensor:
-    return x if isinstance(x, Tensor) else _functions.as_tensor(x)
-
-
 def _eye(A: Tensor) -> Tensor:
     return _eye_factory(A.shape[-1], dtype=A.dtype)
 
@@ -353,12 +348,12 @@ def _eye(A: Tensor) -> Tensor:
 
 def matrix_power(A: Tensor, n: int) -> Tensor:
     """A to the integer power n (torch.linalg.matrix_power): repeated squaring; negative n through ``inv``."""
-    return _functions.matrix_power(A, n)
+    return _F.matrix_power(A, n)
 
 
 def diagonal(A: Tensor, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
     """torch.linalg.diagonal: ``A.diagonal`` with its defaults on the last two dims."""
-    return _functions.diagonal(A, offset, dim1, dim2)
+    return _F.diagonal(A, offset, dim1, dim2)
 
 
 _QR = _namedtuple("qr", ["Q", "R"])
@@ -372,7 +367,7 @@ def qr(A: Tensor, mode: str = "reduced") -> tuple:
     if mode not in ("reduced", "complete", "r"):
         raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of 'reduced' (default), 'r', "
                            "or 'complete'")
-    A = _as_tensor(A)
+    A = _F._as(A)
     if A.ndim >= 2 and A.shape[-2] < A.shape[-1]:
         raise NotImplementedError(f"linalg.qr: tape factorises matrices with at least as many rows as columns; "
                                   f"got {A.shape[-2]}x{A.shape[-1]} (factorise A.mT, or pad A with zero rows)")
@@ -394,7 +389,7 @@ def svd(A: Tensor, full_matrices: bool = True, *, driver=None) -> tuple:
     if driver is not None:
         raise RuntimeError("torch.linalg.svd: keyword argument `driver=` is only supported on CUDA inputs with "
                            "cuSOLVER backend.")
-    A = _as_tensor(A)
+    A = _F._as(A)
     packed = _lapack.svd_packed(A)
     m, n = A.shape[-2], A.shape[-1]
     k = min(m, n)
@@ -412,7 +407,7 @@ def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
     """The Moore-Penrose pseudo-inverse (torch.linalg.pinv) through the SVD: singular values at most
     ``max(atol, rtol * largest)`` are dropped (rtol defaults to ``max(m, n) * eps`` where neither is given). Its
     derivative is the SVD's: defined where the kept singular values are distinct and the rank is constant."""
-    A = _as_tensor(A)
+    A = _F._as(A)
     U, S, Vh = svd(A, full_matrices=False)
     m, n = A.shape[-2], A.shape[-1]
     if atol is None and rtol is None:
@@ -424,9 +419,9 @@ def _pinv_from_svd(U: Tensor, S: Tensor, Vh: Tensor, atol, rtol) -> Tensor:
     # the cutoff is only compared with (no derivative flows through a comparison)
     cutoff = S[..., :1] * (rtol or 0.0)
     if atol is not None:
-        cutoff = _functions.clamp(cutoff, min=float(atol))
+        cutoff = _F.clamp(cutoff, min=float(atol))
     keep = S > cutoff
-    inverse = _functions.where(keep, 1.0 / _functions.where(keep, S, 1.0), 0.0)
+    inverse = _F.where(keep, 1.0 / _F.where(keep, S, 1.0), 0.0)
     return (Vh.transpose(-2, -1) * inverse.unsqueeze(-2)) @ U.transpose(-2, -1)
 
 
@@ -436,7 +431,7 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None) -> tuple:
     the numerical rank."""
     if driver not in (None, "gelsy", "gelsd", "gelss", "gels"):
         raise RuntimeError("torch.linalg.lstsq: parameter `driver` should be one of (gels, gelsy, gelsd, gelss)")
-    A, B = _as_tensor(A), _as_tensor(B)
+    A, B = _F._as(A), _F._as(B)
     if A.ndim < 2:
         raise RuntimeError("torch.linalg.lstsq: input must have at least 2 dimensions.")
     vector = B.ndim == A.ndim - 1
@@ -463,7 +458,7 @@ def lu_factor(A: Tensor, *, pivot: bool = True) -> tuple:
     (a replay whose pivoting differs records again or raises BranchChanged)."""
     if not pivot:
         raise RuntimeError("linalg.lu_factor: LU without pivoting is not implemented on the CPU")
-    A = _as_tensor(A)
+    A = _F._as(A)
     packed = _lapack.lu_packed(A)
     n = A.shape[-1]
     pivots = packed[..., n, :]
@@ -474,7 +469,7 @@ def lu_factor(A: Tensor, *, pivot: bool = True) -> tuple:
 def lu_solve(LU: Tensor, pivots: Tensor, B: Tensor, *, left: bool = True, adjoint: bool = False) -> Tensor:
     """X with ``A X = B`` from ``lu_factor(A)`` (``A^T X = B`` where ``adjoint``; ``X A = B`` where not
     ``left``), torch.linalg.lu_solve: a permutation and two triangular solves."""
-    LU, B = _as_tensor(LU), _as_tensor(B)
+    LU, B = _F._as(LU), _F._as(B)
     if not left:
         return lu_solve(LU, pivots, B.transpose(-2, -1), adjoint=not adjoint).transpose(-2, -1)
     perm = _lapack.permutation(pivots)
@@ -488,14 +483,14 @@ def lu_solve(LU: Tensor, pivots: Tensor, B: Tensor, *, left: bool = True, adjoin
 
 def lu_unpack(LU_data: Tensor, LU_pivots: Tensor, unpack_data: bool = True, unpack_pivots: bool = True) -> tuple:
     """(P, L, U) from ``lu_factor``'s output (torch.lu_unpack)."""
-    LU_data = _as_tensor(LU_data)
+    LU_data = _F._as(LU_data)
     n = LU_data.shape[-1]
     perm = _lapack.permutation(LU_pivots)
     P = np.zeros(tuple(perm.shape) + (n,))
     np.put_along_axis(P, perm[..., :, None], 1.0, axis=-1)  # P^T[i, perm[i]] = 1
     P = _tensor_factory(np.swapaxes(P, -1, -2).copy(), dtype=LU_data.dtype)
-    L = _functions.tril(LU_data, -1) + _eye(LU_data)
-    U = _functions.triu(LU_data)
+    L = _F.tril(LU_data, -1) + _eye(LU_data)
+    U = _F.triu(LU_data)
     return _PLU(P, L, U)
 
 
@@ -512,7 +507,7 @@ def _cholesky_deprecated(A: Tensor, upper: bool = False) -> Tensor:
 def _triangular_solve(b: Tensor, A: Tensor, upper: bool = True, transpose: bool = False,
                       unitriangular: bool = False) -> tuple:
     """torch.triangular_solve (deprecated in torch): (solution, a copy of A)."""
-    A = _as_tensor(A)
+    A = _F._as(A)
     M = A.transpose(-2, -1) if transpose else A
     return _TriangularSolve(solve_triangular(M, b, upper=upper != transpose, unitriangular=unitriangular), A.clone())
 
@@ -524,7 +519,7 @@ _OldSVD = _namedtuple("svd", ["U", "S", "V"])
 def _svd_deprecated(A: Tensor, some: bool = True, compute_uv: bool = True) -> tuple:
     """torch.svd (deprecated in torch): (U, S, V) with V, not Vh; reduced where ``some``. Without
     ``compute_uv``, U and V are zero (m, m) and (n, n) matrices as in torch."""
-    A = _as_tensor(A)
+    A = _F._as(A)
     U, S, Vh = svd(A, full_matrices=not some)
     if not compute_uv:
         m, n = A.shape[-2], A.shape[-1]
@@ -557,50 +552,50 @@ def _lu_solve_deprecated(b: Tensor, LU_data: Tensor, LU_pivots: Tensor) -> Tenso
 
 def _inner(input, other) -> Tensor:  # noqa: A002 - PyTorch's name
     """torch.inner: the sum over the last dims of both (a product for 0-d operands)."""
-    input, other = _as_tensor(input), _as_tensor(other)
+    input, other = _F._as(input), _F._as(other)
     if input.ndim == 0 or other.ndim == 0:
         return input * other
-    return _functions.tensordot(input, other, dims=([-1], [-1]))
+    return _F.tensordot(input, other, dims=([-1], [-1]))
 
 
 def _vdot(input, other) -> Tensor:  # noqa: A002
     """torch.vdot: the dot product of two 1-D tensors (real: ``dot``)."""
-    return _functions.dot(input, other)
+    return _F.dot(input, other)
 
 
 def _scaled_sum(input, product, beta, alpha) -> Tensor:  # noqa: A002
     """beta * input + alpha * product; ``input`` is ignored where beta is 0 (its nan and inf too), as torch."""
     scaled = product if alpha == 1 else alpha * product
     if beta == 0:  # input stays in the graph with a zero gradient (as torch), its value unread
-        input = _as_tensor(input)  # noqa: A001
+        input = _F._as(input)  # noqa: A001
         never = _tensor_factory(np.zeros(tuple(input.shape), dtype=bool))
-        return scaled + _functions.where(never, input, 0.0)
+        return scaled + _F.where(never, input, 0.0)
     return (input if beta == 1 else beta * input) + scaled
 
 
 def _addmm(input, mat1, mat2, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """torch.addmm: beta * input + alpha * (mat1 @ mat2)."""
-    return _scaled_sum(input, _functions.mm(mat1, mat2), beta, alpha)
+    return _scaled_sum(input, _F.mm(mat1, mat2), beta, alpha)
 
 
 def _addmv(input, mat, vec, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """torch.addmv: beta * input + alpha * (mat @ vec)."""
-    return _scaled_sum(input, _functions.mv(mat, vec), beta, alpha)
+    return _scaled_sum(input, _F.mv(mat, vec), beta, alpha)
 
 
 def _baddbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """torch.baddbmm: beta * input + alpha * (batch1 @ batch2), batched."""
-    return _scaled_sum(input, _functions.bmm(batch1, batch2), beta, alpha)
+    return _scaled_sum(input, _F.bmm(batch1, batch2), beta, alpha)
 
 
 def _addbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """torch.addbmm: beta * input + alpha * the sum over the batch of batch1 @ batch2."""
-    return _scaled_sum(input, _functions.bmm(batch1, batch2).sum(0), beta, alpha)
+    return _scaled_sum(input, _F.bmm(batch1, batch2).sum(0), beta, alpha)
 
 
 def _addr(input, vec1, vec2, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """torch.addr: beta * input + alpha * outer(vec1, vec2)."""
-    return _scaled_sum(input, _functions.outer(vec1, vec2), beta, alpha)
+    return _scaled_sum(input, _F.outer(vec1, vec2), beta, alpha)
 
 
 def _chain_matmul(*matrices) -> Tensor:
@@ -614,7 +609,7 @@ TOP_LEVEL = {"cholesky": _cholesky_deprecated, "cholesky_solve": cholesky_solve,
              "det": det, "logdet": logdet, "slogdet": slogdet, "inverse": inv, "matrix_exp": matrix_exp,
              "triangular_solve": _triangular_solve, "lu_unpack": lu_unpack, "svd": _svd_deprecated,
              "qr": _qr_deprecated, "pinverse": _pinverse, "lu": _lu_deprecated, "lu_solve": _lu_solve_deprecated,
-             "inner": _inner, "vdot": _vdot, "ger": _functions.outer, "addmm": _addmm, "addmv": _addmv,
+             "inner": _inner, "vdot": _vdot, "ger": _F.outer, "addmm": _addmm, "addmv": _addmv,
              "baddbmm": _baddbmm, "addbmm": _addbmm, "addr": _addr, "chain_matmul": _chain_matmul}
 _FUNCTIONS_ONLY = ("lu_unpack", "chain_matmul")  # torch has no Tensor method of these
 for _name, _fn in TOP_LEVEL.items():
