@@ -134,7 +134,7 @@ class ElementwiseOp:
 
     def __init__(self, key: str, grad_fn: str, family: Family, arity: int, scalar, vjp: Optional[Callable],
                  numpy=None, params: tuple = (), fast_loop: bool = False, quiet: bool = False, doc: str = "",
-                 variants: tuple = (), public: bool = False, python: Optional[Callable] = None):
+                 variants: tuple = (), public: bool = False, python: Optional[Callable] = None, hot: bool = False):
         self.key = key
         self.grad_fn = grad_fn
         self.family = family
@@ -144,6 +144,7 @@ class ElementwiseOp:
         self.numpy = numpy
         self.param_names = tuple(params)
         self.fast_loop = fast_loop
+        self.hot = hot  # inlined into the cores' 0-d loops (else reached through one call: see ops/codegen.py)
         self.quiet = quiet  # the numpy forward raises no floating-point warning worth silencing
         self.doc = doc
         self.public = public  # tape.<key> and Tensor.<key> come from the declaration
@@ -214,7 +215,8 @@ class ElementwiseOp:
 
 
 def unary(key: str, grad_fn: str, scalar, vjp: Callable, numpy=None, params: tuple = (), fast_loop: bool = False,
-          quiet: bool = False, doc: str = "", public: bool = False) -> ElementwiseOp:
+          quiet: bool = False, doc: str = "", public: bool = False, hot: bool = False,
+          python: Optional[Callable] = None) -> ElementwiseOp:
     """Declare an elementwise op of one operand ``x``.
 
     ``scalar``: the forward at one element, an expression string in ``x`` (and the
@@ -223,25 +225,29 @@ def unary(key: str, grad_fn: str, scalar, vjp: Callable, numpy=None, params: tup
     output ``y``. ``numpy``: a ufunc for the eager forward on arrays (else a compiled
     loop over ``scalar``). ``fast_loop``: the first-order sweep gets a loop of its own. ``quiet``: the
     numpy forward raises no floating-point warning (no errstate needed). ``public``: ``tape.<key>`` and
-    ``Tensor.<key>`` come from this declaration."""
+    ``Tensor.<key>`` come from this declaration. ``hot``: the forward and derivative are inlined into the
+    cores' 0-d loops (for the ops scalar loops use most: each hot op costs cold compile in four kernels);
+    the others are one call away. ``python``: the 0-d forward where Python's function differs from the one
+    numba compiles."""
     return ElementwiseOp(key, grad_fn, Family.UNARY, 1, scalar, vjp, numpy, params, fast_loop, quiet, doc,
-                         public=public)
+                         public=public, hot=hot, python=python)
 
 
 def binary(key: str, grad_fn: str, scalar, vjp: Callable, numpy=None, quiet: bool = False, doc: str = "",
-           variants: tuple = (), public: bool = False, python: Optional[Callable] = None) -> ElementwiseOp:
+           variants: tuple = (), public: bool = False, python: Optional[Callable] = None,
+           hot: bool = False) -> ElementwiseOp:
     """Declare an elementwise op of two operands ``a``, ``b``; ``vjp(g, a, b, y)`` returns the two
     gradients (None for an operand that gets none). ``variants``: (key, grad_fn) rows that run the
     same kernel body under another name. ``python``: the 0-d forward where Python's operator differs
-    from numpy's result."""
+    from numpy's result. ``hot``: as ``unary``'s."""
     return ElementwiseOp(key, grad_fn, Family.BINARY, 2, scalar, vjp, numpy, (), False, quiet, doc, variants,
-                         public, python)
+                         public, python, hot)
 
 
 def comparison(key: str, grad_fn: str, scalar: str, numpy) -> ElementwiseOp:
     """Declare a comparison: a forward giving 1.0 or 0.0 (recorded where a replay must re-evaluate
     it), no VJP."""
-    return ElementwiseOp(key, grad_fn, Family.COMPARE, 2, scalar, None, numpy, (), False, True)
+    return ElementwiseOp(key, grad_fn, Family.COMPARE, 2, scalar, None, numpy, (), False, True, hot=True)
 
 
 def where(condition, a, b):

@@ -103,85 +103,139 @@ def _shape_of(node: Sym) -> str:
     return {frozenset("a"): "sa", frozenset("b"): "sb"}.get(frozenset(used), "sab")
 
 
-class _Emitter:
-    """Writes numba statements that append a traced expression's records (see kernels._new)."""
+# ---- the records a traced VJP appends, as a template the re-taping kernel interprets ------------
+# A template is rows of RT_WIDTH integers (kind, dst, a, b, c, family, body, aux), run by one numba loop
+# (kernels._retape_template) over two register files: node ids R (R[0] = g, R[1] = x or a, R[2] = b, R[3] = the
+# output n) and numbers F (F[0], F[1] = the record's parameters). Shape codes: 0 the output's shape, 1 a's,
+# 2 b's, 3 the bigger of a's and b's. Generated code per op would compile into the re-taping unit (about
+# 0.2 s of cold compile an op); a template is data, so declaring an op costs the re-taping unit nothing.
+RT_KINDS = dict(
+    END=0,      # return
+    RECORD=1,   # R[dst] = a record of (family, body) on R[a], R[b] (-1: none), aux R[aux] (-1: 0), shape code c
+    NUMBER=2,   # R[dst] = a 0-d constant record holding F[a]
+    SLOT=3,     # R[dst] = the index of a new float constant F[a] (a record's parameters, in order)
+    FCONST=4,   # F[dst] = RT_FLOATS[a]
+    FUNARY=5,   # F[dst] = the declared unary ``body`` at F[a] with parameters F[b], F[c] (-1: 0.0)
+    FBINARY=6,  # F[dst] = the declared two-operand ``body`` at F[a], F[b]
+    FSELECT=7,  # F[dst] = F[a] if F[c] != 0 else F[b]
+    JUMPZ=8,    # go to row dst if F[a] == 0
+    JUMP=9,     # go to row dst
+    UNLESS=10,  # go to row dst unless operand a (0 or 1) wants a gradient
+    RESULT=11,  # the gradient of operand a is R[b]
+    MOVE=12,    # R[dst] = R[a]
+)
+RT_WIDTH = 8
+RT_REGISTERS = 32
+SHAPE_CODES = {"sn": 0, "sa": 1, "sb": 2, "sab": 3}
 
-    def __init__(self, env: dict, indent: str):
-        self.env = env  # input name -> node variable
-        self.lines: list[str] = []
-        self.indent = indent
-        self.done: dict[int, str] = {}  # id(Sym) -> variable holding its node
-        self.numbers: dict[str, str] = {}  # number expression -> variable holding its constant node
-        self.count = [0]
+
+class _Template:
+    """Writes the template rows of one traced VJP (``rows``; ``floats``: the numbers, shared by all)."""
+
+    def __init__(self, floats: list, inputs: dict):
+        self.rows: list[list[int]] = []
+        self.floats = floats
+        self.env = dict(inputs)  # input name -> R register
+        self.done: dict[int, int] = {}  # id(Sym) -> R register holding its node
+        self.fdone: dict[int, int] = {}  # id(Sym) -> F register holding a parameter expression
+        self.numbers: dict[int, int] = {}  # F register -> R register of its constant record
+        self.nregs = [4, 2]  # next free R and F registers
         self.records = 0
 
-    def _var(self) -> str:
-        self.count[0] += 1
-        return f"t{self.count[0]}"
+    def row(self, kind: str, dst=-1, a=-1, b=-1, c=-1, family=0, body=0, aux=-1) -> int:
+        self.rows.append([RT_KINDS[kind], dst, a, b, c, family, body, aux])
+        return len(self.rows) - 1
 
-    def _line(self, text: str) -> None:
-        self.lines.append(self.indent + text)
+    def _reg(self, bank: int) -> int:
+        r = self.nregs[bank]
+        if r >= RT_REGISTERS:
+            raise ValueError(f"a derivative rule needs more than {RT_REGISTERS} registers in its template")
+        self.nregs[bank] = r + 1
+        return r
 
-    def child(self, indent: str) -> "_Emitter":
-        e = _Emitter(self.env, indent)
-        e.lines = self.lines
-        e.done = dict(self.done)
-        e.numbers = dict(self.numbers)
-        e.count = self.count
-        return e
+    def branch(self) -> "_Template":
+        """A view for one side of a branch: what it appends is not reused after the branch."""
+        t = _Template.__new__(_Template)
+        t.rows, t.floats, t.env, t.nregs = self.rows, self.floats, self.env, self.nregs
+        t.done, t.fdone, t.numbers = dict(self.done), dict(self.fdone), dict(self.numbers)
+        t.records = 0
+        return t
 
-    def number(self, expression: str) -> str:
-        if expression not in self.numbers:
-            v = self._var()
-            self._line(f"{v} = _number(B, {expression})")
-            self.records += 1
-            self.numbers[expression] = v
-        return self.numbers[expression]
+    def number(self, node: Sym) -> int:
+        """The F register of a parameter expression (computed at run time, not recorded)."""
+        if node.kind == "param":
+            return node.index
+        key = id(node)
+        if key in self.fdone:
+            return self.fdone[key]
+        if node.kind == "const":
+            if node.value not in self.floats:
+                self.floats.append(node.value)
+            r = self._reg(1)
+            self.row("FCONST", r, self.floats.index(node.value))
+        elif node.kind == "where":
+            c, a, b = (self.number(x) for x in node.args)
+            r = self._reg(1)
+            self.row("FSELECT", r, a, b, c)
+        else:
+            args = [self.number(x) for x in node.args]
+            params = [self.number(p) for p in node.params] + [-1, -1]
+            r = self._reg(1)
+            if node.op.arity == 1:
+                self.row("FUNARY", r, args[0], params[0], params[1], body=node.op.code)
+            else:
+                self.row("FBINARY", r, args[0], args[1], body=node.op.code)
+        self.fdone[key] = r
+        return r
 
-    def node(self, node: Sym) -> str:
-        """The variable holding ``node``'s record (appending what it needs first)."""
+    def node(self, node: Sym) -> int:
+        """The R register holding ``node``'s record (appending what it needs first)."""
         if node.kind == "input":
             return self.env[node.name]
         if node.params_only:
-            return self.number(element_expr(node, {}))
+            f = self.number(node)
+            if f not in self.numbers:
+                r = self._reg(0)
+                self.row("NUMBER", r, f)
+                self.records += 1
+                self.numbers[f] = r
+            return self.numbers[f]
         key = id(node)
         if key in self.done:
             return self.done[key]
+        shape = SHAPE_CODES[_shape_of(node)]
         if node.kind == "where":
             c, a, b = node.args
             if c.params_only:
                 # a choice made by parameters: only the chosen side is appended
-                v = self._var()
-                self._line(f"if {_condition(c, {})}:")
-                then = self.child(self.indent + "    ")
-                then._line(f"{v} = {then.node(a)}")
-                self._line("else:")
-                other = self.child(self.indent + "    ")
-                other._line(f"{v} = {other.node(b)}")
+                r = self._reg(0)
+                jump = self.row("JUMPZ", -1, self.number(c))
+                then = self.branch()
+                self.row("MOVE", r, then.node(a))
+                skip = self.row("JUMP")
+                self.rows[jump][1] = len(self.rows)
+                other = self.branch()
+                self.row("MOVE", r, other.node(b))
+                self.rows[skip][1] = len(self.rows)
                 self.records += max(then.records, other.records)
             else:
-                cv, av, bv = self.node(c), self.node(a), self.node(b)
-                v = self._var()
-                self._line(f"{v} = _new(B, B.emit[FAMILY_WHERE, WHERE], {av}, {bv}, {cv}, {_shape_of(node)})")
+                cr, ar, br = self.node(c), self.node(a), self.node(b)
+                r = self._reg(0)
+                self.row("RECORD", r, ar, br, shape, int(Family.WHERE), 1, cr)
                 self.records += 1
         else:
             op = node.op
-            args = [self.node(a) for a in node.args]
-            aux = "0"
-            if node.params:
-                slots = [self._var() for _ in node.params]
-                for s, p in zip(slots, node.params):
-                    self._line(f"{s} = _const_slot(B, {element_expr(p, {})})")
-                aux = slots[0]
-            v = self._var()
-            emitted = f"B.emit[FAMILY_{op.family.name}, {_const_name(op)}]"
-            if op.arity == 1:
-                self._line(f"{v} = _new(B, {emitted}, {args[0]}, -1, {aux}, {_shape_of(node)})")
-            else:
-                self._line(f"{v} = _new(B, {emitted}, {args[0]}, {args[1]}, 0, {_shape_of(node)})")
+            args = [self.node(a) for a in node.args] + [-1]
+            aux = -1
+            for i, p in enumerate(node.params):
+                s = self._reg(0)
+                self.row("SLOT", s, self.number(p))
+                aux = s if i == 0 else aux
+            r = self._reg(0)
+            self.row("RECORD", r, args[0], args[1], shape, int(op.family), op.code, aux)
             self.records += 1
-        self.done[key] = v
-        return v
+        self.done[key] = r
+        return r
 
 
 def _uses(node, into: set) -> set:
@@ -193,50 +247,30 @@ def _uses(node, into: set) -> set:
     return into
 
 
-
-def _retape_unary_branch(op: ElementwiseOp, lines: list) -> int:
-    (d,) = op.trace()
-    e = _Emitter({"g": "g", "x": "x", "y": "n"}, " " * 8)
-    e.lines = lines
-    if d is not None and not d.params_only and d.kind != "input":
-        lines.append("        sn = _sid(B, n)")
-    v = e.node(d) if d is not None else "-1"
-    lines.append(f"        return {v}")
-    return e.records
-
-
-def _retape_binary_branch(op: ElementwiseOp, lines: list) -> int:
-    da, db = op.trace()
-    env = {"g": "g", "a": "a", "b": "b", "y": "n"}
-    shared = _uses(da, set()) & _uses(db, set())
-    e = _Emitter(env, " " * 8)
-    e.lines = lines
-    shapes = {_shape_of(node) for node in _topological(da, db)}
-    if "sn" in shapes:
-        lines.append("        sn = _sid(B, n)")
-    if "sa" in shapes:
-        lines.append("        sa = _sid(B, a)")
-    if "sb" in shapes:
-        lines.append("        sb = _sid(B, b)")
-    if "sab" in shapes:
-        lines.append("        sab = _bigger(B, a, b)")
-    # nodes both gradients use are appended once, before either
-    for node in _topological(da, db):
-        if id(node) in shared:
-            e.node(node)
-    lines.append("        ga = -1")
-    lines.append("        gb = -1")
-    records = e.records
-    for name, d in (("a", da), ("b", db)):
+def template(op: ElementwiseOp, floats: list) -> tuple:
+    """The template rows of ``op``'s VJP (``floats``: the numbers of all templates, appended to) and the
+    most records it appends."""
+    grads = op.trace()
+    if op.arity == 1:
+        t = _Template(floats, {"g": 0, "x": 1, "y": 3})
+    else:
+        t = _Template(floats, {"g": 0, "a": 1, "b": 2, "y": 3})
+        # nodes both gradients use are appended once, before either
+        shared = _uses(grads[0], set()) & _uses(grads[1], set())
+        for node in _topological(*grads):
+            if id(node) in shared:
+                t.node(node)
+    records = t.records
+    for side, d in enumerate(grads):
         if d is None:
             continue
-        lines.append(f"        if need_{name}:")
-        side = e.child(" " * 12)
-        v = side.node(d)
-        lines.append(f"            g{name} = {v}")
-        records += side.records
-    lines.append("        return ga, gb")
-    return records
+        skip = t.row("UNLESS", -1, side)
+        branch = t.branch()
+        t.row("RESULT", -1, side, branch.node(d))
+        t.rows[skip][1] = len(t.rows)
+        records += branch.records
+    t.row("END")
+    return t.rows, records
 
 
 def _topological(*roots) -> list:
@@ -277,40 +311,54 @@ def generate() -> str:
             continue
         name = src.split("(")[0].replace("def ", "")
         src = src.replace(f"def {name}(", f"def {_scalar_fn_name(op)}(", 1)
-        L += ["", "@jit_inline"] + src.splitlines() + [""]
+        # a hot op's forward is inlined with its switch; another op's is compiled once and called (the special
+        # functions are long, and a derivative calling another op's forward would inline it once more)
+        L += ["", "@jit_inline" if op.hot else "@jit"] + src.splitlines() + [""]
 
-    L += ["", "@jit_inline", "def _unary_value(code, x, c0, c1):",
-          '    """The declared unary forward ``code`` at one element (c0, c1: the record\'s constants)."""']
-    for op in unary:
-        params = [f"c{i}" for i in range(len(op.param_names))]
-        L += [f"    if code == {_const_name(op)}:", f"        return {forward_expr(op, ['x'], params)}"]
-    L += ["    return math.nan  # no such code: ops/ checks the table against these codes on import", ""]
+    hot_u, cold_u = [op for op in unary if op.hot], [op for op in unary if not op.hot]
+    hot_t, cold_t = [op for op in two if op.hot], [op for op in two if not op.hot]
 
-    L += ["", "@jit_inline", "def _binary_value(code, a, b):",
-          '    """The declared two-operand forward ``code`` at one element (comparisons give 1.0 or 0.0)."""']
-    for op in two:
-        L += [f"    if code == {_const_name(op)}:", f"        return {forward_expr(op, ['a', 'b'], [])}"]
-    L += ["    return math.nan  # no such code", ""]
+    def switch(name, inline, args, ops, case, fallback, doc):
+        out = ["", "@jit_inline" if inline else "@jit", f"def {name}({args}):", f'    """{doc}"""']
+        for op in ops:
+            body = case(op)
+            if body is not None:
+                out += [f"    if code == {_const_name(op)}:", f"        return {body}"]
+        return out + [f"    return {fallback}", ""]
 
-    L += ["", "@jit_inline", "def _unary_grad(code, gi, x, y, c0, c1):",
-          '    """d/dx of the declared unary op ``code`` at one element (input x, output y), times ``gi``."""']
-    for op in unary:
+    # Each per-element switch comes in two: the hot ops (``hot=True``: the ones scalar loops use most) inlined
+    # into the 0-d loops of the cores, the others in a function of their own that the hot switch calls, compiled
+    # once (inlined, every op would cost its compile in each of the four 0-d loops)
+    def unary_value(op):
+        return forward_expr(op, ["x"], [f"c{i}" for i in range(len(op.param_names))])
+
+    def binary_value(op):
+        return forward_expr(op, ["a", "b"], [])
+
+    def unary_grad(op):
         (d,) = op.trace()
-        expr = "0.0" if d is None else element_expr(d, {"g": "gi", "x": "x", "y": "y"})
-        L += [f"    if code == {_const_name(op)}:", f"        return {expr}"]
-    L += ["    return math.nan  # no such code", ""]
+        return "0.0" if d is None else element_expr(d, {"g": "gi", "x": "x", "y": "y"})
 
-    L += ["", "@jit_inline", "def _binary_grads(code, gi, a, b, y):",
-          '    """(d/da, d/db) of the declared binary op ``code`` at one element, times ``gi``."""']
-    env = {"g": "gi", "a": "a", "b": "b", "y": "y"}
-    for op in two:
+    def binary_grads(op):
         if op.family == Family.COMPARE:
-            continue
+            return None
         da, db = op.trace()
-        ea = "0.0" if da is None else element_expr(da, env)
-        eb = "0.0" if db is None else element_expr(db, env)
-        L += [f"    if code == {_const_name(op)}:", f"        return {ea}, {eb}"]
-    L += ["    return math.nan, math.nan  # no such code", ""]
+        env = {"g": "gi", "a": "a", "b": "b", "y": "y"}
+        return (f"{'0.0' if da is None else element_expr(da, env)}, "
+                f"{'0.0' if db is None else element_expr(db, env)}")
+
+    for name, args, case, hot, cold, nan, doc in (
+            ("_unary_value", "code, x, c0, c1", unary_value, hot_u, cold_u, "math.nan",
+             "The declared unary forward ``code`` at one element (c0, c1: the record's constants)."),
+            ("_binary_value", "code, a, b", binary_value, hot_t, cold_t, "math.nan",
+             "The declared two-operand forward ``code`` at one element (comparisons give 1.0 or 0.0)."),
+            ("_unary_grad", "code, gi, x, y, c0, c1", unary_grad, hot_u, cold_u, "math.nan",
+             "d/dx of the declared unary op ``code`` at one element (input x, output y), times ``gi``."),
+            ("_binary_grads", "code, gi, a, b, y", binary_grads, hot_t, cold_t, "math.nan, math.nan",
+             "(d/da, d/db) of the declared binary op ``code`` at one element, times ``gi``.")):
+        L += switch(name, True, args, hot, case, f"{name}_cold({args})", doc + " Hot ops inline.")
+        L += switch(name + "_cold", False, args, cold, case, nan + "  # no such code: ops/ checks the codes",
+                    doc + " The ops not declared hot.")
 
     fast = [op for op in unary if op.fast_loop]
     L += ["", "@jit_literal", "def _unary_dispatch(code, dst, g, vx, vy, c0, c1, replace):",
@@ -329,24 +377,38 @@ def generate() -> str:
           "            v = _unary_grad_call(code, g[i], vx[i], vy[i], c0, c1)",
           "            dst[i] = v if replace else dst[i] + v", ""]
 
+    # the re-taping templates (see RT_KINDS above), one block of rows per op, found through *_START by body code
+    floats: list = []
+    rows: list = []
     most = 0
-    L += ["", "@jit", "def _retape_unary(B, code, n, g, x, c0, c1):",
-          '    """Append the records of unary ``code``\'s VJP at record ``n`` (adjoint node ``g``, operand',
-          '    node ``x``); returns the gradient\'s node, -1 for none, -2 for an unknown code."""']
-    for op in unary:
-        L.append(f"    if code == {_const_name(op)}:")
-        most = max(most, _retape_unary_branch(op, L))
-    L += ["    return -2", ""]
-
-    L += ["", "@jit", "def _retape_binary(B, code, n, g, a, b, need_a, need_b):",
-          '    """Append the records of binary ``code``\'s VJP at record ``n`` (operand nodes a, b); returns',
-          '    the two gradients\' nodes (-1: not wanted; -2: an unknown code)."""']
-    for op in two:
-        if op.family == Family.COMPARE:
-            continue
-        L.append(f"    if code == {_const_name(op)}:")
-        most = max(most, _retape_binary_branch(op, L))
-    L += ["    return -2, -2", ""]
+    starts = {}
+    for seq in (unary, two):
+        for op in seq:
+            if op.family == Family.COMPARE or op.vjp_fn is None:
+                continue
+            op_rows, records = template(op, floats)
+            base = len(rows)
+            for r in op_rows:  # jumps are to rows of the op's own block
+                if r[0] in (RT_KINDS["JUMPZ"], RT_KINDS["JUMP"], RT_KINDS["UNLESS"]):
+                    r[1] += base
+            starts[(op.arity, op.code)] = base
+            rows += op_rows
+            most = max(most, records)
+    L += ["", "# ---- the re-taping templates of the declared VJPs (ops/codegen.py, RT_KINDS: what a row does) ----"]
+    for k, v in RT_KINDS.items():
+        L.append(f"RT_{k} = {v}")
+    L.append(f"RT_REGISTERS = {RT_REGISTERS}")
+    L.append("RT_FLOATS = np.array([" + ", ".join(_number(v) for v in floats) + "])")
+    L.append("RT_UNARY_START = np.array([-1, " + ", ".join(str(starts.get((1, op.code), -1)) for op in unary)
+             + "], dtype=np.int64)  # by body code")
+    L.append("RT_TWO_START = np.array([-1, " + ", ".join(str(starts.get((2, op.code), -1)) for op in two)
+             + "], dtype=np.int64)")
+    L.append("RT_ROWS = np.array([  # kind, dst, a, b, c, family, body, aux")
+    names = {(op.arity, op.code): op.key for seq in (unary, two) for op in seq}
+    owner = {v: names[k] for k, v in starts.items()}
+    for i, r in enumerate(rows):
+        L.append(f"    [{', '.join(str(v) for v in r)}],{'  # ' + owner[i] if i in owner else ''}")
+    L.append("], dtype=np.int64)")
     L += ["", f"MAX_ELEMENTWISE_RECORDS = {most}  # the most records one declared VJP appends", END]
     return "\n".join(L)
 

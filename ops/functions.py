@@ -1676,5 +1676,25 @@ def frac(input) -> Tensor:  # noqa: A002
 fix = trunc  # noqa: F821 - torch's alias
 
 
+# ---- the gamma family (issue 11): lgamma, digamma and erfinv are declared public (ops/elementwise.py) ------
+def polygamma(n, input) -> Tensor:  # noqa: A002 - PyTorch's name
+    """The ``n``-th derivative of digamma, elementwise (``torch.polygamma(n, input)``); ``n = 0`` is
+    ``digamma``. Its derivative is ``polygamma(n + 1, input)``.
+
+    >>> import tape
+    >>> tape.polygamma(1, tape.tensor([1.0, 2.0]))
+    tensor([1.6449, 0.6449])
+    """
+    if isinstance(n, Tensor) or isinstance(n, builtins.bool) or not isinstance(n, (builtins.int, np.integer)):
+        raise TypeError(f"polygamma(): argument 'n' must be int, not {type(n).__name__}")
+    if n < 0:
+        raise RuntimeError("polygamma(n, x) does not support negative n.")
+    x = _as(input)
+    if n == 0:
+        return digamma(x)  # noqa: F821 - declared public above
+    return _declare.DECLARED["polygamma"](x, float(n))
+
+
+
 __all__ = [name for name in dir() if not name.startswith("_") and name not in (
     "annotations", "builtins", "math", "namedtuple", "np", "Optional", "Sequence", "Tensor", "LA", "P", "RD", "S", "SM", "escape")]

@@ -830,13 +830,16 @@ INPLACE = {
     "scatter_add_": _inplace(_scatter_add_fn, SCATTER_ADD_, "Add ``src`` at ``index`` along ``dim``."),
     "__iadd__": None, "__isub__": None, "__imul__": None, "__itruediv__": None, "__ipow__": None,
 }
-for _name in ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs"):
+for _name in ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "erfc", "exp2", "fmod",
+              "remainder", "erfinv", "lgamma", "digamma"):
     INPLACE[_name + "_"] = _inplace(getattr(F, _name))
 INPLACE["__iadd__"] = _inplace(F.add)
 INPLACE["__isub__"] = _inplace(F.sub)
 INPLACE["__imul__"] = _inplace(F.mul)
 INPLACE["__itruediv__"] = _inplace(F.div)
 INPLACE["__ipow__"] = _inplace(_pow)
+INPLACE["__imod__"] = _inplace(F.remainder)
+INPLACE["polygamma_"] = _inplace(lambda self, n: F.polygamma(n, self))
 
 _fill_number = _inplace(_fill, FILL)
 _fill_tensor = _inplace(_fill, FILL_TENSOR)

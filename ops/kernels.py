@@ -42,6 +42,7 @@ from collections import namedtuple
 
 import numpy as np
 from numba import carray, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.typed import List
 
@@ -163,10 +164,16 @@ U_POW_SCALAR = 12
 U_CLAMP = 13
 U_LOG1P = 14
 U_ERF = 15
-U_FLOOR = 16
-U_CEIL = 17
-U_TRUNC = 18
-U_ROUND = 19
+U_ERFC = 16
+U_ERFINV = 17
+U_LGAMMA = 18
+U_DIGAMMA = 19
+U_POLYGAMMA = 20
+U_EXP2 = 21
+U_FLOOR = 22
+U_CEIL = 23
+U_TRUNC = 24
+U_ROUND = 25
 BIN_GT = 1
 BIN_GE = 2
 BIN_LT = 3
@@ -181,8 +188,10 @@ BIN_POW = 11
 BIN_MAXIMUM = 12
 BIN_MINIMUM = 13
 BIN_ATAN2 = 14
-N_UNARY = 19
-N_TWO_OPERAND = 14
+BIN_FMOD = 15
+BIN_REMAINDER = 16
+N_UNARY = 25
+N_TWO_OPERAND = 16
 
 
 @jit_inline
@@ -218,7 +227,272 @@ def _scalar_clamp(x, lo, hi):
     return min(max(x, lo), hi)
 
 
-@jit_inline
+@jit
+def _scalar_erfinv(x):
+    if x != x:
+        return x
+    a = abs(x)
+    if a > 1.0:
+        return math.nan
+    if a == 1.0:
+        return math.copysign(math.inf, x)
+    if a < 1e-09:
+        if x == 0.0:
+            return x
+        xs = x * 4.149515568880993e+180
+        tt = 134217729.0 * xs
+        xh = tt - (tt - xs)
+        xl = xs - xh
+        pr = xs * 0.886226925452758
+        er = xh * 0.8862269222736359 - pr + xh * 3.1791221877242037e-09 + xl * 0.8862269222736359 + xl * 3.1791221877242037e-09
+        return math.ldexp(pr + (er + xs * -3.8332932499128993e-17), -600)
+    w = -math.log((1.0 - a) * (1.0 + a))
+    if w < 5.0:
+        w = w - 2.5
+        p = 2.81022636e-08
+        p = 3.43273939e-07 + p * w
+        p = -3.5233877e-06 + p * w
+        p = -4.39150654e-06 + p * w
+        p = 0.00021858087 + p * w
+        p = -0.00125372503 + p * w
+        p = -0.00417768164 + p * w
+        p = 0.246640727 + p * w
+        p = 1.50140941 + p * w
+        t = p * a
+    else:
+        sl = -math.log(1.0 - a) - 0.5723649429247001
+        t = math.sqrt(sl - 0.5 * math.log(sl))
+    for _ in range(3):
+        if a <= 0.5:
+            f = math.erf(t) - a
+        else:
+            f = 1.0 - a - math.erfc(t)
+        u = f / (1.1283791670955126 * math.exp(-t * t))
+        t = t - u / (1.0 + t * u)
+    return math.copysign(t, x)
+
+
+@jit
+def _scalar_lgamma(x):
+    if x != x:
+        return x
+    if x == math.inf or x == -math.inf:
+        return math.inf
+    if x <= 0.0 and (x <= -4503599627370496.0 or x == math.floor(x)):
+        return math.inf
+    if x > 2.5599833278516383e+305:
+        return math.inf
+    return math.lgamma(x)
+
+
+@jit
+def _scalar_digamma(x):
+    if x != x:
+        return x
+    if x == 0.0:
+        return math.copysign(math.inf, -x)
+    if x == math.inf:
+        return x
+    if x == -math.inf:
+        return math.nan
+    res = 0.0
+    s = 0.0
+    u = -1.0
+    if x < 0.0:
+        if x <= -4503599627370496.0 or x == math.floor(x):
+            return math.nan
+        if x > -1.0:
+            r = x
+            if r < -0.5:
+                r = r + 1.0
+        else:
+            r = x - math.floor(x)
+            if r > 0.5:
+                r = r - 1.0
+        ar = abs(r)
+        if ar < 1e-09:
+            c = 1.0 / r - 3.289868133696453 * r
+        elif ar <= 0.25:
+            c = 3.141592653589793 / math.tan(3.141592653589793 * r)
+        else:
+            c = math.copysign(3.141592653589793 * math.tan(3.141592653589793 * (0.5 - ar)), r)
+        res = -c
+        if x > -1.0:
+            u = -x
+        elif x <= -9.0:
+            x = 1.0 - x
+        else:
+            x = -x
+            s = 1.0 / x
+    if u < 0.0 and x >= 10.0:
+        z = 1.0 / (x * x)
+        ser = z * (1.0 / 12.0 - z * (1.0 / 120.0 - z * (1.0 / 252.0 - z * (1.0 / 240.0 - z * (1.0 / 132.0 - z * (691.0 / 32760.0 - z * (1.0 / 12.0 - z * (3617.0 / 8160.0))))))))
+        return res + (s + (math.log(x) - 0.5 / x - ser))
+    if u >= 0.0:
+        pass
+    elif x < 1.0:
+        s = -1.0 / x
+        u = x
+    else:
+        while x > 2.0:
+            x = x - 1.0
+            s += 1.0 / x
+        u = x - 1.0
+    d = u - 0.46163214496836225 - 9.549995429965697e-17
+    p = -1.7443695117727745e-07
+    p = 2.549626552021554e-07 + d * p
+    p = -3.7266161283438227e-07 + d * p
+    p = 5.446941930669446e-07 + d * p
+    p = -7.96142543124197e-07 + d * p
+    p = 1.1636675363548843e-06 + d * p
+    p = -1.7008538854332607e-06 + d * p
+    p = 2.486022733129538e-06 + d * p
+    p = -3.6336507898010456e-06 + d * p
+    p = 5.3110609208898636e-06 + d * p
+    p = -7.762817668462094e-06 + d * p
+    p = 1.134638458466385e-05 + d * p
+    p = -1.6584242271854135e-05 + d * p
+    p = 2.424006611860132e-05 + d * p
+    p = -3.5430070947659604e-05 + d * p
+    p = 5.178575795222081e-05 + d * p
+    p = -7.569179582195066e-05 + d * p
+    p = 0.0001106337276874741 + d * p
+    p = -0.00016170622091974803 + d * p
+    p = 0.00023635601564027053 + d * p
+    p = -0.0003454680251063077 + d * p
+    p = 0.000504953265834602 + d * p
+    p = -0.0007380709389960052 + d * p
+    p = 0.0010788252019162967 + d * p
+    p = -0.0015769367714301972 + d * p
+    p = 0.002305126326734928 + d * p
+    p = -0.003369801655439328 + d * p
+    p = 0.004926781395729853 + d * p
+    p = -0.007204534386356869 + d * p
+    p = 0.010538791616612175 + d * p
+    p = -0.01542476590494896 + d * p
+    p = 0.022597648232218104 + d * p
+    p = -0.03316112647484736 + d * p
+    p = 0.04880428816414311 + d * p
+    p = -0.07219956125645471 + d * p
+    p = 0.10782405069126237 + d * p
+    p = -0.16394270544240652 + d * p
+    p = 0.258499760955651 + d * p
+    p = -0.4427631689835921 + d * p
+    p = 0.9676722454476212 + d * p
+    return res + (s + d * p)
+
+
+@jit
+def _scalar_polygamma(x, n):
+    if x != x or n != n:
+        return x + n
+    if n < 0.0 or n > 1000000000.0 or n != math.floor(n):
+        return math.nan
+    if n == 0.0:
+        return math.nan
+    odd = n - 2.0 * math.floor(0.5 * n) == 1.0
+    sgn = 1.0 if odd else -1.0
+    if x == math.inf:
+        return sgn * 0.0
+    if x == -math.inf:
+        return math.nan
+    if x <= 0.0 and (x <= -4503599627370496.0 or x == math.floor(x)):
+        return sgn * math.inf
+    if x < -1000000.0:
+        if n != 1.0:
+            return math.nan
+        r = x - math.floor(x)
+        if r > 0.5:
+            r = r - 1.0
+        q = 3.141592653589793 / math.sin(3.141592653589793 * r)
+        y = 1.0 - x
+        return q * q - (1.0 / y + 0.5 / (y * y) + 1.0 / (6.0 * y * y * y))
+    np1 = n + 1.0
+    fact = 1.0
+    j = 2.0
+    while j <= n:
+        fact = fact * j
+        j = j + 1.0
+    thr = 20.0 + n
+    m = 0
+    if x < thr:
+        m = int(math.ceil(thr - x))
+    y = x + m
+    iy = 1.0 / y
+    z = iy * iy
+    pk = n * (n + 1.0)
+    c1 = pk * (1.0 / 12.0)
+    pk = pk * (n + 2.0) * (n + 3.0)
+    c2 = pk * (-1.0 / 720.0)
+    pk = pk * (n + 4.0) * (n + 5.0)
+    c3 = pk * (1.0 / 30240.0)
+    pk = pk * (n + 6.0) * (n + 7.0)
+    c4 = pk * (-1.0 / 1209600.0)
+    pk = pk * (n + 8.0) * (n + 9.0)
+    c5 = pk * (1.0 / 47900160.0)
+    pk = pk * (n + 10.0) * (n + 11.0)
+    c6 = pk * (-691.0 / 1307674368000.0)
+    pk = pk * (n + 12.0) * (n + 13.0)
+    c7 = pk * (1.0 / 74724249600.0)
+    pk = pk * (n + 14.0) * (n + 15.0)
+    c8 = pk * (-3617.0 / 1.067062284288e+16)
+    pk = pk * (n + 16.0) * (n + 17.0)
+    c9 = pk * (43867.0 / 5.109094217170944e+18)
+    pk = pk * (n + 18.0) * (n + 19.0)
+    c10 = pk * (-174611.0 / 8.028576626982912e+20)
+    ser = z * (c1 + z * (c2 + z * (c3 + z * (c4 + z * (c5 + z * (c6 + z * (c7 + z * (c8 + z * (c9 + z * c10)))))))))
+    inner = 1.0 + 0.5 * n * iy + ser
+    if y > 1e+30 and n <= 100.0:
+        e = math.frexp(y)[1]
+        tail = math.ldexp(fact / n * math.pow(math.ldexp(y, -e), -n) * inner, -e * int(n))
+    elif n <= 6.0:
+        tail = fact / n * math.pow(y, -n) * inner
+    else:
+        h = math.pow(y, -0.5 * n)
+        tail = fact / n * h * h * inner
+    kneg = 0
+    if x < 0.0:
+        kneg = int(math.ceil(-x))
+    s = 0.0
+    comp = 0.0
+    for j in range(m):
+        if j < kneg:
+            k = j
+        else:
+            k = m - 1 - (j - kneg)
+        t = x + k
+        at = abs(t)
+        if at < 1.0 or at > 10000000000.0 or np1 > 30.0:
+            lt = np1 * math.log(at)
+            if lt < -709.0:
+                if t < 0.0 and (not odd):
+                    return -sgn * math.inf
+                return sgn * math.inf
+            elif lt > 709.0:
+                term = 0.0
+            else:
+                term = 1.0 / math.pow(at, np1)
+        else:
+            term = 1.0 / math.pow(at, np1)
+        if t < 0.0 and (not odd):
+            term = -term
+        ns = s + term
+        if abs(s) >= abs(term):
+            comp += s - ns + term
+        else:
+            comp += term - ns + s
+        s = ns
+    return sgn * (tail + fact * (s + comp))
+
+
+@jit
+def _scalar_exp2(x):
+    if x >= 1024.0:
+        return math.inf
+    return 2.0 ** x
+
+
+@jit
 def _scalar_floor(x):
     if not abs(x) < 4503599627370496.0:
         return x
@@ -226,7 +500,7 @@ def _scalar_floor(x):
     return math.copysign(r, x) if r == 0.0 else r
 
 
-@jit_inline
+@jit
 def _scalar_ceil(x):
     if not abs(x) < 4503599627370496.0:
         return x
@@ -234,7 +508,7 @@ def _scalar_ceil(x):
     return math.copysign(r, x) if r == 0.0 else r
 
 
-@jit_inline
+@jit
 def _scalar_trunc(x):
     if not abs(x) < 4503599627370496.0:
         return x
@@ -242,7 +516,7 @@ def _scalar_trunc(x):
     return math.copysign(r, x) if r == 0.0 else r
 
 
-@jit_inline
+@jit
 def _scalar_round(x):
     if not abs(x) < 4503599627370496.0:
         return x
@@ -252,9 +526,17 @@ def _scalar_round(x):
     return math.copysign(r, x) if r == 0.0 else r
 
 
+@jit
+def _scalar_remainder(a, b):
+    r = np.fmod(a, b)
+    if r != 0.0 and (r < 0.0) != (b < 0.0):
+        r += b
+    return r
+
+
 @jit_inline
 def _unary_value(code, x, c0, c1):
-    """The declared unary forward ``code`` at one element (c0, c1: the record's constants)."""
+    """The declared unary forward ``code`` at one element (c0, c1: the record's constants). Hot ops inline."""
     if code == U_NEG:
         return (-x)
     if code == U_EXP:
@@ -281,10 +563,28 @@ def _unary_value(code, x, c0, c1):
         return _scalar_pow_scalar(x, c0)
     if code == U_CLAMP:
         return _scalar_clamp(x, c0, c1)
+    return _unary_value_cold(code, x, c0, c1)
+
+
+@jit
+def _unary_value_cold(code, x, c0, c1):
+    """The declared unary forward ``code`` at one element (c0, c1: the record's constants). The ops not declared hot."""
     if code == U_LOG1P:
         return (math.log1p(x))
     if code == U_ERF:
         return (math.erf(x))
+    if code == U_ERFC:
+        return (math.erfc(x))
+    if code == U_ERFINV:
+        return _scalar_erfinv(x)
+    if code == U_LGAMMA:
+        return _scalar_lgamma(x)
+    if code == U_DIGAMMA:
+        return _scalar_digamma(x)
+    if code == U_POLYGAMMA:
+        return _scalar_polygamma(x, c0)
+    if code == U_EXP2:
+        return _scalar_exp2(x)
     if code == U_FLOOR:
         return _scalar_floor(x)
     if code == U_CEIL:
@@ -293,12 +593,12 @@ def _unary_value(code, x, c0, c1):
         return _scalar_trunc(x)
     if code == U_ROUND:
         return _scalar_round(x)
-    return math.nan  # no such code: ops/ checks the table against these codes on import
+    return math.nan  # no such code: ops/ checks the codes
 
 
 @jit_inline
 def _binary_value(code, a, b):
-    """The declared two-operand forward ``code`` at one element (comparisons give 1.0 or 0.0)."""
+    """The declared two-operand forward ``code`` at one element (comparisons give 1.0 or 0.0). Hot ops inline."""
     if code == BIN_GT:
         return (1.0 if a > b else 0.0)
     if code == BIN_GE:
@@ -325,14 +625,24 @@ def _binary_value(code, a, b):
         return (a if a > b or a != a else b)
     if code == BIN_MINIMUM:
         return (a if a < b or a != a else b)
+    return _binary_value_cold(code, a, b)
+
+
+@jit
+def _binary_value_cold(code, a, b):
+    """The declared two-operand forward ``code`` at one element (comparisons give 1.0 or 0.0). The ops not declared hot."""
     if code == BIN_ATAN2:
         return (math.atan2(a, b))
-    return math.nan  # no such code
+    if code == BIN_FMOD:
+        return (np.fmod(a, b))
+    if code == BIN_REMAINDER:
+        return _scalar_remainder(a, b)
+    return math.nan  # no such code: ops/ checks the codes
 
 
 @jit_inline
 def _unary_grad(code, gi, x, y, c0, c1):
-    """d/dx of the declared unary op ``code`` at one element (input x, output y), times ``gi``."""
+    """d/dx of the declared unary op ``code`` at one element (input x, output y), times ``gi``. Hot ops inline."""
     if code == U_NEG:
         return (-gi)
     if code == U_EXP:
@@ -359,10 +669,28 @@ def _unary_grad(code, gi, x, y, c0, c1):
         return ((gi * 0.0) if (c0 == 0.0) else (gi * c0 * _scalar_pow_scalar(x, c0 - 1.0)))
     if code == U_CLAMP:
         return (gi if (((1.0 if x >= c0 else 0.0) * (1.0 if x <= c1 else 0.0)) != 0.0) else 0.0)
+    return _unary_grad_cold(code, gi, x, y, c0, c1)
+
+
+@jit
+def _unary_grad_cold(code, gi, x, y, c0, c1):
+    """d/dx of the declared unary op ``code`` at one element (input x, output y), times ``gi``. The ops not declared hot."""
     if code == U_LOG1P:
         return (gi / (1.0 + x))
     if code == U_ERF:
         return (gi * 1.1283791670955126 * math.exp(-(x * x)))
+    if code == U_ERFC:
+        return (-(gi * 1.1283791670955126 * math.exp(-(x * x))))
+    if code == U_ERFINV:
+        return (gi * 0.8862269254527579 * math.exp(y * y))
+    if code == U_LGAMMA:
+        return (gi * _scalar_digamma(x))
+    if code == U_DIGAMMA:
+        return (gi * _scalar_polygamma(x, 1.0))
+    if code == U_POLYGAMMA:
+        return (gi * _scalar_polygamma(x, c0 + 1.0))
+    if code == U_EXP2:
+        return (gi * (y * 0.6931471805599453))
     if code == U_FLOOR:
         return (gi * 0.0)
     if code == U_CEIL:
@@ -371,12 +699,12 @@ def _unary_grad(code, gi, x, y, c0, c1):
         return (gi * 0.0)
     if code == U_ROUND:
         return (gi * 0.0)
-    return math.nan  # no such code
+    return math.nan  # no such code: ops/ checks the codes
 
 
 @jit_inline
 def _binary_grads(code, gi, a, b, y):
-    """(d/da, d/db) of the declared binary op ``code`` at one element, times ``gi``."""
+    """(d/da, d/db) of the declared binary op ``code`` at one element, times ``gi``. Hot ops inline."""
     if code == BIN_ADD:
         return gi, gi
     if code == BIN_SUB:
@@ -391,9 +719,19 @@ def _binary_grads(code, gi, a, b, y):
         return (gi if (a > b) else ((gi * 0.5) if (a == b) else 0.0)), (0.0 if (a > b) else ((gi * 0.5) if (a == b) else gi))
     if code == BIN_MINIMUM:
         return (gi if (a < b) else ((gi * 0.5) if (a == b) else 0.0)), (0.0 if (a < b) else ((gi * 0.5) if (a == b) else gi))
+    return _binary_grads_cold(code, gi, a, b, y)
+
+
+@jit
+def _binary_grads_cold(code, gi, a, b, y):
+    """(d/da, d/db) of the declared binary op ``code`` at one element, times ``gi``. The ops not declared hot."""
     if code == BIN_ATAN2:
         return (gi * b / (a * a + b * b)), (-(gi * a) / (a * a + b * b))
-    return math.nan, math.nan  # no such code
+    if code == BIN_FMOD:
+        return gi, (-(gi * _scalar_round((a - y) / b)))
+    if code == BIN_REMAINDER:
+        return gi, (-(gi * (_scalar_round((a - np.fmod(a, b)) / b) - (1.0 if np.fmod(a, b) != 0.0 else 0.0) * (1.0 if (1.0 if np.fmod(a, b) < 0.0 else 0.0) != (1.0 if b < 0.0 else 0.0) else 0.0))))
+    return math.nan, math.nan  # no such code: ops/ checks the codes
 
 
 @jit_literal
@@ -419,274 +757,343 @@ def _unary_dispatch(code, dst, g, vx, vy, c0, c1, replace):
             dst[i] = v if replace else dst[i] + v
 
 
-@jit
-def _retape_unary(B, code, n, g, x, c0, c1):
-    """Append the records of unary ``code``'s VJP at record ``n`` (adjoint node ``g``, operand
-    node ``x``); returns the gradient's node, -1 for none, -2 for an unknown code."""
-    if code == U_NEG:
-        sn = _sid(B, n)
-        t1 = _new(B, B.emit[FAMILY_UNARY, U_NEG], g, -1, 0, sn)
-        return t1
-    if code == U_EXP:
-        sn = _sid(B, n)
-        t1 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, n, 0, sn)
-        return t1
-    if code == U_LOG:
-        sn = _sid(B, n)
-        t1 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], g, x, 0, sn)
-        return t1
-    if code == U_SQRT:
-        sn = _sid(B, n)
-        t1 = _number(B, 2.0)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], n, t1, 0, sn)
-        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], g, t2, 0, sn)
-        return t3
-    if code == U_SIN:
-        sn = _sid(B, n)
-        t1 = _new(B, B.emit[FAMILY_UNARY, U_COS], x, -1, 0, sn)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t1, 0, sn)
-        return t2
-    if code == U_COS:
-        sn = _sid(B, n)
-        t1 = _new(B, B.emit[FAMILY_UNARY, U_SIN], x, -1, 0, sn)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t1, 0, sn)
-        t3 = _new(B, B.emit[FAMILY_UNARY, U_NEG], t2, -1, 0, sn)
-        return t3
-    if code == U_TAN:
-        sn = _sid(B, n)
-        t1 = _number(B, 1.0)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], n, n, 0, sn)
-        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_ADD], t1, t2, 0, sn)
-        t4 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t3, 0, sn)
-        return t4
-    if code == U_TANH:
-        sn = _sid(B, n)
-        t1 = _number(B, 1.0)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], n, n, 0, sn)
-        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_SUB], t1, t2, 0, sn)
-        t4 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t3, 0, sn)
-        return t4
-    if code == U_SIGMOID:
-        sn = _sid(B, n)
-        t1 = _number(B, 1.0)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_SUB], t1, n, 0, sn)
-        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], n, t2, 0, sn)
-        t4 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t3, 0, sn)
-        return t4
-    if code == U_RELU:
-        sn = _sid(B, n)
-        t1 = _number(B, 0.0)
-        t2 = _new(B, B.emit[FAMILY_COMPARE, BIN_GT], n, t1, 0, sn)
-        t3 = _new(B, B.emit[FAMILY_WHERE, WHERE], g, t1, t2, sn)
-        return t3
-    if code == U_ABS:
-        sn = _sid(B, n)
-        t1 = _number(B, 0.0)
-        t2 = _new(B, B.emit[FAMILY_COMPARE, BIN_GT], x, t1, 0, sn)
-        t3 = _new(B, B.emit[FAMILY_COMPARE, BIN_LT], x, t1, 0, sn)
-        t4 = _new(B, B.emit[FAMILY_BINARY, BIN_SUB], t2, t3, 0, sn)
-        t5 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t4, 0, sn)
-        return t5
-    if code == U_POW_SCALAR:
-        sn = _sid(B, n)
-        if (c0 == 0.0):
-            t2 = _number(B, 0.0)
-            t3 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t2, 0, sn)
-            t1 = t3
-        else:
-            t4 = _number(B, c0)
-            t5 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t4, 0, sn)
-            t6 = _const_slot(B, (c0 - 1.0))
-            t7 = _new(B, B.emit[FAMILY_UNARY, U_POW_SCALAR], x, -1, t6, sn)
-            t8 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], t5, t7, 0, sn)
-            t1 = t8
-        return t1
-    if code == U_CLAMP:
-        sn = _sid(B, n)
-        t1 = _number(B, c0)
-        t2 = _new(B, B.emit[FAMILY_COMPARE, BIN_GE], x, t1, 0, sn)
-        t3 = _number(B, c1)
-        t4 = _new(B, B.emit[FAMILY_COMPARE, BIN_LE], x, t3, 0, sn)
-        t5 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], t2, t4, 0, sn)
-        t6 = _number(B, 0.0)
-        t7 = _new(B, B.emit[FAMILY_WHERE, WHERE], g, t6, t5, sn)
-        return t7
-    if code == U_LOG1P:
-        sn = _sid(B, n)
-        t1 = _number(B, 1.0)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_ADD], t1, x, 0, sn)
-        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], g, t2, 0, sn)
-        return t3
-    if code == U_ERF:
-        sn = _sid(B, n)
-        t1 = _number(B, 1.1283791670955126)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t1, 0, sn)
-        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], x, x, 0, sn)
-        t4 = _new(B, B.emit[FAMILY_UNARY, U_NEG], t3, -1, 0, sn)
-        t5 = _new(B, B.emit[FAMILY_UNARY, U_EXP], t4, -1, 0, sn)
-        t6 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], t2, t5, 0, sn)
-        return t6
-    if code == U_FLOOR:
-        sn = _sid(B, n)
-        t1 = _number(B, 0.0)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t1, 0, sn)
-        return t2
-    if code == U_CEIL:
-        sn = _sid(B, n)
-        t1 = _number(B, 0.0)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t1, 0, sn)
-        return t2
-    if code == U_TRUNC:
-        sn = _sid(B, n)
-        t1 = _number(B, 0.0)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t1, 0, sn)
-        return t2
-    if code == U_ROUND:
-        sn = _sid(B, n)
-        t1 = _number(B, 0.0)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t1, 0, sn)
-        return t2
-    return -2
-
-
-@jit
-def _retape_binary(B, code, n, g, a, b, need_a, need_b):
-    """Append the records of binary ``code``'s VJP at record ``n`` (operand nodes a, b); returns
-    the two gradients' nodes (-1: not wanted; -2: an unknown code)."""
-    if code == BIN_ADD:
-        ga = -1
-        gb = -1
-        if need_a:
-            ga = g
-        if need_b:
-            gb = g
-        return ga, gb
-    if code == BIN_SUB:
-        sn = _sid(B, n)
-        ga = -1
-        gb = -1
-        if need_a:
-            ga = g
-        if need_b:
-            t1 = _new(B, B.emit[FAMILY_UNARY, U_NEG], g, -1, 0, sn)
-            gb = t1
-        return ga, gb
-    if code == BIN_MUL:
-        sn = _sid(B, n)
-        ga = -1
-        gb = -1
-        if need_a:
-            t1 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, b, 0, sn)
-            ga = t1
-        if need_b:
-            t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, a, 0, sn)
-            gb = t2
-        return ga, gb
-    if code == BIN_DIV:
-        sn = _sid(B, n)
-        sb = _sid(B, b)
-        ga = -1
-        gb = -1
-        if need_a:
-            t1 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], g, b, 0, sn)
-            ga = t1
-        if need_b:
-            t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, a, 0, sn)
-            t3 = _new(B, B.emit[FAMILY_UNARY, U_NEG], t2, -1, 0, sn)
-            t4 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], b, b, 0, sb)
-            t5 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], t3, t4, 0, sn)
-            gb = t5
-        return ga, gb
-    if code == BIN_POW:
-        sn = _sid(B, n)
-        sa = _sid(B, a)
-        sb = _sid(B, b)
-        sab = _bigger(B, a, b)
-        ga = -1
-        gb = -1
-        if need_a:
-            t1 = _number(B, 0.0)
-            t2 = _new(B, B.emit[FAMILY_COMPARE, BIN_EQ], b, t1, 0, sb)
-            t3 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, b, 0, sn)
-            t4 = _number(B, 1.0)
-            t5 = _new(B, B.emit[FAMILY_BINARY, BIN_SUB], b, t4, 0, sb)
-            t6 = _new(B, B.emit[FAMILY_BINARY, BIN_POW], a, t5, 0, sab)
-            t7 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], t3, t6, 0, sn)
-            t8 = _new(B, B.emit[FAMILY_WHERE, WHERE], t1, t7, t2, sn)
-            ga = t8
-        if need_b:
-            t9 = _number(B, 0.0)
-            t10 = _new(B, B.emit[FAMILY_COMPARE, BIN_EQ], a, t9, 0, sa)
-            t11 = _new(B, B.emit[FAMILY_COMPARE, BIN_GE], b, t9, 0, sb)
-            t12 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], t10, t11, 0, sab)
-            t13 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, n, 0, sn)
-            t14 = _new(B, B.emit[FAMILY_UNARY, U_LOG], a, -1, 0, sa)
-            t15 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], t13, t14, 0, sn)
-            t16 = _new(B, B.emit[FAMILY_WHERE, WHERE], t9, t15, t12, sn)
-            gb = t16
-        return ga, gb
-    if code == BIN_MAXIMUM:
-        sn = _sid(B, n)
-        sab = _bigger(B, a, b)
-        t1 = _new(B, B.emit[FAMILY_COMPARE, BIN_GT], a, b, 0, sab)
-        t2 = _new(B, B.emit[FAMILY_COMPARE, BIN_EQ], a, b, 0, sab)
-        t3 = _number(B, 0.5)
-        t4 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t3, 0, sn)
-        ga = -1
-        gb = -1
-        if need_a:
-            t5 = _number(B, 0.0)
-            t6 = _new(B, B.emit[FAMILY_WHERE, WHERE], t4, t5, t2, sn)
-            t7 = _new(B, B.emit[FAMILY_WHERE, WHERE], g, t6, t1, sn)
-            ga = t7
-        if need_b:
-            t8 = _number(B, 0.0)
-            t9 = _new(B, B.emit[FAMILY_WHERE, WHERE], t4, g, t2, sn)
-            t10 = _new(B, B.emit[FAMILY_WHERE, WHERE], t8, t9, t1, sn)
-            gb = t10
-        return ga, gb
-    if code == BIN_MINIMUM:
-        sn = _sid(B, n)
-        sab = _bigger(B, a, b)
-        t1 = _new(B, B.emit[FAMILY_COMPARE, BIN_LT], a, b, 0, sab)
-        t2 = _new(B, B.emit[FAMILY_COMPARE, BIN_EQ], a, b, 0, sab)
-        t3 = _number(B, 0.5)
-        t4 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, t3, 0, sn)
-        ga = -1
-        gb = -1
-        if need_a:
-            t5 = _number(B, 0.0)
-            t6 = _new(B, B.emit[FAMILY_WHERE, WHERE], t4, t5, t2, sn)
-            t7 = _new(B, B.emit[FAMILY_WHERE, WHERE], g, t6, t1, sn)
-            ga = t7
-        if need_b:
-            t8 = _number(B, 0.0)
-            t9 = _new(B, B.emit[FAMILY_WHERE, WHERE], t4, g, t2, sn)
-            t10 = _new(B, B.emit[FAMILY_WHERE, WHERE], t8, t9, t1, sn)
-            gb = t10
-        return ga, gb
-    if code == BIN_ATAN2:
-        sn = _sid(B, n)
-        sa = _sid(B, a)
-        sb = _sid(B, b)
-        sab = _bigger(B, a, b)
-        t1 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], a, a, 0, sa)
-        t2 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], b, b, 0, sb)
-        t3 = _new(B, B.emit[FAMILY_BINARY, BIN_ADD], t1, t2, 0, sab)
-        ga = -1
-        gb = -1
-        if need_a:
-            t4 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, b, 0, sn)
-            t5 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], t4, t3, 0, sn)
-            ga = t5
-        if need_b:
-            t6 = _new(B, B.emit[FAMILY_BINARY, BIN_MUL], g, a, 0, sn)
-            t7 = _new(B, B.emit[FAMILY_UNARY, U_NEG], t6, -1, 0, sn)
-            t8 = _new(B, B.emit[FAMILY_BINARY, BIN_DIV], t7, t3, 0, sn)
-            gb = t8
-        return ga, gb
-    return -2, -2
-
+# ---- the re-taping templates of the declared VJPs (ops/codegen.py, RT_KINDS: what a row does) ----
+RT_END = 0
+RT_RECORD = 1
+RT_NUMBER = 2
+RT_SLOT = 3
+RT_FCONST = 4
+RT_FUNARY = 5
+RT_FBINARY = 6
+RT_FSELECT = 7
+RT_JUMPZ = 8
+RT_JUMP = 9
+RT_UNLESS = 10
+RT_RESULT = 11
+RT_MOVE = 12
+RT_REGISTERS = 32
+RT_FLOATS = np.array([2.0, 1.0, 0.0, 1.1283791670955126, 0.8862269254527579, 0.6931471805599453, 0.5])
+RT_UNARY_START = np.array([-1, 0, 4, 8, 12, 19, 24, 30, 38, 46, 54, 61, 70, 88, 99, 106, 116, 127, 136, 141, 148, 156, 163, 169, 175, 181], dtype=np.int64)  # by body code
+RT_TWO_START = np.array([-1, -1, -1, -1, -1, -1, -1, 187, 192, 198, 205, 215, 239, 257, 275, 288, 298], dtype=np.int64)
+RT_ROWS = np.array([  # kind, dst, a, b, c, family, body, aux
+    [10, 3, 0, -1, -1, 0, 0, -1],  # neg
+    [1, 4, 0, -1, 0, 3, 1, -1],
+    [11, -1, 0, 4, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 7, 0, -1, -1, 0, 0, -1],  # exp
+    [1, 4, 0, 3, 0, 4, 9, -1],
+    [11, -1, 0, 4, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 11, 0, -1, -1, 0, 0, -1],  # log
+    [1, 4, 0, 1, 0, 4, 10, -1],
+    [11, -1, 0, 4, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 18, 0, -1, -1, 0, 0, -1],  # sqrt
+    [4, 2, 0, -1, -1, 0, 0, -1],
+    [2, 4, 2, -1, -1, 0, 0, -1],
+    [1, 5, 3, 4, 0, 4, 9, -1],
+    [1, 6, 0, 5, 0, 4, 10, -1],
+    [11, -1, 0, 6, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 23, 0, -1, -1, 0, 0, -1],  # sin
+    [1, 4, 1, -1, 0, 3, 6, -1],
+    [1, 5, 0, 4, 0, 4, 9, -1],
+    [11, -1, 0, 5, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 29, 0, -1, -1, 0, 0, -1],  # cos
+    [1, 4, 1, -1, 0, 3, 5, -1],
+    [1, 5, 0, 4, 0, 4, 9, -1],
+    [1, 6, 5, -1, 0, 3, 1, -1],
+    [11, -1, 0, 6, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 37, 0, -1, -1, 0, 0, -1],  # tan
+    [4, 2, 1, -1, -1, 0, 0, -1],
+    [2, 4, 2, -1, -1, 0, 0, -1],
+    [1, 5, 3, 3, 0, 4, 9, -1],
+    [1, 6, 4, 5, 0, 4, 7, -1],
+    [1, 7, 0, 6, 0, 4, 9, -1],
+    [11, -1, 0, 7, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 45, 0, -1, -1, 0, 0, -1],  # tanh
+    [4, 2, 1, -1, -1, 0, 0, -1],
+    [2, 4, 2, -1, -1, 0, 0, -1],
+    [1, 5, 3, 3, 0, 4, 9, -1],
+    [1, 6, 4, 5, 0, 4, 8, -1],
+    [1, 7, 0, 6, 0, 4, 9, -1],
+    [11, -1, 0, 7, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 53, 0, -1, -1, 0, 0, -1],  # sigmoid
+    [4, 2, 1, -1, -1, 0, 0, -1],
+    [2, 4, 2, -1, -1, 0, 0, -1],
+    [1, 5, 4, 3, 0, 4, 8, -1],
+    [1, 6, 3, 5, 0, 4, 9, -1],
+    [1, 7, 0, 6, 0, 4, 9, -1],
+    [11, -1, 0, 7, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 60, 0, -1, -1, 0, 0, -1],  # relu
+    [4, 2, 2, -1, -1, 0, 0, -1],
+    [2, 4, 2, -1, -1, 0, 0, -1],
+    [1, 5, 3, 4, 0, 5, 1, -1],
+    [1, 6, 0, 4, 0, 6, 1, 5],
+    [11, -1, 0, 6, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 69, 0, -1, -1, 0, 0, -1],  # abs
+    [4, 2, 2, -1, -1, 0, 0, -1],
+    [2, 4, 2, -1, -1, 0, 0, -1],
+    [1, 5, 1, 4, 0, 5, 1, -1],
+    [1, 6, 1, 4, 0, 5, 3, -1],
+    [1, 7, 5, 6, 0, 4, 8, -1],
+    [1, 8, 0, 7, 0, 4, 9, -1],
+    [11, -1, 0, 8, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 87, 0, -1, -1, 0, 0, -1],  # pow_scalar
+    [4, 2, 2, -1, -1, 0, 0, -1],
+    [6, 3, 0, 2, -1, 0, 5, -1],
+    [8, 78, 3, -1, -1, 0, 0, -1],
+    [2, 5, 2, -1, -1, 0, 0, -1],
+    [1, 6, 0, 5, 0, 4, 9, -1],
+    [12, 4, 6, -1, -1, 0, 0, -1],
+    [9, 86, -1, -1, -1, 0, 0, -1],
+    [2, 7, 0, -1, -1, 0, 0, -1],
+    [1, 8, 0, 7, 0, 4, 9, -1],
+    [4, 4, 1, -1, -1, 0, 0, -1],
+    [6, 5, 0, 4, -1, 0, 8, -1],
+    [3, 9, 5, -1, -1, 0, 0, -1],
+    [1, 10, 1, -1, 0, 3, 12, 9],
+    [1, 11, 8, 10, 0, 4, 9, -1],
+    [12, 4, 11, -1, -1, 0, 0, -1],
+    [11, -1, 0, 4, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 98, 0, -1, -1, 0, 0, -1],  # clamp
+    [2, 4, 0, -1, -1, 0, 0, -1],
+    [1, 5, 1, 4, 0, 5, 2, -1],
+    [2, 6, 1, -1, -1, 0, 0, -1],
+    [1, 7, 1, 6, 0, 5, 4, -1],
+    [1, 8, 5, 7, 0, 4, 9, -1],
+    [4, 2, 2, -1, -1, 0, 0, -1],
+    [2, 9, 2, -1, -1, 0, 0, -1],
+    [1, 10, 0, 9, 0, 6, 1, 8],
+    [11, -1, 0, 10, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 105, 0, -1, -1, 0, 0, -1],  # log1p
+    [4, 2, 1, -1, -1, 0, 0, -1],
+    [2, 4, 2, -1, -1, 0, 0, -1],
+    [1, 5, 4, 1, 0, 4, 7, -1],
+    [1, 6, 0, 5, 0, 4, 10, -1],
+    [11, -1, 0, 6, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 115, 0, -1, -1, 0, 0, -1],  # erf
+    [4, 2, 3, -1, -1, 0, 0, -1],
+    [2, 4, 2, -1, -1, 0, 0, -1],
+    [1, 5, 0, 4, 0, 4, 9, -1],
+    [1, 6, 1, 1, 0, 4, 9, -1],
+    [1, 7, 6, -1, 0, 3, 1, -1],
+    [1, 8, 7, -1, 0, 3, 2, -1],
+    [1, 9, 5, 8, 0, 4, 9, -1],
+    [11, -1, 0, 9, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 126, 0, -1, -1, 0, 0, -1],  # erfc
+    [4, 2, 3, -1, -1, 0, 0, -1],
+    [2, 4, 2, -1, -1, 0, 0, -1],
+    [1, 5, 0, 4, 0, 4, 9, -1],
+    [1, 6, 1, 1, 0, 4, 9, -1],
+    [1, 7, 6, -1, 0, 3, 1, -1],
+    [1, 8, 7, -1, 0, 3, 2, -1],
+    [1, 9, 5, 8, 0, 4, 9, -1],
+    [1, 10, 9, -1, 0, 3, 1, -1],
+    [11, -1, 0, 10, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 135, 0, -1, -1, 0, 0, -1],  # erfinv
+    [4, 2, 4, -1, -1, 0, 0, -1],
+    [2, 4, 2, -1, -1, 0, 0, -1],
+    [1, 5, 0, 4, 0, 4, 9, -1],
+    [1, 6, 3, 3, 0, 4, 9, -1],
+    [1, 7, 6, -1, 0, 3, 2, -1],
+    [1, 8, 5, 7, 0, 4, 9, -1],
+    [11, -1, 0, 8, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 140, 0, -1, -1, 0, 0, -1],  # lgamma
+    [1, 4, 1, -1, 0, 3, 19, -1],
+    [1, 5, 0, 4, 0, 4, 9, -1],
+    [11, -1, 0, 5, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 147, 0, -1, -1, 0, 0, -1],  # digamma
+    [4, 2, 1, -1, -1, 0, 0, -1],
+    [3, 4, 2, -1, -1, 0, 0, -1],
+    [1, 5, 1, -1, 0, 3, 20, 4],
+    [1, 6, 0, 5, 0, 4, 9, -1],
+    [11, -1, 0, 6, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 155, 0, -1, -1, 0, 0, -1],  # polygamma
+    [4, 2, 1, -1, -1, 0, 0, -1],
+    [6, 3, 0, 2, -1, 0, 7, -1],
+    [3, 4, 3, -1, -1, 0, 0, -1],
+    [1, 5, 1, -1, 0, 3, 20, 4],
+    [1, 6, 0, 5, 0, 4, 9, -1],
+    [11, -1, 0, 6, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 162, 0, -1, -1, 0, 0, -1],  # exp2
+    [4, 2, 5, -1, -1, 0, 0, -1],
+    [2, 4, 2, -1, -1, 0, 0, -1],
+    [1, 5, 3, 4, 0, 4, 9, -1],
+    [1, 6, 0, 5, 0, 4, 9, -1],
+    [11, -1, 0, 6, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 168, 0, -1, -1, 0, 0, -1],  # floor
+    [4, 2, 2, -1, -1, 0, 0, -1],
+    [2, 4, 2, -1, -1, 0, 0, -1],
+    [1, 5, 0, 4, 0, 4, 9, -1],
+    [11, -1, 0, 5, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 174, 0, -1, -1, 0, 0, -1],  # ceil
+    [4, 2, 2, -1, -1, 0, 0, -1],
+    [2, 4, 2, -1, -1, 0, 0, -1],
+    [1, 5, 0, 4, 0, 4, 9, -1],
+    [11, -1, 0, 5, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 180, 0, -1, -1, 0, 0, -1],  # trunc
+    [4, 2, 2, -1, -1, 0, 0, -1],
+    [2, 4, 2, -1, -1, 0, 0, -1],
+    [1, 5, 0, 4, 0, 4, 9, -1],
+    [11, -1, 0, 5, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 186, 0, -1, -1, 0, 0, -1],  # round
+    [4, 2, 2, -1, -1, 0, 0, -1],
+    [2, 4, 2, -1, -1, 0, 0, -1],
+    [1, 5, 0, 4, 0, 4, 9, -1],
+    [11, -1, 0, 5, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 189, 0, -1, -1, 0, 0, -1],  # add
+    [11, -1, 0, 0, -1, 0, 0, -1],
+    [10, 191, 1, -1, -1, 0, 0, -1],
+    [11, -1, 1, 0, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 194, 0, -1, -1, 0, 0, -1],  # sub
+    [11, -1, 0, 0, -1, 0, 0, -1],
+    [10, 197, 1, -1, -1, 0, 0, -1],
+    [1, 4, 0, -1, 0, 3, 1, -1],
+    [11, -1, 1, 4, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 201, 0, -1, -1, 0, 0, -1],  # mul
+    [1, 4, 0, 2, 0, 4, 9, -1],
+    [11, -1, 0, 4, -1, 0, 0, -1],
+    [10, 204, 1, -1, -1, 0, 0, -1],
+    [1, 5, 0, 1, 0, 4, 9, -1],
+    [11, -1, 1, 5, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 208, 0, -1, -1, 0, 0, -1],  # div
+    [1, 4, 0, 2, 0, 4, 10, -1],
+    [11, -1, 0, 4, -1, 0, 0, -1],
+    [10, 214, 1, -1, -1, 0, 0, -1],
+    [1, 5, 0, 1, 0, 4, 9, -1],
+    [1, 6, 5, -1, 0, 3, 1, -1],
+    [1, 7, 2, 2, 2, 4, 9, -1],
+    [1, 8, 6, 7, 0, 4, 10, -1],
+    [11, -1, 1, 8, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 227, 0, -1, -1, 0, 0, -1],  # pow
+    [4, 2, 2, -1, -1, 0, 0, -1],
+    [2, 4, 2, -1, -1, 0, 0, -1],
+    [1, 5, 2, 4, 2, 5, 5, -1],
+    [1, 6, 0, 2, 0, 4, 9, -1],
+    [4, 3, 1, -1, -1, 0, 0, -1],
+    [2, 7, 3, -1, -1, 0, 0, -1],
+    [1, 8, 2, 7, 2, 4, 8, -1],
+    [1, 9, 1, 8, 3, 4, 11, -1],
+    [1, 10, 6, 9, 0, 4, 9, -1],
+    [1, 11, 4, 10, 0, 6, 1, 5],
+    [11, -1, 0, 11, -1, 0, 0, -1],
+    [10, 238, 1, -1, -1, 0, 0, -1],
+    [4, 4, 2, -1, -1, 0, 0, -1],
+    [2, 12, 4, -1, -1, 0, 0, -1],
+    [1, 13, 1, 12, 1, 5, 5, -1],
+    [1, 14, 2, 12, 2, 5, 2, -1],
+    [1, 15, 13, 14, 3, 4, 9, -1],
+    [1, 16, 0, 3, 0, 4, 9, -1],
+    [1, 17, 1, -1, 1, 3, 3, -1],
+    [1, 18, 16, 17, 0, 4, 9, -1],
+    [1, 19, 12, 18, 0, 6, 1, 15],
+    [11, -1, 1, 19, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [1, 4, 1, 2, 3, 5, 1, -1],  # maximum
+    [1, 5, 1, 2, 3, 5, 5, -1],
+    [4, 2, 6, -1, -1, 0, 0, -1],
+    [2, 6, 2, -1, -1, 0, 0, -1],
+    [1, 7, 0, 6, 0, 4, 9, -1],
+    [10, 250, 0, -1, -1, 0, 0, -1],
+    [4, 3, 2, -1, -1, 0, 0, -1],
+    [2, 8, 3, -1, -1, 0, 0, -1],
+    [1, 9, 7, 8, 0, 6, 1, 5],
+    [1, 10, 0, 9, 0, 6, 1, 4],
+    [11, -1, 0, 10, -1, 0, 0, -1],
+    [10, 256, 1, -1, -1, 0, 0, -1],
+    [4, 4, 2, -1, -1, 0, 0, -1],
+    [2, 11, 4, -1, -1, 0, 0, -1],
+    [1, 12, 7, 0, 0, 6, 1, 5],
+    [1, 13, 11, 12, 0, 6, 1, 4],
+    [11, -1, 1, 13, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [1, 4, 1, 2, 3, 5, 3, -1],  # minimum
+    [1, 5, 1, 2, 3, 5, 5, -1],
+    [4, 2, 6, -1, -1, 0, 0, -1],
+    [2, 6, 2, -1, -1, 0, 0, -1],
+    [1, 7, 0, 6, 0, 4, 9, -1],
+    [10, 268, 0, -1, -1, 0, 0, -1],
+    [4, 3, 2, -1, -1, 0, 0, -1],
+    [2, 8, 3, -1, -1, 0, 0, -1],
+    [1, 9, 7, 8, 0, 6, 1, 5],
+    [1, 10, 0, 9, 0, 6, 1, 4],
+    [11, -1, 0, 10, -1, 0, 0, -1],
+    [10, 274, 1, -1, -1, 0, 0, -1],
+    [4, 4, 2, -1, -1, 0, 0, -1],
+    [2, 11, 4, -1, -1, 0, 0, -1],
+    [1, 12, 7, 0, 0, 6, 1, 5],
+    [1, 13, 11, 12, 0, 6, 1, 4],
+    [11, -1, 1, 13, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [1, 4, 1, 1, 1, 4, 9, -1],  # atan2
+    [1, 5, 2, 2, 2, 4, 9, -1],
+    [1, 6, 4, 5, 3, 4, 7, -1],
+    [10, 282, 0, -1, -1, 0, 0, -1],
+    [1, 7, 0, 2, 0, 4, 9, -1],
+    [1, 8, 7, 6, 0, 4, 10, -1],
+    [11, -1, 0, 8, -1, 0, 0, -1],
+    [10, 287, 1, -1, -1, 0, 0, -1],
+    [1, 9, 0, 1, 0, 4, 9, -1],
+    [1, 10, 9, -1, 0, 3, 1, -1],
+    [1, 11, 10, 6, 0, 4, 10, -1],
+    [11, -1, 1, 11, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 290, 0, -1, -1, 0, 0, -1],  # fmod
+    [11, -1, 0, 0, -1, 0, 0, -1],
+    [10, 297, 1, -1, -1, 0, 0, -1],
+    [1, 4, 1, 3, 0, 4, 8, -1],
+    [1, 5, 4, 2, 0, 4, 10, -1],
+    [1, 6, 5, -1, 0, 3, 25, -1],
+    [1, 7, 0, 6, 0, 4, 9, -1],
+    [1, 8, 7, -1, 0, 3, 1, -1],
+    [11, -1, 1, 8, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+    [10, 300, 0, -1, -1, 0, 0, -1],  # remainder
+    [11, -1, 0, 0, -1, 0, 0, -1],
+    [10, 316, 1, -1, -1, 0, 0, -1],
+    [1, 4, 1, 2, 3, 4, 15, -1],
+    [1, 5, 1, 4, 3, 4, 8, -1],
+    [1, 6, 5, 2, 3, 4, 10, -1],
+    [1, 7, 6, -1, 3, 3, 25, -1],
+    [4, 2, 2, -1, -1, 0, 0, -1],
+    [2, 8, 2, -1, -1, 0, 0, -1],
+    [1, 9, 4, 8, 3, 5, 6, -1],
+    [1, 10, 4, 8, 3, 5, 3, -1],
+    [1, 11, 2, 8, 2, 5, 3, -1],
+    [1, 12, 10, 11, 3, 5, 6, -1],
+    [1, 13, 9, 12, 3, 4, 9, -1],
+    [1, 14, 7, 13, 3, 4, 8, -1],
+    [1, 15, 0, 14, 0, 4, 9, -1],
+    [1, 16, 15, -1, 0, 3, 1, -1],
+    [11, -1, 1, 16, -1, 0, 0, -1],
+    [0, -1, -1, -1, -1, 0, 0, -1],
+], dtype=np.int64)
 
 MAX_ELEMENTWISE_RECORDS = 16  # the most records one declared VJP appends
 # ==== END GENERATED ====
@@ -1677,6 +2084,83 @@ def _scalar_operands(rec, n, family):
     return False
 
 
+def _stack_registers(item):
+    """An intrinsic giving RT_REGISTERS values of numba type ``item`` on the calling kernel's stack, as a pointer
+    for ``carray``: the re-taping template's registers, with no allocation per record."""
+    @intrinsic
+    def registers(typingctx):
+        def codegen(context, builder, signature, args):
+            return cgutils.alloca_once(builder, context.get_data_type(item), size=RT_REGISTERS)
+        return types.CPointer(item)(), codegen
+    return registers
+
+
+_node_registers = _stack_registers(types.int64)
+_number_registers = _stack_registers(types.float64)
+
+
+@jit
+def _retape_template(B, row, n, g, a, b, c0, c1, need_a, need_b):
+    """Append the records of a declared VJP at record ``n`` by running its template (ops/codegen.py, RT_KINDS)
+    from ``row`` of RT_ROWS: adjoint node ``g``, operand nodes ``a`` and ``b`` (-1 for a unary op), the
+    record's parameters ``c0``, ``c1``. Returns the two gradients' nodes (-1: none or not wanted)."""
+    R = carray(_node_registers(), (RT_REGISTERS,))
+    F = carray(_number_registers(), (RT_REGISTERS,))
+    R[0] = g
+    R[1] = a
+    R[2] = b
+    R[3] = n
+    F[0] = c0
+    F[1] = c1
+    sn = _sid(B, n)
+    sa = _sid(B, a)
+    sb = _sid(B, b) if b >= 0 else 0
+    sab = _bigger(B, a, b) if b >= 0 else sa
+    out_a = -1
+    out_b = -1
+    while True:
+        kind = RT_ROWS[row, 0]
+        dst = RT_ROWS[row, 1]
+        p = RT_ROWS[row, 2]
+        q = RT_ROWS[row, 3]
+        c = RT_ROWS[row, 4]
+        row += 1
+        if kind == RT_RECORD:
+            aux = RT_ROWS[row - 1, 7]
+            shape = sn if c == 0 else sa if c == 1 else sb if c == 2 else sab
+            R[dst] = _new(B, B.emit[RT_ROWS[row - 1, 5], RT_ROWS[row - 1, 6]], R[p], R[q] if q >= 0 else -1,
+                          R[aux] if aux >= 0 else 0, shape)
+        elif kind == RT_NUMBER:
+            R[dst] = _number(B, F[p])
+        elif kind == RT_SLOT:
+            R[dst] = _const_slot(B, F[p])
+        elif kind == RT_FCONST:
+            F[dst] = RT_FLOATS[p]
+        elif kind == RT_FUNARY:
+            F[dst] = _unary_value_call(RT_ROWS[row - 1, 6], F[p], F[q] if q >= 0 else 0.0, F[c] if c >= 0 else 0.0)
+        elif kind == RT_FBINARY:
+            F[dst] = _binary_value_call(RT_ROWS[row - 1, 6], F[p], F[q])
+        elif kind == RT_FSELECT:
+            F[dst] = F[p] if F[c] != 0.0 else F[q]
+        elif kind == RT_JUMPZ:
+            if F[p] == 0.0:
+                row = dst
+        elif kind == RT_JUMP:
+            row = dst
+        elif kind == RT_UNLESS:
+            if not (need_a if p == 0 else need_b):
+                row = dst
+        elif kind == RT_RESULT:
+            if p == 0:
+                out_a = R[q]
+            else:
+                out_b = R[q]
+        elif kind == RT_MOVE:
+            R[dst] = R[p]
+        else:
+            return out_a, out_b
+
+
 @jit_inline
 def _retape_elementwise(B, family, body, n, g, sn, adj, keep):
     """The derivative rule of an elementwise record (declared unary or binary, or where): a result has
@@ -1691,11 +2175,17 @@ def _retape_elementwise(B, family, body, n, g, sn, adj, keep):
     gb = -1
     if family == FAMILY_UNARY:
         if need_a:
+            start = RT_UNARY_START[body] if 0 <= body < RT_UNARY_START.size else -1
+            if start < 0:
+                return ERR_UNKNOWN_OP
             c0, c1 = _params(B.kinds, rec[n, 0], B.consts, rec[n, 3])
-            ga = _retape_unary(B, body, n, g, x, c0, c1)
+            ga, _ = _retape_template(B, start, n, g, x, -1, c0, c1, True, False)
     elif family == FAMILY_BINARY:
         if need_a or need_b:
-            ga, gb = _retape_binary(B, body, n, g, x, y, need_a, need_b)
+            start = RT_TWO_START[body] if 0 <= body < RT_TWO_START.size else -1
+            if start < 0:
+                return ERR_UNKNOWN_OP
+            ga, gb = _retape_template(B, start, n, g, x, y, 0.0, 0.0, need_a, need_b)
     else:  # where: the gradient goes to x where the condition (node aux) holds, to y elsewhere
         zero = _number(B, 0.0)
         c = rec[n, 3]
@@ -1703,8 +2193,6 @@ def _retape_elementwise(B, family, body, n, g, sn, adj, keep):
             ga = _emit(B, FAMILY_WHERE, WHERE, g, zero, c, sn)
         if need_b:
             gb = _emit(B, FAMILY_WHERE, WHERE, zero, g, c, sn)
-    if ga == -2 or gb == -2:
-        return ERR_UNKNOWN_OP
     for side in range(2):
         m = x if side == 0 else y
         gm = ga if side == 0 else gb

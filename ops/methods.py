@@ -176,6 +176,9 @@ _METHODS = {
     "__truediv__": P.scalar_fast_method(P.DIV),
     "__rtruediv__": P.scalar_fast_method(P.DIV, reflected=True),
     "__pow__": F.pow,
+    "polygamma": lambda self, n: F.polygamma(n, self),
+    "__mod__": F.remainder,  # noqa: F821 - declared public (ops/elementwise.py)
+    "__rmod__": lambda self, other: F.remainder(other, self),  # noqa: F821
     "__rpow__": _rpow,
     "__matmul__": F.matmul,
     "__rmatmul__": _rmatmul,

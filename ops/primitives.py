@@ -125,6 +125,9 @@ MAXIMUM, MINIMUM = E.maximum.id, E.minimum.id
 # a number on the left keeps PyTorch's names: 2 - x is RsubBackward1, 2 ** x is PowBackward2
 RSUB, RPOW = E.sub.variants["rsub"], E.pow.variants["rpow"]
 _NUMBER_LEFT = {SUB: RSUB, POW: RPOW}
+# a number on the right: fmod(x, 2.0) is FmodBackward0 (fmod(x, y) FmodBackward1), the same for remainder
+_NUMBER_RIGHT = {E.fmod.id: E.fmod.variants["fmod_number"], E.remainder.id: E.remainder.variants["remainder_number"]}
+_NAMED_BY_SIDE = frozenset(_NUMBER_LEFT) | frozenset(_NUMBER_RIGHT)
 GT, GE, LT, LE, EQ, NE = E.gt.id, E.ge.id, E.lt.id, E.le.id, E.eq.id, E.ne.id
 NEG, EXP, LOG, SQRT, SIN, COS, TAN, TANH = (E.neg.id, E.exp.id, E.log.id, E.sqrt.id, E.sin.id, E.cos.id, E.tan.id,
                                             E.tanh.id)
@@ -174,8 +177,11 @@ _QUIET = frozenset(i for i, d in _declare.BY_ID.items() if d.quiet)
 
 def binary(op: int, x, y) -> Tensor:
     """Record the elementwise primitive ``op`` on ``x`` and ``y`` (tensors or numbers), with broadcasting."""
-    if op in _NUMBER_LEFT and not isinstance(x, Tensor):
-        op = _NUMBER_LEFT[op]
+    if op in _NAMED_BY_SIDE:
+        if op in _NUMBER_LEFT and not isinstance(x, Tensor):
+            op = _NUMBER_LEFT[op]
+        elif op in _NUMBER_RIGHT and not isinstance(y, Tensor):
+            op = _NUMBER_RIGHT[op]
     xv = x._value if isinstance(x, Tensor) else x
     yv = y._value if isinstance(y, Tensor) else y
     tx = type(xv)
@@ -538,12 +544,25 @@ def clamp(x: Tensor, min: Optional[float] = None, max: Optional[float] = None) -
     return record(CLAMP, out, (x,), consts=(lo, hi))
 
 
+def unary_params(op: int, x: Tensor, params: tuple) -> Tensor:
+    """Record the declared unary ``op`` with the numbers ``params`` (its record's constants) on ``x``."""
+    v = x._value
+    if type(v) is float:
+        out = float(_PYTHON[op](v, *params))
+    else:
+        with np.errstate(all="ignore"):
+            out = _ARRAY[op](v if v.dtype.kind == "f" else v.astype(np.float64), *params)
+    return record(op, out, (x,), consts=params)
+
+
 def _eager_unary(decl, x, params: tuple) -> Tensor:
     """A declared unary op recorded on a tensor (the declarations' VJPs call their vocabulary so)."""
     if decl.id == POWC:
         return pow_scalar(x, params[0])
     if decl.id == CLAMP:
         return clamp(x, *params)
+    if params:
+        return unary_params(decl.id, x, params)
     return unary(decl.id, x)
 
 

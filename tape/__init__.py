@@ -54,5 +54,6 @@ from . import optim  # noqa: E402 - optimizers and learning-rate schedules (issu
 from . import func  # noqa: E402 - functional_call
 from . import cuda  # noqa: E402 - cuda.is_available() is False
 from . import linalg  # noqa: E402 - torch.linalg (issue 11)
+from . import special  # noqa: E402 - torch.special (issue 11)
 globals().update(linalg.TOP_LEVEL)
 from ._serialize import load, save  # noqa: E402

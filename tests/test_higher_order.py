@@ -326,6 +326,9 @@ def test_mixed_partials_agree_in_both_orders(x0, y0):
 THIRD_ORDER_ROWS = ["exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sigmoid", "sigmoid_plain", "square",
                     "pow_int", "pow_frac", "pow_negative", "rsqrt", "rpow_number", "rdiv_scalar",
                     "mul", "div", "pow_tensor", "log1p", "erf", "atan2",
+                    # declared in issue 11's third session
+                    "erfc", "exp2", "erfinv", "lgamma", "lgamma_negative", "digamma", "digamma_negative",
+                    "polygamma_1", "polygamma_3_method", "fmod", "remainder",
                     # the LAPACK family (issue 11): create_graph of create_graph through the Python rules
                     "cholesky", "solve_triangular_lower", "solve", "slogdet_batched", "eigh_values",
                     "eigh_vectors_squared", "matrix_exp", "qr", "svdvals_tall", "svd_reduced_squared", "pinv", "lu_solve",

@@ -20,6 +20,8 @@ ATOL = 1e-12
 
 
 def _tol(spec):
+    if spec.torch_rtol is not None:
+        return spec.torch_rtol, ATOL
     return (1e-6, 1e-7) if spec.dtype == "float32" else (RTOL, ATOL)
 
 
