@@ -64,7 +64,8 @@ STAMP = _domain_stamp()
 
 
 class _Unliteral:
-    """Mixin for a kernel's dispatcher: calls from other kernels are typed with plain argument types.
+    """Mixin for a kernel's dispatcher: calls from other kernels are typed with plain argument types, and
+    the external functions (``external``) are bound before it compiles or loads from the cache.
 
     numba types a constant argument of a call between kernels as a literal
     (``Literal[int](0)``, ``Literal[bool](True)``) and compiles the callee once
@@ -76,6 +77,11 @@ class _Unliteral:
         args = tuple(types.unliteral(a) for a in args)
         kws = {k: types.unliteral(v) for k, v in kws.items()}
         return super().get_call_template(args, kws)
+
+    def compile(self, sig):
+        if not _BOUND:
+            bind_externals()
+        return super().compile(sig)
 
 
 _UNLITERAL_CLASSES: dict = {}
@@ -140,6 +146,65 @@ def jit_inline(fn):
     (a plain call to the per-element helpers costs about three times the arithmetic they do; a kernel
     called from one place compiles again inside its caller anyway)."""
     return _njit(fn, inline="always")
+
+
+# ---- external functions: kernels compiled once and called by symbol ---------------------
+# A kernel that calls another numba function links the callee's code into its own module, where LLVM optimises
+# and emits it again, and the call (numba's calling convention, with its error status) keeps LLVM from
+# optimising the loop around it. An *external* function is compiled once, on its own, and called through its C
+# wrapper by symbol name, declared readnone and nounwind: a pure function of numbers, which the loop around
+# it can ignore when it does not take that branch. The symbols are bound (llvmlite's symbol table) before any
+# kernel compiles or loads from the cache, as the LAPACK symbols are (ops/lapack.py); a cached kernel refers
+# to them by name. Used for the per-element switches of the elementwise ops not declared hot (ops/codegen.py).
+_EXTERNALS: list = []  # (symbol, dispatcher, argument types)
+_BOUND = False
+
+
+def jit_external(symbol: str, nargs: int):
+    """Decorator: a function of an int64 code and ``nargs - 1`` float64s returning a float64, compiled once
+    on its own; returns the intrinsic kernels call it through (by ``symbol``)."""
+    from llvmlite import ir
+
+    def decorate(fn):
+        dispatcher = _njit(fn, no_cpython_wrapper=True)
+        argtypes = (types.int64,) + (types.float64,) * (nargs - 1)
+        _EXTERNALS.append((symbol, dispatcher, argtypes))
+
+        def codegen(context, builder, signature, args):
+            fnty = ir.FunctionType(ir.DoubleType(), [ir.IntType(64)] + [ir.DoubleType()] * (nargs - 1))
+            function = cgutils.get_or_insert_function(builder.module, fnty, symbol)
+            function.attributes.add("readnone")
+            function.attributes.add("nounwind")
+            return builder.call(function, args)
+
+        signature = types.float64(*argtypes)
+        # an intrinsic's typing function takes its arguments by name: one per arity
+        typers = {
+            3: lambda typingctx, code, a, b: (signature, codegen),
+            4: lambda typingctx, code, a, b, c: (signature, codegen),
+            5: lambda typingctx, code, a, b, c, d: (signature, codegen),
+            6: lambda typingctx, code, a, b, c, d, e: (signature, codegen),
+        }
+        typer = typers[nargs]
+        typer.__name__ = fn.__name__
+        return intrinsic(typer)
+    return decorate
+
+
+def bind_externals() -> None:
+    """Compile (or load from numba's cache) every external function and bind its symbol, once a process."""
+    global _BOUND
+    if _BOUND:
+        return
+    _BOUND = True
+    import llvmlite.binding as llb
+    for symbol, dispatcher, argtypes in _EXTERNALS:
+        dispatcher.compile(argtypes)
+        result = dispatcher.overloads[argtypes]
+        address = result.library.get_pointer_to_function(result.fndesc.llvm_cfunc_wrapper_name)
+        if not address:  # pragma: no cover - numba's internals moved
+            raise RuntimeError(f"tape: numba gave no address for the external function {symbol}")
+        llb.add_symbol(symbol, address)
 
 
 def cache_is_warm(kernel) -> bool:
@@ -226,6 +291,7 @@ def unit_address(kind: str, family: int) -> int:
     key = (kind, family)
     address = _ADDRESSES.get(key)
     if address is None:
+        bind_externals()
         if _PENDING.pop(key, None) is not None:
             while _MINE:  # this process's share first: the worker is still busy with its own
                 unit_address(*_MINE.pop())
@@ -528,6 +594,6 @@ def check_units(needs_unit) -> None:
                                    f"to a unit, but {'none' if sent else 'one'} is registered")
 
 
-__all__ = ["COLUMN", "HEADS", "KERNEL_FILES", "NINTS", "STAMP", "UNITS", "cache_is_warm", "check_units",
-           "compile_units", "ensure_units", "hint", "jit", "jit_entry", "jit_inline", "jit_literal", "unit",
-           "unit_address", "unit_caller", "warm_up"]
+__all__ = ["COLUMN", "HEADS", "KERNEL_FILES", "NINTS", "STAMP", "UNITS", "bind_externals", "cache_is_warm",
+           "check_units", "compile_units", "ensure_units", "hint", "jit", "jit_entry", "jit_external", "jit_inline",
+           "jit_literal", "unit", "unit_address", "unit_caller", "warm_up"]

@@ -7,7 +7,9 @@ tape fails while the section's family numbers differ from tape/_registry.py).
 The section holds, for every declared op: its body code, its forward at one
 element (``_unary_value``/``_binary_value``: replay and eager arrays), its
 derivative at one element (``_unary_grad``/``_binary_grads``: the first-order
-sweep) and the records its VJP appends (``_retape_unary``/``_retape_binary``:
+sweep), each switch split into the hot ops (inlined where the switch is) and
+the others (``*_cold``, compiled once), and the template of the records its
+VJP appends (``RT_ROWS``, run by ``kernels._retape_template``:
 create_graph=True). The section lives in kernels.py, beside the cores and the
 helpers its code calls.
 """
@@ -318,8 +320,8 @@ def generate() -> str:
     hot_u, cold_u = [op for op in unary if op.hot], [op for op in unary if not op.hot]
     hot_t, cold_t = [op for op in two if op.hot], [op for op in two if not op.hot]
 
-    def switch(name, inline, args, ops, case, fallback, doc):
-        out = ["", "@jit_inline" if inline else "@jit", f"def {name}({args}):", f'    """{doc}"""']
+    def switch(name, decorator, args, ops, case, fallback, doc):
+        out = ["", decorator, f"def {name}({args}):", f'    """{doc}"""']
         for op in ops:
             body = case(op)
             if body is not None:
@@ -327,8 +329,9 @@ def generate() -> str:
         return out + [f"    return {fallback}", ""]
 
     # Each per-element switch comes in two: the hot ops (``hot=True``: the ones scalar loops use most) inlined
-    # into the 0-d loops of the cores, the others in a function of their own that the hot switch calls, compiled
-    # once (inlined, every op would cost its compile in each of the four 0-d loops)
+    # into the 0-d loops of the cores, and the others in an external function (ops/_numba.py), compiled once
+    # and called by symbol where the hot switch has no case (inlined, every op would cost its compile in each
+    # of the four 0-d loops; linked as a numba function, its call would slow the loops around it)
     def unary_value(op):
         return forward_expr(op, ["x"], [f"c{i}" for i in range(len(op.param_names))])
 
@@ -339,26 +342,41 @@ def generate() -> str:
         (d,) = op.trace()
         return "0.0" if d is None else element_expr(d, {"g": "gi", "x": "x", "y": "y"})
 
+    def binary_grad(side):
+        def case(op):
+            if op.family == Family.COMPARE:
+                return None
+            d = op.trace()[side]
+            return "0.0" if d is None else element_expr(d, {"g": "gi", "a": "a", "b": "b", "y": "y"})
+        return case
+
     def binary_grads(op):
         if op.family == Family.COMPARE:
             return None
-        da, db = op.trace()
-        env = {"g": "gi", "a": "a", "b": "b", "y": "y"}
-        return (f"{'0.0' if da is None else element_expr(da, env)}, "
-                f"{'0.0' if db is None else element_expr(db, env)}")
+        return f"{binary_grad(0)(op)}, {binary_grad(1)(op)}"
 
-    for name, args, case, hot, cold, nan, doc in (
-            ("_unary_value", "code, x, c0, c1", unary_value, hot_u, cold_u, "math.nan",
+    def external(name, args):
+        return f'@jit_external("tape_kernels{name}", {len(args.split(", "))})'
+
+    for name, args, case, hot, doc in (
+            ("_unary_value", "code, x, c0, c1", unary_value, hot_u,
              "The declared unary forward ``code`` at one element (c0, c1: the record's constants)."),
-            ("_binary_value", "code, a, b", binary_value, hot_t, cold_t, "math.nan",
+            ("_binary_value", "code, a, b", binary_value, hot_t,
              "The declared two-operand forward ``code`` at one element (comparisons give 1.0 or 0.0)."),
-            ("_unary_grad", "code, gi, x, y, c0, c1", unary_grad, hot_u, cold_u, "math.nan",
-             "d/dx of the declared unary op ``code`` at one element (input x, output y), times ``gi``."),
-            ("_binary_grads", "code, gi, a, b, y", binary_grads, hot_t, cold_t, "math.nan, math.nan",
-             "(d/da, d/db) of the declared binary op ``code`` at one element, times ``gi``.")):
-        L += switch(name, True, args, hot, case, f"{name}_cold({args})", doc + " Hot ops inline.")
-        L += switch(name + "_cold", False, args, cold, case, nan + "  # no such code: ops/ checks the codes",
-                    doc + " The ops not declared hot.")
+            ("_unary_grad", "code, gi, x, y, c0, c1", unary_grad, hot_u,
+             "d/dx of the declared unary op ``code`` at one element (input x, output y), times ``gi``.")):
+        L += switch(name, "@jit_inline", args, hot, case, f"{name}_cold({args})", doc + " Hot ops inline.")
+        L += switch(name + "_cold", external(name, args), args, cold_u if hot is hot_u else cold_t, case,
+                    "math.nan  # no such code: ops/ checks the codes", doc + " The ops not declared hot.")
+    args = "code, gi, a, b, y"
+    L += switch("_binary_grads", "@jit_inline", args, hot_t, binary_grads,
+                f"_binary_grad_a_cold({args}), _binary_grad_b_cold({args})",
+                "(d/da, d/db) of the declared binary op ``code`` at one element, times ``gi``. Hot ops inline.")
+    for side, letter in ((0, "a"), (1, "b")):
+        L += switch(f"_binary_grad_{letter}_cold", external(f"_binary_grad_{letter}", args), args, cold_t,
+                    binary_grad(side), "math.nan  # no such code",
+                    f"d/d{letter} of the declared binary op ``code`` at one element, times ``gi``: the ops not "
+                    "declared hot.")
 
     fast = [op for op in unary if op.fast_loop]
     L += ["", "@jit_literal", "def _unary_dispatch(code, dst, g, vx, vy, c0, c1, replace):",

@@ -49,7 +49,8 @@ from numba.typed import List
 from tape._registry import Family
 
 from . import _numba
-from ._numba import COLUMN, HEADS, NINTS, ensure_units, hint, jit, jit_entry, jit_inline, jit_literal, unit, unit_caller
+from ._numba import (COLUMN, HEADS, NINTS, ensure_units, hint, jit, jit_entry, jit_external, jit_inline, jit_literal,
+                     unit, unit_caller)
 
 
 # ---- body codes of the hand-written families (the elementwise ones are generated below) ----------
@@ -566,7 +567,7 @@ def _unary_value(code, x, c0, c1):
     return _unary_value_cold(code, x, c0, c1)
 
 
-@jit
+@jit_external("tape_kernels_unary_value", 4)
 def _unary_value_cold(code, x, c0, c1):
     """The declared unary forward ``code`` at one element (c0, c1: the record's constants). The ops not declared hot."""
     if code == U_LOG1P:
@@ -628,7 +629,7 @@ def _binary_value(code, a, b):
     return _binary_value_cold(code, a, b)
 
 
-@jit
+@jit_external("tape_kernels_binary_value", 3)
 def _binary_value_cold(code, a, b):
     """The declared two-operand forward ``code`` at one element (comparisons give 1.0 or 0.0). The ops not declared hot."""
     if code == BIN_ATAN2:
@@ -672,7 +673,7 @@ def _unary_grad(code, gi, x, y, c0, c1):
     return _unary_grad_cold(code, gi, x, y, c0, c1)
 
 
-@jit
+@jit_external("tape_kernels_unary_grad", 6)
 def _unary_grad_cold(code, gi, x, y, c0, c1):
     """d/dx of the declared unary op ``code`` at one element (input x, output y), times ``gi``. The ops not declared hot."""
     if code == U_LOG1P:
@@ -719,19 +720,31 @@ def _binary_grads(code, gi, a, b, y):
         return (gi if (a > b) else ((gi * 0.5) if (a == b) else 0.0)), (0.0 if (a > b) else ((gi * 0.5) if (a == b) else gi))
     if code == BIN_MINIMUM:
         return (gi if (a < b) else ((gi * 0.5) if (a == b) else 0.0)), (0.0 if (a < b) else ((gi * 0.5) if (a == b) else gi))
-    return _binary_grads_cold(code, gi, a, b, y)
+    return _binary_grad_a_cold(code, gi, a, b, y), _binary_grad_b_cold(code, gi, a, b, y)
 
 
-@jit
-def _binary_grads_cold(code, gi, a, b, y):
-    """(d/da, d/db) of the declared binary op ``code`` at one element, times ``gi``. The ops not declared hot."""
+@jit_external("tape_kernels_binary_grad_a", 5)
+def _binary_grad_a_cold(code, gi, a, b, y):
+    """d/da of the declared binary op ``code`` at one element, times ``gi``: the ops not declared hot."""
     if code == BIN_ATAN2:
-        return (gi * b / (a * a + b * b)), (-(gi * a) / (a * a + b * b))
+        return (gi * b / (a * a + b * b))
     if code == BIN_FMOD:
-        return gi, (-(gi * _scalar_round((a - y) / b)))
+        return gi
     if code == BIN_REMAINDER:
-        return gi, (-(gi * (_scalar_round((a - np.fmod(a, b)) / b) - (1.0 if np.fmod(a, b) != 0.0 else 0.0) * (1.0 if (1.0 if np.fmod(a, b) < 0.0 else 0.0) != (1.0 if b < 0.0 else 0.0) else 0.0))))
-    return math.nan, math.nan  # no such code: ops/ checks the codes
+        return gi
+    return math.nan  # no such code
+
+
+@jit_external("tape_kernels_binary_grad_b", 5)
+def _binary_grad_b_cold(code, gi, a, b, y):
+    """d/db of the declared binary op ``code`` at one element, times ``gi``: the ops not declared hot."""
+    if code == BIN_ATAN2:
+        return (-(gi * a) / (a * a + b * b))
+    if code == BIN_FMOD:
+        return (-(gi * _scalar_round((a - y) / b)))
+    if code == BIN_REMAINDER:
+        return (-(gi * (_scalar_round((a - np.fmod(a, b)) / b) - (1.0 if np.fmod(a, b) != 0.0 else 0.0) * (1.0 if (1.0 if np.fmod(a, b) < 0.0 else 0.0) != (1.0 if b < 0.0 else 0.0) else 0.0))))
+    return math.nan  # no such code
 
 
 @jit_literal
