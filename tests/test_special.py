@@ -187,3 +187,32 @@ def test_special_namespace_names_tapes_ops():
     with pytest.raises(RuntimeError, match="p has to be greater than or equal to 1"):
         tape.special.multigammaln(x, 0)
     assert not hasattr(tape.special, "zeta")
+
+
+def test_in_place_forms_and_methods():
+    x = np.array([0.3, 1.7, 2.5])
+    for name in ("erfc", "exp2", "lgamma", "digamma"):
+        t = tape.tensor(x)
+        out = getattr(t, name + "_")()
+        assert out is t
+        np.testing.assert_array_equal(t.numpy(), getattr(tape, name)(tape.tensor(x)).numpy())
+        np.testing.assert_array_equal(getattr(tape.tensor(x), name)().numpy(), t.numpy())
+    t = tape.tensor(x * 0.3)
+    t.erfinv_()
+    np.testing.assert_array_equal(t.numpy(), tape.erfinv(tape.tensor(x * 0.3)).numpy())
+    t = tape.tensor(x)
+    t.polygamma_(2)
+    np.testing.assert_array_equal(t.numpy(), tape.polygamma(2, tape.tensor(x)).numpy())
+    t = tape.tensor([7.5, -7.5])
+    t %= 2.0
+    assert t.tolist() == [1.5, 0.5]
+    t = tape.tensor([7.5, -7.5])
+    t.fmod_(2.0)
+    assert t.tolist() == [1.5, -1.5]
+    # on the graph: an in-place remainder of a non-leaf records RemainderBackward0 and differentiates
+    a = tape.tensor([7.5, -7.5], requires_grad=True)
+    b = a * 1.0
+    b.remainder_(2.0)
+    assert b.grad_fn.name() == "RemainderBackward0"
+    (g,) = tape.autograd.grad(b.sum(), a)
+    assert g.tolist() == [1.0, 1.0]
