@@ -38,6 +38,7 @@ import os
 import select
 import subprocess
 import sys
+import threading
 
 import numpy as np
 from numba import njit, types
@@ -191,20 +192,32 @@ def jit_external(symbol: str, nargs: int):
     return decorate
 
 
+_BIND_LOCK = threading.RLock()
+_BINDING = False  # this process is binding them now (the helpers they call compile meanwhile)
+
+
 def bind_externals() -> None:
-    """Compile (or load from numba's cache) every external function and bind its symbol, once a process."""
-    global _BOUND
+    """Compile (or load from numba's cache) every external function and bind its symbol, once a process.
+    Another thread that needs them waits until all are bound."""
+    global _BOUND, _BINDING
     if _BOUND:
         return
-    _BOUND = True
-    import llvmlite.binding as llb
-    for symbol, dispatcher, argtypes in _EXTERNALS:
-        dispatcher.compile(argtypes)
-        result = dispatcher.overloads[argtypes]
-        address = result.library.get_pointer_to_function(result.fndesc.llvm_cfunc_wrapper_name)
-        if not address:  # pragma: no cover - numba's internals moved
-            raise RuntimeError(f"tape: numba gave no address for the external function {symbol}")
-        llb.add_symbol(symbol, address)
+    with _BIND_LOCK:
+        if _BOUND or _BINDING:
+            return
+        _BINDING = True
+        try:
+            import llvmlite.binding as llb
+            for symbol, dispatcher, argtypes in _EXTERNALS:
+                dispatcher.compile(argtypes)
+                result = dispatcher.overloads[argtypes]
+                address = result.library.get_pointer_to_function(result.fndesc.llvm_cfunc_wrapper_name)
+                if not address:  # pragma: no cover - numba's internals moved
+                    raise RuntimeError(f"tape: numba gave no address for the external function {symbol}")
+                llb.add_symbol(symbol, address)
+        finally:
+            _BINDING = False
+        _BOUND = True
 
 
 def cache_is_warm(kernel) -> bool:
