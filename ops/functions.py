@@ -1695,6 +1695,5 @@ def polygamma(n, input) -> Tensor:  # noqa: A002 - PyTorch's name
     return _declare.DECLARED["polygamma"](x, float(n))
 
 
-
 __all__ = [name for name in dir() if not name.startswith("_") and name not in (
     "annotations", "builtins", "math", "namedtuple", "np", "Optional", "Sequence", "Tensor", "LA", "P", "RD", "S", "SM", "escape")]
