@@ -66,7 +66,7 @@ STAMP = _domain_stamp()
 
 class _Unliteral:
     """Mixin for a kernel's dispatcher: calls from other kernels are typed with plain argument types, and
-    the external functions (``external``) are bound before it compiles or loads from the cache.
+    the external functions (``jit_external``) are bound before it compiles or loads from the cache.
 
     numba types a constant argument of a call between kernels as a literal
     (``Literal[int](0)``, ``Literal[bool](True)``) and compiles the callee once

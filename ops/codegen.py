@@ -106,7 +106,7 @@ def _shape_of(node: Sym) -> str:
 
 
 # ---- the records a traced VJP appends, as a template the re-taping kernel interprets ------------
-# A template is rows of RT_WIDTH integers (kind, dst, a, b, c, family, body, aux), run by one numba loop
+# A template is rows of 8 integers (kind, dst, a, b, c, family, body, aux), run by one numba loop
 # (kernels._retape_template) over two register files: node ids R (R[0] = g, R[1] = x or a, R[2] = b, R[3] = the
 # output n) and numbers F (F[0], F[1] = the record's parameters). Shape codes: 0 the output's shape, 1 a's,
 # 2 b's, 3 the bigger of a's and b's. Generated code per op would compile into the re-taping unit (about
@@ -126,7 +126,6 @@ RT_KINDS = dict(
     RESULT=11,  # the gradient of operand a is R[b]
     MOVE=12,    # R[dst] = R[a]
 )
-RT_WIDTH = 8
 RT_REGISTERS = 32
 SHAPE_CODES = {"sn": 0, "sa": 1, "sb": 2, "sab": 3}
 
