@@ -2462,16 +2462,18 @@ def check_guards(C, guards):
 
 
 @jit_entry
-def replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar):
+def replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar, path, sadj):
     """tape.compile's one kernel call: re-evaluate the whole tape, check its guards, then (``seed_node``
     >= 0) sweep it in reverse once per row of ``seed_rows``, leaf adjoints to ``out_rows``.
 
-    ``scalar`` says that every record is a 0-d elementwise one (or has no VJP):
-    the reverse sweep is then ``_reverse_scalars``. Returns (the index of the
-    first failing guard, or -1; the status): nothing is swept after a failing
-    guard; a status other than DONE comes from the forward or the sweep
-    (``NEED_UNIT - n`` where a unit is not compiled: compile the program's, call again). ``columns`` and ``guards`` are
-    plain tuples in the order of Columns and Guards.
+    ``scalar`` says that every record is a 0-d elementwise one (or has no VJP): the reverse sweep is then
+    ``_reverse_path`` over the records ``seed_node`` depends on, which ``path`` lists (``path[0]`` their
+    count, then the nodes from the seed down; ``path[0] < 0``: not yet found, so found here and kept
+    there for the next call), with ``sadj`` (at least ``seed_node + 1`` long) for the 0-d adjoints. Both
+    are the caller's, kept between calls. Returns (the index of the first failing guard, or -1; the
+    status): nothing is swept after a failing guard; a status other than DONE comes from the forward or
+    the sweep (``NEED_UNIT - n`` where a unit is not compiled: compile the program's, call again).
+    ``columns`` and ``guards`` are plain tuples in the order of Columns and Guards.
     """
     C = _columns(columns)
     guards = Guards(guards[0], guards[1], guards[2], guards[3])
@@ -2488,20 +2490,22 @@ def replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar)
             return failed, DONE
     if seed_node < 0:
         return -1, DONE
-    sadj = np.zeros(seed_node + 1, np.float64)
-    touched = np.zeros(seed_node + 1, np.int8)
     if scalar:
+        if path[0] < 0:
+            _find_path(C, seed_node, path)
+        count = path[0]
         for r in range(seed_rows.shape[0]):
-            if r > 0:
-                sadj[:] = 0.0
-                touched[:] = 0
+            for i in range(1, count + 1):
+                sadj[path[i]] = 0.0
             sadj[seed_node] = seed_rows[r, 0]
-            touched[seed_node] = 1
-            _reverse_scalars(C, seed_node, sadj, touched)
-            for n in range(seed_node + 1):
-                if keep[n] >= 0 and touched[n] != 0:
+            _reverse_path(C, path, sadj)
+            for i in range(1, count + 1):
+                n = path[i]
+                if keep[n] >= 0:
                     out_rows[r, keep[n]] = sadj[n]
         return -1, DONE
+    sadj = np.zeros(seed_node + 1, np.float64)
+    touched = np.zeros(seed_node + 1, np.int8)
     nodes = np.full(1, seed_node, np.int64)
     offsets = np.zeros(1, np.int64)
     return -1, sweep(columns, (sadj, touched, keep, freed), new_adjoint_list(0), seed_node, 0, out_rows,
@@ -2527,13 +2531,37 @@ def _forward_scalars(C):
 
 
 @jit
-def _reverse_scalars(C, hi, adj, touched):
-    """The reverse sweep of a tape whose records are all 0-d elementwise ones (or have no VJP): no
-    array, wanted or freed bookkeeping, so a few nanoseconds a record (tape.compile's scalar loops)."""
+def _find_path(C, seed, path):
+    """The records ``seed`` depends on through the VJPs of a scalar tape (a binary record reaches both
+    operands, a unary one its operand, a comparison or first-hit mask neither), from ``seed`` down, into
+    ``path[1:]``, their count into ``path[0]``. These are the records a reverse sweep from ``seed`` visits
+    (PyTorch's graph from the output): the same at every replay, since the records do not change."""
     rec, sval, arr, shapes, consts, iconsts, kinds = C
-    for n in range(hi, -1, -1):
-        if touched[n] == 0:
+    reached = np.zeros(seed + 1, np.int8)
+    reached[seed] = 1
+    count = 0
+    for n in range(seed, -1, -1):
+        if reached[n] == 0:
             continue
+        count += 1
+        path[count] = n
+        family = kinds[rec[n, 0], 0]
+        if family == FAMILY_BINARY:
+            reached[rec[n, 1]] = 1
+            reached[rec[n, 2]] = 1
+        elif family == FAMILY_UNARY:
+            reached[rec[n, 1]] = 1
+    path[0] = count
+
+
+@jit
+def _reverse_path(C, path, adj):
+    """The reverse sweep of a tape whose records are all 0-d elementwise ones (or have no VJP), over the
+    records ``path`` lists (``_find_path``), their adjoints zeroed but the seed's: no array, reached or
+    freed bookkeeping, so a few nanoseconds a record (tape.compile's scalar loops)."""
+    rec, sval, arr, shapes, consts, iconsts, kinds = C
+    for i in range(1, path[0] + 1):
+        n = path[i]
         op = rec[n, 0]
         family = kinds[op, 0]
         x = rec[n, 1]
@@ -2541,13 +2569,10 @@ def _reverse_scalars(C, hi, adj, touched):
             y = rec[n, 2]
             da, db = _binary_grads(kinds[op, 1], adj[n], sval[x], sval[y], sval[n])
             adj[x] += da
-            touched[x] = 1
             adj[y] += db
-            touched[y] = 1
         elif family == FAMILY_UNARY:
             c0, c1 = _params(kinds, op, consts, rec[n, 3])
             adj[x] += _unary_grad(kinds[op, 1], adj[n], sval[x], sval[n], c0, c1)
-            touched[x] = 1
 
 
 # The per-element helpers again as ordinary calls, for the array loops: inlining them there too
@@ -2684,15 +2709,15 @@ def run_forward(columns, lo, hi, host_min) -> int:
     return status
 
 
-def run_replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar) -> tuple:
+def run_replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar, path, sadj) -> tuple:
     """``replay``, compiling the family units its records need first (a replay starts over after a pause)."""
     kinds, rec = columns[6], columns[0]
-    if replay not in _HINTED:
+    if replay not in _HINTED and not scalar:  # a scalar program's loops need no unit
         needs = [("forward", rec[:, 0])] + ([("sweep", rec[:seed_node + 1, 0])] if seed_node >= 0 else [])
         _hint(replay, needs, kinds)
-    failed, status = replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar)
+    failed, status = replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar, path, sadj)
     if status <= NEED_UNIT:
         needs = [("forward", rec[:, 0])] + ([("sweep", rec[:seed_node + 1, 0])] if seed_node >= 0 else [])
         ensure_units(needs, kinds, _announce_units)
-        failed, status = replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar)
+        failed, status = replay(columns, guards, keep, freed, out_rows, seed_node, seed_rows, scalar, path, sadj)
     return failed, status

@@ -220,6 +220,44 @@ def test_scalar_loop_hessian_through_indexing():
         assert_close(fc.hessian(z), eager_hessian(of_vector, tape.tensor(z))._array(), "hessian")
 
 
+def dead_branches(x, y):
+    """A scalar tape with records the output does not depend on through derivatives: a log(0) beside the
+    result, and a comparison of y (no derivative), so y's gradient is 0 and nothing is NaN."""
+    unused = tape.log(x - x)  # -inf: its derivative 1/0 must never be reached
+    mask = (y > 0.0) * 1.0  # a comparison: y reaches the output, not its derivative
+    return x * x * mask + x + 0.0 * (unused > 0.0)
+
+
+def zero_times_infinite(x):
+    """sqrt at 0 is on the output's path with a zero adjoint: 0 * inf = NaN, as PyTorch gives."""
+    return tape.sqrt(x) * 0.0 + x
+
+
+def test_scalar_sweep_visits_only_the_records_the_output_depends_on():
+    fc = tape.compile(dead_branches, 1.5, 2.0)
+    assert fc._program.scalar
+    for x, y in ((1.5, 2.0), (-0.5, -1.0), (3.0, 0.5)):
+        value, (gx, gy) = fc.value_and_grad(x, y)
+        assert np.isfinite(gx) and gy == 0.0
+        assert gx == pytest.approx((2.0 * x if y > 0 else 0.0) + 1.0, rel=1e-15)
+        check_replay(fc, dead_branches, [np.float64(x), np.float64(y)])
+    fz = tape.compile(zero_times_infinite, 0.0)
+    assert fz._program.scalar
+    value, grad = fz.value_and_grad(0.0)
+    assert value == 0.0 and np.isnan(grad)
+    check_replay(fz, zero_times_infinite, [np.float64(0.0)])
+    assert fz.grad(4.0) == pytest.approx(1.0)  # the same path, a finite derivative at another point
+
+
+def test_scalar_sweeps_from_two_seeds_of_one_program():
+    # hvp sweeps the recorded gradient, value_and_grad the output: one path each, kept between calls
+    fc = tape.compile(lambda r: logistic(r, steps=50), 2.8)
+    for r in (2.8, 3.1, 2.8):
+        check_replay(fc, lambda t: logistic(t, steps=50), [np.float64(r)], hvp_direction=1.0)
+    paths = fc._hvp_program._ready()._paths
+    assert len(paths) >= 1 and all(p[0] > 0 for p in paths.values())
+
+
 def gradient_norm(x):
     (g,) = tape.autograd.grad((tape.sin(x) * x * x).sum(), x, create_graph=True)
     return (g ** 2).sum()
