@@ -11,7 +11,6 @@ replay forward), and call ``reduction`` with its numpy function.
 """
 from __future__ import annotations
 
-import math
 from collections import namedtuple
 
 import numpy as np
@@ -26,7 +25,8 @@ from ._numba import jit, jit_inline, unit
 from .kernels import (BIN_DIV, BIN_EQ, BIN_MUL, DONE, ERR_UNKNOWN_OP, FAMILY_BINARY, FAMILY_COMPARE, FAMILY_FIRST_HIT,
                       FAMILY_REDUCTION, FAMILY_WHERE, FIRST_HIT, R_AMAX, R_AMIN, R_MEAN, R_PROD, R_SUM, WHERE,
                       _accumulate, _adjoint, _as_shape, _buffers, _columns, _emit, _expand_to, _keep_sid, _number, _op,
-                      _shape_id, _sid, _size, _sweep_unit_state, _value, _wanted, dims_product, reduce_map)
+                      _shape_id, _sid, _size, _sweep_unit_state, _value, _wanted, dims_product, pairwise_sum,
+                      reduce_map)
 from .table import register
 
 _F64 = np.dtype(np.float64)
@@ -380,19 +380,16 @@ def _forward_reduction(C, f, n, out):
                 if kind == 1:
                     for t in range(inner):
                         out[t] += vx[o * inner + t]
-                else:
-                    acc = 0.0
-                    for t in range(inner):
-                        acc += vx[o * inner + t]
-                    out[o] = acc
+                else:  # numpy's pairwise sum of each group's contiguous run: its value to the bit
+                    out[o] = pairwise_sum(vx, vx, o * inner, inner, False)
         else:
             group, ngroups = reduce_map(shapes, sid_in, mask)
             for i in range(nx):
                 out[group[i]] += vx[i]
-        if f == R_MEAN:
-            scale = ngroups / nx if nx > 0 else math.nan
+        if f == R_MEAN:  # the sum divided by the count, as numpy's mean (not times its reciprocal)
+            count = nx // ngroups if ngroups > 0 else 0
             for j in range(out.size):
-                out[j] *= scale
+                out[j] = out[j] / count
         return DONE
     if f != R_PROD and f != R_AMAX and f != R_AMIN:
         return ERR_UNKNOWN_OP

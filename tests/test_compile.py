@@ -355,6 +355,54 @@ def branchy(x):
     return tape.sin(x).sum()
 
 
+SUM_SIZES = (1, 7, 8, 9, 127, 128, 129, 200, 1000, 8193, 40000, 100003)
+
+
+@pytest.mark.parametrize("size", SUM_SIZES)
+def test_replayed_sums_and_means_are_numpys_to_the_bit(size):
+    # the replay sums as numpy does (pairwise): the values the recording took, so a guard on them holds
+    rng = np.random.default_rng(size)
+    x0 = rng.standard_normal(size) * 10.0 ** rng.uniform(-3, 3, size)
+    rows = 4 if size % 4 == 0 else 1
+
+    def fn(x):
+        return tape.stack([x.sum(), x.mean(), x.reshape(rows, -1).sum(1)[0], x.reshape(rows, -1).mean(-1)[-1]])
+
+    fc = tape.compile(fn, x0)
+    for x in (x0, rng.standard_normal(size)):
+        got = fc(x)
+        m = x.reshape(rows, -1)
+        expected = np.array([np.sum(x), np.mean(x), m.sum(1)[0], m.mean(-1)[-1]])
+        assert np.array_equal(got, expected), (got, expected)
+
+
+def test_a_guard_on_a_long_sum_holds_at_the_recorded_arguments():
+    rng = np.random.default_rng(3)
+    x0 = rng.standard_normal(40000)
+
+    def fn(x):
+        scale = float(x.sum()) * float(x.reshape(200, 200).mean(1).sum())  # two guards on long sums
+        return (x * scale).sum()
+
+    fc = tape.compile(fn, x0)
+    check_replay(fc, fn, [x0])
+    with pytest.raises(tape.BranchChanged):
+        fc(x0 + 1.0)
+
+
+def test_broadcast_gradients_of_long_arrays_match_eager():
+    # the one-element operand's gradient is a long sum (pairwise in the sweep): equal to eager's to rounding
+    rng = np.random.default_rng(4)
+    w = tape.tensor(rng.standard_normal(30000))
+
+    def fn(a, b):
+        return ((w * a + b) * (w - b)).sum() + (a * w).mean()
+
+    fc = tape.compile(fn, 0.7, -0.2)
+    for a, b in ((0.7, -0.2), (1.5, 3.0)):
+        check_replay(fc, fn, [np.float64(a), np.float64(b)])
+
+
 def test_bool_guard_fires_only_where_the_branch_flips():
     fc = tape.compile(branchy, np.array([1.0, 2.0, -0.5]))
     check_replay(fc, branchy, [np.array([0.3, -0.1, 0.5])], hvp_direction=np.ones(3))  # same branch
