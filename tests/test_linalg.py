@@ -156,6 +156,41 @@ def test_batched_cholesky_solve_agrees_with_numpy():
     np.testing.assert_allclose(tape.cholesky_solve(tape.tensor(b), L).numpy(), np.linalg.solve(a, b), rtol=1e-12)
 
 
+@pytest.mark.parametrize("upper", [False, True])
+def test_cholesky_solve_factor_gradient_is_the_derivative_of_the_triangle_it_reads(upper):
+    # the factor's other triangle is never read: its derivative is 0 (finite differences agree); on the triangle
+    # read it is torch's (torch also reports entries of the other triangle, which its solve does not read)
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((5, 5))
+    L = np.linalg.cholesky(a @ a.T + 5.0 * np.eye(5))
+    F = L.T.copy() if upper else L
+    b = rng.standard_normal((5, 3))
+    side = np.triu if upper else np.tril
+
+    def value(f):
+        f = side(f)
+        x = np.linalg.solve(f.T @ f if upper else f @ f.T, b)
+        return (x * x).sum()
+
+    f = tape.tensor(F, requires_grad=True)
+    x = tape.cholesky_solve(tape.tensor(b), f, upper=upper)
+    np.testing.assert_allclose(x.detach().numpy(), np.linalg.solve(a @ a.T + 5.0 * np.eye(5), b), rtol=1e-12)
+    (x * x).sum().backward()
+    fd = np.zeros_like(F)
+    for i in range(5):
+        for j in range(5):
+            e = np.zeros_like(F)
+            e[i, j] = 1e-6
+            fd[i, j] = (value(F + e) - value(F - e)) / 2e-6
+    np.testing.assert_allclose(f.grad.numpy(), fd, rtol=1e-7, atol=1e-8)
+    assert not (f.grad.numpy() - side(f.grad.numpy())).any()
+    if torch is not None:
+        ft = torch.tensor(F, requires_grad=True)
+        xt = torch.cholesky_solve(torch.tensor(b), ft, upper=upper)
+        (xt * xt).sum().backward()
+        np.testing.assert_allclose(f.grad.numpy(), side(ft.grad.numpy()), rtol=1e-12, atol=1e-14)
+
+
 def test_top_level_aliases_and_methods():
     a = tape.tensor(_spd(3))
     np.testing.assert_allclose(tape.inverse(a).numpy(), np.linalg.inv(a.numpy()), rtol=1e-12)
