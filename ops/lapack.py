@@ -44,7 +44,8 @@ from .table import register
 # ---- the library --------------------------------------------------------------------
 _SYMBOLS = ("scipy_LAPACKE_dpotrf64_", "scipy_LAPACKE_dgetrf64_", "scipy_LAPACKE_dgetrs64_",
             "scipy_LAPACKE_dgetri64_", "scipy_LAPACKE_dsyevd64_", "scipy_cblas_dtrsm64_", "scipy_cblas_dgemm64_",
-            "scipy_cblas_dtrmm64_", "scipy_LAPACKE_dgeqrf64_", "scipy_LAPACKE_dorgqr64_", "scipy_LAPACKE_dgesdd64_")
+            "scipy_cblas_dtrmm64_", "scipy_LAPACKE_dgeqrf64_", "scipy_LAPACKE_dorgqr64_", "scipy_LAPACKE_dgesdd64_",
+            "scipy_cblas_dtrsv64_")
 
 
 def _find_openblas() -> str:
@@ -106,6 +107,7 @@ _gesdd = types.ExternalFunction("scipy_LAPACKE_dgesdd64_",
                                 _I64(_I32, _I8, _I64, _I64, _P, _I64, _P, _P, _I64, _P, _I64))
 _trsm = types.ExternalFunction("scipy_cblas_dtrsm64_",
                                types.void(_I32, _I32, _I32, _I32, _I32, _I64, _I64, _F64, _P, _I64, _P, _I64))
+_trsv = types.ExternalFunction("scipy_cblas_dtrsv64_", types.void(_I32, _I32, _I32, _I32, _I64, _P, _I64, _P, _I64))
 _trmm = types.ExternalFunction("scipy_cblas_dtrmm64_",
                                types.void(_I32, _I32, _I32, _I32, _I32, _I64, _I64, _F64, _P, _I64, _P, _I64))
 _gemm = types.ExternalFunction("scipy_cblas_dgemm64_",
@@ -140,9 +142,18 @@ def _mm(ta, tb, m, n, k, alpha, a, oa, lda, b, ob, ldb, beta, c, oc, ldc):
 
 @jit
 def _tri(left, upper, trans, unit, m, n, a, oa, lda, b, ob, ldb):
-    """b := op(a)^-1 b (left) or b op(a)^-1 (right), a triangular."""
-    _trsm(_ROW, _LEFT if left else _RIGHT, _UPPER if upper else _LOWER, _TRANS if trans else _NOTRANS,
-          _UNIT if unit else _NONUNIT, m, n, 1.0, _ptr(a, oa), lda, _ptr(b, ob), ldb)
+    """b := op(a)^-1 b (left) or b op(a)^-1 (right), a triangular. One column (left) or one row (right) of
+    b goes to trsv: OpenBLAS's trsm packs the triangle first (its copy routines showed in the profile of
+    the GP likelihood's replay, whose cholesky_solve has one right-hand side)."""
+    uplo = _UPPER if upper else _LOWER
+    diag = _UNIT if unit else _NONUNIT
+    if left and n == 1 and m > 0:
+        _trsv(_ROW, uplo, _TRANS if trans else _NOTRANS, diag, m, _ptr(a, oa), lda, _ptr(b, ob), ldb)
+    elif not left and m == 1 and n > 0:  # x op(a) = b is op(a)^T x^T = b^T
+        _trsv(_ROW, uplo, _NOTRANS if trans else _TRANS, diag, n, _ptr(a, oa), lda, _ptr(b, ob), 1)
+    else:
+        _trsm(_ROW, _LEFT if left else _RIGHT, uplo, _TRANS if trans else _NOTRANS, diag, m, n, 1.0, _ptr(a, oa),
+              lda, _ptr(b, ob), ldb)
 
 
 @jit
