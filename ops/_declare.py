@@ -134,7 +134,10 @@ class ElementwiseOp:
 
     def __init__(self, key: str, grad_fn: str, family: Family, arity: int, scalar, vjp: Optional[Callable],
                  numpy=None, params: tuple = (), fast_loop: bool = False, quiet: bool = False, doc: str = "",
-                 variants: tuple = (), public: bool = False, python: Optional[Callable] = None, hot: bool = False):
+                 variants: tuple = (), public: bool = False, python: Optional[Callable] = None, hot: bool = False,
+                 loop: Optional[str] = None):
+        if loop is not None and (arity != 1 or params):
+            raise ValueError(f"{key}: loop= is for unary ops without parameters")
         self.key = key
         self.grad_fn = grad_fn
         self.family = family
@@ -145,6 +148,9 @@ class ElementwiseOp:
         self.param_names = tuple(params)
         self.fast_loop = fast_loop
         self.hot = hot  # inlined into the cores' 0-d loops (else reached through one call: see ops/codegen.py)
+        # the name of a loop ``fn(x, out)`` in ops/kernels.py over flat float64 arrays, which the eager forward
+        # on float64 arrays and the replay's array forward both run (the same values to the bit)
+        self.loop = loop
         self.quiet = quiet  # the numpy forward raises no floating-point warning worth silencing
         self.doc = doc
         self.public = public  # tape.<key> and Tensor.<key> come from the declaration
@@ -216,7 +222,7 @@ class ElementwiseOp:
 
 def unary(key: str, grad_fn: str, scalar, vjp: Callable, numpy=None, params: tuple = (), fast_loop: bool = False,
           quiet: bool = False, doc: str = "", public: bool = False, hot: bool = False,
-          python: Optional[Callable] = None) -> ElementwiseOp:
+          python: Optional[Callable] = None, loop: Optional[str] = None) -> ElementwiseOp:
     """Declare an elementwise op of one operand ``x``.
 
     ``scalar``: the forward at one element, an expression string in ``x`` (and the
@@ -228,9 +234,11 @@ def unary(key: str, grad_fn: str, scalar, vjp: Callable, numpy=None, params: tup
     ``Tensor.<key>`` come from this declaration. ``hot``: the forward and derivative are inlined into the
     cores' 0-d loops (for the ops scalar loops use most: each hot op costs cold compile in four kernels);
     the others are one call away. ``python``: the 0-d forward where Python's function differs from the one
-    numba compiles."""
+    numba compiles. ``loop``: the name of a hand-written loop ``fn(x, out)`` in ops/kernels.py that computes
+    the op on float64 arrays for both the eager forward and the replay (a vectorised one: ``exp_loop``);
+    0-d values keep ``scalar``, other dtypes ``numpy``."""
     return ElementwiseOp(key, grad_fn, Family.UNARY, 1, scalar, vjp, numpy, params, fast_loop, quiet, doc,
-                         public=public, hot=hot, python=python)
+                         public=public, hot=hot, python=python, loop=loop)
 
 
 def binary(key: str, grad_fn: str, scalar, vjp: Callable, numpy=None, quiet: bool = False, doc: str = "",

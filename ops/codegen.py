@@ -394,6 +394,14 @@ def generate() -> str:
           "            v = _unary_grad_call(code, g[i], vx[i], vy[i], c0, c1)",
           "            dst[i] = v if replace else dst[i] + v", ""]
 
+    looped = [op for op in unary if op.loop]
+    L += ["", "@jit", "def _unary_loop(code, x, out):",
+          '    """out = the unary op ``code`` of x by the loop it was declared with (``loop=``: the eager forward on',
+          '    float64 arrays runs the same one); False for an op declared without one."""']
+    for op in looped:
+        L += [f"    if code == {_const_name(op)}:", f"        {op.loop}(x, out)", "        return True"]
+    L += ["    return False", ""]
+
     # the re-taping templates (see RT_KINDS above), one block of rows per op, found through *_START by body code
     floats: list = []
     rows: list = []

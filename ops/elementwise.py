@@ -504,7 +504,8 @@ remainder = binary("remainder", "RemainderBackward1", _remainder, _remainder_vjp
 
 # ---- one operand ---------------------------------------------------------------------------------
 neg = unary("neg", "NegBackward0", "-x", lambda g, x, y: -g, np.negative, quiet=True, hot=True)
-exp = unary("exp", "ExpBackward0", "math.exp(x)", lambda g, x, y: g * y, np.exp, fast_loop=True, public=True, hot=True)
+exp = unary("exp", "ExpBackward0", "math.exp(x)", lambda g, x, y: g * y, np.exp, fast_loop=True, public=True, hot=True,
+            loop="exp_loop")
 log = unary("log", "LogBackward0", _log, lambda g, x, y: g / x, np.log, public=True, hot=True)
 sqrt = unary("sqrt", "SqrtBackward0", "math.sqrt(x) if x >= 0.0 else math.nan", lambda g, x, y: g / (y * 2.0),
              np.sqrt, public=True, hot=True)

@@ -734,6 +734,16 @@ def _unary_dispatch(code, dst, g, vx, vy, c0, c1, replace):
             dst[i] = v if replace else dst[i] + v
 
 
+@jit
+def _unary_loop(code, x, out):
+    """out = the unary op ``code`` of x by the loop it was declared with (``loop=``: the eager forward on
+    float64 arrays runs the same one); False for an op declared without one."""
+    if code == U_EXP:
+        exp_loop(x, out)
+        return True
+    return False
+
+
 # ---- the re-taping templates of the declared VJPs (ops/codegen.py, RT_KINDS: what a row does) ----
 RT_END = 0
 RT_RECORD = 1
@@ -2393,7 +2403,8 @@ _EXP_STEP_LO = -6.563929801064195e-13  # ln 2 / 64 - _EXP_STEP_HI
 @jit
 def exp_loop(x, out):
     """out[i] = exp(x[i]) for float64 arrays, as the eager forward and the replay of an array ``exp`` both
-    compute it (so a replay gives the recorded values to the bit), in a loop LLVM vectorises: about 2.5x
+    compute it (exp is declared with ``loop="exp_loop"``: a replay gives the recorded values to the bit), in
+    a loop LLVM vectorises: about 2.5x
     faster than libm's exp an element here. exp(x) = 2^k 2^(j/64) exp(r), m = 64 k + j = round(64 x / ln 2),
     r = x - m ln 2 / 64 (|r| <= ln 2 / 128, two-part Cody-Waite), exp(r) - 1 by its degree-6 Taylor
     polynomial (truncation 3e-20), 2^(j/64) from a two-part table, and 2^k as two powers of 2 so that
@@ -2423,9 +2434,10 @@ def exp_loop(x, out):
 
 
 @jit_entry
-def exp_array(x, out):
-    """``exp_loop`` for Python: the eager forward of ``exp`` on float64 arrays (flat, contiguous)."""
-    exp_loop(x, out)
+def map_loop(code, x, out):
+    """``_unary_loop`` for Python: the eager forward on float64 arrays (flat, contiguous) of a unary op
+    declared with ``loop=``."""
+    _unary_loop(code, x, out)
 
 
 @jit
@@ -2489,7 +2501,7 @@ def pairwise_sum(a, b, lo, n, product):
     ``0.0 +`` its pairwise summation (blocks of at most 128 terms, ``_block_sum``; a longer run splits
     at half its length rounded down to a multiple of 8). So a replayed ``sum`` gives numpy's value to the
     bit (a guard on it holds at the recorded arguments), with an error growing as log n, not n, and with
-    eight running sums where one chain of additions was latency-bound (~4x slower at 40,000 terms). The
+    eight running sums where one chain of additions was latency-bound (~3x slower at 40,000 terms). The
     recursion runs on a stack of (start, length, state) frames and a stack of partial sums."""
     if n <= 128:
         return 0.0 + _block_sum(a, b, lo, n, product)
@@ -2604,8 +2616,7 @@ def forward_elementwise(columns, family, body, n):
             out[i] = va[i if na == ng else 0] if vc[i if nc == ng else 0] != 0.0 else vb[i if nb == ng else 0]
     elif family == FAMILY_UNARY:
         vx = _value(x, rec, sval, arr)
-        if body == U_EXP:  # the eager forward's loop (primitives._exp): the same values to the bit
-            exp_loop(vx, out)
+        if _unary_loop(body, vx, out):  # an op declared with loop=: the eager forward's loop, its values
             return DONE
         c0, c1 = _params(kinds, rec[n, 0], consts, rec[n, 3])
         for i in range(ng):

@@ -167,18 +167,22 @@ def _python_forward(decl):
     return forward
 
 
-def _exp(x):
-    """exp on arrays: float64 ones through the loop a replay runs (``kernels.exp_loop``: its values to the
-    bit, so a guard on them holds, and ~2.5x faster than numpy's libm exp); other dtypes through numpy."""
-    if type(x) is not np.ndarray or x.dtype != np.float64 or x.ndim == 0:
-        return np.exp(x)
-    out = np.empty(x.shape)
-    K.exp_array(np.ascontiguousarray(x).reshape(-1), out.reshape(-1))
-    return out
+def _loop_forward(decl):
+    """The eager forward on arrays of an op declared with ``loop=``: float64 arrays through that loop (the
+    one a replay runs, so a guard on the values holds), other dtypes as the op's numpy forward."""
+    code, other = decl.code, decl.numpy or _compiled_forward(decl)
+
+    def forward(x):
+        if type(x) is not np.ndarray or x.dtype != np.float64 or x.ndim == 0:
+            return other(x)
+        out = np.empty(x.shape)
+        K.map_loop(code, np.ascontiguousarray(x).reshape(-1), out.reshape(-1))
+        return out
+    return forward
 
 
-_ARRAY = {i: (d.numpy or _compiled_forward(d)) for i, d in _declare.BY_ID.items()}  # eager forward on arrays
-_ARRAY[E.exp.id] = _exp
+# eager forward on arrays
+_ARRAY = {i: (_loop_forward(d) if d.loop else d.numpy or _compiled_forward(d)) for i, d in _declare.BY_ID.items()}
 _PYTHON = {i: _python_forward(d) for i, d in _declare.BY_ID.items() if d.arity == 1}  # unary() on Python floats
 # binary() and the scalar fast path catch Python's exceptions themselves: the declared forward as it is
 _PY_BINARY = {i: d.py for i, d in _declare.BY_ID.items() if d.arity == 2}
