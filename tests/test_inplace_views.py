@@ -454,3 +454,26 @@ def test_random_inplace_sequences_match_torch(seed):
         return
     np.testing.assert_allclose(t_val, p_val, rtol=1e-12)
     np.testing.assert_allclose(t_grad, p_grad, rtol=1e-10, atol=1e-12)
+
+
+VIEW_FUNCTIONS = [
+    ((200, 200), lambda a: np.diagonal(a)), ((5, 6), lambda a: np.diagonal(a, 1)),
+    ((5, 6), lambda a: np.diagonal(a, -2)), ((3, 4, 5), lambda a: np.diagonal(a, 0, 0, 2)),
+    ((3, 4, 5), lambda a: a.transpose(2, 0, 1)), ((6,), lambda a: a[::-1]), ((6, 7), lambda a: a[1:5:2, ::-3]),
+    ((4, 5), lambda a: a[2]), ((4, 5), lambda a: a[:, 3]), ((4, 5), lambda a: a.T.reshape(20)),
+    ((4, 5), lambda a: a[[0, 2]]), ((3, 0), lambda a: a.T), ((2, 3), lambda a: np.broadcast_to(a[:, :1], (2, 3))),
+    ((2, 3, 4), lambda a: a[..., 1:3].swapaxes(0, 2)), ((), lambda a: a[...]), ((3,), lambda a: a[1]),
+    ((4, 5), lambda a: a[1:1]), ((2, 2), lambda a: a[None, :, None]),
+]
+
+
+@pytest.mark.parametrize("case", range(len(VIEW_FUNCTIONS)))
+def test_view_positions_are_the_positions_the_view_selects(case):
+    # a gather view's positions come from the view's offset and strides (O(view), not O(tensor)); where the
+    # function copies (fancy indexing, a scalar), from the positions array itself: the same either way
+    from tape.ops.inplace import _view_positions
+    shape, fn = VIEW_FUNCTIONS[case]
+    expected = np.ascontiguousarray(fn(np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)), np.int64)
+    got = _view_positions(shape, fn)
+    assert got.dtype == np.int64 and got.flags.c_contiguous
+    assert got.shape == expected.shape and np.array_equal(got, expected)
