@@ -390,6 +390,22 @@ def test_a_guard_on_a_long_sum_holds_at_the_recorded_arguments():
         fc(x0 + 1.0)
 
 
+@pytest.mark.parametrize("size", [10, 100, 1000, 40000])
+def test_guards_on_matrix_products_hold_at_the_recorded_arguments(size):
+    # the replay's products sum in another order than numpy's BLAS: the value guards take the replay's own
+    # value at the recorded arguments (Program.settle_guards), so they hold there and fire elsewhere
+    rng = np.random.default_rng(size)
+    x0 = rng.standard_normal(size)
+    b = tape.tensor(rng.standard_normal(size))
+    m = tape.tensor(rng.standard_normal((3, size)))
+    for fn in (lambda a: a * float(a @ b), lambda a: a * float((m @ a)[1]),
+               lambda a: a * float((a.reshape(1, -1) @ m.T)[0, 2])):
+        fc = tape.compile(fn, x0)
+        assert np.array_equal(fc(x0), fn(tape.tensor(x0)).numpy())
+        with pytest.raises(tape.BranchChanged):
+            fc(x0 * 1.5)
+
+
 def test_broadcast_gradients_of_long_arrays_match_eager():
     # the one-element operand's gradient is a long sum (pairwise in the sweep): equal to eager's to rounding
     rng = np.random.default_rng(4)
