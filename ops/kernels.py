@@ -2404,8 +2404,7 @@ _EXP_STEP_LO = -6.563929801064195e-13  # ln 2 / 64 - _EXP_STEP_HI
 def exp_loop(x, out):
     """out[i] = exp(x[i]) for float64 arrays, as the eager forward and the replay of an array ``exp`` both
     compute it (exp is declared with ``loop="exp_loop"``: a replay gives the recorded values to the bit), in
-    a loop LLVM vectorises: about 2.5x
-    faster than libm's exp an element here. exp(x) = 2^k 2^(j/64) exp(r), m = 64 k + j = round(64 x / ln 2),
+    a loop LLVM vectorises: about 2.5x faster than libm's exp an element here. exp(x) = 2^k 2^(j/64) exp(r), m = 64 k + j = round(64 x / ln 2),
     r = x - m ln 2 / 64 (|r| <= ln 2 / 128, two-part Cody-Waite), exp(r) - 1 by its degree-6 Taylor
     polynomial (truncation 3e-20), 2^(j/64) from a two-part table, and 2^k as two powers of 2 so that
     subnormal results round once. Within 1 ulp of the exact value: it differed from glibc's
