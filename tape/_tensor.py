@@ -98,7 +98,7 @@ def _next_function(tape: Tape, m: int) -> tuple:
 class _Meta:
     """Rarely used per-tensor state, allocated on first use."""
 
-    __slots__ = ("grad", "retain", "grad_fn", "leaf", "version", "origin",
+    __slots__ = ("grad", "retain", "grad_fn", "leaf", "const", "version", "origin",
                  "pending", "hooks", "post_hooks", "view", "accumulator", "made")
 
     def __init__(self) -> None:
@@ -108,6 +108,9 @@ class _Meta:
         # (weak reference to the tape, node, version) of the last registration as a leaf: one attribute,
         # set in one step, so that an interrupt can never pair one tape with another tape's node
         self.leaf = None
+        # the same for its last registration as a constant (no requires_grad): kept apart, so that a tensor
+        # given requires_grad after a use as a constant is registered as a leaf, not read as that constant
+        self.const = None
         self.version = [0]  # shared with detached aliases of the same memory, as PyTorch's version counter
         self.origin = None  # (tape, node) of a value tape.compile re-evaluates but does not differentiate
         self.pending = None  # tape.compile: records the guard this value needs once it is used (argmax indices)
@@ -809,20 +812,22 @@ def node_on(tape: Tape, t) -> int:
         if meta is None:
             meta = t._meta = _Meta()
         version = meta.version[0]
+        # its own record, cached per tape and version and watched, not the interned number: changed in
+        # place after this use, it must raise where a VJP read it (as PyTorch's saved tensors do)
+        share = state.recording is None
+        const = meta.const
+        if const is not None and const[0]() is tape and const[2] == version and (share or type(v) is float):
+            return const[1]
         if type(v) is float:
-            # its own record, cached per tape and version and watched, not the interned number: changed in
-            # place after this use, it must raise where a VJP read it (as PyTorch's saved tensors do)
-            leaf = meta.leaf
-            if leaf is not None and leaf[0]() is tape and leaf[2] == version:
-                return leaf[1]
             node = tape.record_scalar(R.CONST, -1, -1, 0, v)
-            _watch_shared(tape, node, t, v, version, every_size=True)
-            meta.leaf = (weakref.ref(tape), node, version)
-            return node
-        # referenced without a copy (numpy writes to a from_numpy array reach it); copied while tape.compile
-        # records, whose program keeps the values as they are at its end
-        node = tape.record_array(R.CONST, -1, -1, 0, v, share=state.recording is None)
+        else:
+            # referenced without a copy (numpy writes to a from_numpy array reach it, and every use reads
+            # the same memory, so one record serves them all); copied while tape.compile records, whose
+            # program keeps the values as they are at each use
+            node = tape.record_array(R.CONST, -1, -1, 0, v, share=share)
         _watch_shared(tape, node, t, v, version, every_size=True)
+        if share or type(v) is float:
+            meta.const = (weakref.ref(tape), node, version)
         return node
     v = t._value
     tape.refer_to(tp, t._node)  # the extern must sit in a segment stamped after the node it refers to
