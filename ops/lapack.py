@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import math
 import os
 
 import numpy as np
 from numba import types
 
+from tape import _registry
 from tape._registry import Family
 from tape._tensor import Tensor, record
 
@@ -45,7 +47,7 @@ from .table import register
 _SYMBOLS = ("scipy_LAPACKE_dpotrf64_", "scipy_LAPACKE_dgetrf64_", "scipy_LAPACKE_dgetrs64_",
             "scipy_LAPACKE_dgetri64_", "scipy_LAPACKE_dsyevd64_", "scipy_cblas_dtrsm64_", "scipy_cblas_dgemm64_",
             "scipy_cblas_dtrmm64_", "scipy_LAPACKE_dgeqrf64_", "scipy_LAPACKE_dorgqr64_", "scipy_LAPACKE_dgesdd64_",
-            "scipy_cblas_dtrsv64_")
+            "scipy_cblas_dtrsv64_", "scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_")
 
 
 def _find_openblas() -> str:
@@ -83,7 +85,6 @@ def _bind() -> str:
 _STUBS: list = []
 LIBRARY = _bind()
 if not LIBRARY:
-    from tape import _registry
     _registry.UNAVAILABLE[Family.LAPACK] = ("call LAPACK, which this process does not have (tape's linear algebra "
                                             "needs the OpenBLAS bundled in numpy's wheels)")
 
@@ -110,6 +111,8 @@ _trsm = types.ExternalFunction("scipy_cblas_dtrsm64_",
 _trsv = types.ExternalFunction("scipy_cblas_dtrsv64_", types.void(_I32, _I32, _I32, _I32, _I64, _P, _I64, _P, _I64))
 _trmm = types.ExternalFunction("scipy_cblas_dtrmm64_",
                                types.void(_I32, _I32, _I32, _I32, _I32, _I64, _I64, _F64, _P, _I64, _P, _I64))
+_get_threads = types.ExternalFunction("scipy_openblas_get_num_threads64_", _I32())
+_set_threads = types.ExternalFunction("scipy_openblas_set_num_threads64_", types.void(_I32))
 _gemm = types.ExternalFunction("scipy_cblas_dgemm64_",
                                types.void(_I32, _I32, _I32, _I64, _I64, _I64, _F64, _P, _I64, _P, _I64, _F64, _P,
                                           _I64))
@@ -706,6 +709,33 @@ def _dims(shapes, sa, size):
     return batch, shapes[sa, nd]
 
 
+SERIAL_ELEMENTS = 256 * 256  # matrices up to this many elements are factored and solved on one BLAS thread
+
+
+@jit
+def _serial(elements):
+    """Run OpenBLAS on one thread for a record whose matrices hold at most SERIAL_ELEMENTS elements; returns
+    the process's thread count to restore (``_restore``), or 0 where nothing changed.
+
+    OpenBLAS threads its LAPACK on small matrices to their cost (measured here at n = 200, the other core
+    free: potrf 143-708 us on two threads against 155-196 on one, the spread set by what the other core
+    runs; OpenBLAS issues 4387, 4886 and 536 report the same). The setting is the process's: a numpy call
+    in another thread meanwhile runs on one thread too, never wrongly."""
+    if elements > SERIAL_ELEMENTS:
+        return 0
+    threads = _get_threads()
+    if threads > 1:
+        _set_threads(np.int32(1))
+        return threads
+    return 0
+
+
+@jit
+def _restore(threads):
+    if threads > 1:
+        _set_threads(np.int32(threads))
+
+
 @unit("sweep", FAMILY_LAPACK, weight=2.0)
 def sweep_lapack(head, row, body, n, need):
     C, A, out, g = _sweep_unit_state(head, row, n)
@@ -719,8 +749,11 @@ def sweep_lapack(head, row, body, n, need):
     vb = _value(y, rec, sval, arr) if y >= 0 else va
     ga = _adjoint(x, rec, arr, A.sadj, A.aadj, A.touched, A.keep, out) if need_a else va
     gb = _adjoint(y, rec, arr, A.sadj, A.aadj, A.touched, A.keep, out) if need_b else va
-    return _vjp(body, iconsts[rec[n, 3]:], va, vb, _value(n, rec, sval, arr), g, ga, gb, need_a, need_b, batch,
-                size)
+    threads = _serial(va.size // max(batch, 1))
+    status = _vjp(body, iconsts[rec[n, 3]:], va, vb, _value(n, rec, sval, arr), g, ga, gb, need_a, need_b, batch,
+                  size)
+    _restore(threads)
+    return status
 
 
 @unit("forward", FAMILY_LAPACK, weight=1.0)
@@ -731,53 +764,71 @@ def forward_lapack(columns, family, body, n):
     va = _value(x, rec, sval, arr)
     batch, size = _dims(shapes, _shape_id(x, rec, arr), va.size)
     vb = _value(y, rec, sval, arr) if y >= 0 else va
-    return _forward(body, iconsts[rec[n, 3]:], va, vb, _value(n, rec, sval, arr), batch, size)
+    threads = _serial(va.size // max(batch, 1))
+    status = _forward(body, iconsts[rec[n, 3]:], va, vb, _value(n, rec, sval, arr), batch, size)
+    _restore(threads)
+    return status
 
 
 @jit_entry
-def _call_forward(address, columns, body):
-    """The family's forward unit (at ``address``) on record 2 of ``columns``: Python's eager forward runs the
-    bodies a replay runs, compiled once in the unit."""
+def _eager_forward(address, body, flags, va, vb, out, dims, kinds):
+    """Python's eager forward: the family's forward unit (at ``address``) on a three-record tape built here,
+    operands a and b (flat float64, a of shape ``dims``) and the result ``out``, so that eager values come
+    from the bodies a replay runs, compiled once in the unit; DONE or ERR_SINGULAR. (Built in numba: the
+    same columns built with numpy cost about 20 us a call, more than a small matrix's LAPACK.)"""
+    nd = dims.size
+    shapes = np.zeros((2, 1 + nd), np.int64)  # row 1: a's shape, the one the unit reads
+    shapes[1, 0] = nd
+    for d in range(nd):
+        shapes[1, 1 + d] = dims[d]
+    arr = np.empty((3, 4), np.int64)
+    for loc, v in ((0, va), (1, vb), (2, out)):
+        arr[loc, 0] = 1
+        arr[loc, 1] = _ptr(v, 0)
+        arr[loc, 2] = 0
+        arr[loc, 3] = v.size
+    rec = np.zeros((3, 5), np.int64)
+    rec[0, 1] = rec[0, 2] = rec[1, 1] = rec[1, 2] = -1
+    rec[1, 4] = 1
+    rec[2, 2] = 1
+    rec[2, 4] = 2
+    columns = (rec, np.zeros(3), arr, shapes, np.zeros(1), flags, kinds)
     return call_forward_unit(address, columns, (FAMILY_LAPACK, body, 2))
-
-
-def eager_forward(body: int, flags: np.ndarray, va: np.ndarray, vb: np.ndarray, out: np.ndarray, shape_a: tuple,
-                  shape_b: tuple) -> int:
-    """Run the forward unit on a three-record tape of its own: operands a and b (flat float64), the result
-    ``out``; DONE or ERR_SINGULAR."""
-    from tape import _registry
-    from tape._tape import MAXDIM
-    shapes = np.zeros((4, 1 + MAXDIM), np.int64)
-    for sid, shape in ((1, shape_a), (2, shape_b), (3, (out.size,))):
-        shapes[sid, 0] = len(shape)
-        shapes[sid, 1:1 + len(shape)] = shape
-    arr = np.array([[1, va.ctypes.data, 0, va.size], [2, vb.ctypes.data, 0, vb.size],
-                    [3, out.ctypes.data, 0, out.size]], np.int64)
-    rec = np.array([[0, -1, -1, 0, 0], [0, -1, -1, 0, 1], [0, 0, 1, 0, 2]], np.int64)
-    iconsts = np.ascontiguousarray(flags, dtype=np.int64)
-    columns = (rec, np.zeros(3), arr, shapes, np.zeros(1), iconsts, _registry.kinds())
-    return _call_forward(unit_address("forward", FAMILY_LAPACK), columns, body)
 
 
 # ======================================================================================
 # Python: rows, recording and rules
 # ======================================================================================
 _NO_FLAGS = np.zeros(3, np.int64)
+_FLAGS: dict = {}  # flag tuples as the int64 arrays the kernels read
 
 
 def _run(name: str, body: int, a: np.ndarray, b, shape: tuple, flags=_NO_FLAGS, error: str = "",
          rows: int = 0) -> np.ndarray:
     """Evaluate one op eagerly in float64 (the kernels' bodies); ``shape`` is the result's (``rows``: A's rows
     where A need not be square)."""
-    require(name)
-    va = np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
-    vb = va if b is None else np.ascontiguousarray(b, dtype=np.float64).reshape(-1)
-    out = np.empty(int(np.prod(shape, dtype=np.int64)), np.float64)
-    status = eager_forward(body, np.asarray(flags, np.int64), va, vb, out, tuple(a.shape),
-                           tuple(a.shape if b is None else b.shape))
+    if not LIBRARY:
+        require(name)
+    va = _flat(a)
+    vb = va if b is None else _flat(b)
+    out = np.empty(math.prod(shape), np.float64)
+    if type(flags) is not np.ndarray:
+        fl = _FLAGS.get(flags)
+        if fl is None:
+            fl = _FLAGS[flags] = np.array(flags, np.int64)
+        flags = fl
+    status = _eager_forward(unit_address("forward", FAMILY_LAPACK), body, flags, va, vb, out,
+                            np.array(a.shape, np.int64), _registry.kinds())
     if status == ERR_SINGULAR:
         raise RuntimeError(error)
     return out.reshape(shape)
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    """``a`` as flat C-ordered float64 (itself, reshaped, where it is one already)."""
+    if a.dtype == np.float64 and a.flags.c_contiguous:
+        return a.reshape(-1)
+    return np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
 
 
 def _matrices(name: str, a) -> Tensor:
@@ -789,9 +840,10 @@ def _matrices(name: str, a) -> Tensor:
 
 
 def _square(name: str, a: Tensor) -> None:
-    if a.ndim < 2:
+    shape = a.shape
+    if len(shape) < 2:
         raise RuntimeError(f"{name}: The input tensor A must have at least 2 dimensions.")
-    if a.shape[-1] != a.shape[-2]:
+    if shape[-1] != shape[-2]:
         raise RuntimeError(f"{name}: A must be batches of square matrices, but they are {a.shape[-2]} by "
                            f"{a.shape[-1]} matrices")
 
@@ -861,6 +913,8 @@ TRIANGULAR = register("solve_triangular", "LinalgSolveTriangularBackward0", Fami
 
 def _batch_broadcast(name: str, a: Tensor, b: Tensor, b_core: tuple) -> tuple:
     """a (..., n, n) and b (..., *b_core) expanded to one batch shape (torch's broadcasting of batch dims)."""
+    if len(a.shape) == 2 and len(b.shape) == len(b_core):  # no batch: nothing to broadcast
+        return a, b
     try:
         batch = np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:b.ndim - len(b_core)]))
     except ValueError:
@@ -878,18 +932,19 @@ def solve_triangular(a: Tensor, b: Tensor, *, upper: bool, left: bool = True, un
     """X with ``A X = B`` (``X A = B`` where ``left=False``) for triangular A (torch.linalg.solve_triangular);
     only the triangle ``upper`` names is read, and its diagonal is taken as ones where ``unitriangular``."""
     a, b = P._float_operand(a), P._float_operand(b)
-    if a.ndim < 2 or b.ndim < 2:
-        raise RuntimeError(f"linalg.solve_triangular: The input tensor {'A' if a.ndim < 2 else 'B'} must have at "
-                           "least 2 dimensions.")
+    sa, sb = a.shape, b.shape
+    if len(sa) < 2 or len(sb) < 2:
+        raise RuntimeError(f"linalg.solve_triangular: The input tensor {'A' if len(sa) < 2 else 'B'} must have "
+                           "at least 2 dimensions.")
     _square("linalg.solve_triangular", a)
-    n = a.shape[-1]
-    if (b.shape[-2] if left else b.shape[-1]) != n:
+    n = sa[-1]
+    if (sb[-2] if left else sb[-1]) != n:
         raise RuntimeError(f"linalg.solve_triangular: Incompatible shapes of A and B for the equation "
-                           f"{'AX = B' if left else 'XA = B'} ({a.shape[-2]}x{n} and {b.shape[-2]}x{b.shape[-1]})")
+                           f"{'AX = B' if left else 'XA = B'} ({sa[-2]}x{n} and {sb[-2]}x{sb[-1]})")
     _same_dtype("linalg.solve_triangular", a, b)
-    a, b = _batch_broadcast("linalg.solve_triangular", a, b, tuple(b.shape[-2:]))
+    a, b = _batch_broadcast("linalg.solve_triangular", a, b, sb[-2:])
     flags = (int(bool(upper)), int(bool(left)), int(bool(unitriangular)))
-    value = _run("linalg.solve_triangular", K_TRIANGULAR, a._array(), b._array(), tuple(b.shape), flags)
+    value = _run("linalg.solve_triangular", K_TRIANGULAR, a._array(), b._array(), b.shape, flags)
     return record(TRIANGULAR, _typed(value, a), (a, b), iconsts=list(flags))
 
 
