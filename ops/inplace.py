@@ -319,6 +319,12 @@ def chunk(x, chunks: int, dim: int = 0) -> tuple:
 
 def _diagonal_fn(offset: int, dim1: int, dim2: int):
     def fn(a):
+        if a.ndim == 2 and dim1 == 0 and dim2 == 1 and a.flags.c_contiguous:
+            # a matrix's diagonal as a slice of its flat memory (moveaxis and as_strided: ~12 us a call)
+            rows, cols = a.shape
+            start, n = (offset, min(rows, cols - offset)) if offset >= 0 else (-offset * cols, min(rows + offset, cols))
+            n = max(n, 0)
+            return a.reshape(-1)[start:start + n * (cols + 1):cols + 1] if n else a.reshape(-1)[:0]
         m = np.moveaxis(a, (dim1, dim2), (-2, -1))
         b = m[..., :, offset:] if offset >= 0 else m[..., -offset:, :]
         n = max(min(b.shape[-2], b.shape[-1]), 0)

@@ -267,10 +267,11 @@ class Tape:
                     # blocks start small (below malloc's mmap threshold: a short tape stays cheap) and double
                     grown = min(BLOCK, max(FIRST_BLOCK, 2 * (block.size if block is not None else 0), size))
                     block = np.empty(grown, np.float64)
-                    self.block_addresses.append(block.ctypes.data)
+                    address = block.ctypes.data  # ~2 us a call: once
+                    self.block_addresses.append(address)
                     self.blocks.append(block)
                     self._block = block
-                    self._block_address = block.ctypes.data
+                    self._block_address = address
                     self._block_index = len(self.blocks) - 1
                     used = self._block_used = 0
                 block[used:used + size] = value.reshape(-1)

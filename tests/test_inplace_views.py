@@ -477,3 +477,23 @@ def test_view_positions_are_the_positions_the_view_selects(case):
     got = _view_positions(shape, fn)
     assert got.dtype == np.int64 and got.flags.c_contiguous
     assert got.shape == expected.shape and np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (3, 5), (5, 3), (1, 1), (0, 3), (3, 0), (4, 1)])
+def test_diagonal_of_a_contiguous_matrix_is_numpys_diagonal_as_a_writable_view(shape):
+    # a C-contiguous matrix's diagonal is a slice of its flat memory (a fast path); every offset, in and out of
+    # range, gives numpy's diagonal, its positions, and a view that writes reach; a transposed matrix takes the
+    # general path to the same values
+    from tape.ops.inplace import _diagonal_fn, _view_positions
+    for off in range(-6, 7):
+        a = np.arange(int(np.prod(shape)), dtype=np.float64).reshape(shape)
+        for m in (a, a.T):
+            got = _diagonal_fn(off, 0, 1)(m)
+            assert got.shape == np.diagonal(m, off).shape and np.array_equal(got, np.diagonal(m, off))
+            np.testing.assert_array_equal(_view_positions(m.shape, _diagonal_fn(off, 0, 1)),
+                                          np.diagonal(np.arange(m.size).reshape(m.shape), off))
+        t = tape.tensor(a.copy())
+        d = t.diagonal(off)
+        if d.numel():
+            d.mul_(-1.0)
+            np.testing.assert_array_equal(np.diagonal(t.numpy(), off), -np.diagonal(a, off))
