@@ -2640,8 +2640,8 @@ def check_guards(C, guards):
     """The index of the first guard whose node no longer gives what it gave when recorded, or -1.
 
     Guard ``i`` watches node ``nodes[i]``; its recorded values are
-    ``expected[starts[i]:]``. Kind (``guard_kinds[i]``) 0 compares the values exactly (NaN equals NaN:
-    float(), item(), tolist(), numpy()); kind 1 their truth (bool()); kind 2 their
+    ``expected[starts[i]:]``. Kind (``guard_kinds[i]``) 0 compares the values exactly (NaN equals NaN,
+    -0.0 differs from 0.0: float(), item(), tolist(), numpy()); kind 1 their truth (bool()); kind 2 their
     truncation to an integer (int()).
     """
     rec, sval, arr, shapes, consts, iconsts, kinds = C
@@ -2657,8 +2657,9 @@ def check_guards(C, guards):
                 same = (a != 0.0) == (e != 0.0)
             elif k == 2:
                 same = (a != a and e != e) or (a - np.fmod(a, 1.0) == e)
-            else:
-                same = a == e or (a != a and e != e)
+            else:  # the same number, the sign of a zero included (Python code may divide by it)
+                same = (a == e and (a != 0.0 or math.copysign(1.0, a) == math.copysign(1.0, e))) or (
+                    a != a and e != e)
             if not same:
                 return i
     return -1

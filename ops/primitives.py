@@ -310,8 +310,8 @@ def scalar_fast_method(op: int, reflected: bool = False):
                 na = self._node if self._tape is tape else node_on(tape, self)
                 if ot is Tensor:
                     nb = other._node if other._tape is tape else node_on(tape, other)
-                else:  # a number: its interned constant record, when the tape has one already
-                    nb = tape.scalar_consts.get(ov)
+                else:  # a number: its interned constant record, when the tape has one already (zeros are
+                    nb = tape.scalar_consts.get(ov)  # interned under signed keys, never found here)
                     if nb is None:
                         nb = node_on(tape, ov)
                 node = tape.n

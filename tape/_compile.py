@@ -303,7 +303,8 @@ class Program:
             replayed = self.value(int(self.guard_nodes[i])).reshape(-1)
             start = int(self.guard_starts[i])
             recorded = self.guard_values[start:start + replayed.size]
-            close = (replayed == recorded) | (np.abs(replayed - recorded) <= 1e-12 * np.abs(recorded))
+            close = ((replayed == recorded) & (np.signbit(replayed) == np.signbit(recorded))) | (
+                (np.abs(replayed - recorded) <= 1e-12 * np.abs(recorded)) & (recorded != 0.0))
             recorded[close] = replayed[close]
 
     def run(self, seed_node: int = -1, seeds: Optional[np.ndarray] = None) -> tuple:

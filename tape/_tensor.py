@@ -12,6 +12,7 @@ definitions in ``tape.ops``; this module holds what every tensor has.
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 import weakref
 from typing import Any, Optional
@@ -781,9 +782,12 @@ def node_on(tape: Tape, t) -> int:
     """The node id of operand ``t`` on ``tape``, registering leaves, constants and foreign nodes as needed."""
     if not isinstance(t, Tensor):
         v = float(t)
-        node = tape.scalar_consts.get(v)
+        # numbers are interned per tape; 0.0 == -0.0 as dict keys, so zeros go under keys that keep the sign
+        # apart (one node for both replayed x * -0.0 as x * 0.0: 1 / (x * -0.0) gave +inf, atan2 pi for -pi)
+        key = v if v else (v, math.copysign(1.0, v))
+        node = tape.scalar_consts.get(key)
         if node is None:
-            node = tape.scalar_consts[v] = tape.record_scalar(R.CONST, -1, -1, 0, v)
+            node = tape.scalar_consts[key] = tape.record_scalar(R.CONST, -1, -1, 0, v)
         return node
     tp = t._tape
     if tp is tape:

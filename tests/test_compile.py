@@ -797,3 +797,39 @@ def test_a_sorted_order_is_guarded_in_replay():
         fc(np.array([0.5, 5.0, 2.0]))
     retracing = tape.compile(lambda x: tape.sort(x).values[0], np.array([3.0, 1.0]), retrace=True)
     assert retracing(np.array([0.5, 5.0])) == 0.5 and retracing(np.array([7.0, 6.0])) == 6.0
+
+
+def test_signed_zero_constants_keep_their_sign_in_replay():
+    # numbers are interned per tape, and 0.0 == -0.0 as dict keys: x * -0.0 once reused x * 0.0's constant, so
+    # the replay gave 1 / (x * -0.0) = +inf (eager: -inf) and atan2(x * -0.0, -1) = pi (eager: -pi)
+    def f(x):
+        return (x * 0.0) + 1.0 / (x * -0.0) + tape.atan2(x * -0.0, tape.tensor(-1.0)) * 0.0
+
+    def g(x):
+        return tape.atan2(x * 0.0, tape.tensor(-1.0)) + tape.atan2(x * -0.0, tape.tensor(-1.0)) * x
+
+    for fn, x0 in ((f, 2.0), (g, 2.0), (g, -3.0)):
+        eager = fn(tape.tensor(x0)).item()
+        replay = float(tape.compile(fn, tape.tensor(x0))(tape.tensor(x0)))
+        assert replay == eager and np.signbit(replay) == np.signbit(eager), (fn.__name__, x0, replay, eager)
+    fc = tape.compile(g, tape.tensor(2.0))
+    x = tape.tensor(5.0, requires_grad=True)
+    g(x).backward()
+    assert float(fc(tape.tensor(5.0))) == g(tape.tensor(5.0)).item() == np.pi - 5.0 * np.pi
+    assert fc.grad(tape.tensor(5.0)) == x.grad.item() == -np.pi
+
+
+def test_a_value_guard_tells_minus_zero_from_zero():
+    # Python code that read float(y) may depend on the sign of a zero (copysign, 1 / y): a replay at an
+    # argument that gives the other zero must stop at the guard, not reuse the recorded branch
+    import math
+
+    def f(x):
+        return x * math.copysign(1.0, float(x * 0.0))
+
+    fc = tape.compile(f, tape.tensor(2.0))
+    assert float(fc(tape.tensor(5.0))) == 5.0
+    with pytest.raises(tape.BranchChanged):
+        fc(tape.tensor(-3.0))
+    retracing = tape.compile(f, tape.tensor(2.0), retrace=True)
+    assert float(retracing(tape.tensor(-3.0))) == f(tape.tensor(-3.0)).item() == 3.0
