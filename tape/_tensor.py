@@ -818,9 +818,13 @@ def node_on(tape: Tape, t) -> int:
         version = meta.version[0]
         # its own record, cached per tape and version and watched, not the interned number: changed in
         # place after this use, it must raise where a VJP read it (as PyTorch's saved tensors do)
+        # an array's record is reused only where it references the tensor's memory (float64 or float32, C
+        # order): a copy (strided memory, other dtypes, tape.compile) is the value at that use, and numpy may
+        # write to the memory behind the version counter (from_numpy) before the next use
         share = state.recording is None
+        cached = type(v) is float or (share and v.flags.c_contiguous and v.dtype in (_F64, _F32))
         const = meta.const
-        if const is not None and const[0]() is tape and const[2] == version and (share or type(v) is float):
+        if cached and const is not None and const[0]() is tape and const[2] == version:
             return const[1]
         if type(v) is float:
             node = tape.record_scalar(R.CONST, -1, -1, 0, v)
@@ -830,7 +834,7 @@ def node_on(tape: Tape, t) -> int:
             # program keeps the values as they are at each use
             node = tape.record_array(R.CONST, -1, -1, 0, v, share=share)
         _watch_shared(tape, node, t, v, version, every_size=True)
-        if share or type(v) is float:
+        if cached:
             meta.const = (weakref.ref(tape), node, version)
         return node
     v = t._value

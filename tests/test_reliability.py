@@ -621,6 +621,21 @@ def test_a_constant_used_twice_is_recorded_once_per_version(shape):
     np.testing.assert_array_equal(np.asarray(s.grad.numpy()), np.full(shape, 1.0 + 4.0))
 
 
+def test_a_strided_constant_is_recorded_at_each_use():
+    """A constant whose record is a copy (strided memory, here a from_numpy transpose that numpy then writes
+    to) must not be reused from the cache: the second use's backward read the first use's copy, 1.0, while its
+    forward had multiplied by 3.0."""
+    arr = np.ones((4, 3))
+    c = tape.from_numpy(arr).T
+    x = tape.ones(3, 4, requires_grad=True)
+    y1 = (c * x).sum()
+    arr[:] = 3.0
+    y2 = (c * x).sum()
+    assert y1.item() == 12.0 and y2.item() == 36.0
+    y2.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((3, 4), 3.0))  # torch: the same
+
+
 @pytest.mark.parametrize("size", [1, 8, 2047, 2048, 4096])
 def test_shared_numpy_array_changed_before_backward_same_at_every_size(size):
     """A from_numpy array written by numpy between forward and backward: the gradient uses the new value
