@@ -472,6 +472,17 @@ def _cholesky_block_reverse(L, lo, w, j, nb, n):
 
 
 @jit
+def _lower_of(g, o, w, n):
+    """w := the lower triangle of the n x n matrix at g[o:], zeros above: one pass by rows (a copy, then
+    zeroing by a branch on every element, took twice as long: ~60 us at n = 200)."""
+    for i in range(n):
+        for j in range(i + 1):
+            w[i * n + j] = g[o + i * n + j]
+        for j in range(i + 1, n):
+            w[i * n + j] = 0.0
+
+
+@jit
 def _subtract_lower(tmp, w, o, n, nb):
     """w's nb x nb block at o (row stride n) -= the lower triangle of tmp (nb x nb)."""
     for i in range(nb):
@@ -498,8 +509,7 @@ def _vjp_cholesky(vy, g, ga, batch, n):
     tmp = np.empty(nb0 * nb0, np.float64)
     for t in range(batch):
         o = t * n * n
-        _copy(g, o, w, 0, n * n)
-        _triangle(w, 0, n, False, 1.0)
+        _lower_of(g, o, w, n)
         for jb in range((n - 1) // nb0, -1, -1):
             j = jb * nb0
             k = min(j + nb0, n)
