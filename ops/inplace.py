@@ -21,14 +21,16 @@ so a backward that reads it (PyTorch's saved tensors) raises PyTorch's error.
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from tape import _registry as R
 from tape._grad_mode import enable_grad
 from tape._registry import Family
 from tape._tape import BIG, state
-from tape._tensor import (Tensor, _Meta, _View, _norm_dim, _refuse_traced_inplace, _wrap, add_member,
-                          index_key, members, needs_record, record, refresh, root_array, watch_node)
+from tape._tensor import (Tensor, _Meta, _View, _norm_dim, _refuse_traced_inplace, _wrap, add_member, escape,
+                          index_key, members, needs_record, record, refresh, root_array, traced_node, watch_node)
 
 from . import _declare
 from . import functions as F
@@ -693,6 +695,11 @@ def _copy(x, src, non_blocking=False):
 
 
 def _masked_fill(x, mask, value):
+    if isinstance(mask, Tensor) and state.recording is not None:
+        if (mask._dt == np.bool_ and tuple(mask.shape) == tuple(x.shape) and traced_node(mask) >= 0
+                and not (isinstance(value, Tensor) and value.ndim)):
+            return P.where(mask, value, x)  # a recorded comparison: the replay evaluates it anew
+        escape(mask, 0, "the mask of masked_fill")  # read as a constant: guarded
     m = mask._array() if isinstance(mask, Tensor) else np.asarray(mask)
     if m.dtype != np.bool_:
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {m.dtype}")
@@ -752,6 +759,9 @@ def _index_add_fn(x, dim, index, source, alpha=1):
 
 
 def _index_put_fn(x, indices, values, accumulate=False):
+    for i in indices:
+        if isinstance(i, Tensor) and i._dt == np.bool_:
+            escape(i, 0, "the mask of index_put")  # its positions become constants: guarded
     key = tuple(F._index_array(i, "index_put") if not (isinstance(i, Tensor) and i._dt == np.bool_) else i._array()
                 for i in indices)
     idx = _positions(x)[key]

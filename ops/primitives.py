@@ -27,8 +27,8 @@ import numpy as np
 from tape import _dtype as D
 from tape._tape import FLUSH, THREADS, state
 from tape._registry import Family
-from tape._tensor import (Tensor, _Meta, _new, _plain, _wrap, needs_record, node_on, record, target_tape, taped_scalar,
-                          traced_node)
+from tape._tensor import (Tensor, _Meta, _new, _plain, _wrap, escape, fire_pending, needs_record, node_on, record,
+                          refuse_float32, target_tape, taped_scalar, traced_node)
 
 from . import _declare
 from . import elementwise as E
@@ -385,6 +385,8 @@ def where(condition, x, y) -> Tensor:
 # their value node holds 0/1.
 def _record_traced(tape, op: int, value: np.ndarray, operands: tuple, aux: int = 0) -> Tensor:
     """Record ``op`` (one or two operands) with no derivative; the result carries its node as ``origin``."""
+    if state.recording is not None and any(isinstance(t, Tensor) and t._dt == np.float32 for t in operands):
+        refuse_float32(op)  # compared in float32 here, in float64 by the replay
     shape = value.shape
     nodes = [node_on(tape, _operand(t, shape)) for t in operands] + [-1]
     fv = value.astype(np.float64)
@@ -422,15 +424,33 @@ def compare(op: int, x, y) -> Tensor:
         xv, yv = _as_result_dtype(x, y, xv, yv)
     with np.errstate(invalid="ignore"):
         v = np.asarray(_ARRAY[op](xv, yv))
-    if state.recording is None or not state.grad_enabled or (traced_node(x) < 0 and traced_node(y) < 0):
+    if state.recording is not None:
+        _fire_pending(x, y)
+        if not state.grad_enabled:  # not recorded: a constant of the program, guarded where it is traced
+            escape(x, 0, "a comparison under no_grad")
+            escape(y, 0, "a comparison under no_grad")
+            return _wrap(v)
+    if state.recording is None or (traced_node(x) < 0 and traced_node(y) < 0):
         return _wrap(v)
     return _record_traced(state.recording.tape, op, v, (x, y))
+
+
+def _fire_pending(*operands) -> None:
+    """While tape.compile records: argmax indices compared become a constant of the comparison, guarded."""
+    for t in operands:
+        if isinstance(t, Tensor):
+            fire_pending(t)
 
 
 def mask(op: int, x, y) -> Tensor:
     """``x <op> y`` as float64 0/1 values, recorded on the operands' tape when one of them is recorded."""
     with np.errstate(invalid="ignore"):
         v = np.asarray(_ARRAY[op](_plain(x), _plain(y)), dtype=np.float64)
+    if state.recording is not None:
+        _fire_pending(x, y)
+        if not state.grad_enabled:  # not recorded: a constant of the program, guarded where it is traced
+            escape(x, 0, "a comparison under no_grad")
+            escape(y, 0, "a comparison under no_grad")
     tape = _traced_tape(x, y)
     if tape is None:
         return _wrap(v if v.ndim else float(v))

@@ -17,12 +17,12 @@ import numpy as np
 
 from tape._registry import Family
 from tape._tape import state
-from tape._tensor import Tensor, _Meta, _norm_dim, _wrap, guard, record, traced_node
+from tape._tensor import Tensor, _Meta, _norm_dim, _wrap, escape, guard, record, traced_node
 
 from . import primitives as P
 from . import shape as S
 from ._numba import jit, jit_inline, unit
-from .kernels import (BIN_DIV, BIN_EQ, BIN_MUL, DONE, ERR_UNKNOWN_OP, FAMILY_BINARY, FAMILY_COMPARE, FAMILY_FIRST_HIT,
+from .kernels import (BIN_DIV, BIN_EQ, BIN_MUL, BIN_SUB, DONE, ERR_UNKNOWN_OP, FAMILY_BINARY, FAMILY_COMPARE, FAMILY_FIRST_HIT,
                       FAMILY_REDUCTION, FAMILY_WHERE, FIRST_HIT, R_AMAX, R_AMIN, R_MEAN, R_PROD, R_SUM, WHERE,
                       _accumulate, _adjoint, _as_shape, _buffers, _columns, _emit, _expand_to, _keep_sid, _number, _op,
                       _shape_id, _sid, _size, _sweep_unit_state, _value, _wanted, dims_product, pairwise_sum,
@@ -165,7 +165,10 @@ def guard_extremum(indices: Tensor, x, dims: tuple, is_max: bool, what: str) -> 
     """``indices`` (argmax/argmin, max(dim)/min(dim)) are computed outside the tape: while tape.compile records,
     they get a pending guard on the position of the first extreme element of each group of ``dims``, recorded
     when the indices are used (as an index, in an op, or as a Python value)."""
-    if state.recording is not None and state.grad_enabled and traced_node(x) >= 0:
+    if state.recording is not None and traced_node(x) >= 0:
+        if not state.grad_enabled:  # nothing is recorded under no_grad: the values the indices came from
+            escape(x, 0, what)      # are guarded instead
+            return indices
         indices._meta = _Meta()
         indices._meta.pending = lambda: _guard_extremum(x, dims, is_max, what)
     return indices

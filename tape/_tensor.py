@@ -764,6 +764,15 @@ def guard(t: "Tensor", kind: int, what: str) -> None:
         rec.add_guard(node, kind, t._array(), what)
 
 
+def refuse_float32(op: int) -> None:
+    """tape.compile's replay computes every record in float64: a record computed in float32 would replay to
+    other values (a comparison of float32(0.3) with 0.3 to the other truth value), so it is refused."""
+    raise NotImplementedError(
+        f"tape.compile: the function computes in float32 ({R.OPS[op].name}); the compiled replay computes in "
+        f"float64 and would not reproduce float32 results. Pass float64 arguments, or cast to float64 (.double()) "
+        f"before computing")
+
+
 def escape(t, kind: int, what: str) -> None:
     """A traced value leaves the tape as a Python or numpy value: guard it while tape.compile records."""
     if state.recording is not None and isinstance(t, Tensor):
@@ -812,6 +821,10 @@ def node_on(tape: Tape, t) -> int:
             _watch_shared(tape, node, t, v, version, every_size=True)
             meta.leaf = (weakref.ref(tape), node, version)
             return node
+        if meta is not None and meta.pending is not None:
+            # argmax indices becoming a constant of the recording: the guard on their position, now (an op
+            # with an operand that requires grad never asks needs_record, which fires it for the others)
+            fire_pending(t)
         v = t._value
         if meta is None:
             meta = t._meta = _Meta()
@@ -955,6 +968,8 @@ def record(op: int, value, inputs: tuple, aux: int = 0, consts: Optional[tuple] 
     out = _wrap(value)
     if not checked and not needs_record(inputs):
         return out
+    if state.recording is not None and out._dt == _F32:
+        refuse_float32(op)
     if tape is None:
         tape = target_tape(inputs)
     nodes = [node_on(tape, t) for t in inputs]

@@ -833,3 +833,92 @@ def test_a_value_guard_tells_minus_zero_from_zero():
         fc(tape.tensor(-3.0))
     retracing = tape.compile(f, tape.tensor(2.0), retrace=True)
     assert float(retracing(tape.tensor(-3.0))) == f(tape.tensor(-3.0)).item() == 3.0
+
+
+def test_masked_fill_with_a_mask_computed_from_the_arguments_replays_it():
+    # the mask was read into a constant: the replay at new arguments filled the recorded positions, silently
+    x0, x1 = np.array([1.0, 2.0, 0.5]), np.array([2.0, 1.0, 3.0])
+    for fill in (0.0, tape.tensor(-1.0)):
+        def f(x, fill=fill):
+            return x.masked_fill(x > 1.5, fill).pow(2).sum()
+
+        def f_(x, fill=fill):
+            return (x * 1.0).masked_fill_(x > 1.5, fill).pow(2).sum()
+
+        for fn in (f, f_):
+            fc = tape.compile(fn, x0)
+            xe = tape.tensor(x1, requires_grad=True)
+            ye = fn(xe)
+            ye.backward()
+            value, grad = fc.value_and_grad(x1)
+            assert value == ye.item() and np.array_equal(grad, xe.grad.numpy())
+    # a mask whose positions become constants (a broadcast mask, a boolean index) is guarded
+    fb = tape.compile(lambda x: x.reshape(3, 1).expand(3, 2).masked_fill(x.reshape(3, 1) > 1.5, 0.0).sum(), x0)
+    fi = tape.compile(lambda x: x.clone().index_put_((x > 1.5,), tape.tensor(3.0)).pow(2).sum(), x0)
+    for fc in (fb, fi):
+        fc(x0)
+        with pytest.raises(tape.BranchChanged, match="mask"):
+            fc(x1)
+
+
+@pytest.mark.parametrize("case", ["add", "compare", "values_times_indices", "cross_entropy", "nll_loss"])
+def test_argmax_indices_used_as_values_are_guarded(case):
+    # argmax's guard was armed only when the indices reached needs_record, which an op with an operand that
+    # requires grad never asks for the others, nor a comparison of untraced operands, nor a loss's target:
+    # the replay used the recorded indices at new arguments, silently
+    fns = {
+        "add": lambda x: (x + x.argmax()).sum(),
+        "compare": lambda x: (x.flatten() * (tape.arange(6) == x.argmax())).sum(),
+        "values_times_indices": lambda x: (lambda r: (r.values * r.indices).sum())(x.max(dim=1)),
+        "cross_entropy": lambda x: tape.nn.functional.cross_entropy(2 * x, x.argmax(dim=1)),
+        "nll_loss": lambda x: tape.nn.functional.nll_loss(tape.log_softmax(x, 1), x.argmax(dim=1)),
+    }
+    x0 = np.array([[1.0, 2.0, 0.5], [-1.0, 0.3, 0.2]])
+    x1 = np.array([[2.0, 1.0, 3.0], [0.25, -1.0, 0.1]])
+    fc = tape.compile(fns[case], x0)
+    xe = tape.tensor(x0, requires_grad=True)
+    ye = fns[case](xe)
+    ye.backward()
+    value, grad = fc.value_and_grad(x0)
+    assert value == ye.item() and np.allclose(grad, xe.grad.numpy(), rtol=1e-14, atol=0)
+    with pytest.raises(tape.BranchChanged):
+        fc(x1)
+    retracing = tape.compile(fns[case], x0, retrace=True)
+    assert float(retracing(x1)) == fns[case](tape.tensor(x1)).item()
+
+
+def test_comparisons_and_argmax_under_no_grad_inside_the_function_are_guarded():
+    # under no_grad a comparison of traced values, and argmax's indices, became untraced constants
+    def f(x):
+        with tape.no_grad():
+            m = x > 1.5
+            i = x.argmax()
+        return tape.where(m, x, 0.0).sum() + 10 * x[i]
+
+    def g(x):
+        with tape.no_grad():
+            m = x > 1.5
+        return tape.where(m, x, 0.0).sum()
+
+    x0, x1 = np.array([1.0, 2.0, 0.5]), np.array([2.0, 1.0, 3.0])
+    for fn in (f, g):
+        fc = tape.compile(fn, x0)
+        assert float(fc(x0)) == fn(tape.tensor(x0)).item()
+        with pytest.raises(tape.BranchChanged, match="no_grad|argmax"):
+            fc(x1)
+        assert float(tape.compile(fn, x0, retrace=True)(x1)) == fn(tape.tensor(x1)).item()
+
+
+def test_float32_computation_is_refused_not_replayed_in_float64():
+    # the replay computes every record in float64: (x.float() * 0.1).sum() replayed to 0.1 where eager gives
+    # 0.10000000149011612, and float32(0.3) > 0.3 (False) replayed as True; refused with a clear error now
+    with pytest.raises(NotImplementedError, match="float32"):
+        tape.compile(lambda x: (x.float() * 0.1).sum(), np.array([2.0, -1.0]))
+    with pytest.raises(NotImplementedError, match="float32"):
+        tape.compile(lambda x: (x.float() > 0.3).double().sum() * x.sum(), np.array([2.0, -1.0]))
+    # arguments are float64 in the function (float32 arrays are converted, as documented): computed in float64
+    x32 = np.array([2.0, -1.0], dtype=np.float32)
+    fc = tape.compile(lambda x: (x > 0.3).double().sum() * (x * 0.1).sum(), x32)
+    x1 = np.array([0.3, 0.7], dtype=np.float32)
+    x1_64 = tape.tensor(x1.astype(np.float64))
+    assert float(fc(x1)) == ((x1_64 > 0.3).double().sum() * (x1_64 * 0.1).sum()).item()

@@ -30,7 +30,7 @@ import numpy as np
 
 from .._creation import _draw
 from .._grad_mode import no_grad
-from .._tensor import Tensor, _wrap
+from .._tensor import Tensor, _wrap, escape
 from ..ops import functions as T
 
 __all__ = [
@@ -493,6 +493,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, ign
     0.490415
     """
     logp, lead, single = _classes_last(input)
+    escape(target, 0, "the target of nll_loss")  # class indices become constants: guarded in tape.compile
     target_values = np.asarray(target._array() if isinstance(target, Tensor) else target)
     losses, row_weight = _weighted_nll(logp, target_values, weight, ignore_index)
     if reduction == "mean":
@@ -524,6 +525,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
     logp = T.log_softmax(logits, 1)
     n_classes = logits.shape[1]
     target_values = np.asarray(target._array() if isinstance(target, Tensor) else target)
+    if target_values.dtype.kind != "f":
+        escape(target, 0, "the target of cross_entropy")  # class indices become constants: guarded
     if target_values.dtype.kind == "f":  # class probabilities, shaped like input
         if tuple(target_values.shape) != tuple(x.shape):
             raise RuntimeError(f"Expected target size {tuple(x.shape)}, got {tuple(target_values.shape)}")
