@@ -64,7 +64,8 @@ MEAN_DIM = register("mean_dim", "MeanBackward1", Family.REDUCTION, R_MEAN, 1, _m
 
 # ---- prod -------------------------------------------------------------------------
 def _prod_vjp(g, y, xs, r):
-    """g * (product of the other elements), exact to every order where a group holds at most one zero."""
+    """g * (product of the other elements): exact to every order where a group holds at most two zeros; with
+    three or more the gradient and the second derivatives are exact (0), the third and higher not tracked."""
     x = xs[0]
     keep = _keep_shape(x.shape, r.aux & 0xFF)
     dims = tuple(d for d in range(x.ndim) if (r.aux >> d) & 1)
@@ -86,8 +87,18 @@ def _prod_vjp(g, y, xs, r):
     one_zero = np.broadcast_to(zeros == 1, x.shape)
     at_zero = gk * nonzero_product
     elsewhere = gk * nonzero_product * the_zero / ones
-    # groups with two or more zeros: the gradient is 0 (its own derivatives are not tracked)
-    return P.where(no_zero, gk * nonzero_product / ones, P.where(one_zero, P.where(zero, at_zero, elsewhere), 0.0)),
+    two_zeros = np.broadcast_to(zeros == 2, x.shape)
+    rest = 0.0  # three or more zeros: the gradient is 0, and so are its first derivatives (the Hessian)
+    if two_zeros.any():
+        # zeros a and b: the gradient is x_b P at a, x_a x_b P / x_i elsewhere (P: the nonzero product), all
+        # 0, but with first derivatives that are not (d2 prod / dx_a dx_b = P); x_a x_b from the zeros' sum s
+        # and sum of squares q as (s^2 - q) / 2, the other zero at a as s - x_a
+        squares = per_group(P.where(zero, x * x, 0.0), SUM_DIM, np.sum)
+        pair = (the_zero * the_zero - squares) * 0.5
+        rest = P.where(two_zeros, P.where(zero, gk * nonzero_product * (the_zero - x),
+                                          gk * nonzero_product * pair / ones), 0.0)
+    return P.where(no_zero, gk * nonzero_product / ones,
+                   P.where(one_zero, P.where(zero, at_zero, elsewhere), rest)),
 
 
 PROD = register("prod", "ProdBackward0", Family.REDUCTION, R_PROD, 1, _prod_vjp).id
@@ -322,7 +333,8 @@ def _retape_reduction(B, body, n, g, sn, adj, keep):
         c = _number(B, _size(B, n) / nx if nx else 0.0)
         ga = _op(B, FAMILY_BINARY, BIN_MUL, gk, c, sx)
     elif body == R_PROD:
-        # g * (product of the other elements), exact where a group holds at most one zero
+        # g * (product of the other elements), as _prod_vjp: exact to every order where a group holds at most
+        # two zeros; 0 (with exact second derivatives, 0) with three or more
         zero = _number(B, 0.0)
         one = _number(B, 1.0)
         z = _op(B, FAMILY_COMPARE, BIN_EQ, x, zero, sx)
@@ -337,7 +349,17 @@ def _retape_reduction(B, body, n, g, sn, adj, keep):
         t = _op(B, FAMILY_BINARY, BIN_MUL, at_zero, tzx, sx)
         elsewhere = _op(B, FAMILY_BINARY, BIN_DIV, t, ones, sx)
         t = _emit(B, FAMILY_WHERE, WHERE, at_zero, elsewhere, z, sx)
-        t = _emit(B, FAMILY_WHERE, WHERE, t, zero, one_zero, sx)
+        # two zeros a, b (sum s, sum of squares q): x_b P at a, (s^2 - q) / 2 P / x_i elsewhere
+        two_zeros = _op(B, FAMILY_COMPARE, BIN_EQ, cnt, _number(B, 2.0), sx)
+        sq = _emit(B, FAMILY_WHERE, WHERE, _op(B, FAMILY_BINARY, BIN_MUL, x, x, sx), zero, z, sx)
+        squares = _expand_to(B, _emit(B, FAMILY_REDUCTION, R_SUM, sq, -1, mask, sk), sx)
+        pair = _op(B, FAMILY_BINARY, BIN_SUB, _op(B, FAMILY_BINARY, BIN_MUL, tzx, tzx, sx), squares, sx)
+        pair = _op(B, FAMILY_BINARY, BIN_MUL, pair, _number(B, 0.5), sx)
+        at_zero2 = _op(B, FAMILY_BINARY, BIN_MUL, at_zero, _op(B, FAMILY_BINARY, BIN_SUB, tzx, x, sx), sx)
+        elsewhere2 = _op(B, FAMILY_BINARY, BIN_DIV, _op(B, FAMILY_BINARY, BIN_MUL, at_zero, pair, sx), ones, sx)
+        rest = _emit(B, FAMILY_WHERE, WHERE, _emit(B, FAMILY_WHERE, WHERE, at_zero2, elsewhere2, z, sx), zero,
+                     two_zeros, sx)
+        t = _emit(B, FAMILY_WHERE, WHERE, t, rest, one_zero, sx)
         d = _op(B, FAMILY_BINARY, BIN_DIV, at_zero, ones, sx)
         ga = _emit(B, FAMILY_WHERE, WHERE, d, t, no_zero, sx)
     elif body == R_AMAX or body == R_AMIN:

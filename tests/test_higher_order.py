@@ -982,3 +982,32 @@ def test_norm_at_zero_has_gradient_zero(p, shape, dim):
         x2 = tape.tensor([[3.0, 4.0, 0.0], [0.0, 0.0, 0.0]], requires_grad=True)
         tape.norm(x2, p=2, dim=1).sum().backward()
         np.testing.assert_allclose(x2.grad.numpy(), [[0.6, 0.8, 0.0], [0.0, 0.0, 0.0]], rtol=1e-15)
+
+
+@pytest.mark.parametrize("values", [[0.0, 0.0, 3.0], [0.0, 2.0, 0.0, 5.0], [1.5, 0.0, -2.0, 0.0], [0.0, 0.0, 0.0, 2.0],
+                                    [0.0, 1.0, 2.0], [1.0, 2.0, 3.0]])
+def test_prod_hessian_with_repeated_zeros(values):
+    # with two zeros the gradient (all 0) was re-taped as a constant: the Hessian of prod([0, 0, 3]) was 0,
+    # torch's [[0, 3, 0], [3, 0, 0], [0, 0, 0]]; the exact Hessian of a product, entry (a, b): the product of
+    # the elements other than a and b
+    v = np.array(values)
+    n = len(v)
+    exact = np.array([[np.prod(np.delete(v, [a, b])) if a != b else 0.0 for b in range(n)] for a in range(n)])
+    x = tape.tensor(v, requires_grad=True)
+    (g,) = tape.autograd.grad(x.prod(), x, create_graph=True)
+    hess = np.array([tape.autograd.grad(g[i], x, retain_graph=True)[0].numpy() for i in range(n)])
+    np.testing.assert_array_equal(hess, exact)
+    np.testing.assert_array_equal(tape.compile(lambda t: t.prod(), v).hessian(v), exact)
+    rows = tape.tensor(np.stack([v, v[::-1] + 1.0]), requires_grad=True)  # prod(dim): per row
+    (g,) = tape.autograd.grad(rows.prod(dim=1).sum(), rows, create_graph=True)
+    (h,) = tape.autograd.grad(g[0].sum(), rows)
+    np.testing.assert_array_equal(h.numpy()[0], exact.sum(axis=0))
+
+
+def test_prod_third_derivative_with_two_zeros():
+    # d3 prod / dx0 dx1 dxi = the product of the others, for x = (0, 0, 3, 2): (0, 0, 2, 3)
+    x = tape.tensor([0.0, 0.0, 3.0, 2.0], requires_grad=True)
+    (g,) = tape.autograd.grad(x.prod(), x, create_graph=True)
+    (h,) = tape.autograd.grad(g[0], x, create_graph=True)
+    (t,) = tape.autograd.grad(h[1], x)
+    assert t.tolist() == [0.0, 0.0, 2.0, 3.0]
