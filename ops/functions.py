@@ -95,7 +95,9 @@ def square(x) -> Tensor:
 
 
 def rsqrt(x) -> Tensor:
-    return P.pow_scalar(_as(x), -0.5)
+    """``1 / sqrt(x)``, as torch computes it: nan at -inf and -inf at -0.0 (``x ** -0.5`` gave 0 and +inf,
+    C's pow there)."""
+    return div(1.0, sqrt(_floating(x)))  # noqa: F821 - sqrt is declared public above
 
 
 def clamp(x, min=None, max=None) -> Tensor:  # noqa: A002

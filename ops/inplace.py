@@ -491,9 +491,15 @@ def _move(m: Tensor, new: Tensor, old_version: int, snap: dict) -> None:
     tp = m._tape
     if tp is not None:
         tp.shared.append((m._node, meta.version, old_version, m.shape, snap.get(id(tp), tp.n)))
+        if meta.retain:  # retain_grad() follows the tensor to its new version, as in PyTorch
+            ref = tp.retained.get(m._node)
+            if ref is not None and ref() is m:
+                del tp.retained[m._node]
     m._tape, m._node, m._rg = new._tape, new._node, True
     meta.grad_fn = None
     meta.leaf = None
+    if meta.retain and new._tape is not None:
+        new._tape.retained[new._node] = weakref.ref(m)
 
 
 def _alias_move(m: Tensor, old_version: int, snap: dict) -> None:

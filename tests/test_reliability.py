@@ -827,3 +827,28 @@ def test_tensor_subclass_keeps_its_gradient_when_broadcast():
     p = Sub(np.array([1.0, 2.0]), requires_grad=True)
     (tape.ones(3, 2) * p).sum().backward()
     np.testing.assert_array_equal(p.grad.numpy(), [3.0, 3.0])
+
+
+def test_retain_grad_follows_an_in_place_change():
+    """y.retain_grad(), then y changed in place: y.grad is the gradient of y's new version, as in PyTorch
+    (was the old version's: [36, 72] for torch's [12, 24])."""
+    x = tape.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    y.retain_grad()
+    y.mul_(3)
+    (y ** 2).sum().backward()
+    assert y.grad.tolist() == [12.0, 24.0] and x.grad.tolist() == [72.0, 144.0]
+    x = tape.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 2
+    y.retain_grad()
+    y[1:].mul_(5)  # through a view
+    (y ** 2).sum().backward()
+    assert y.grad.tolist() == [4.0, 40.0, 60.0] and x.grad.tolist() == [8.0, 400.0, 600.0]
+
+
+def test_rsqrt_at_minus_inf_and_minus_zero_is_torchs():
+    """rsqrt was x ** -0.5, whose C pow gives 0 at -inf and +inf at -0.0; torch: nan and -inf."""
+    v = tape.rsqrt(tape.tensor([float("-inf"), -0.0, 0.0, 4.0])).numpy()
+    assert np.isnan(v[0]) and v[1] == -np.inf and v[2] == np.inf and v[3] == 0.5
+    assert np.isnan(tape.rsqrt(tape.tensor(float("-inf"))).item())
+    assert tape.rsqrt(tape.tensor(-0.0)).item() == -np.inf
