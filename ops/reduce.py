@@ -22,11 +22,11 @@ from tape._tensor import Tensor, _Meta, _norm_dim, _wrap, escape, guard, record,
 from . import primitives as P
 from . import shape as S
 from ._numba import jit, jit_inline, unit
-from .kernels import (BIN_DIV, BIN_EQ, BIN_MUL, BIN_SUB, DONE, ERR_UNKNOWN_OP, FAMILY_BINARY, FAMILY_COMPARE, FAMILY_FIRST_HIT,
-                      FAMILY_REDUCTION, FAMILY_WHERE, FIRST_HIT, R_AMAX, R_AMIN, R_MEAN, R_PROD, R_SUM, WHERE,
-                      _accumulate, _adjoint, _as_shape, _buffers, _columns, _emit, _expand_to, _keep_sid, _number, _op,
-                      _shape_id, _sid, _size, _sweep_unit_state, _value, _wanted, dims_product, pairwise_sum,
-                      reduce_map)
+from .kernels import (BIN_DIV, BIN_EQ, BIN_MUL, BIN_SUB, DONE, ERR_UNKNOWN_OP, FAMILY_BINARY, FAMILY_COMPARE,
+                      FAMILY_FIRST_HIT, FAMILY_REDUCTION, FAMILY_WHERE, FIRST_HIT, R_AMAX, R_AMIN, R_MEAN, R_PROD,
+                      R_SUM, WHERE, _accumulate, _adjoint, _as_shape, _buffers, _columns, _emit, _expand_to,
+                      _keep_sid, _number, _op, _shape_id, _sid, _size, _sweep_unit_state, _value, _wanted,
+                      dims_product, pairwise_sum, reduce_map)
 from .table import register
 
 _F64 = np.dtype(np.float64)

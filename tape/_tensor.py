@@ -821,7 +821,7 @@ def node_on(tape: Tape, t) -> int:
             _watch_shared(tape, node, t, v, version, every_size=True)
             meta.leaf = (weakref.ref(tape), node, version)
             return node
-        if meta is not None and meta.pending is not None:
+        if meta is not None and meta.pending is not None and state.recording is not None:
             # argmax indices becoming a constant of the recording: the guard on their position, now (an op
             # with an operand that requires grad never asks needs_record, which fires it for the others)
             fire_pending(t)
