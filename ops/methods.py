@@ -253,9 +253,9 @@ _VIEW_FUNCTIONS = {
     "squeeze": I._reshape_view("squeeze", F.squeeze, allow_copy=True),
     "unsqueeze": I._reshape_view("unsqueeze", F.unsqueeze, allow_copy=True),
     "permute": I._permute_view(F.permute, I._perm_permute),
-    "transpose": I._permute_view(F.transpose, I._perm_transpose),
-    "swapaxes": I._permute_view(F.transpose, I._perm_transpose),
-    "t": I._permute_view(F.t, I._perm_t),
+    "transpose": I._permute_view(F.transpose, I._perm_transpose, fast_ndim=64),  # fast_ndim: the view without
+    "swapaxes": I._permute_view(F.transpose, I._perm_transpose, fast_ndim=64),   # the op where nothing records
+    "t": I._permute_view(F.t, I._perm_t, fast_ndim=2),
     "expand": I._expand_view(F.expand),
     "broadcast_to": I._expand_view(F.broadcast_to),
 }

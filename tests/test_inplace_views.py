@@ -497,3 +497,22 @@ def test_diagonal_of_a_contiguous_matrix_is_numpys_diagonal_as_a_writable_view(s
         if d.numel():
             d.mul_(-1.0)
             np.testing.assert_array_equal(np.diagonal(t.numpy(), off), -np.diagonal(a, off))
+
+
+@pytest.mark.parametrize("make", [lambda x: x.transpose(0, 1), lambda x: x.t(), lambda x: x.T,
+                                  lambda x: x.transpose(-1, -2), lambda x: x.swapaxes(0, 1)])
+def test_an_unrecorded_transpose_is_a_view_both_ways(make):
+    # a transpose with nothing to record is taken as the view itself (no copy, no record): it must still be
+    # the same storage and version counter as the op's path, and record when a later op requires grad
+    x = tape.tensor(np.arange(6.0).reshape(2, 3))
+    y = make(x)
+    assert y.shape == (3, 2) and y.grad_fn is None and np.shares_memory(y.numpy(), x.numpy())
+    y[2, 1] = -1.0
+    assert x[1, 2].item() == -1.0 and x._version == y._version == 1
+    x.mul_(2.0)
+    assert y[2, 1].item() == -2.0 and y._version == 2
+    w = tape.tensor(np.ones((3, 2)), requires_grad=True)
+    (y * w).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), y.numpy())
+    xg = tape.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    assert make(xg).grad_fn.name() in ("TransposeBackward0", "TBackward0", "PermuteBackward0")
