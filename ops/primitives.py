@@ -558,7 +558,14 @@ def clamp(x: Tensor, min: Optional[float] = None, max: Optional[float] = None) -
         inside = (x >= min) & (x <= max)
         to_max = (x > max) | (min > max)
         to_min = (x < min) & (min < max)
-        stuck = _wrap(np.minimum(np.maximum(_plain(x), _plain(min)), _plain(max)))
+        if state.recording is not None and any(traced_node(t) >= 0 for t in (x, min, max)
+                                               if isinstance(t, Tensor)):
+            # tape.compile: a value the replay recomputes (a numpy constant here replayed the recorded
+            # numbers). Its gradient goes to min where x < min == max, where torch's convention gives none:
+            # no differentiable expression has value min there and no derivative along min == max
+            stuck = where(x != x, x, min)
+        else:
+            stuck = _wrap(np.minimum(np.maximum(_plain(x), _plain(min)), _plain(max)))
         return where(to_max, max, where(to_min, min, where(inside, x, stuck)))
     lo = -math.inf if min is None else float(min)
     hi = math.inf if max is None else float(max)

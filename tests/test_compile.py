@@ -922,3 +922,37 @@ def test_float32_computation_is_refused_not_replayed_in_float64():
     x1 = np.array([0.3, 0.7], dtype=np.float32)
     x1_64 = tape.tensor(x1.astype(np.float64))
     assert float(fc(x1)) == ((x1_64 > 0.3).double().sum() * (x1_64 * 0.1).sum()).item()
+
+
+def test_clamp_with_tensor_bounds_replays_where_min_equals_max():
+    # where x < min == max the value came from a numpy constant of the recording: the replay gave the
+    # recorded numbers (0.3 where eager gives 2.0)
+    def f(x, lo, hi):
+        return tape.clamp(x, min=lo, max=hi)
+
+    fc = tape.compile(lambda x, lo, hi: (f(x, lo, hi) * tape.tensor([1.0, 2.0, 3.0])).sum(),
+                      np.array([0.3, 2.5, -1.0]), np.array(0.0), np.array(1.0))
+    x = np.array([0.7, -2.0, 3.0])
+    for lo, hi in [(0.0, 1.0), (0.5, 0.5), (2.0, 2.0), (1.0, 0.5)]:
+        eager = (f(tape.tensor(x), tape.tensor(lo), tape.tensor(hi)) * tape.tensor([1.0, 2.0, 3.0])).sum().item()
+        assert float(fc(x, np.array(lo), np.array(hi))) == eager
+
+
+def test_gaussian_nll_loss_var_clamp_is_guarded():
+    # var clamped at eps through a numpy constant: replayed at another var below eps it gave 1666663 for 1664
+    F = tape.nn.functional
+
+    def f(mu, var):
+        return F.gaussian_nll_loss(mu, tape.zeros(3), var)
+
+    mu = np.array([0.1, 0.2, 0.3])
+    fc = tape.compile(f, mu, np.array([1.0, 0.5, 2.0]))
+    assert float(fc(mu, np.array([2.0, 0.25, 1.0]))) == f(tape.tensor(mu), tape.tensor([2.0, 0.25, 1.0])).item()
+    with pytest.raises(tape.BranchChanged, match="eps"):
+        fc(mu, np.array([1e-9, 0.5, 2.0]))
+    low = tape.compile(f, mu, np.array([1e-9, 0.5, 2.0]))
+    assert float(low(mu, np.array([1e-9, 0.5, 2.0]))) == f(tape.tensor(mu), tape.tensor([1e-9, 0.5, 2.0])).item()
+    with pytest.raises(tape.BranchChanged):
+        low(mu, np.array([2e-9, 0.5, 2.0]))
+    retracing = tape.compile(f, mu, np.array([1.0, 0.5, 2.0]), retrace=True)
+    assert float(retracing(mu, np.array([1e-9, 0.5, 2.0]))) == f(tape.tensor(mu), tape.tensor([1e-9, 0.5, 2.0])).item()

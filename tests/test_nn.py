@@ -656,3 +656,46 @@ def test_clip_grad_norm_without_torch():
     p.grad = tape.tensor([math.inf, 0.0])
     with pytest.raises(RuntimeError, match="non-finite"):
         nn.utils.clip_grad_norm_(p, 1.0, error_if_nonfinite=True)
+
+
+@pytest.mark.parametrize("norm_type", [0.0, 0.5, 1.0, 2.0, 3.0, math.inf, -math.inf])
+def test_clip_grad_norm_orders_match_torch(norm_type):
+    # -inf took the +inf path (max |g| for min |g|); the norm is the norm of the per-tensor norms, as torch's
+    torch = pytest.importorskip("torch")
+    out = []
+    for lib in (tape, torch):
+        ps = [lib.tensor(v, dtype=lib.float64, requires_grad=True) for v in ([3.0, -4.0, 0.0], [0.5, 0.0], [0.0])]
+        for p, g in zip(ps, ([3.0, -40.0, 0.0], [0.5, 0.0], [0.0])):
+            p.grad = lib.tensor(g, dtype=lib.float64)
+        n = lib.nn.utils.clip_grad_norm_(ps, 0.25, norm_type=norm_type)
+        out.append([float(n)] + [x for p in ps for x in p.grad.tolist()])
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-13)
+
+
+def test_losses_that_ignore_every_target_have_a_zero_gradient():
+    # mean over a total weight of 0: NaN, as torch, but the gradient was NaN in every parameter (0 / 0)
+    for kw in ({}, {"label_smoothing": 0.1}, {"weight": tape.tensor([1.0, 2.0, 3.0])}):
+        x = tape.tensor([[0.1, 0.2, 3.0], [1.0, 2.0, 3.0]], requires_grad=True)
+        loss = F.cross_entropy(x, tape.tensor([-100, -100]), **kw)
+        loss.backward()
+        assert math.isnan(loss.item()) and x.grad.tolist() == [[0.0] * 3] * 2
+    logp = tape.tensor([[-0.5, -1.0]], requires_grad=True)
+    loss = F.nll_loss(logp, tape.tensor([-100]))
+    loss.backward()
+    assert math.isnan(loss.item()) and logp.grad.tolist() == [[0.0, 0.0]]
+
+
+def test_binary_cross_entropy_of_a_saturated_probability_has_a_finite_gradient():
+    # p = sigmoid(40) == 1.0 and sigmoid(-800) == 0.0 exactly: clamp(log(p), -100) sent 0 * inf = NaN back
+    # (torch: 0); the loss is torch's, with log clamped at -100
+    z = tape.tensor([40.0, -800.0, 0.3], requires_grad=True)
+    loss = F.binary_cross_entropy(tape.sigmoid(z), tape.tensor([1.0, 0.0, 1.0]))
+    loss.backward()
+    assert abs(loss.item() - 0.184785081489509) < 1e-15
+    g = z.grad.numpy()
+    assert np.all(np.isfinite(g)) and abs(g[0]) < 1e-16 and g[1] == 0.0
+    assert abs(g[2] - (-0.14185249439611367)) < 1e-15
+    p = tape.tensor([0.0, 1.0], requires_grad=True)
+    loss = F.binary_cross_entropy(p, tape.tensor([1.0, 0.0]), reduction="sum")
+    loss.backward()
+    assert loss.item() == 200.0 and np.all(np.isfinite(p.grad.numpy()))

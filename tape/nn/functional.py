@@ -30,8 +30,10 @@ import numpy as np
 
 from .._creation import _draw
 from .._grad_mode import no_grad
-from .._tensor import Tensor, _wrap, escape
+from .._tape import state as _state
+from .._tensor import Tensor, _wrap, escape, guard as _guard
 from ..ops import functions as T
+from ..ops import primitives as _P
 
 __all__ = [
     "linear", "bilinear", "relu", "tanh", "sigmoid", "softplus", "logsigmoid", "gelu", "silu", "elu",
@@ -481,6 +483,13 @@ def _weighted_nll(logp: Tensor, target: np.ndarray, weight: Optional[Tensor], ig
     return -(picked * row_weight), row_weight
 
 
+def _weighted_mean(total: Tensor, weight: Tensor) -> Tensor:
+    """``total / weight``, NaN where the weight is 0 (every target ignored) with a zero gradient, as PyTorch
+    (dividing by the 0 itself sent 0 / 0 into the gradient: NaN in every parameter)."""
+    empty = weight == 0.0
+    return total / T.where(empty, 1.0, weight) + T.where(empty, math.nan, 0.0)
+
+
 def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, ignore_index: int = -100,
              reduction: str = "mean") -> Tensor:
     """-weight[t] * input[t] for log-probabilities ``input`` (N, C, ...) and class indices ``target``.
@@ -497,7 +506,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, ign
     target_values = np.asarray(target._array() if isinstance(target, Tensor) else target)
     losses, row_weight = _weighted_nll(logp, target_values, weight, ignore_index)
     if reduction == "mean":
-        return T.sum(losses) / T.sum(row_weight)
+        return _weighted_mean(T.sum(losses), T.sum(row_weight))
     if reduction == "sum":
         return T.sum(losses)
     if reduction == "none":
@@ -545,7 +554,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
     losses, row_weight = _weighted_nll(logp, target_values, weight, ignore_index)
     if label_smoothing == 0.0:
         if reduction == "mean":
-            return T.sum(losses) / T.sum(row_weight)
+            return _weighted_mean(T.sum(losses), T.sum(row_weight))
         if reduction == "none":
             return T.reshape(losses, lead if not single else ())
         return _reduce(losses, reduction)
@@ -553,8 +562,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
     weighted_logp = logp * weight if weight is not None else logp
     smooth = -T.sum(weighted_logp, dim=1) * kept
     if reduction == "mean":
-        nll_part = T.sum(losses) / T.sum(row_weight)
-        smooth_part = T.sum(smooth) / (T.sum(row_weight) if weight is not None else T.sum(kept))
+        nll_part = _weighted_mean(T.sum(losses), T.sum(row_weight))
+        smooth_part = _weighted_mean(T.sum(smooth), T.sum(row_weight) if weight is not None else T.sum(kept))
     elif reduction == "sum":
         nll_part, smooth_part = T.sum(losses), T.sum(smooth)
     elif reduction == "none":
@@ -565,6 +574,15 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
     return (1.0 - label_smoothing) * nll_part + smooth_part * (label_smoothing / n_classes)
 
 
+_LOG_FLOOR = math.exp(-100.0)  # below it, max(log p, -100) is -100
+
+
+def _clamped_log(p: Tensor) -> Tensor:
+    """max(log p, -100), with a zero gradient (never NaN) where the floor holds."""
+    above = p > _LOG_FLOOR
+    return T.where(above, T.log(T.where(above, p, 1.0)), -100.0)
+
+
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
                          reduction: str = "mean") -> Tensor:
     """-(t log p + (1 - t) log(1 - p)) for probabilities p, each log clamped at -100 as in PyTorch."""
@@ -572,8 +590,10 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor]
     values = p._array()
     if np.any((values < 0) | (values > 1)):
         raise RuntimeError("all elements of input should be between 0 and 1")
-    log_p = T.clamp(T.log(p), min=-100.0)
-    log_q = T.clamp(T.log(1.0 - p), min=-100.0)
+    # max(log p, -100) as PyTorch's value, its gradient 0 where clamped: clamp(log(p)) sent 0 * inf = NaN into
+    # the gradient at p = 0 or 1 exactly (a saturated sigmoid), where PyTorch's formula gives a finite number
+    log_p = _clamped_log(p)
+    log_q = _clamped_log(1.0 - p)
     loss = -(target * log_p + (1.0 - target) * log_q)
     if weight is not None:
         loss = loss * weight
@@ -642,6 +662,12 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False, ep
             raise ValueError("var is of incorrect size")
     if np.any(v._array() < 0):
         raise ValueError("var has negative entry/entries")
+    if _state.recording is not None:
+        # tape.compile: the lift below is a constant of the program, right only where var stays above eps
+        # (lift 0) or keeps its recorded value: the positions below eps are guarded, and var itself where any is
+        _guard(_P.mask(_P.LT, v, float(eps)), 0, "which entries of gaussian_nll_loss's var are below eps")
+        if np.any(v._array() < eps):
+            escape(v, 0, "gaussian_nll_loss's var below eps")
     with no_grad():
         lift = _wrap(np.maximum(v._array(), eps) - v._array())
     clamped = v + lift
