@@ -333,3 +333,67 @@ def test_scheduler_state_dict_resumes():
         opt.step()
         sched.step()
     assert sched.get_last_lr() == expected
+
+
+# ---- state the user replaced, cleared or zeroed (silently ignored before) ------------------------------------
+def _sgd_momentum_steps(reset):
+    w = tape.tensor([1.0, 2.0], requires_grad=True)
+    opt = optim.SGD([w], lr=0.1, momentum=0.9)
+    for step in range(3):
+        opt.zero_grad()
+        (w * w).sum().backward()
+        opt.step()
+        if step == 0:
+            reset(opt, w)
+    return w.detach().numpy()
+
+
+@pytest.mark.parametrize("reset", [lambda opt, w: opt.state.clear(),
+                                   lambda opt, w: opt.state.__setitem__(w, {}),
+                                   lambda opt, w: opt.state[w].__setitem__("momentum_buffer", tape.zeros(2))],
+                         ids=["clear", "new_dict", "new_buffer"])
+def test_an_optimizer_reads_state_the_user_replaced(reset):
+    # the flat fast path kept its cached buffers: momentum survived state.clear() (tape [0.062, 0.124], torch
+    # [0.368, 0.736], the same as a fresh buffer after step 1: w1 = 0.8 w0, then two steps from a zero buffer)
+    w0 = np.array([1.0, 2.0])
+    w1 = w0 - 0.1 * 2 * w0
+    b = 2 * w1
+    w2 = w1 - 0.1 * b
+    b = 0.9 * b + 2 * w2
+    np.testing.assert_allclose(_sgd_momentum_steps(reset), w2 - 0.1 * b, rtol=1e-15)
+
+
+def test_a_step_count_set_by_hand_is_used_and_kept():
+    # Adam's state["step"] set to 100 after the first step: torch continues from 100 (102 after two more)
+    w = tape.tensor([1.0, 2.0], requires_grad=True)
+    opt = optim.Adam([w], lr=0.1)
+    for step in range(3):
+        opt.zero_grad()
+        (w * w).sum().backward()
+        opt.step()
+        if step == 0:
+            opt.state[w]["step"] = tape.tensor(100.0)
+    assert float(opt.state[w]["step"]) == 102.0
+    np.testing.assert_allclose(w.detach().numpy(), [0.6168564399841762, 1.6151301331867411], rtol=1e-13)  # torch's
+
+
+@pytest.mark.parametrize("owner", ["optimizer", "module"])
+def test_zero_grad_without_set_to_none_zeroes_in_place(owner):
+    lin = nn.Linear(2, 1)
+    opt = optim.SGD(lin.parameters(), lr=0.1)
+    lin(tape.tensor([[1.0, 2.0]])).sum().backward()
+    g = lin.weight.grad
+    (opt if owner == "optimizer" else lin).zero_grad(set_to_none=False)
+    assert lin.weight.grad is g and g.tolist() == [[0.0, 0.0]]
+    lin(tape.tensor([[3.0, 5.0]])).sum().backward()
+    assert g.tolist() == [[3.0, 5.0]]
+
+
+def test_a_scheduler_refuses_the_epoch_argument():
+    opt = optim.SGD([tape.zeros(1, requires_grad=True)], lr=1.0)
+    sched = optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
+    opt.step()
+    with pytest.raises(NotImplementedError, match="epoch"):
+        sched.step(5)  # was taken as one epoch on, silently
+    sched.step()
+    assert sched.get_last_lr() == [0.5]

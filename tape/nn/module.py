@@ -253,8 +253,9 @@ class Module:
                 continue
             if set_to_none:
                 p.grad = None
-            else:
-                p.grad = Tensor(np.zeros(p.shape, dtype=p.grad._dt))
+            else:  # in place, as PyTorch: a reference to the gradient sees the zeros
+                with no_grad():
+                    p.grad.zero_()
 
     def apply(self, fn: Callable[["Module"], None]) -> "Module":
         """Call ``fn`` on every submodule (children first) and then on this module.

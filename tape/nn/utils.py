@@ -46,6 +46,20 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
         raise RuntimeError(f"vector has {values.size} elements, the parameters {offset}")
 
 
+def _vector_norm(a: np.ndarray, p: float) -> float:
+    """torch.linalg.vector_norm of a flat float64 array: max |a| (inf), min |a| (-inf), the count of nonzeros
+    (0), else (sum |a|^p)^(1/p)."""
+    if a.size == 0:
+        return 0.0
+    if p == math.inf:
+        return float(np.max(np.abs(a)))
+    if p == -math.inf:
+        return float(np.min(np.abs(a)))
+    if p == 0.0:
+        return float(np.count_nonzero(a))
+    return float(np.sum(np.abs(a) ** p) ** (1.0 / p))
+
+
 def clip_grad_norm_(parameters: Union[Tensor, Iterable[Tensor]], max_norm: float, norm_type: float = 2.0,
                     error_if_nonfinite: bool = False, foreach=None) -> Tensor:
     """Scale all gradients in place so that their joint ``norm_type`` norm is at most ``max_norm``.
@@ -64,12 +78,12 @@ def clip_grad_norm_(parameters: Union[Tensor, Iterable[Tensor]], max_norm: float
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return Tensor(0.0)
-    flat = np.concatenate([g.detach()._array().reshape(-1).astype(np.float64) for g in grads])
     norm_type = float(norm_type)
-    if math.isinf(norm_type):
-        total = float(np.max(np.abs(flat))) if flat.size else 0.0
-    else:
-        total = float(np.sum(np.abs(flat) ** norm_type) ** (1.0 / norm_type))
+    # as PyTorch: the norm of the per-tensor norms (the same as the norm of all elements for p > 0 and +-inf;
+    # for p = 0, the number of tensors with a nonzero element)
+    per_tensor = np.array([_vector_norm(g.detach()._array().reshape(-1).astype(np.float64), norm_type)
+                           for g in grads])
+    total = _vector_norm(per_tensor, norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so it "
                            "cannot be clipped. To disable this error and scale the gradients by the non-finite norm "

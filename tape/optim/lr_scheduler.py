@@ -50,6 +50,9 @@ class LRScheduler:
 
     def step(self, epoch: Optional[int] = None) -> None:
         """Advance one epoch and write the new rates into the optimizer."""
+        if epoch is not None:  # it was ignored (one epoch on), silently; PyTorch jumps to it (deprecated there)
+            raise NotImplementedError(f"{type(self).__name__}.step(epoch): the epoch argument is deprecated in "
+                                      "PyTorch and not supported here; call step() once per epoch")
         self._step_count += 1
         self.last_epoch += 1
         for group, lr in zip(self.optimizer.param_groups, self.get_lr()):

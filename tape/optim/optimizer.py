@@ -47,6 +47,26 @@ class _FlatGroup:
         self.steps = np.zeros(len(params))
         self.values = np.empty(0)
         self.grads = np.empty(0)
+        # per parameter, what the last step wrote into ``state[p]``: (its dict, {name: (tensor, its value
+        # array)}, the step tensor or None); a state the user replaced or cleared since makes _prepare rebuild
+        self.written: list = []
+
+    def still_current(self, state: Dict, names) -> bool:
+        """Whether ``state`` still holds exactly what the last step wrote (no entry replaced, cleared, given
+        new storage, nor a step count changed)."""
+        if len(self.written) != len(self.params):
+            return not self.written and not names
+        for p, (entry, buffers, step) in zip(self.params, self.written):
+            current = state.get(p)
+            if current is not entry:
+                return False
+            for name in names:
+                tensor, value = buffers.get(name, (None, None))
+                if tensor is None or current.get(name) is not tensor or tensor._value is not value:
+                    return False
+            if step is not None and (current.get("step") is not step[0] or float(step[0]) != step[1]):
+                return False
+        return True
 
     def per_element(self, per_param: np.ndarray) -> np.ndarray:
         """Spread one number per parameter over that parameter's elements."""
@@ -122,8 +142,9 @@ class Optimizer:
                     continue
                 if set_to_none:
                     p.grad = None
-                else:
-                    p.grad = _wrap(np.zeros(p.shape, dtype=p._dt))
+                else:  # in place, as PyTorch: a reference to the gradient sees the zeros
+                    with no_grad():
+                        p.grad.zero_()
 
     def step(self, closure: Optional[Callable[[], Any]] = None):
         raise NotImplementedError
@@ -142,7 +163,7 @@ class Optimizer:
         if not params:
             return None
         flat = self._flat.get(index)
-        if flat is None or flat.key != tuple(id(p) for p in params):
+        if flat is None or flat.key != tuple(id(p) for p in params) or not flat.still_current(self.state, names):
             flat = _FlatGroup(params)
             self._flat[index] = flat
             flat.values = self._gather_values(params)
@@ -177,12 +198,18 @@ class Optimizer:
                 p.copy_(new_values[o:o + n].reshape(shape))
         if not count_step and not flat.state:
             return  # a stateless rule (plain SGD) keeps no state, as in PyTorch
+        flat.written = []
         for i, (p, shape, o, n) in enumerate(zip(flat.params, flat.shapes, flat.offsets, flat.sizes)):
             entry = self.state.setdefault(p, {})
+            step = None
             if count_step:
                 entry["step"] = _wrap(float(flat.steps[i]))
+                step = (entry["step"], float(flat.steps[i]))
+            buffers = {}
             for name, values in flat.state.items():
-                entry[name] = _wrap(values[o:o + n].reshape(shape))
+                entry[name] = t = _wrap(values[o:o + n].reshape(shape))
+                buffers[name] = (t, t._value)
+            flat.written.append((entry, buffers, step))
 
     def _step_counts(self, flat: _FlatGroup):
         """Advance each parameter's step count; one number when they agree, else one per element."""
