@@ -17,7 +17,8 @@ import time
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = ["scalar_loop", "poly100", "big_elementwise", "mlp_train", "memory_per_op", "startup",
            "pinn", "hessian_rosenbrock", "scalar_hessian",
-           "replay_scalar_loop", "cheap_gradient", "rosenbrock_repeat", "nn_train", "cumsum", "gp_likelihood"]
+           "replay_scalar_loop", "cheap_gradient", "rosenbrock_repeat", "nn_train", "cumsum", "gp_likelihood",
+           "small_linalg"]
 
 
 def main(argv: list[str] | None = None) -> int:
