@@ -15,7 +15,8 @@ import numpy as np
 
 from tape._dtype import to_numpy_dtype as _to_numpy_dtype
 from tape._tape import state as _state
-from tape._tensor import Tensor, _norm_dim, _plain, _wrap, escape, guard as _guard, traced_node as _traced
+from tape._tensor import Tensor, _norm_dim, _plain, _wrap, escape, guard as _guard, record as _record
+from tape._tensor import traced_node as _traced
 
 from . import _declare
 from . import linalg as LA
@@ -1590,10 +1591,10 @@ def clone(x) -> Tensor:
 
 
 def _clone_array(x: Tensor) -> Tensor:
-    out = S.view_as(S.CLONE, x, x.shape)
-    if isinstance(out._value, np.ndarray) and np.shares_memory(out._value, x._value):
-        out._value = out._value.copy()
-    return out
+    # the record is made with the copy itself: a large value is referenced by the tape, so a record made with
+    # x's memory (and a copy given to the tensor afterwards) read whatever an in-place op wrote there later:
+    # y.mul_(w) on 2048 elements or more, which computes from a clone of y, gave w a gradient from the new y
+    return _record(S.CLONE, np.array(x._value, copy=True, order="C"), (x,))
 
 
 cat = S.cat

@@ -852,3 +852,28 @@ def test_rsqrt_at_minus_inf_and_minus_zero_is_torchs():
     assert np.isnan(v[0]) and v[1] == -np.inf and v[2] == np.inf and v[3] == 0.5
     assert np.isnan(tape.rsqrt(tape.tensor(float("-inf"))).item())
     assert tape.rsqrt(tape.tensor(-0.0)).item() == -np.inf
+
+
+@pytest.mark.parametrize("n", [2047, 2048, 5000])
+@pytest.mark.parametrize("op", ["mul_", "clamp_", "abs_", "sin_"])
+def test_in_place_op_on_a_large_non_leaf_matches_its_out_of_place_form(op, n):
+    """From 2048 elements the clone an in-place op computes from was recorded with the tensor's own memory
+    (a large value is referenced), so its VJP read the values the op wrote: y.mul_(w) gave w the gradient of
+    the new y (off by 100), clamp_(max=3) passed the gradient where it clamped, abs_ lost the sign."""
+    def run(in_place):
+        x = tape.tensor(np.linspace(-5.0, 5.0, n), requires_grad=True)
+        w = tape.tensor(np.linspace(1.0, 2.0, n), requires_grad=True)
+        y = x * 1.0
+        if op == "mul_":
+            y = y.mul_(w) if in_place else y * w
+        elif op == "clamp_":
+            y = y.clamp_(max=3.0) if in_place else y.clamp(max=3.0)
+        elif op == "abs_":
+            y = y.abs_() if in_place else y.abs()
+        else:
+            y = y.sin_() if in_place else y.sin()
+        (y * y * w).sum().backward()
+        return x.grad.numpy(), w.grad.numpy()
+
+    for got, want in zip(run(True), run(False)):
+        np.testing.assert_array_equal(got, want)
