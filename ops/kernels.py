@@ -1856,7 +1856,8 @@ C_VALUE_ROOM = 10  # floats of value room the record being checked needs
 C_CAPACITY = 11  # floats the value block holds
 C_HOST_MIN = 12  # multiply-adds from which a matrix product's value and VJP run in numpy's BLAS
 N_COUNTS = 13
-MAX_RULE_RECORDS = 24  # the most records one hand-written rule appends (prod's: 18)
+MAX_RULE_RECORDS = 24  # the most records one hand-written rule appends, prod's aside
+PROD_RULE_RECORDS = 48  # prod's rule (_retape_reduction): 39 with its number constants, two zeros included
 
 BIG_VALUE = 2048  # elements from which an appended value gets an allocation of its own
 RETAPE_CUSTOM = -2  # ``adj`` of a custom Function call reached through its outputs (-1: not reached)
@@ -2202,8 +2203,9 @@ def _retape_room(B, n, hosts):
     if kinds[op, 0] == FAMILY_STRUCTURAL and kinds[op, 1] == S_CAT:
         extra = iconsts[rec[n, 3] + 1]
         biggest = _size(B, n)
-    rows = 24 + MAX_RULE_RECORDS + 3 * extra
-    values = (MAX_RULE_RECORDS + 3 * extra) * min(biggest, BIG_VALUE)  # larger values are allocated one by one
+    rule = PROD_RULE_RECORDS if kinds[op, 0] == FAMILY_REDUCTION and kinds[op, 1] == R_PROD else MAX_RULE_RECORDS
+    rows = 24 + rule + 3 * extra
+    values = (rule + 3 * extra) * min(biggest, BIG_VALUE)  # larger values are allocated one by one
     counts[C_VALUE_ROOM] = values
     return (rec.shape[0] - counts[C_REC] >= rows and arr.shape[0] - counts[C_ARR] >= rows
             and shapes.shape[0] - counts[C_SHAPES] >= 16 and consts.size - counts[C_CONSTS] >= 4

@@ -1011,3 +1011,16 @@ def test_prod_third_derivative_with_two_zeros():
     (h,) = tape.autograd.grad(g[0], x, create_graph=True)
     (t,) = tape.autograd.grad(h[1], x)
     assert t.tolist() == [0.0, 0.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("n", [1200, 1365, 3000])
+def test_prod_second_derivative_of_a_long_vector(n):
+    # prod's re-taped rule appends more records than other rules (39 with two zeros' terms): the re-taping
+    # kernel's room for one rule was sized for 24, and n = 1130..1365 on a fresh block overflowed it
+    v = np.linspace(0.9, 1.1, n)
+    x = tape.tensor(v, requires_grad=True)
+    (g,) = tape.autograd.grad(x.prod(), x, create_graph=True)
+    (h,) = tape.autograd.grad(g.sum(), x)
+    p = np.prod(v)
+    exact = p / v * (np.sum(1.0 / v) - 1.0 / v)  # sum_i d2 prod / dx_i dx_j = (P / x_j) sum_{i != j} 1 / x_i
+    np.testing.assert_allclose(h.numpy(), exact, rtol=1e-9)
