@@ -424,22 +424,25 @@ def compare(op: int, x, y) -> Tensor:
         xv, yv = _as_result_dtype(x, y, xv, yv)
     with np.errstate(invalid="ignore"):
         v = np.asarray(_ARRAY[op](xv, yv))
-    if state.recording is not None:
-        _fire_pending(x, y)
-        if not state.grad_enabled:  # not recorded: a constant of the program, guarded where it is traced
-            escape(x, 0, "a comparison under no_grad")
-            escape(y, 0, "a comparison under no_grad")
-            return _wrap(v)
+    if state.recording is not None and not _compared_while_recording(x, y):
+        return _wrap(v)
     if state.recording is None or (traced_node(x) < 0 and traced_node(y) < 0):
         return _wrap(v)
     return _record_traced(state.recording.tape, op, v, (x, y))
 
 
-def _fire_pending(*operands) -> None:
-    """While tape.compile records: argmax indices compared become a constant of the comparison, guarded."""
-    for t in operands:
+def _compared_while_recording(x, y) -> bool:
+    """While tape.compile records, before a comparison: argmax indices among the operands become constants of
+    it, so their pending guard fires; under no_grad nothing is recorded, so traced operands are guarded.
+    Whether the comparison may be recorded (grad mode on)."""
+    for t in (x, y):
         if isinstance(t, Tensor):
             fire_pending(t)
+    if state.grad_enabled:
+        return True
+    escape(x, 0, "a comparison under no_grad")
+    escape(y, 0, "a comparison under no_grad")
+    return False
 
 
 def mask(op: int, x, y) -> Tensor:
@@ -447,10 +450,7 @@ def mask(op: int, x, y) -> Tensor:
     with np.errstate(invalid="ignore"):
         v = np.asarray(_ARRAY[op](_plain(x), _plain(y)), dtype=np.float64)
     if state.recording is not None:
-        _fire_pending(x, y)
-        if not state.grad_enabled:  # not recorded: a constant of the program, guarded where it is traced
-            escape(x, 0, "a comparison under no_grad")
-            escape(y, 0, "a comparison under no_grad")
+        _compared_while_recording(x, y)
     tape = _traced_tape(x, y)
     if tape is None:
         return _wrap(v if v.ndim else float(v))
